@@ -1,1 +1,1 @@
-export {}
+export { BaseError, type BaseErrorOptions } from './errors.js'
