@@ -2,7 +2,17 @@
  * viem helpers to deploy the Regent contracts. Every helper waits for the receipt and fails with a
  * typed error naming the contract when the deployment reverts.
  */
-import type { Abi, Account, Address, Chain, Hex, PublicClient, Transport, WalletClient } from 'viem'
+import {
+  type Abi,
+  type Account,
+  type Address,
+  type Chain,
+  getAddress,
+  type Hex,
+  type PublicClient,
+  type Transport,
+  type WalletClient,
+} from 'viem'
 import { BaseError } from './errors.js'
 
 /** A wallet client that has an account and a chain (what a deployer needs). */
@@ -17,7 +27,7 @@ export type DeployContractParameters = {
   args?: readonly unknown[]
 }
 
-/** The address of a freshly deployed contract and the gas its deployment used. */
+/** The (checksummed) address of a freshly deployed contract and the gas its deployment used. */
 export type Deployed = { address: Address; gasUsed: bigint }
 
 /**
@@ -31,7 +41,7 @@ export async function deployContract(wallet: DeployerClient, client: PublicClien
   const hash = await wallet.deployContract({ abi: params.abi, bytecode: params.bytecode, args: params.args ?? [] } as never)
   const receipt = await client.waitForTransactionReceipt({ hash })
   if (receipt.status !== 'success' || !receipt.contractAddress) throw new DeploymentFailedError({ name: params.name, hash })
-  return { address: receipt.contractAddress, gasUsed: receipt.gasUsed }
+  return { address: getAddress(receipt.contractAddress), gasUsed: receipt.gasUsed }
 }
 
 /** A contract deployment reverted. */

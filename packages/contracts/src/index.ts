@@ -1,4 +1,12 @@
-export { type Anvil, AnvilNotInstalledError, AnvilStartError, anvilBinary, anvilMnemonic, type StartAnvilOptions, startAnvil } from './anvil.js'
+export {
+  type Anvil,
+  AnvilNotInstalledError,
+  AnvilStartError,
+  anvilBinary,
+  anvilMnemonic,
+  type StartAnvilOptions,
+  startAnvil,
+} from './anvil.js'
 export { type DeployContractParameters, type Deployed, type DeployerClient, DeploymentFailedError, deployContract } from './deploy.js'
 export { BaseError, type BaseErrorOptions } from './errors.js'
 export * from './generated/index.js'

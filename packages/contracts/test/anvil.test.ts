@@ -1,6 +1,6 @@
-import { describe, expect, test } from 'vitest'
-import { placeholderAbi, placeholderBytecode } from '../src/generated/index.js'
+import { describe, expect } from 'vitest'
 import { deployContract } from '../src/deploy.js'
+import { identityRegistryAbi, identityRegistryBytecode } from '../src/generated/index.js'
 import { chainTest } from './chain.js'
 
 describe('startAnvil', () => {
@@ -9,9 +9,24 @@ describe('startAnvil', () => {
     expect(await chain.client.getChainId()).toBe(31337)
   })
 
-  chainTest('behavior: per-test snapshot isolates state', async ({ chain }) => {
-    const { address } = await deployContract(chain.wallets[0]!, chain.client, { name: 'Placeholder', abi: placeholderAbi, bytecode: placeholderBytecode })
-    await chain.client.waitForTransactionReceipt({ hash: await chain.wallets[0]!.writeContract({ address, abi: placeholderAbi, functionName: 'set', args: [7n] }) })
-    expect(await chain.client.readContract({ address, abi: placeholderAbi, functionName: 'x' })).toBe(7n)
+  chainTest('behavior: per-test snapshot isolates state (part 1: deploy and write)', async ({ chain }) => {
+    const [deployer] = chain.wallets
+    if (!deployer) throw new Error('no wallet')
+    const { address } = await deployContract(deployer, chain.client, {
+      name: 'IdentityRegistry',
+      abi: identityRegistryAbi,
+      bytecode: identityRegistryBytecode,
+    })
+    expect(address).toBe('0x5FbDB2315678afecb367f032d93F642f64180aa3') // first CREATE of account 0 on a fresh chain
+    const hash = await deployer.writeContract({ address, abi: identityRegistryAbi, functionName: 'register', args: ['ipfs://a'] })
+    await chain.client.waitForTransactionReceipt({ hash })
+    expect(await chain.client.getTransactionCount({ address: deployer.account.address })).toBe(2)
+  })
+
+  chainTest('behavior: per-test snapshot isolates state (part 2: the previous test left nothing)', async ({ chain }) => {
+    const [deployer] = chain.wallets
+    if (!deployer) throw new Error('no wallet')
+    expect(await chain.client.getTransactionCount({ address: deployer.account.address })).toBe(0)
+    expect(await chain.client.getCode({ address: '0x5FbDB2315678afecb367f032d93F642f64180aa3' })).toBeUndefined()
   })
 })
