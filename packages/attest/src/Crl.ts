@@ -77,7 +77,7 @@ export function parse(der: Uint8Array): Crl {
     const oid = Der.toOid(Der.sequence(algNode, 'signatureAlgorithm')[0] as Der.Node, 'signatureAlgorithm.algorithm')
     if (oid !== innerAlg)
       throw new Der.InvalidDerError({ offset: algNode?.offset ?? 0, reason: 'signatureAlgorithm differs from tbsCertList.signature' })
-    return {
+    const crl: Crl = {
       der,
       tbs: (tbsNode as Der.Node).bytes,
       version,
@@ -88,6 +88,9 @@ export function parse(der: Uint8Array): Crl {
       revoked,
       signature: Der.toBitString(sigNode as Der.Node, 'signatureValue'),
     }
+    Object.freeze(crl.revoked)
+    parsed.add(Object.freeze(crl))
+    return crl
   } catch (error) {
     if (error instanceof Der.InvalidDerError) throw new InvalidCrlError({ cause: error })
     throw error
@@ -117,6 +120,9 @@ export function fromPem(pem: string): Crl {
   return parse(new Uint8Array(Buffer.from(match[1].replace(/\s+/g, ''), 'base64')))
 }
 
+// Only objects produced by `parse` are verified: their fields are derived from `der`, so the revoked list
+// cannot drift from the signed bytes (a spread copy with an edited `revoked` would otherwise still verify).
+const parsed = new WeakSet<Crl>()
 const verifiedSignatures = new WeakMap<Crl, Set<string>>()
 
 /**
@@ -125,6 +131,7 @@ const verifiedSignatures = new WeakMap<Crl, Set<string>>()
  * with the issuer key, and thisUpdate ≤ now ≤ nextUpdate. Successful signature checks are memoised per
  * (CRL object, issuer fingerprint); the window is always checked.
  *
+ * @throws {NotParsedError} the object was not returned by {@link parse} (its fields might not match the signed bytes).
  * @throws {IssuerMismatchError} the CRL names another issuer.
  * @throws {UnsupportedAlgorithmError} not ecdsa-with-SHA256.
  * @throws {InvalidSignatureError} the signature does not verify with the issuer key.
@@ -134,6 +141,7 @@ const verifiedSignatures = new WeakMap<Crl, Set<string>>()
  */
 export function verify(crl: Crl, options: { issuer: X509Certificate; now: Date }): void {
   const { issuer, now } = options
+  if (!parsed.has(crl)) throw new NotParsedError()
   const issuerFields = X509.fields(issuer)
   if (!X509.equalBytes(crl.issuer.der, issuerFields.subject))
     throw new IssuerMismatchError({ crlIssuer: crl.issuer.text, certificateSubject: issuerFields.subjectText })
@@ -181,6 +189,14 @@ export class InvalidCrlError extends BaseError {
   override name = 'Crl.InvalidCrlError'
   constructor({ cause }: { cause: BaseError }) {
     super('Invalid CRL.', { details: cause.shortMessage, cause })
+  }
+}
+
+/** A CRL object that did not come from {@link parse} was passed to {@link verify}. */
+export class NotParsedError extends BaseError {
+  override name = 'Crl.NotParsedError'
+  constructor() {
+    super('CRL object was not produced by Crl.parse; parse the DER instead of building or copying the object.')
   }
 }
 
