@@ -146,13 +146,15 @@ export function parse(bytes: Uint8Array, options: ParseOptions = {}): Quote {
   const signature = s.take('signatureData.signature', 64)
   const attestationKey = s.take('signatureData.attestationKey', 64)
   let qe: CertificationData.QeReportData
-  if (version === 3) qe = CertificationData.parseQeReportData(s.rest(), { offset: s.offset })
+  const at = s.offset
+  const tail = s.rest()
+  if (version === 3) qe = CertificationData.parseQeReportData(tail, { offset: at })
   else {
-    const at = s.offset
-    const cd = CertificationData.parse(s.rest(), { offset: at })
-    if (cd.type !== 6)
-      invalid('certificationData.type', at, `version ${version} quotes require type 6 (QE report certification data), got ${cd.type}`)
-    const { type: _, ...rest } = cd as Extract<CertificationData.CertificationData, { type: 6 }>
+    // v4/v5 wrap the QE report in certification data type 6; check the type before parsing the block.
+    const cdType = tail.length >= 2 ? (tail[0] as number) | ((tail[1] as number) << 8) : 6
+    if (cdType !== 6)
+      invalid('certificationData.type', at, `version ${version} quotes require type 6 (QE report certification data), got ${cdType}`)
+    const { type: _, ...rest } = CertificationData.parse(tail, { offset: at }) as Extract<CertificationData.CertificationData, { type: 6 }>
     qe = rest
   }
 
