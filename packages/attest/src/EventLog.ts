@@ -145,7 +145,7 @@ export function replay(log: EventLog): Rtmrs {
     if (e.imr === 3) {
       if (e.eventType !== runtimeEventType)
         throw new InvalidEventLogError({
-          reason: `entry ${index} extends RTMR3 with event type 0x${e.eventType.toString(16)}; only dstack runtime events (0x8000001) can be recomputed`,
+          reason: `entry ${index} extends RTMR3 with event type 0x${e.eventType.toString(16)}; only dstack runtime events (0x08000001) can be recomputed`,
         })
       digest = runtimeEventDigest({ name: e.event, payload: e.payload, eventType: e.eventType, version: e.version })
       if (e.digest && !equals(e.digest, digest)) throw new DigestMismatchError({ index, name: e.event, sent: e.digest, recomputed: digest })
