@@ -1,0 +1,365 @@
+/**
+ * Gas of every state-changing call of the Regent on-chain layer (DESIGN.md §9), measured from real
+ * receipts on a fresh anvil. Prints one JSON object: `{ deploy: {…}, calls: {…} }` (gas units).
+ *
+ *   npm run bench:gas
+ */
+import { type Address, createPublicClient, createWalletClient, defineChain, type Hash, http, keccak256, parseEther, toHex } from 'viem'
+import { mnemonicToAccount } from 'viem/accounts'
+import { anvilMnemonic, startAnvil } from '../packages/contracts/src/anvil.js'
+import { deployContract } from '../packages/contracts/src/deploy.js'
+import {
+  agentTreasuryAbi,
+  identityRegistryAbi,
+  regentAppAuthAbi,
+  regentSuccessionAbi,
+  reputationRegistryAbi,
+  testERC20Abi,
+  testERC20Bytecode,
+  validationRegistryAbi,
+} from '../packages/contracts/src/generated/index.js'
+import { deployRegent } from '../packages/contracts/src/regent.js'
+
+const anvil = await startAnvil()
+try {
+  const chain = defineChain({
+    id: anvil.chainId,
+    name: 'anvil',
+    nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
+    rpcUrls: { default: { http: [anvil.rpcUrl] } },
+  })
+  const transport = http(anvil.rpcUrl)
+  const client = createPublicClient({ chain, transport })
+  const wallet = (i: number) => createWalletClient({ account: mnemonicToAccount(anvilMnemonic, { addressIndex: i }), chain, transport })
+  const [owner, agentKey, newKey, client2, validator] = [wallet(0), wallet(1), wallet(2), wallet(3), wallet(4)]
+
+  const calls: Record<string, number> = {}
+  const gas = async (label: string, hash: Promise<Hash>) => {
+    const receipt = await client.waitForTransactionReceipt({ hash: await hash })
+    if (receipt.status !== 'success') throw new Error(`${label} reverted`)
+    calls[label] = Number(receipt.gasUsed)
+  }
+
+  const { contracts: c, deployGas } = await deployRegent(owner, client)
+  const token = await deployContract(owner, client, {
+    name: 'TestERC20',
+    abi: testERC20Abi,
+    bytecode: testERC20Bytecode,
+    args: ['Test', 'TST', 0],
+  })
+
+  // ERC-8004 identity: the agent key owns its identity NFT (DESIGN.md §10 step 2B moves it on rotation).
+  await gas(
+    'identity.register()',
+    agentKey.writeContract({ address: c.identityRegistry, abi: identityRegistryAbi, functionName: 'register', args: [] }),
+  )
+  await gas(
+    'identity.register(uri)',
+    agentKey.writeContract({ address: c.identityRegistry, abi: identityRegistryAbi, functionName: 'register', args: ['ipfs://agent'] }),
+  )
+  await gas(
+    'identity.register(uri, 2 metadata)',
+    agentKey.writeContract({
+      address: c.identityRegistry,
+      abi: identityRegistryAbi,
+      functionName: 'register',
+      args: [
+        'ipfs://agent',
+        [
+          { metadataKey: 'tee', metadataValue: toHex('dstack-tdx') },
+          { metadataKey: 'app', metadataValue: toHex('regent') },
+        ],
+      ],
+    }),
+  )
+  const agentId = 1n
+  await gas(
+    'identity.setAgentURI',
+    agentKey.writeContract({
+      address: c.identityRegistry,
+      abi: identityRegistryAbi,
+      functionName: 'setAgentURI',
+      args: [agentId, 'ipfs://agent-v2'],
+    }),
+  )
+  await gas(
+    'identity.setMetadata',
+    agentKey.writeContract({
+      address: c.identityRegistry,
+      abi: identityRegistryAbi,
+      functionName: 'setMetadata',
+      args: [agentId, 'tee', toHex('dstack-tdx-v2')],
+    }),
+  )
+  const now = (await client.getBlock()).timestamp
+  const deadline = now + 240n
+  const walletSig = await newKey.signTypedData({
+    domain: { name: 'ERC8004IdentityRegistry', version: '1', chainId: chain.id, verifyingContract: c.identityRegistry },
+    types: {
+      AgentWalletSet: [
+        { name: 'agentId', type: 'uint256' },
+        { name: 'newWallet', type: 'address' },
+        { name: 'owner', type: 'address' },
+        { name: 'deadline', type: 'uint256' },
+      ],
+    },
+    primaryType: 'AgentWalletSet',
+    message: { agentId, newWallet: newKey.account.address, owner: agentKey.account.address, deadline },
+  })
+  await gas(
+    'identity.setAgentWallet (ECDSA)',
+    agentKey.writeContract({
+      address: c.identityRegistry,
+      abi: identityRegistryAbi,
+      functionName: 'setAgentWallet',
+      args: [agentId, newKey.account.address, deadline, walletSig],
+    }),
+  )
+  await gas(
+    'identity.unsetAgentWallet',
+    agentKey.writeContract({ address: c.identityRegistry, abi: identityRegistryAbi, functionName: 'unsetAgentWallet', args: [agentId] }),
+  )
+
+  // ERC-8004 reputation and validation.
+  await gas(
+    'reputation.giveFeedback',
+    client2.writeContract({
+      address: c.reputationRegistry,
+      abi: reputationRegistryAbi,
+      functionName: 'giveFeedback',
+      args: [agentId, 87n, 0, 'starred', '', 'https://agent.example', '', `0x${'00'.repeat(32)}`],
+    }),
+  )
+  await gas(
+    'reputation.appendResponse',
+    agentKey.writeContract({
+      address: c.reputationRegistry,
+      abi: reputationRegistryAbi,
+      functionName: 'appendResponse',
+      args: [agentId, client2.account.address, 1n, 'ipfs://response', `0x${'00'.repeat(32)}`],
+    }),
+  )
+  await gas(
+    'reputation.revokeFeedback',
+    client2.writeContract({
+      address: c.reputationRegistry,
+      abi: reputationRegistryAbi,
+      functionName: 'revokeFeedback',
+      args: [agentId, 1n],
+    }),
+  )
+  const requestHash = keccak256(toHex('validation request'))
+  await gas(
+    'validation.validationRequest',
+    agentKey.writeContract({
+      address: c.validationRegistry,
+      abi: validationRegistryAbi,
+      functionName: 'validationRequest',
+      args: [validator.account.address, agentId, 'ipfs://request', requestHash],
+    }),
+  )
+  await gas(
+    'validation.validationResponse',
+    validator.writeContract({
+      address: c.validationRegistry,
+      abi: validationRegistryAbi,
+      functionName: 'validationResponse',
+      args: [requestHash, 100, 'ipfs://response', `0x${'00'.repeat(32)}`, 'tee'],
+    }),
+  )
+
+  // RegentAppAuth: app registration and time-locked measurements (timelock 0 here: gas only).
+  const salt = keccak256(toHex('bench-app'))
+  await gas(
+    'appAuth.registerApp',
+    owner.writeContract({ address: c.appAuth, abi: regentAppAuthAbi, functionName: 'registerApp', args: [salt, 0n] }),
+  )
+  const appId = (await client.readContract({
+    address: c.appAuth,
+    abi: regentAppAuthAbi,
+    functionName: 'computeAppId',
+    args: [owner.account.address, salt],
+  })) as Address
+  const compose = [keccak256(toHex('compose v1')), keccak256(toHex('compose v2')), keccak256(toHex('compose v3'))] as const
+  await gas(
+    'appAuth.addComposeHash',
+    owner.writeContract({ address: c.appAuth, abi: regentAppAuthAbi, functionName: 'addComposeHash', args: [appId, compose[0]] }),
+  )
+  await owner
+    .writeContract({ address: c.appAuth, abi: regentAppAuthAbi, functionName: 'addComposeHash', args: [appId, compose[1]] })
+    .then((hash) => client.waitForTransactionReceipt({ hash }))
+  await owner
+    .writeContract({ address: c.appAuth, abi: regentAppAuthAbi, functionName: 'addComposeHash', args: [appId, compose[2]] })
+    .then((hash) => client.waitForTransactionReceipt({ hash }))
+  await gas(
+    'appAuth.addOsImage',
+    owner.writeContract({ address: c.appAuth, abi: regentAppAuthAbi, functionName: 'addOsImage', args: [appId, keccak256(toHex('os'))] }),
+  )
+  await gas(
+    'appAuth.addKmsRoot',
+    owner.writeContract({
+      address: c.appAuth,
+      abi: regentAppAuthAbi,
+      functionName: 'addKmsRoot',
+      args: [appId, validator.account.address],
+    }),
+  )
+  await gas(
+    'appAuth.setTimelock (raise)',
+    owner.writeContract({ address: c.appAuth, abi: regentAppAuthAbi, functionName: 'setTimelock', args: [appId, 3600n] }),
+  )
+  await gas(
+    'appAuth.addKmsMeasurement',
+    owner.writeContract({ address: c.appAuth, abi: regentAppAuthAbi, functionName: 'addKmsMeasurement', args: [keccak256(toHex('kms'))] }),
+  )
+  const junk = keccak256(toHex('junk'))
+  await owner
+    .writeContract({ address: c.appAuth, abi: regentAppAuthAbi, functionName: 'addComposeHash', args: [appId, junk] })
+    .then((hash) => client.waitForTransactionReceipt({ hash }))
+  await gas(
+    'appAuth.removeComposeHash',
+    owner.writeContract({ address: c.appAuth, abi: regentAppAuthAbi, functionName: 'removeComposeHash', args: [appId, junk] }),
+  )
+
+  // RegentSuccession: enroll, commit state, same-key uplift, key rotation by certificate.
+  const instance = (signer: Address, composeHash: `0x${string}`, n: number) => ({
+    signer,
+    composeHash,
+    instanceId: `0x${n.toString(16).padStart(40, '0')}` as Address,
+    quoteHash: keccak256(toHex(`quote ${n}`)),
+    host: `https://host-${n}.example`,
+  })
+  await gas(
+    'succession.enroll',
+    agentKey.writeContract({
+      address: c.succession,
+      abi: regentSuccessionAbi,
+      functionName: 'enroll',
+      args: [agentId, appId, instance(agentKey.account.address, compose[0], 1)],
+    }),
+  )
+  await gas(
+    'succession.commitState (first)',
+    agentKey.writeContract({
+      address: c.succession,
+      abi: regentSuccessionAbi,
+      functionName: 'commitState',
+      args: [agentId, 1n, keccak256(toHex('root 1')), 1n],
+    }),
+  )
+  await gas(
+    'succession.commitState (next)',
+    agentKey.writeContract({
+      address: c.succession,
+      abi: regentSuccessionAbi,
+      functionName: 'commitState',
+      args: [agentId, 1n, keccak256(toHex('root 2')), 2n],
+    }),
+  )
+  await gas(
+    'succession.uplift (same key)',
+    agentKey.writeContract({
+      address: c.succession,
+      abi: regentSuccessionAbi,
+      functionName: 'uplift',
+      args: [agentId, 1n, instance(agentKey.account.address, compose[1], 2)],
+    }),
+  )
+  const next = instance(newKey.account.address, compose[2], 3)
+  const cert = {
+    agentId,
+    oldKey: agentKey.account.address,
+    newKey: newKey.account.address,
+    newComposeHash: next.composeHash,
+    quoteHash: next.quoteHash,
+    nextEpoch: 3n,
+    deadline: now + 3600n,
+  }
+  const certSig = await agentKey.signTypedData({
+    domain: { name: 'RegentSuccession', version: '1', chainId: chain.id, verifyingContract: c.succession },
+    types: {
+      SuccessionCertificate: [
+        { name: 'agentId', type: 'uint256' },
+        { name: 'oldKey', type: 'address' },
+        { name: 'newKey', type: 'address' },
+        { name: 'newComposeHash', type: 'bytes32' },
+        { name: 'quoteHash', type: 'bytes32' },
+        { name: 'nextEpoch', type: 'uint64' },
+        { name: 'deadline', type: 'uint256' },
+      ],
+    },
+    primaryType: 'SuccessionCertificate',
+    message: cert,
+  })
+  await gas(
+    'succession.rotate (certificate)',
+    client2.writeContract({
+      address: c.succession,
+      abi: regentSuccessionAbi,
+      functionName: 'rotate',
+      args: [agentId, cert, certSig, next],
+    }),
+  )
+
+  // AgentTreasury: deposits by anyone, withdrawals by the canonical signer of the current epoch.
+  await gas(
+    'treasury.deposit (ETH)',
+    client2.writeContract({ address: c.treasury, abi: agentTreasuryAbi, functionName: 'deposit', args: [agentId], value: parseEther('1') }),
+  )
+  await owner
+    .writeContract({ address: token.address, abi: testERC20Abi, functionName: 'mint', args: [client2.account.address, parseEther('10')] })
+    .then((hash) => client.waitForTransactionReceipt({ hash }))
+  await client2
+    .writeContract({ address: token.address, abi: testERC20Abi, functionName: 'approve', args: [c.treasury, parseEther('10')] })
+    .then((hash) => client.waitForTransactionReceipt({ hash }))
+  await gas(
+    'treasury.depositToken',
+    client2.writeContract({
+      address: c.treasury,
+      abi: agentTreasuryAbi,
+      functionName: 'depositToken',
+      args: [agentId, token.address, parseEther('5')],
+    }),
+  )
+  await gas(
+    'treasury.withdraw (ETH)',
+    newKey.writeContract({
+      address: c.treasury,
+      abi: agentTreasuryAbi,
+      functionName: 'withdraw',
+      args: [agentId, 3n, client2.account.address, parseEther('0.5')],
+    }),
+  )
+  await gas(
+    'treasury.withdrawToken',
+    newKey.writeContract({
+      address: c.treasury,
+      abi: agentTreasuryAbi,
+      functionName: 'withdrawToken',
+      args: [agentId, 3n, token.address, client2.account.address, parseEther('1')],
+    }),
+  )
+
+  // The identity NFT follows the new key (DESIGN.md §10 step 2B); transfer clears agentWallet.
+  await gas(
+    'identity.transferFrom (clears agentWallet)',
+    agentKey.writeContract({
+      address: c.identityRegistry,
+      abi: identityRegistryAbi,
+      functionName: 'transferFrom',
+      args: [agentKey.account.address, newKey.account.address, agentId],
+    }),
+  )
+
+  const out = {
+    bench: 'gas',
+    chain: 'anvil',
+    solc: '0.8.28',
+    unit: 'gas',
+    deploy: Object.fromEntries(Object.entries(deployGas).map(([k, v]) => [k, Number(v)])),
+    calls,
+  }
+  process.stdout.write(`${JSON.stringify(out, null, 2)}\n`)
+} finally {
+  await anvil.stop()
+}
