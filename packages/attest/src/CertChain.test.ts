@@ -108,7 +108,7 @@ describe('verify', () => {
   test('behavior: a self-signed root with the same name but other bytes is refused', () => {
     const [leaf, ca, root] = CertChain.fromPem(chain) as [X509Certificate, X509Certificate, X509Certificate]
     const forged = Buffer.from(root.raw)
-    forged[forged.length - 10] ^= 1 // signature byte: same name, different certificate
+    forged.writeUInt8((forged.at(-10) as number) ^ 1, forged.length - 10) // signature byte: same name, different certificate
     expect(() =>
       CertChain.verify({ chain: [leaf, ca, new X509Certificate(forged)], trustedRoots: [intelSgxRootCa], now, crls }),
     ).toThrowError(CertChain.UntrustedRootError)
