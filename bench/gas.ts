@@ -19,6 +19,12 @@ import {
   validationRegistryAbi,
 } from '../packages/contracts/src/generated/index.js'
 import { deployRegent } from '../packages/contracts/src/regent.js'
+import {
+  agentWalletSetTypes,
+  identityRegistryDomain,
+  successionCertificateTypes,
+  successionDomain,
+} from '../packages/contracts/src/typedData.js'
 
 const anvil = await startAnvil()
 try {
@@ -94,15 +100,8 @@ try {
   const now = (await client.getBlock()).timestamp
   const deadline = now + 240n
   const walletSig = await newKey.signTypedData({
-    domain: { name: 'ERC8004IdentityRegistry', version: '1', chainId: chain.id, verifyingContract: c.identityRegistry },
-    types: {
-      AgentWalletSet: [
-        { name: 'agentId', type: 'uint256' },
-        { name: 'newWallet', type: 'address' },
-        { name: 'owner', type: 'address' },
-        { name: 'deadline', type: 'uint256' },
-      ],
-    },
+    domain: identityRegistryDomain({ chainId: chain.id, address: c.identityRegistry }),
+    types: agentWalletSetTypes,
     primaryType: 'AgentWalletSet',
     message: { agentId, newWallet: newKey.account.address, owner: agentKey.account.address, deadline },
   })
@@ -276,18 +275,8 @@ try {
     deadline: now + 3600n,
   }
   const certSig = await agentKey.signTypedData({
-    domain: { name: 'RegentSuccession', version: '1', chainId: chain.id, verifyingContract: c.succession },
-    types: {
-      SuccessionCertificate: [
-        { name: 'agentId', type: 'uint256' },
-        { name: 'oldKey', type: 'address' },
-        { name: 'newKey', type: 'address' },
-        { name: 'newComposeHash', type: 'bytes32' },
-        { name: 'quoteHash', type: 'bytes32' },
-        { name: 'nextEpoch', type: 'uint64' },
-        { name: 'deadline', type: 'uint256' },
-      ],
-    },
+    domain: successionDomain({ chainId: chain.id, address: c.succession }),
+    types: successionCertificateTypes,
     primaryType: 'SuccessionCertificate',
     message: cert,
   })

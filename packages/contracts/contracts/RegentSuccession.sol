@@ -3,7 +3,7 @@ pragma solidity 0.8.28;
 
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
-import {IERC8004Identity} from "./interfaces/IERC8004Identity.sol";
+import {IIdentityRegistry} from "./interfaces/IIdentityRegistry.sol";
 import {IRegentAppAuth} from "./interfaces/IRegentAppAuth.sol";
 import {IRegentSuccession} from "./interfaces/IRegentSuccession.sol";
 
@@ -50,7 +50,7 @@ contract RegentSuccession is IRegentSuccession, EIP712 {
     );
 
     /// @notice The ERC-8004 identity registry whose agentIds this contract tracks.
-    IERC8004Identity public immutable identityRegistry;
+    IIdentityRegistry public immutable identityRegistry;
     /// @notice The app authorization contract that approves compose hashes.
     IRegentAppAuth public immutable appAuth;
 
@@ -97,7 +97,7 @@ contract RegentSuccession is IRegentSuccession, EIP712 {
     /// @param identityRegistry_ The ERC-8004 IdentityRegistry (agent ownership/authorization).
     /// @param appAuth_ The RegentAppAuth that approves compose hashes.
     constructor(address identityRegistry_, address appAuth_) EIP712("RegentSuccession", "1") {
-        identityRegistry = IERC8004Identity(identityRegistry_);
+        identityRegistry = IIdentityRegistry(identityRegistry_);
         appAuth = IRegentAppAuth(appAuth_);
     }
 

@@ -11,3 +11,11 @@ export { type DeployContractParameters, type Deployed, type DeployerClient, Depl
 export { BaseError, type BaseErrorOptions } from './errors.js'
 export * from './generated/index.js'
 export { type DeployRegentOptions, deployRegent, type RegentDeployment, regentContractNames } from './regent.js'
+export {
+  type AgentWalletSet,
+  agentWalletSetTypes,
+  identityRegistryDomain,
+  type SuccessionCertificate,
+  successionCertificateTypes,
+  successionDomain,
+} from './typedData.js'

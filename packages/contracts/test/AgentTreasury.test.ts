@@ -1,10 +1,12 @@
-import { type Address, getContract, parseEther, zeroAddress } from 'viem'
+import { type Address, getContract, parseEther, toFunctionSelector, zeroAddress, zeroHash } from 'viem'
 import { describe, expect } from 'vitest'
-import { testERC20Abi } from '../src/generated/index.js'
+import { deployContract } from '../src/deploy.js'
+import { testERC20Abi, testReentrantSignerAbi, testReentrantSignerBytecode } from '../src/generated/index.js'
 import { type Chain_, chainTest } from './chain.js'
 import {
   account,
   allAbi,
+  appIdOf,
   certificateFor,
   composeV1,
   deployRegent,
@@ -233,5 +235,43 @@ describe('key rotation', () => {
     expect(await view.read.balanceOf([agentId, zeroAddress])).toBe(0n)
     expect(await view.read.balanceOf([agentId, token])).toBe(0n)
     expect(await tokenAs(chain, token, 0).read.balanceOf([to])).toBe(1000n)
+  })
+})
+
+describe('reentrancy', () => {
+  chainTest('behavior: a canonical signer contract that re-enters withdraw from receive is stopped by the guard', async ({ chain }) => {
+    const regent = await deployRegent(chain)
+    const { agentId } = await setupAgent(chain, regent, { enroll: false })
+    const attacker = await deployContract(wallet(chain, role.stranger), chain.client, {
+      name: 'TestReentrantSigner',
+      abi: testReentrantSignerAbi,
+      bytecode: testReentrantSignerBytecode,
+    })
+    await mined(
+      chain,
+      wallet(chain, role.agentOwner).writeContract({
+        address: regent.succession,
+        abi: allAbi,
+        functionName: 'enroll',
+        args: [agentId, appIdOf(addressOf(role.appOwner), zeroHash), instance(attacker.address, composeV1, 'contract-signer')],
+      }),
+    )
+    await mined(chain, treasuryAs(chain, regent, role.stranger).write.deposit([agentId], { value: 1000n }))
+
+    await mined(
+      chain,
+      wallet(chain, role.stranger).writeContract({
+        address: attacker.address,
+        abi: testReentrantSignerAbi,
+        functionName: 'attack',
+        args: [regent.treasury, agentId, 1n, 400n],
+      }),
+    )
+    const read = <const F extends 'innerRevert' | 'innerSucceeded'>(functionName: F) =>
+      chain.client.readContract({ address: attacker.address, abi: testReentrantSignerAbi, functionName })
+    expect(await read('innerSucceeded')).toBe(false)
+    expect(await read('innerRevert')).toBe(toFunctionSelector('ReentrancyGuardReentrantCall()'))
+    expect(await treasuryAs(chain, regent, 0).read.balanceOf([agentId, zeroAddress])).toBe(600n)
+    expect(await chain.client.getBalance({ address: attacker.address })).toBe(400n)
   })
 })

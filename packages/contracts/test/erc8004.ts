@@ -22,6 +22,7 @@ import {
   validationRegistryAbi,
   validationRegistryBytecode,
 } from '../src/generated/index.js'
+import { agentWalletSetTypes, identityRegistryDomain } from '../src/typedData.js'
 import type { Chain_ } from './chain.js'
 
 export type Registries = { identity: Address; reputation: Address; validation: Address }
@@ -85,16 +86,6 @@ export async function revertOf(call: Promise<unknown>): Promise<Revert> {
 /** The Identity Registry's custom errors (OZ ERC-721), for decoding reverts that other registries bubble up. */
 export const identityErrors = identityRegistryAbi.filter((item) => item.type === 'error') satisfies Abi
 
-/** EIP-712 types of `AgentWalletSet` (reference §1.1). */
-export const agentWalletSetTypes = {
-  AgentWalletSet: [
-    { name: 'agentId', type: 'uint256' },
-    { name: 'newWallet', type: 'address' },
-    { name: 'owner', type: 'address' },
-    { name: 'deadline', type: 'uint256' },
-  ],
-} as const
-
 /** `signer` signs AgentWalletSet for `registry` on the fixture's chain. */
 export function signAgentWalletSet(
   chain: Chain_,
@@ -103,7 +94,7 @@ export function signAgentWalletSet(
   message: { agentId: bigint; newWallet: Address; owner: Address; deadline: bigint },
 ): Promise<Hex> {
   return signer.signTypedData({
-    domain: { name: 'ERC8004IdentityRegistry', version: '1', chainId: chain.chain.id, verifyingContract: registry },
+    domain: identityRegistryDomain({ chainId: chain.chain.id, address: registry }),
     types: agentWalletSetTypes,
     primaryType: 'AgentWalletSet',
     message,

@@ -23,16 +23,14 @@ import { expect } from 'vitest'
 import { deployContract } from '../src/deploy.js'
 import {
   agentTreasuryAbi,
-  agentTreasuryBytecode,
   identityRegistryAbi,
-  identityRegistryBytecode,
   regentAppAuthAbi,
-  regentAppAuthBytecode,
   regentSuccessionAbi,
-  regentSuccessionBytecode,
   testERC20Abi,
   testERC20Bytecode,
 } from '../src/generated/index.js'
+import { deployRegent as deployAll } from '../src/regent.js'
+import { type SuccessionCertificate, successionCertificateTypes, successionDomain as successionDomainOf } from '../src/typedData.js'
 import { type Chain_, testAccounts } from './chain.js'
 
 /** Roles by anvil account index. */
@@ -64,33 +62,15 @@ export type Regent = {
   treasury: Address
 }
 
-/** Deploys IdentityRegistry, RegentAppAuth(kmsTimelock), RegentSuccession and AgentTreasury. */
+/** Deploys the whole on-chain layer with the library's `deployRegent` (as every other caller does). */
 export async function deployRegent(chain: Chain_, { kmsTimelock = 0n }: { kmsTimelock?: bigint } = {}): Promise<Regent> {
-  const deployer = wallet(chain, role.governance)
-  const identity = await deployContract(deployer, chain.client, {
-    name: 'IdentityRegistry',
-    abi: identityRegistryAbi,
-    bytecode: identityRegistryBytecode,
-  })
-  const appAuth = await deployContract(deployer, chain.client, {
-    name: 'RegentAppAuth',
-    abi: regentAppAuthAbi,
-    bytecode: regentAppAuthBytecode,
-    args: [kmsTimelock],
-  })
-  const succession = await deployContract(deployer, chain.client, {
-    name: 'RegentSuccession',
-    abi: regentSuccessionAbi,
-    bytecode: regentSuccessionBytecode,
-    args: [identity.address, appAuth.address],
-  })
-  const treasury = await deployContract(deployer, chain.client, {
-    name: 'AgentTreasury',
-    abi: agentTreasuryAbi,
-    bytecode: agentTreasuryBytecode,
-    args: [succession.address],
-  })
-  return { identity: identity.address, appAuth: appAuth.address, succession: succession.address, treasury: treasury.address }
+  const { contracts } = await deployAll(wallet(chain, role.governance), chain.client, { kmsTimelock })
+  return {
+    identity: contracts.identityRegistry,
+    appAuth: contracts.appAuth,
+    succession: contracts.succession,
+    treasury: contracts.treasury,
+  }
 }
 
 /** Deploys a TestERC20 with a transfer fee of `feeBps` basis points. */
@@ -187,15 +167,7 @@ export function instance(signer: Address, composeHash: Hex, label: string): Inst
 }
 
 /** A SuccessionCertificate (EIP-712 message). */
-export type Certificate = {
-  agentId: bigint
-  oldKey: Address
-  newKey: Address
-  newComposeHash: Hex
-  quoteHash: Hex
-  nextEpoch: bigint
-  deadline: bigint
-}
+export type Certificate = SuccessionCertificate
 
 /** The certificate handing `agentId` at `nextEpoch` to instance `next`, valid for an hour from `from`. */
 export function certificateFor(agentId: bigint, oldKey: Address, next: Instance, nextEpoch: bigint, from: bigint): Certificate {
@@ -210,22 +182,12 @@ export function certificateFor(agentId: bigint, oldKey: Address, next: Instance,
   }
 }
 
-/** The EIP-712 types of a succession certificate (DESIGN.md §9; docs/protocol.md). */
-export const certificateTypes = {
-  SuccessionCertificate: [
-    { name: 'agentId', type: 'uint256' },
-    { name: 'oldKey', type: 'address' },
-    { name: 'newKey', type: 'address' },
-    { name: 'newComposeHash', type: 'bytes32' },
-    { name: 'quoteHash', type: 'bytes32' },
-    { name: 'nextEpoch', type: 'uint64' },
-    { name: 'deadline', type: 'uint256' },
-  ],
-} as const
+/** The EIP-712 types of a succession certificate (from the library). */
+export const certificateTypes = successionCertificateTypes
 
 /** The EIP-712 domain of a RegentSuccession deployment. */
 export function successionDomain(chain: Chain_, succession: Address) {
-  return { name: 'RegentSuccession', version: '1', chainId: chain.chain.id, verifyingContract: succession } as const
+  return successionDomainOf({ chainId: chain.chain.id, address: succession })
 }
 
 /** Signs `cert` with anvil account `signerIndex`. */

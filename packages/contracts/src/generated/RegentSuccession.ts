@@ -747,7 +747,7 @@ export const regentSuccessionAbi = [
     "name": "identityRegistry",
     "outputs": [
       {
-        "internalType": "contract IERC8004Identity",
+        "internalType": "contract IIdentityRegistry",
         "name": "",
         "type": "address"
       }
