@@ -190,7 +190,7 @@ describe('verifyQuoteSync', () => {
 
   test('behavior: a flipped REPORTDATA byte breaks the quote signature; the policy is still evaluated', () => {
     const bytes = tdxBytes()
-    bytes[48 + 520] ^= 1
+    bytes[568] = (bytes[568] as number) ^ 1
     const verdict = verifyQuoteSync(bytes, { collateral: tdxJson(), now: tdxNow, policy: { minTcbStatus: 'UpToDate', allowDebug: false } })
     expect([verdict.ok, verdict.verified, verdict.status]).toEqual([false, false, 'UpToDate'])
     expect(verdict.reasons).toEqual([{ code: 'quote.signature', message: 'Quote signature does not verify with the attestation key.' }])

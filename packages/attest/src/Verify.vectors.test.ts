@@ -346,7 +346,7 @@ describe('stricter than dcap-qvl: collateral it accepts and we reject', () => {
   test('behavior: PCK CRL with a flipped signature byte', () => {
     const c = json()
     const der = Buffer.from(c.pck_crl, 'hex')
-    der[der.length - 5] ^= 0x01
+    der[der.length - 5] = (der[der.length - 5] as number) ^ 0x01
     const collateral = { ...c, pck_crl: der.toString('hex') }
     expect(theirsWith(collateral)).toBe('UpToDate')
     const verdict = verifyQuoteSync(row.quote(), { collateral, now: new Date(row.now * 1000) })
@@ -364,7 +364,7 @@ describe('stricter than dcap-qvl: collateral it accepts and we reject', () => {
   test('behavior: root CA CRL with a flipped signature byte', () => {
     const c = json()
     const der = Buffer.from(c.root_ca_crl, 'hex')
-    der[der.length - 5] ^= 0x01
+    der[der.length - 5] = (der[der.length - 5] as number) ^ 0x01
     const collateral = { ...c, root_ca_crl: der.toString('hex') }
     expect(theirsWith(collateral)).toBe('UpToDate')
     expect(verifyQuoteSync(row.quote(), { collateral, now: new Date(row.now * 1000) }).reasons).toMatchInlineSnapshot(`
