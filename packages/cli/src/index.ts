@@ -1,1 +1,1 @@
-export {}
+export { type Io, main } from './main.js'

@@ -1,0 +1,186 @@
+/**
+ * `regent attest verify <quote-file>`: full offline DCAP verification of one quote with
+ * `@regent/attest` (docs/attest.md), printed as one JSON object with `--json`.
+ */
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { Collateral, createTrustedRoot, intelSgxRootCa, PckCertificate, Quote, type TrustedRoot, verifyQuote } from '@regent/attest'
+import type { CommandInput, CommandResult } from '../command.js'
+import { UsageError } from '../errors.js'
+
+/** What `--json` prints. */
+export type AttestVerifyOutput = {
+  ok: boolean
+  status: string | undefined
+  advisoryIds: readonly string[]
+  tee: 'tdx' | 'sgx' | undefined
+  version: number | undefined
+  hardware: 'tdx' | 'sgx' | 'devnet' | undefined
+  root: string | undefined
+  measurements: Record<string, string | number> | undefined
+  reasons: readonly { code: string; message: string }[]
+  collateral: { source: 'file' | 'fetched'; nextUpdate: string | undefined; url?: string }
+  app?: { appId?: string; composeHash?: string; instanceId?: string; osImageHash?: string; keyProvider?: string }
+  error?: { code: string; message: string }
+}
+
+export async function run({ args, flags, note }: CommandInput): Promise<CommandResult<AttestVerifyOutput>> {
+  const [quoteFile] = args
+  if (!quoteFile) throw new UsageError('usage', 'missing <quote-file>')
+  const now = parseNow(flags.now)
+  const trustedRoots = await parseTrust(flags.trust)
+  const eventLog = typeof flags.eventLog === 'string' ? await readText(flags.eventLog, 'event log') : undefined
+
+  const contents = await readBytes(quoteFile, 'quote')
+  let quote: Quote.Quote
+  try {
+    quote = Quote.fromFileContents(contents)
+  } catch (error) {
+    const message = error instanceof Error ? ((error as { shortMessage?: string }).shortMessage ?? error.message) : String(error)
+    const empty = { source: 'file' as const, nextUpdate: undefined }
+    return failure({ code: 'quote.invalid', message }, empty)
+  }
+
+  let collateral: Collateral.Collateral
+  let source: AttestVerifyOutput['collateral']
+  if (typeof flags.collateral === 'string') {
+    const text = await readText(flags.collateral, 'collateral')
+    try {
+      collateral = Collateral.parse(text)
+    } catch (error) {
+      throw new UsageError('collateral.invalid', `${flags.collateral}: ${firstLine(error)}`, {
+        hint: 'expected the QuoteCollateralV3 JSON shape (see docs/attest.md)',
+      })
+    }
+    source = { source: 'file', nextUpdate: undefined }
+  } else {
+    const pccsUrl = String(flags.pccsUrl)
+    const leaf = PckCertificate.from(Quote.pckCertChainPem(quote))
+    const tee = quote.type === 'sgx' ? 'sgx' : 'tdx'
+    note(`fetching collateral for FMSPC ${leaf.fmspc} (${tee}, ${leaf.ca ?? 'processor'} CA) from ${pccsUrl}`)
+    try {
+      collateral = await Collateral.fetch({ pccsUrl, fmspc: leaf.fmspc, ca: leaf.ca ?? 'processor', tee })
+    } catch (error) {
+      return failure({ code: 'collateral.fetch', message: firstLine(error) }, { source: 'fetched', nextUpdate: undefined, url: pccsUrl })
+    }
+    source = { source: 'fetched', nextUpdate: undefined, url: pccsUrl }
+  }
+
+  const verdict = await verifyQuote(quote, {
+    collateral,
+    now,
+    trustedRoots,
+    ...(eventLog === undefined ? {} : { policy: { eventLog } }),
+  })
+  const data: AttestVerifyOutput = {
+    ok: verdict.ok,
+    status: verdict.status,
+    advisoryIds: verdict.advisoryIds,
+    tee: verdict.tee,
+    version: verdict.version,
+    hardware: verdict.hardware,
+    root: verdict.root,
+    measurements: verdict.measurements ? { ...verdict.measurements } : undefined,
+    reasons: verdict.reasons,
+    collateral: { ...source, nextUpdate: verdict.collateralNextUpdate?.toISOString() },
+    ...(verdict.app ? { app: appOf(verdict.app) } : {}),
+    ...(verdict.reasons[0] ? { error: { code: verdict.reasons[0].code, message: verdict.reasons[0].message } } : {}),
+  }
+  return { ok: verdict.ok, data }
+}
+
+export function render(result: CommandResult, { color }: { color: boolean }): string {
+  const d = result.data as AttestVerifyOutput
+  const paint = (code: number, s: string) => (color ? `\u001b[${code}m${s}\u001b[0m` : s)
+  const lines = [
+    d.ok ? paint(32, '✓ quote verifies') : paint(31, '✗ quote does not verify'),
+    `  tee           ${d.tee ?? '-'} (quote v${d.version ?? '?'})`,
+    `  hardware      ${d.hardware ?? '-'}${d.root ? ` (root: ${d.root})` : ''}`,
+    `  status        ${d.status ?? '-'}${d.advisoryIds.length ? ` [${d.advisoryIds.join(', ')}]` : ''}`,
+  ]
+  for (const [k, v] of Object.entries(d.measurements ?? {})) lines.push(`  ${k.padEnd(13)} ${v}`)
+  if (d.app) for (const [k, v] of Object.entries(d.app)) lines.push(`  ${k.padEnd(13)} ${v}`)
+  for (const r of d.reasons) lines.push(paint(31, `  ✗ ${r.code}: ${r.message}`))
+  return lines.join('\n')
+}
+
+function failure(
+  error: { code: string; message: string },
+  collateral: AttestVerifyOutput['collateral'],
+): CommandResult<AttestVerifyOutput> {
+  return {
+    ok: false,
+    data: {
+      ok: false,
+      status: undefined,
+      advisoryIds: [],
+      tee: undefined,
+      version: undefined,
+      hardware: undefined,
+      root: undefined,
+      measurements: undefined,
+      reasons: [error],
+      collateral,
+      error,
+    },
+  }
+}
+
+function appOf(app: { appId?: unknown; composeHash?: unknown; instanceId?: unknown; osImageHash?: unknown; keyProvider?: unknown }) {
+  const hex = (v: unknown) => (v instanceof Uint8Array ? Buffer.from(v).toString('hex') : typeof v === 'string' ? v : undefined)
+  const out: Record<string, string> = {}
+  for (const key of ['appId', 'composeHash', 'instanceId', 'osImageHash'] as const) {
+    const v = hex(app[key])
+    if (v !== undefined) out[key] = v
+  }
+  const kp = app.keyProvider as { name?: string } | undefined
+  if (kp?.name) out.keyProvider = kp.name
+  return out
+}
+
+function parseNow(value: string | boolean | undefined): Date {
+  if (value === undefined) return new Date()
+  if (typeof value !== 'string' || !/^\d{1,12}$/.test(value)) {
+    throw new UsageError('usage', `--now takes unix seconds (digits only), got "${String(value)}"`)
+  }
+  return new Date(Number(value) * 1000)
+}
+
+async function parseTrust(value: string | boolean | undefined): Promise<TrustedRoot[]> {
+  if (value === undefined || value === 'intel') return [intelSgxRootCa]
+  if (value === 'devnet') {
+    const dir = process.env.REGENT_DIR ?? '.regent'
+    const path = join(dir, 'devnet.json')
+    const text = await readFile(path, 'utf8').catch(() => undefined)
+    const pem = text === undefined ? undefined : (JSON.parse(text) as { rootCa?: string }).rootCa
+    if (!pem)
+      throw new UsageError('devnet.missing', `no devnet root CA in ${path}`, {
+        hint: 'start the devnet with `regent dev up`, or pass --trust <root.pem>',
+      })
+    return [createTrustedRoot({ name: 'devnet', pem })]
+  }
+  if (typeof value !== 'string') throw new UsageError('usage', '--trust takes "intel", "devnet" or a PEM file')
+  const pem = await readText(value, 'root CA')
+  try {
+    return [createTrustedRoot({ name: value, pem })]
+  } catch (error) {
+    throw new UsageError('trust.invalid', `${value}: ${firstLine(error)}`)
+  }
+}
+
+async function readBytes(path: string, what: string): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await readFile(path))
+  } catch (error) {
+    throw new UsageError('file.unreadable', `cannot read ${what} file ${path}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`)
+  }
+}
+
+async function readText(path: string, what: string): Promise<string> {
+  return Buffer.from(await readBytes(path, what)).toString('utf8')
+}
+
+function firstLine(error: unknown): string {
+  const e = error as { shortMessage?: string; message?: string }
+  return (e.shortMessage ?? e.message ?? String(error)).split('\n')[0] ?? 'error'
+}

@@ -1,0 +1,110 @@
+/**
+ * The `regent` entry point: builds the parser and help from `spec.ts`, runs one command, and is the
+ * only place that prints results or decides exit codes (0 ok, 1 failed, 2 usage).
+ */
+import { CommanderError, Option, Command as Program } from 'commander'
+import type { CommandResult } from './command.js'
+import { CliError, UsageError } from './errors.js'
+import { type CommandSpec, commands, globalFlags } from './spec.js'
+
+/** Where output goes; tests pass their own. */
+export type Io = {
+  stdout: (text: string) => void
+  stderr: (text: string) => void
+  isTty: boolean
+}
+
+const processIo: Io = {
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+  isTty: Boolean(process.stdout.isTTY),
+}
+
+const version = '0.1.0'
+
+/** Runs `regent <argv…>` and resolves to the exit code. Never throws. */
+export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {
+  const json = argv.includes('--json')
+  const color = io.isTty && !argv.includes('--no-color') && !process.env.NO_COLOR
+  let outcome: { spec: CommandSpec; args: string[]; flags: Record<string, string | boolean | undefined> } | undefined
+
+  const program = new Program('regent')
+    .description('Regent TEE: sovereign AI agents on Intel TDX + dstack (ERC-8004 identity, KMS keys, verified uplift)')
+    .version(version, '-v, --version')
+    .exitOverride()
+    .configureOutput({ writeOut: io.stdout, writeErr: () => {}, outputError: () => {} })
+    .showHelpAfterError(false)
+
+  for (const spec of commands) {
+    let parent = program
+    for (const word of spec.path.slice(0, -1)) {
+      parent = parent.commands.find((c) => c.name() === word) ?? parent.command(word).description(`${word} commands`)
+    }
+    const leaf = parent
+      .command(spec.path.at(-1) ?? '')
+      .summary(spec.summary)
+      .description(spec.description ?? spec.summary)
+    for (const a of spec.args) leaf.argument(a.required ? `<${a.name}>` : `[${a.name}]`, a.description)
+    for (const f of [...spec.flags, ...globalFlags]) {
+      const option = new Option(f.value ? `--${f.name} <${f.value}>` : `--${f.name}`, f.description)
+      if (f.default !== undefined) option.default(f.default)
+      if (f.choices) option.choices(f.choices)
+      leaf.addOption(option)
+    }
+    const examples = spec.examples.map((e) => `  $ ${e.command}\n      ${e.description}`).join('\n')
+    leaf.addHelpText('after', `\nExamples:\n${examples}\n\nDocs: ${spec.docs}\n`)
+    leaf.exitOverride().configureOutput({ writeOut: io.stdout, writeErr: () => {}, outputError: () => {} })
+    leaf.action((...params: unknown[]) => {
+      const command = params.at(-1) as Program
+      outcome = { spec, args: command.args, flags: command.opts() }
+    })
+  }
+
+  try {
+    await program.parseAsync(argv, { from: 'user' })
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return 0
+      return fail(
+        new UsageError('usage', error.message.replace(/^error: /, ''), { hint: 'run with --help for usage and examples' }),
+        json,
+        io,
+      )
+    }
+    return fail(error, json, io)
+  }
+  if (!outcome) {
+    io.stdout(program.helpInformation())
+    return argv.length === 0 ? 0 : 2
+  }
+
+  const { spec, args, flags } = outcome
+  try {
+    const command = await spec.load()
+    const result: CommandResult = await command.run({ args, flags, note: (line) => (json ? undefined : io.stderr(`${line}\n`)) })
+    io.stdout(
+      json
+        ? `${JSON.stringify(result.data, (_key, value: unknown) => (value === undefined ? null : value))}\n`
+        : `${command.render(result, { color })}\n`,
+    )
+    return result.ok ? 0 : 1
+  } catch (error) {
+    return fail(error instanceof CliError ? error : error, json, io, spec.docs)
+  }
+}
+
+function fail(error: unknown, json: boolean, io: Io, docs?: string): number {
+  const e =
+    error instanceof CliError
+      ? error
+      : new CliError('internal', error instanceof Error ? (error.message.split('\n')[0] ?? 'unknown error') : String(error), {
+          hint: 'this is a bug in regent if the input was valid: please report it',
+        })
+  const docsPath = e.docs ?? docs
+  if (json) {
+    io.stdout(`${JSON.stringify({ ok: false, error: { code: e.code, message: e.message, ...(e.hint ? { hint: e.hint } : {}) } })}\n`)
+  } else {
+    io.stderr(`error: ${e.message}\n${e.hint ? `hint: ${e.hint}\n` : ''}${docsPath ? `docs: ${docsPath}\n` : ''}`)
+  }
+  return e.exitCode
+}
