@@ -456,7 +456,7 @@ export function unseal(bytes: Uint8Array, options: { key: Uint8Array }): DevnetP
         ppid: ext.ppid,
         fmspc: ext.fmspc,
         pceId: ext.pceId,
-        tcb: { components: ext.tcb.components, pcesvn: ext.tcb.pcesvn, cpusvn: ext.tcb.cpusvn },
+        tcb: { components: [...ext.tcb.components], pcesvn: ext.tcb.pcesvn, cpusvn: Uint8Array.from(ext.tcb.cpusvn) },
         sgxType: ext.sgxType,
         platformInstanceId: ext.platformInstanceId ?? '',
       },
