@@ -142,7 +142,8 @@ describe('parse', () => {
 describe('fetch', () => {
   // A real HTTP server on loopback serving the dcap-qvl TDX sample the way a PCCS does.
   const json = JSON.parse(read(sets[0]?.[0] as string))
-  const mode = { value: 'ok' as 'ok' | 'status' | 'header' | 'truncated' }
+  const mode = { value: 'ok' as 'ok' | 'status' | 'header' | 'truncated' | 'silent' | 'huge' }
+  const held: import('node:http').ServerResponse[] = []
   const hits: string[] = []
   let server: Server
   let pccsUrl = ''
@@ -151,6 +152,9 @@ describe('fetch', () => {
       const url = new URL(req.url ?? '/', 'http://x')
       hits.push(`${url.pathname}${url.search}`)
       if (mode.value === 'status' && url.pathname.endsWith('/tcb')) return void res.writeHead(404).end('{}')
+      if (mode.value === 'silent' && url.pathname.endsWith('/tcb')) return void held.push(res)
+      if (mode.value === 'huge' && url.pathname.endsWith('/tcb'))
+        return void res.writeHead(200).end(Buffer.alloc(Collateral.maxResponseBytes + 1, 0x20))
       if (url.pathname === '/sgx/certification/v4/pckcrl') {
         res.writeHead(200, { 'SGX-PCK-CRL-Issuer-Chain': encodeURIComponent(json.pck_crl_issuer_chain) })
         return void res.end(Buffer.from(json.pck_crl, 'hex'))
@@ -170,7 +174,13 @@ describe('fetch', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
     pccsUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
   })
-  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())))
+  afterAll(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const res of held) res.destroy()
+        server.close(() => resolve())
+      }),
+  )
 
   test('default: fetched collateral equals the vector byte for byte and verifies', async () => {
     mode.value = 'ok'
@@ -192,6 +202,18 @@ describe('fetch', () => {
     mode.value = 'truncated'
     await expect(Collateral.fetch(options)).rejects.toThrowError(
       `Fetching collateral from ${pccsUrl}/tdx/certification/v4/tcb?fmspc=B0C06F000000 failed: body is not {"tcbInfo":…,"signature":…}.`,
+    )
+  })
+
+  test('behavior: a PCCS that never answers times out; an oversized body is refused', async () => {
+    const options = { pccsUrl, fmspc: 'B0C06F000000', ca: 'platform', tee: 'tdx', timeoutMs: 300 } as const
+    mode.value = 'silent'
+    await expect(Collateral.fetch(options)).rejects.toThrowError(
+      `Fetching collateral from ${pccsUrl}/tdx/certification/v4/tcb?fmspc=B0C06F000000 failed: no answer within 300 ms.`,
+    )
+    mode.value = 'huge'
+    await expect(Collateral.fetch(options)).rejects.toThrowError(
+      `Fetching collateral from ${pccsUrl}/tdx/certification/v4/tcb?fmspc=B0C06F000000 failed: response larger than 4194304 bytes.`,
     )
   })
 

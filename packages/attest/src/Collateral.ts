@@ -208,8 +208,11 @@ export function verify(collateral: Collateral, options: { now: Date; trustedRoot
   }
 }
 
-/** The default fetch, `globalThis.fetch`. */
-export type FetchFn = (url: string) => Promise<Response>
+/** The default fetch, `globalThis.fetch` (called with an abort signal for the timeout). */
+export type FetchFn = (url: string, init?: { signal?: AbortSignal }) => Promise<Response>
+
+/** Largest response body accepted from a PCCS (real TCB infos and CRLs are far below it). */
+export const maxResponseBytes = 4 << 20
 
 export type FetchOptions = {
   /** PCCS or Intel PCS base URL, e.g. `https://api.trustedservices.intel.com` (no trailing `/sgx/...`). */
@@ -221,6 +224,8 @@ export type FetchOptions = {
   tee: 'tdx' | 'sgx'
   /** @default globalThis.fetch */
   fetch?: FetchFn | undefined
+  /** Per-request timeout. @default 30_000 */
+  timeoutMs?: number | undefined
 }
 
 /**
@@ -237,7 +242,8 @@ export type FetchOptions = {
  * const collateral = await Collateral.fetch({ pccsUrl: 'https://pccs.example', fmspc: '00806F050000', ca: 'platform', tee: 'tdx' })
  */
 export async function fetch(options: FetchOptions): Promise<Collateral> {
-  const get = options.fetch ?? ((url: string) => globalThis.fetch(url))
+  const get: FetchFn = options.fetch ?? ((url, init) => globalThis.fetch(url, init))
+  const timeoutMs = options.timeoutMs ?? 30_000
   const base = options.pccsUrl.replace(/\/+$/, '')
   if (!/^[0-9a-fA-F]{12}$/.test(options.fmspc))
     throw new FetchError({ url: base, reason: `FMSPC must be 6 bytes of hex, got "${options.fmspc}"` })
@@ -245,11 +251,20 @@ export async function fetch(options: FetchOptions): Promise<Collateral> {
     const url = `${base}${path}`
     let response: Response
     try {
-      response = await get(url)
+      response = await get(url, { signal: AbortSignal.timeout(timeoutMs) })
     } catch (cause) {
-      throw new FetchError({ url, reason: 'request failed', cause })
+      const timedOut = (cause as { name?: string } | undefined)?.name === 'TimeoutError'
+      throw new FetchError({ url, reason: timedOut ? `no answer within ${timeoutMs} ms` : 'request failed', cause })
     }
-    const body = new Uint8Array(await response.arrayBuffer())
+    if (Number(response.headers.get('content-length') ?? 0) > maxResponseBytes)
+      throw new FetchError({ url, reason: `response larger than ${maxResponseBytes} bytes` })
+    let body: Uint8Array
+    try {
+      body = new Uint8Array(await response.arrayBuffer())
+    } catch (cause) {
+      throw new FetchError({ url, reason: 'response body could not be read', cause })
+    }
+    if (body.length > maxResponseBytes) throw new FetchError({ url, reason: `response larger than ${maxResponseBytes} bytes` })
     if (response.status !== 200) throw new FetchError({ url, reason: `HTTP status ${response.status}` })
     return { url, body, headers: response.headers }
   }
