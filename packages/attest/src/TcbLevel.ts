@@ -251,7 +251,7 @@ function hex(bytes: Uint8Array): string {
 export class TeeMismatchError extends BaseError {
   override name = 'TcbLevel.TeeMismatchError'
   constructor({ tee, id, version }: { tee: 'tdx' | 'sgx'; id: string; version: number }) {
-    super(`TCB info id "${id}" version ${version} does not match a ${tee.toUpperCase()} quote.`)
+    super(`TCB info id "${id}" version ${version} does not match ${tee === 'sgx' ? 'an SGX' : 'a TDX'} quote.`)
   }
 }
 

@@ -182,7 +182,7 @@ describe('verifyQuoteSync', () => {
         },
         {
           "code": "qe.identity",
-          "message": "QE identity id TD_QE does not match a SGX quote (QE).",
+          "message": "QE identity id TD_QE does not match an SGX quote (QE).",
         },
       ]
     `)

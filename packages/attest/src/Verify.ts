@@ -185,7 +185,7 @@ function run(
     const identity = verified.qeIdentity.identity
     const expectedId = tee === 'tdx' ? 'TD_QE' : 'QE'
     if (identity.id !== expectedId)
-      add('qe.identity', `QE identity id ${identity.id} does not match a ${tee.toUpperCase()} quote (${expectedId}).`)
+      add('qe.identity', `QE identity id ${identity.id} does not match ${tee === 'sgx' ? 'an SGX' : 'a TDX'} quote (${expectedId}).`)
     else
       try {
         qe = QeIdentity.match(identity, {
