@@ -311,7 +311,7 @@ function collateralAt(
       return undefined
     }
     const cached = memo.get(parsed)
-    if (cached && cached.roots === trustedRoots) verified = cached.verified
+    if (cached && sameRoots(cached.roots, trustedRoots)) verified = cached.verified
     else {
       try {
         verified = Collateral.verify(parsed, { now, trustedRoots })
@@ -340,6 +340,10 @@ function collateralAt(
     return undefined
   }
   return verified
+}
+
+function sameRoots(a: readonly TrustedRoot[], b: readonly TrustedRoot[]): boolean {
+  return a.length === b.length && a.every((root, i) => root === b[i])
 }
 
 function windowOf(verified: Collateral.Verified): Window {
