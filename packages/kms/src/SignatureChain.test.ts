@@ -127,7 +127,7 @@ describe('verify', () => {
       SignatureChain.KmsRootMismatchError,
     )
     const otherApp = appId.slice()
-    otherApp[0] ^= 1
+    otherApp[0] = (otherApp[0] as number) ^ 1
     expect(() =>
       SignatureChain.verify({ key: testPathKey, purpose: 'wallet', appId: otherApp, signatureChain, kmsRootPublicKey: root }),
     ).toThrowError(SignatureChain.KmsRootMismatchError)
