@@ -1,4 +1,42 @@
 // Simulated TDX hardware of the devnet: the devnet DCAP PKI, its signed collateral, the Quoting Enclave and TD reports.
+
+export { DevnetStartError, down, type Status as DevnetStatus, status, type UpResult, up } from './control.js'
+export {
+  type CreateOptions as CreateCvmOptions,
+  type Cvm,
+  createCvm,
+  type Faults as CvmFaults,
+  type Info as CvmInfo,
+  InvalidComposeError,
+  InvalidEventError,
+  ReportDataTooLongError,
+} from './cvm/Cvm.js'
+export {
+  type AppKeys,
+  type AppKeysRequest,
+  type CertificateRequest,
+  createLocalKeyProvider,
+  type KeyProvider,
+  KeyRequestRejectedError,
+  type LocalKeyProvider,
+} from './cvm/KeyProvider.js'
+export { type Devnet, type StartDevnetOptions, startDevnet } from './Devnet.js'
+export * as DevnetFile from './DevnetFile.js'
+// CVMs and their dstack-compatible guest agent.
+export * as Attestation from './guest/Attestation.js'
+export { type GuestAgent, startGuestAgent } from './guest/GuestAgent.js'
+// The devnet itself: state file, in-process devnet, detached control, host and its API, bundles.
+export * as Bundle from './host/Bundle.js'
+export {
+  type CreateHostOptions,
+  type CvmRecord,
+  createHost,
+  type Faults,
+  type Host,
+  type LaunchParameters,
+  UnknownCvmError,
+} from './host/Host.js'
+export { type HostServer, startHostServer } from './host/HostServer.js'
 export * as DevnetCollateral from './tdx/DevnetCollateral.js'
 export * as DevnetPki from './tdx/DevnetPki.js'
 export * as DevnetQe from './tdx/DevnetQe.js'
