@@ -55,7 +55,8 @@ export function toPublicKey(options: { envCryptKey: Uint8Array }): Uint8Array {
  * @param options.publicKey - The app's 32-byte X25519 env public key (verify its KMS signature first: {@link verifyPublicKey}).
  * @returns Raw ciphertext `ephemeral_pk ‖ iv ‖ ct ‖ tag` (dstack's SDK hex-encodes it).
  * @throws {InvalidEnvError} if a key or value breaks the guest's rules.
- * @throws {InvalidKeyError} if the public key is not 32 bytes or is a low-order point.
+ * @throws {InvalidKeyError} if the public key is not 32 bytes.
+ * @throws {LowOrderPublicKeyError} if it is a low-order point.
  *
  * @example
  * const ciphertext = EnvEncryption.encrypt({ envs: [{ key: 'API_KEY', value: 'x' }], publicKey })
@@ -73,6 +74,7 @@ export function encrypt(options: { envs: readonly EnvVar[]; publicKey: Uint8Arra
  *
  * @returns The variables (unfiltered: applying app-compose `allowed_envs` is the caller's job).
  * @throws {InvalidCiphertextError} if the ciphertext is shorter than 60 bytes.
+ * @throws {LowOrderPublicKeyError} if its ephemeral public key is a low-order point.
  * @throws {DecryptionFailedError} if the tag does not verify (wrong key or tampered bytes).
  * @throws {InvalidPlaintextError} if the plaintext is not `{"env":[{"key":string,"value":string},…]}`.
  *
@@ -259,20 +261,23 @@ function sharedSecret(privateKey: Uint8Array, publicKey: Uint8Array, name: strin
     return x25519.getSharedSecret(privateKey, publicKey)
   } catch (cause) {
     // noble rejects an all-zero shared secret (a low-order public key).
-    throw new InvalidKeyError(name, publicKey.length, 32, { cause })
+    throw new LowOrderPublicKeyError(name, { cause })
   }
 }
 
-/** A key or id has the wrong length or is a low-order X25519 point. */
+/** A key or id has the wrong length. */
 export class InvalidKeyError extends BaseError {
   override name = 'EnvEncryption.InvalidKeyError'
-  constructor(what: string, length: number, expected = 32, options: { cause?: unknown } = {}) {
-    super(
-      length === expected
-        ? `Invalid ${what}: a low-order X25519 point (all-zero shared secret).`
-        : `Invalid ${what}: expected ${expected} bytes, got ${length}.`,
-      options,
-    )
+  constructor(what: string, length: number, expected = 32) {
+    super(`Invalid ${what}: expected ${expected} bytes, got ${length}.`)
+  }
+}
+
+/** An X25519 public key is a low-order point (the shared secret would be all zeros). */
+export class LowOrderPublicKeyError extends BaseError {
+  override name = 'EnvEncryption.LowOrderPublicKeyError'
+  constructor(what: string, options: { cause: unknown }) {
+    super(`Invalid ${what}: a low-order X25519 point (all-zero shared secret).`, options)
   }
 }
 
