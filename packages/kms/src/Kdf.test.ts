@@ -117,13 +117,15 @@ describe('deriveP256', () => {
     expect(bytesToHex(a.privateKey)).toBe(bytesToHex(b.privateKey))
   })
 
-  test('behavior: different contexts give different keys', () => {
+  test('property: different contexts give different keys; public keys match @noble/curves', () => {
     fc.assert(
       fc.property(fc.string(), fc.string(), (x, y) => {
         fc.pre(x !== y)
         const a = Kdf.deriveP256({ parentKey: rootScalar, context: [x] })
         const b = Kdf.deriveP256({ parentKey: rootScalar, context: [y] })
         expect(bytesToHex(a.privateKey)).not.toBe(bytesToHex(b.privateKey))
+        // The public key (node:crypto ECDH) agrees with @noble/curves.
+        expect(bytesToHex(a.publicKey)).toBe(bytesToHex(p256.getPublicKey(a.privateKey, false)))
       }),
       { numRuns: 30 },
     )

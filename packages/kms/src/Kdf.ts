@@ -9,7 +9,7 @@
  * The labels used here ("RATLS" and the context strings callers pass) are dstack's, not ours:
  * they are fixed by compatibility, and documented in docs/protocol.md as part of the contract.
  */
-import type { KeyObject } from 'node:crypto'
+import { createECDH, type KeyObject } from 'node:crypto'
 import { p256 } from '@noble/curves/nist'
 import { secp256k1 } from '@noble/curves/secp256k1'
 import { hkdf } from '@noble/hashes/hkdf'
@@ -76,7 +76,7 @@ export function deriveP256(
       privateKey.fill(0)
       throw error
     }
-    return { privateKey, publicKey: p256.getPublicKey(privateKey, false) }
+    return { privateKey, publicKey: p256PublicKey(privateKey) }
   } finally {
     if (!('secret' in options)) ikm.fill(0)
   }
@@ -130,7 +130,7 @@ export const pkcs8Length = 138
 export function toPkcs8(options: { privateKey: Uint8Array; publicKey?: Uint8Array }): Uint8Array {
   const { privateKey } = options
   assertScalar(privateKey, { curve: 'p256' })
-  const publicKey = options.publicKey ?? p256.getPublicKey(privateKey, false)
+  const publicKey = options.publicKey ?? p256PublicKey(privateKey)
   if (publicKey.length !== 65 || publicKey[0] !== 0x04) throw new InvalidPublicKeyError(publicKey.length)
   const der = new Uint8Array(pkcs8Length)
   der.set(pkcs8Prefix, 0)
@@ -185,6 +185,17 @@ export function assertScalar(bytes: Uint8Array, options: { curve: Curve }): void
   for (const b of bytes) d = (d << 8n) | BigInt(b)
   if (d === 0n) throw new InvalidScalarError(options.curve, 'zero')
   if (d >= n) throw new InvalidScalarError(options.curve, '≥ the group order n')
+}
+
+/**
+ * Uncompressed P-256 public key of a valid scalar. OpenSSL's P-256 (node:crypto ECDH) is ~10× faster
+ * than a generic implementation here, and this runs three times per key release; the tests check it
+ * against @noble/curves.
+ */
+function p256PublicKey(privateKey: Uint8Array): Uint8Array {
+  const ecdh = createECDH('prime256v1')
+  ecdh.setPrivateKey(privateKey)
+  return new Uint8Array(ecdh.getPublicKey())
 }
 
 /** Concatenated context (the HKDF info). */
