@@ -66,7 +66,11 @@ export function encrypt(options: { envs: readonly EnvVar[]; publicKey: Uint8Arra
   const plaintext = encoder.encode(JSON.stringify({ env: options.envs.map(({ key, value }) => ({ key, value })) }))
   if (plaintext.length > limits.totalBytes)
     throw new InvalidEnvError(`the env is ${plaintext.length} bytes, at most ${limits.totalBytes} are allowed`)
-  return encryptBytes({ plaintext, publicKey: options.publicKey })
+  try {
+    return encryptBytes({ plaintext, publicKey: options.publicKey })
+  } finally {
+    plaintext.fill(0)
+  }
 }
 
 /**
