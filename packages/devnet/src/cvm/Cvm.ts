@@ -22,6 +22,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { p256 } from '@noble/curves/nist'
 import { BaseError, type EventLog, ReportData } from '@regent/attest'
+import { GetKey } from '@regent/kms'
 import * as Attestation from '../guest/Attestation.js'
 import * as Certificate from '../guest/Certificate.js'
 import * as DstackKeys from '../guest/DstackKeys.js'
@@ -267,14 +268,16 @@ export async function createCvm(options: CreateOptions): Promise<Cvm> {
     first ??= result
     return result
   }
-  const getKey: Cvm['getKey'] = (o) =>
-    DstackKeys.getKey({
+  const getKey: Cvm['getKey'] = (o) => {
+    const { key, signatureChain } = GetKey.derive({
       appK256Key: keys.k256Key,
       k256Signature: keys.k256Signature,
       path: o.path,
       purpose: o.purpose,
       algorithm: DstackKeys.keyAlgorithm(o.algorithm ?? ''),
     })
+    return { key, signatureChain }
+  }
 
   const tlsKey = async (o: TlsKeyOptions = {}): Promise<{ key: string; certificateChain: string[] }> => {
     const seed = new Uint8Array(randomBytes(32))

@@ -1,4 +1,5 @@
 import { keccak_256 } from '@noble/hashes/sha3'
+import { AppKeys } from '@regent/kms'
 import { describe, expect, test } from 'vitest'
 import * as DstackKeys from '../guest/DstackKeys.js'
 import * as DevnetPki from '../tdx/DevnetPki.js'
@@ -41,11 +42,11 @@ describe('createLocalKeyProvider', () => {
     const provider = createLocalKeyProvider({ pki, rootK256, rootCa })
     expect(provider.info.name).toBe('local-devnet')
     const keys = await provider.appKeys(request().request)
-    const expected = DstackKeys.deriveAppKeys({ rootK256, rootCa, appId, instanceId })
+    const expected = AppKeys.derive({ rootK256, rootCa, appId, instanceId })
     expect([hex(keys.k256Key), hex(keys.envCryptKey), hex(keys.diskCryptKey)]).toEqual([
       hex(expected.k256Key),
       hex(expected.envCryptKey),
-      hex(expected.diskCryptKey),
+      hex(expected.diskCryptKey as Uint8Array),
     ])
     const appPublicKey = DstackKeys.publicKeyOf({ key: keys.k256Key, algorithm: 'secp256k1' })
     const signer = DstackKeys.recover({
@@ -117,26 +118,5 @@ describe('DstackKeys (dstack.md §8 vectors)', () => {
       ),
     })
     expect(hex(signer)).toBe('0321529e458424ab1f710a3a57ec4dad2fb195ddca572f7469242ba6c7563085b6')
-  })
-
-  test('vector 3: GetKey from the simulator app key', () => {
-    const appK256Key = bytes('d6e88992cdeeee35fe70b5db61ab66cdb191fb9b6ec9313757ef162dd7214d5d')
-    const get = (path: string) =>
-      DstackKeys.getKey({ appK256Key, k256Signature: new Uint8Array(65), path, purpose: 'test-purpose', algorithm: 'secp256k1' })
-    const r = get('/test/path')
-    expect(hex(r.key)).toBe('b9fbb7171185c421c58610a2acba8ceae93623ae47815618cbad1e98fc042cb7')
-    expect(hex(DstackKeys.publicKeyOf({ key: r.key, algorithm: 'secp256k1' }))).toBe(
-      '02c1082e78670feed1c847db81dbd71be37e4d53200a746c0a89f0afa8173cf566',
-    )
-    expect(hex(DstackKeys.publicKeyOf({ key: r.key, algorithm: 'ed25519' }))).toBe(
-      '2149e71e37ed8568f5a240e6966b5d6f6017428069ddf06ed4c04151de4b2304',
-    )
-    const signer = DstackKeys.recover({
-      hash: keccak_256(new TextEncoder().encode('test-purpose:02c1082e78670feed1c847db81dbd71be37e4d53200a746c0a89f0afa8173cf566')),
-      signature: r.signatureChain[0],
-    })
-    expect(hex(signer)).toBe('02818494263695e8839122dbd88e281d7380622999df4e60a14befa0f2d096fc7c')
-    expect(hex(get('wallet/ethereum').key)).toBe('abc24a0a6485cfceb30932bcfc9c3b918eab2216d8619c423a0d1017390938ef')
-    expect(hex(get('').key)).toBe('aa221ae548b5a8f52fcb8687cfd873712f6a1232b2717e5ee3d58ab74f21905b')
   })
 })

@@ -3,7 +3,7 @@
  * §4.4 step "request_app_keys") and for its TLS certificates (dstack `KMS.SignCert`, §1.2 GetTlsKey).
  *
  * {@link createLocalKeyProvider} is the DEVNET-LOCAL provider ("local-devnet"): an in-process stand-in for the
- * KMS, used until the @regent/kms service is running. It derives exactly like dstack's KMS (§3.2), so GetKey
+ * KMS, used until the @regent/kms service is running. It derives with @regent/kms `AppKeys.derive` (dstack §3.2), so GetKey
  * signature chains verify to its root k256 key, and it still refuses to release keys unless the request's quote
  * verifies under the devnet root (full DCAP path, @regent/attest) and the replayed event log names the
  * requested app id and instance id.
@@ -11,8 +11,8 @@
 import { p256 } from '@noble/curves/nist'
 import { secp256k1 } from '@noble/curves/secp256k1'
 import { BaseError, Collateral, ReportData, verifyQuote } from '@regent/attest'
+import { AppKeys as KmsAppKeys } from '@regent/kms'
 import * as Certificate from '../guest/Certificate.js'
-import { deriveAppKeys, deriveP256 } from '../guest/DstackKeys.js'
 import * as DevnetCollateral from '../tdx/DevnetCollateral.js'
 import * as DevnetPki from '../tdx/DevnetPki.js'
 
@@ -141,7 +141,7 @@ export function createLocalKeyProvider(options: CreateLocalKeyProviderOptions): 
     const key = Buffer.from(appId).toString('hex')
     let ca = appCas.get(key)
     if (!ca) {
-      const { privateKey } = deriveP256({ ikm: rootCa, context: [appId, 'app-ca'] })
+      const { privateKey } = KmsAppKeys.derive({ rootK256, rootCa, appId }).appCa
       const cert = Certificate.issue({
         subject: { commonName: 'Dstack App CA', organization: 'Dstack' },
         issuer: rootName,
@@ -162,8 +162,16 @@ export function createLocalKeyProvider(options: CreateLocalKeyProviderOptions): 
     caCert: root.pem,
     async appKeys(request) {
       await check(request)
-      const keys = deriveAppKeys({ rootK256, rootCa, appId: request.appId, instanceId: request.instanceId })
-      return { ...keys, caCert: root.pem, osImageHash: osImageHashOf(request.vmConfig) }
+      const keys = KmsAppKeys.derive({ rootK256, rootCa, appId: request.appId, instanceId: request.instanceId })
+      keys.appCa.privateKey.fill(0)
+      return {
+        k256Key: keys.k256Key,
+        k256Signature: keys.k256Signature,
+        envCryptKey: keys.envCryptKey,
+        diskCryptKey: keys.diskCryptKey ?? new Uint8Array(0),
+        caCert: root.pem,
+        osImageHash: osImageHashOf(request.vmConfig),
+      }
     },
     async signCertificate(request) {
       await check(request, ReportData.fromRaTlsCertificate(request.spki))

@@ -1,5 +1,6 @@
 /**
- * dstack's key derivations as the devnet guest agent and its local key provider need them.
+ * The dstack key helpers the devnet guest agent needs beyond @regent/kms (which owns AppKeys and GetKey):
+ * algorithm names, the TLS-key seed expansion, PKCS#8 of P-256 keys, and Sign/Verify.
  *
  * Spec (facts from reference/dstack.md, no code copied):
  * - §3.1 `derive_key` = HKDF-SHA256(ikm, salt "RATLS", info = ‖ context); P-256 scalars from the same bytes;
@@ -15,15 +16,13 @@
  * - §1.2 Sign/Verify: key = GetKey("vms", "signing"); secp256k1 signs SHA-256(data), `secp256k1_prehashed` signs
  *   the 32-byte data as is (64-byte r‖s); ed25519 is RFC 8032.
  *
- * The @regent/kms package owns the KMS side of these derivations; this module is the devnet guest's copy of the
- * same published formulas, checked against dstack's vectors (§8) in its tests.
+ * The KMS-side and GetKey formulas (§3.2, §3.3) live in @regent/kms and are used from there.
  */
 import { ed25519 } from '@noble/curves/ed25519'
 import { p256 } from '@noble/curves/nist'
 import { secp256k1 } from '@noble/curves/secp256k1'
 import { hkdf } from '@noble/hashes/hkdf'
 import { sha256 } from '@noble/hashes/sha2'
-import { keccak_256 } from '@noble/hashes/sha3'
 import { BaseError } from '@regent/attest'
 
 const encoder = new TextEncoder()
@@ -72,35 +71,6 @@ export function p256Pkcs8(options: { privateKey: Uint8Array; publicKey?: Uint8Ar
   )
 }
 
-/** The app keys a KMS releases (dstack `AppKeyResponse` without the transport fields). */
-export type DerivedAppKeys = {
-  k256Key: Uint8Array
-  k256Signature: Uint8Array
-  envCryptKey: Uint8Array
-  diskCryptKey: Uint8Array
-}
-
-/** KMS-side derivation of an app's keys from the root k256 key and the root CA scalar (§3.2). */
-export function deriveAppKeys(options: {
-  rootK256: Uint8Array
-  rootCa: Uint8Array
-  appId: Uint8Array
-  instanceId: Uint8Array
-}): DerivedAppKeys {
-  const k256Key = deriveKey({ ikm: options.rootK256, context: [options.appId, 'app-key'] })
-  const appPublicKey = secp256k1.getPublicKey(k256Key, true)
-  const k256Signature = signRecoverable({
-    privateKey: options.rootK256,
-    hash: keccak_256(concat(encoder.encode('dstack-kms-issued:'), options.appId, appPublicKey)),
-  })
-  return {
-    k256Key,
-    k256Signature,
-    envCryptKey: deriveDhSecret({ ikm: options.rootCa, context: [options.appId, 'env-encrypt-key'] }),
-    diskCryptKey: deriveDhSecret({ ikm: options.rootCa, context: [options.appId, options.instanceId, 'app-disk-crypt-key'] }),
-  }
-}
-
 /** Normalizes a GetKey algorithm name (dstack: `""`/`k256` → secp256k1). */
 export function keyAlgorithm(name: string): KeyAlgorithm {
   if (name === '' || name === 'secp256k1' || name === 'k256') return 'secp256k1'
@@ -118,21 +88,6 @@ export function signAlgorithm(name: string): SignAlgorithm {
 /** The public key GetKey's chain signs: compressed secp256k1 (33 B) or ed25519 (32 B). */
 export function publicKeyOf(options: { key: Uint8Array; algorithm: KeyAlgorithm }): Uint8Array {
   return options.algorithm === 'ed25519' ? ed25519.getPublicKey(options.key) : secp256k1.getPublicKey(options.key, true)
-}
-
-/** Guest-side GetKey (§3.3). */
-export function getKey(options: {
-  appK256Key: Uint8Array
-  k256Signature: Uint8Array
-  path: string
-  purpose: string
-  algorithm: KeyAlgorithm
-}): { key: Uint8Array; signatureChain: [Uint8Array, Uint8Array] } {
-  const key = deriveKey({ ikm: options.appK256Key, context: [options.path] })
-  const publicKey = publicKeyOf({ key, algorithm: options.algorithm })
-  const message = encoder.encode(`${options.purpose}:${Buffer.from(publicKey).toString('hex')}`)
-  const chain0 = signRecoverable({ privateKey: options.appK256Key, hash: keccak_256(message) })
-  return { key, signatureChain: [chain0, Uint8Array.from(options.k256Signature)] }
 }
 
 /** Signs `data` with `key` (§1.2 Sign semantics). @throws {InvalidSignInputError} for prehashed data not 32 bytes. */
@@ -164,11 +119,6 @@ export function recover(options: { hash: Uint8Array; signature: Uint8Array }): U
     .addRecoveryBit(recovery)
     .recoverPublicKey(options.hash)
     .toRawBytes(true)
-}
-
-function signRecoverable(options: { privateKey: Uint8Array; hash: Uint8Array }): Uint8Array {
-  const signature = secp256k1.sign(options.hash, options.privateKey, { prehash: false })
-  return concat(signature.toCompactRawBytes(), Uint8Array.of(signature.recovery))
 }
 
 /** Concatenates byte arrays. */

@@ -4,9 +4,9 @@ import { createHash, createPrivateKey, createPublicKey, X509Certificate } from '
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { keccak_256 } from '@noble/hashes/sha3'
 import { DstackClient } from '@phala/dstack-sdk'
 import { EventLog, intelSgxRootCa, Quote, verifyQuote } from '@regent/attest'
+import { SignatureChain } from '@regent/kms'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { type Cvm, createCvm } from '../cvm/Cvm.js'
 import { createLocalKeyProvider } from '../cvm/KeyProvider.js'
@@ -43,16 +43,21 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true })
 })
 
-/** §3.4: chain[0] by the app key over purpose:hex(pubkey), chain[1] by the root over "dstack-kms-issued:" ‖ app id ‖ app key. */
-function chainRoot(options: { publicKey: Uint8Array; purpose: string; chain: readonly Uint8Array[] }): Uint8Array {
-  const appKey = DstackKeys.recover({
-    hash: keccak_256(new TextEncoder().encode(`${options.purpose}:${hex(options.publicKey)}`)),
-    signature: options.chain[0] as Uint8Array,
-  })
-  return DstackKeys.recover({
-    hash: keccak_256(DstackKeys.concat(new TextEncoder().encode('dstack-kms-issued:'), appId, appKey)),
-    signature: options.chain[1] as Uint8Array,
-  })
+/** §3.4 with @regent/kms: the chain must end at the local provider's root k256 key (throws otherwise). */
+function chainRoot(options: {
+  publicKey: Uint8Array
+  purpose: string
+  chain: readonly Uint8Array[]
+  algorithm?: 'secp256k1' | 'ed25519'
+}): Uint8Array {
+  return SignatureChain.verify({
+    publicKey: options.publicKey,
+    algorithm: options.algorithm ?? 'secp256k1',
+    purpose: options.purpose,
+    appId,
+    signatureChain: options.chain,
+    kmsRootPublicKey: keyProvider.k256PublicKey,
+  }).kmsRootPublicKey
 }
 
 describe.each(['unix', 'http'] as const)('DstackClient over %s', (transport) => {
@@ -76,7 +81,9 @@ describe.each(['unix', 'http'] as const)('DstackClient over %s', (transport) => 
     expect(hex(ed.key)).toBe(hex(k1.key))
     const publicKey = DstackKeys.publicKeyOf({ key: ed.key, algorithm: 'ed25519' })
     expect(publicKey.length).toBe(32)
-    expect(hex(chainRoot({ publicKey, purpose: 'sol', chain: ed.signature_chain }))).toBe(hex(keyProvider.k256PublicKey))
+    expect(hex(chainRoot({ publicKey, purpose: 'sol', chain: ed.signature_chain, algorithm: 'ed25519' }))).toBe(
+      hex(keyProvider.k256PublicKey),
+    )
   })
 
   test('getQuote: verifies under the devnet root as devnet hardware, fails under Intel’s root, and its event log replays RTMR3', async () => {
@@ -151,7 +158,7 @@ describe.each(['unix', 'http'] as const)('DstackClient over %s', (transport) => 
       expect(s.signature_chain.length).toBe(3)
       expect((await client().verify(algorithm, 'hello', s.signature, s.public_key)).valid).toBe(true)
       expect((await client().verify(algorithm, 'hellO', s.signature, s.public_key)).valid).toBe(false)
-      expect(hex(chainRoot({ publicKey: s.public_key, purpose: 'signing', chain: s.signature_chain.slice(1) }))).toBe(
+      expect(hex(chainRoot({ publicKey: s.public_key, purpose: 'signing', chain: s.signature_chain.slice(1), algorithm }))).toBe(
         hex(keyProvider.k256PublicKey),
       )
     }
