@@ -35,7 +35,89 @@ export const globalFlags: readonly FlagSpec[] = [
   { name: 'no-color', description: 'no colour even on a terminal' },
 ]
 
+const dirFlag: FlagSpec = { name: 'dir', value: 'dir', description: 'devnet state directory', default: '.regent' }
+
 export const commands: readonly CommandSpec[] = [
+  {
+    path: ['dev', 'up'],
+    summary: 'start the embedded devnet (anvil + contracts, key provider, simulated TDX host), detached',
+    description:
+      'Starts everything in a detached supervisor and returns when all parts are ready; writes <dir>/devnet.json (RPC URL, chain id, contract addresses, KMS URLs, host URL, devnet root CA). A second `up` reuses a running devnet. State (chain, CVM logs) persists in <dir> unless --fresh.',
+    args: [],
+    flags: [dirFlag, { name: 'fresh', description: 'stop a running devnet and wipe its state first' }],
+    examples: [
+      { command: 'regent dev up', description: 'start (or reuse) the devnet in .regent/' },
+      { command: 'regent dev up --fresh --json', description: 'start from a clean state, print devnet.json' },
+    ],
+    docs: 'docs/devnet.md',
+    load: () => import('./commands/dev.js').then((m) => m.up),
+  },
+  {
+    path: ['dev', 'down'],
+    summary: 'stop the devnet and everything it started (chain state is kept)',
+    args: [],
+    flags: [dirFlag],
+    examples: [{ command: 'regent dev down', description: 'stop CVMs, the host, the KMS and anvil' }],
+    docs: 'docs/devnet.md',
+    load: () => import('./commands/dev.js').then((m) => m.down),
+  },
+  {
+    path: ['dev', 'status'],
+    summary: 'is the devnet running? its endpoints, contracts and CVMs',
+    args: [],
+    flags: [dirFlag],
+    examples: [{ command: 'regent dev status --json', description: 'machine-readable status' }],
+    docs: 'docs/devnet.md',
+    load: () => import('./commands/dev.js').then((m) => m.status),
+  },
+  {
+    path: ['dev', 'cvm', 'launch'],
+    summary: 'launch an agent bundle in a new devnet CVM',
+    description:
+      'Boots a CVM measured like dstack OS (compose hash = SHA-256 of the exact app-compose.json bytes), starts the agent with its own guest agent, and prints { cvmId, endpoint, appId, instanceId, composeHash }: endpoint is the value for DSTACK_SIMULATOR_ENDPOINT.',
+    args: [],
+    flags: [
+      dirFlag,
+      { name: 'compose', value: 'file', description: 'app-compose.json (its exact bytes are measured)' },
+      { name: 'bundle', value: 'dir', description: 'the agent bundle directory (package.json main, or index.mjs)' },
+      { name: 'app-id', value: 'hex', description: 'app id (20 bytes hex); default as dstack derives it' },
+    ],
+    examples: [
+      {
+        command: 'regent dev cvm launch --compose app-compose.json --bundle ./dist --json',
+        description: 'launch and print the CVM as JSON',
+      },
+    ],
+    docs: 'docs/devnet.md',
+    load: () => import('./commands/dev.js').then((m) => m.cvmLaunch),
+  },
+  {
+    path: ['dev', 'cvm', 'list'],
+    summary: 'list the devnet CVMs',
+    args: [],
+    flags: [dirFlag],
+    examples: [{ command: 'regent dev cvm list', description: 'a table of CVMs' }],
+    docs: 'docs/devnet.md',
+    load: () => import('./commands/dev.js').then((m) => m.cvmList),
+  },
+  {
+    path: ['dev', 'cvm', 'stop'],
+    summary: 'stop a devnet CVM',
+    args: [{ name: 'cvm-id', description: 'the CVM to stop', required: true }],
+    flags: [dirFlag],
+    examples: [{ command: 'regent dev cvm stop cvm-1a2b3c4d5e6f', description: 'stop one CVM' }],
+    docs: 'docs/devnet.md',
+    load: () => import('./commands/dev.js').then((m) => m.cvmStop),
+  },
+  {
+    path: ['dev', 'cvm', 'logs'],
+    summary: "print a devnet CVM's output",
+    args: [{ name: 'cvm-id', description: 'the CVM', required: true }],
+    flags: [dirFlag, { name: 'tail', value: 'n', description: 'only the last n lines' }],
+    examples: [{ command: 'regent dev cvm logs cvm-1a2b3c4d5e6f --tail 50', description: 'the last 50 lines' }],
+    docs: 'docs/devnet.md',
+    load: () => import('./commands/dev.js').then((m) => m.cvmLogs),
+  },
   {
     path: ['attest', 'verify'],
     summary: 'verify an Intel TDX/SGX DCAP quote offline against collateral and a time',

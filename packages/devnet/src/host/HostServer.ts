@@ -1,0 +1,176 @@
+/**
+ * The host's HTTP API on loopback (docs/devnet.md): launch, list, stop, kill and inspect CVMs, serve
+ * devnet collateral, inject faults, and proxy each CVM's chain RPC (so a CVM can be cut off).
+ * Bad input → 4xx with `{ error: { code, message } }`; nothing changes on a rejected request.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { BaseError } from '../errors.js'
+import { type Faults, type Host, UnknownCvmError } from './Host.js'
+
+const maxBody = 1 << 20
+
+export type HostServer = { url: string; server: Server; close(): Promise<void> }
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+/** Serves `host` on 127.0.0.1 (`port` 0 = kernel-chosen). */
+export async function startHostServer(host: Host, options: { port?: number; info?: () => unknown } = {}): Promise<HostServer> {
+  const server = createServer((req, res) => {
+    handle(host, req, res, options.info).catch((error: unknown) => send(res, ...toHttp(error)))
+  })
+  server.requestTimeout = 30_000
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(options.port ?? 0, '127.0.0.1', resolve)
+  })
+  const { port } = server.address() as AddressInfo
+  return {
+    url: `http://127.0.0.1:${port}`,
+    server,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
+  }
+}
+
+async function handle(host: Host, req: IncomingMessage, res: ServerResponse, info?: () => unknown): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://host')
+  const parts = url.pathname.split('/').filter(Boolean)
+  const method = req.method ?? 'GET'
+  const route = `${method} /${parts.map((p, i) => (parts[0] === 'v1' && parts[1] === 'cvms' && i === 2 ? ':id' : p)).join('/')}`
+  const id = parts[2] ?? ''
+
+  switch (route) {
+    case 'GET /health':
+      return send(res, 200, { ok: true })
+    case 'GET /v1/devnet':
+      return send(res, 200, { rootCa: host.pki.root.certificate.pem, trustedRoot: host.trustedRoot.name, ...(info?.() as object) })
+    case 'GET /v1/collateral':
+      return send(res, 200, host.collateral)
+    case 'GET /v1/cvms':
+      return send(res, 200, { cvms: host.list() })
+    case 'POST /v1/cvms': {
+      const body = object(await readJson(req))
+      const compose = base64(body.compose, 'compose')
+      if (typeof body.bundle !== 'string' || body.bundle.length === 0)
+        throw new HttpError(400, 'invalid_request', '"bundle" must be a directory path')
+      const env = body.env === undefined ? undefined : stringMap(body.env, 'env')
+      const record = await host.launch({
+        compose,
+        bundle: body.bundle,
+        ...(body.appId === undefined ? {} : { appId: hexBytes(body.appId, 'appId', 20) }),
+        ...(body.instanceIdSeed === undefined ? {} : { instanceIdSeed: hexBytes(body.instanceIdSeed, 'instanceIdSeed', 20) }),
+        ...(env ? { env } : {}),
+      })
+      return send(res, 201, record)
+    }
+    case 'GET /v1/cvms/:id':
+      return send(res, 200, host.get(id))
+    case 'POST /v1/cvms/:id/stop':
+      return send(res, 200, await host.stop(id))
+    case 'POST /v1/cvms/:id/kill':
+      return send(res, 200, await host.kill(id))
+    case 'GET /v1/cvms/:id/logs': {
+      const tailParam = url.searchParams.get('tail')
+      if (tailParam !== null && !/^\d{1,6}$/.test(tailParam)) throw new HttpError(400, 'invalid_request', '"tail" must be a whole number')
+      const text = await host.logs(id, tailParam === null ? {} : { tail: Number(tailParam) })
+      res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' }).end(text)
+      return
+    }
+    case 'POST /v1/cvms/:id/faults': {
+      const body = object(await readJson(req))
+      const faults: Partial<Faults> = {}
+      for (const [k, v] of Object.entries(body)) {
+        if (k !== 'staleQuote' && k !== 'alterCompose' && k !== 'partitionChain')
+          throw new HttpError(400, 'invalid_request', `unknown fault "${k}"`)
+        if (typeof v !== 'boolean') throw new HttpError(400, 'invalid_request', `fault "${k}" must be true or false`)
+        faults[k] = v
+      }
+      host.get(id)
+      return send(res, 200, host.setFaults(id, faults))
+    }
+    case 'POST /v1/cvms/:id/rpc': {
+      const target = host.rpcFor(id)
+      const body = await readBody(req)
+      if (!target) throw new HttpError(503, 'partitioned', `CVM ${id} is cut off from the chain`)
+      const upstream = await fetch(target, { method: 'POST', headers: { 'content-type': 'application/json' }, body }).catch(() => undefined)
+      if (!upstream) throw new HttpError(502, 'chain_unreachable', 'the chain did not answer')
+      res.writeHead(upstream.status, { 'content-type': 'application/json' }).end(Buffer.from(await upstream.arrayBuffer()))
+      return
+    }
+    default:
+      throw new HttpError(404, 'not_found', `no route ${method} ${url.pathname}`)
+  }
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  if (res.headersSent) return void res.end()
+  res.writeHead(status, { 'content-type': 'application/json' }).end(`${JSON.stringify(body)}\n`)
+}
+
+function toHttp(error: unknown): [number, { error: { code: string; message: string } }] {
+  if (error instanceof HttpError) return [error.status, { error: { code: error.code, message: error.message } }]
+  if (error instanceof UnknownCvmError) return [404, { error: { code: 'unknown_cvm', message: error.shortMessage } }]
+  if (error instanceof BaseError) return [400, { error: { code: 'invalid_request', message: error.shortMessage } }]
+  return [500, { error: { code: 'internal', message: 'internal error' } }]
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length
+    if (size > maxBody) throw new HttpError(413, 'too_large', `request body over ${maxBody} bytes`)
+    chunks.push(chunk as Buffer)
+  }
+  return Buffer.concat(chunks)
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const type = req.headers['content-type'] ?? ''
+  if (!type.startsWith('application/json'))
+    throw new HttpError(415, 'unsupported_media_type', 'send JSON with content-type application/json')
+  const body = await readBody(req)
+  try {
+    return JSON.parse(body.toString('utf8'))
+  } catch {
+    throw new HttpError(400, 'invalid_json', 'request body is not valid JSON')
+  }
+}
+
+function object(v: unknown): Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    throw new HttpError(400, 'invalid_request', 'request body must be a JSON object')
+  return v as Record<string, unknown>
+}
+
+function base64(v: unknown, name: string): Uint8Array {
+  if (typeof v !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(v) || v.length % 4 !== 0 || v.length === 0)
+    throw new HttpError(400, 'invalid_request', `"${name}" must be base64 (the exact file bytes)`)
+  return new Uint8Array(Buffer.from(v, 'base64'))
+}
+
+function hexBytes(v: unknown, name: string, length: number): Uint8Array {
+  const s = typeof v === 'string' ? v.replace(/^0x/, '') : ''
+  if (!new RegExp(`^[0-9a-fA-F]{${length * 2}}$`).test(s))
+    throw new HttpError(400, 'invalid_request', `"${name}" must be ${length} bytes of hex`)
+  return new Uint8Array(Buffer.from(s, 'hex'))
+}
+
+function stringMap(v: unknown, name: string): Record<string, string> {
+  const o = typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined
+  if (!o || !Object.values(o).every((x) => typeof x === 'string'))
+    throw new HttpError(400, 'invalid_request', `"${name}" must map names to strings`)
+  return o as Record<string, string>
+}
