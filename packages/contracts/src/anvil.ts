@@ -2,12 +2,12 @@
  * A real anvil (npm `@foundry-rs/anvil`, its binary shipped in the platform package) on a random
  * loopback port. Used by tests (one per worker), benchmarks, `npm start` and the devnet.
  *
- * The binary runs under a tiny `sh` guard that holds our stdin: when we call `stop()` or when this
- * process dies for any reason, the pipe closes and the guard ends anvil. No orphan chains.
+ * The binary runs under the process guard (process.ts): when we call `stop()` or when this process
+ * dies for any reason, anvil is ended. No orphan chains.
  */
-import { spawn } from 'node:child_process'
 import { createRequire } from 'node:module'
 import { BaseError } from './errors.js'
+import { spawnGuarded } from './process.js'
 
 const require = createRequire(import.meta.url)
 
@@ -67,10 +67,8 @@ export async function startAnvil(options: StartAnvilOptions = {}): Promise<Anvil
   if (options.statePath !== undefined) args.push('--state', options.statePath)
   args.push(...(options.args ?? []))
 
-  // The guard: run anvil in the background, wait for stdin to close, then end it.
-  const guard = 'exec 3<&0; "$0" "$@" </dev/null & a=$!; trap "kill $a 2>/dev/null" TERM INT; read -r _ <&3; kill $a 2>/dev/null; wait $a'
-  const child = spawn('sh', ['-c', guard, anvilBinary(), ...args], { stdio: ['pipe', 'pipe', 'pipe'] })
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  const guarded = spawnGuarded(anvilBinary(), args)
+  const { child } = guarded
 
   let onEarlyExit: ((code: number | null) => void) | undefined
   const port = await new Promise<number>((resolve, reject) => {
@@ -88,7 +86,7 @@ export async function startAnvil(options: StartAnvilOptions = {}): Promise<Anvil
     }
     const fail = (why: string) => {
       clearTimeout(timer)
-      child.stdin.end()
+      void guarded.stop()
       reject(new AnvilStartError({ why, output: out.slice(-2000) }))
     }
     child.stdout.on('data', onData)
@@ -101,18 +99,13 @@ export async function startAnvil(options: StartAnvilOptions = {}): Promise<Anvil
   if (onEarlyExit) child.off('exit', onEarlyExit)
   child.stderr.resume()
 
-  let stopping: Promise<void> | undefined
   return {
     rpcUrl: `http://127.0.0.1:${port}`,
     port,
     chainId,
-    pid: child.pid ?? -1,
-    stop() {
-      stopping ??= (async () => {
-        child.stdin.end()
-        await exited
-      })()
-      return stopping
+    pid: guarded.pid,
+    async stop() {
+      await guarded.stop()
     },
   }
 }

@@ -10,6 +10,7 @@ export {
 export { type DeployContractParameters, type Deployed, type DeployerClient, DeploymentFailedError, deployContract } from './deploy.js'
 export { BaseError, type BaseErrorOptions } from './errors.js'
 export * from './generated/index.js'
+export { type Guarded, type SpawnGuardedOptions, spawnGuarded } from './process.js'
 export { type DeployRegentOptions, deployRegent, type RegentDeployment, regentContractNames } from './regent.js'
 export {
   type AgentWalletSet,
