@@ -1,0 +1,97 @@
+/** `regent dev …` through the real binary against a real detached devnet (issue 4). */
+import { mkdtemp } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { regent } from './cli.js'
+
+const fixtures = fileURLToPath(new URL('../../devnet/test/fixtures/', import.meta.url))
+let dir: string
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'regent-dev-'))
+})
+afterAll(async () => {
+  await regent(['dev', 'down', '--dir', dir])
+})
+
+describe('regent dev', () => {
+  test('behavior: before `up`, status says so and CVM commands explain how to start a devnet', async () => {
+    const status = await regent(['dev', 'status', '--dir', dir, '--json'])
+    expect(status.code).toBe(0)
+    expect(JSON.parse(status.stdout)).toMatchObject({ running: false, devnet: null })
+    const launch = await regent(['dev', 'cvm', 'list', '--dir', dir])
+    expect(launch.code).toBe(1)
+    expect(launch.stderr).toBe(`error: no devnet is running in ${dir}\nhint: start one with \`regent dev up\`\ndocs: docs/devnet.md\n`)
+  })
+
+  test('default: up → status → reuse → cvm launch/list/logs/stop → down', async () => {
+    const up = await regent(['dev', 'up', '--dir', dir, '--json'])
+    expect(up.code).toBe(0)
+    const file = JSON.parse(up.stdout)
+    expect(file).toMatchObject({ reused: false, version: 1, chainId: 31337, keyProvider: { name: 'local-devnet' } })
+    expect(Object.keys(file.contracts)).toEqual([
+      'identityRegistry',
+      'reputationRegistry',
+      'validationRegistry',
+      'appAuth',
+      'succession',
+      'treasury',
+    ])
+
+    const again = await regent(['dev', 'up', '--dir', dir, '--json'])
+    expect(JSON.parse(again.stdout)).toMatchObject({ reused: true, pid: file.pid, hostUrl: file.hostUrl })
+
+    const status = JSON.parse((await regent(['dev', 'status', '--dir', dir, '--json'])).stdout)
+    expect(status).toMatchObject({ running: true, checks: { supervisor: true, host: true, chain: true } })
+
+    const launch = await regent([
+      'dev',
+      'cvm',
+      'launch',
+      '--dir',
+      dir,
+      '--compose',
+      join(fixtures, 'app-compose.json'),
+      '--bundle',
+      join(fixtures, 'probe-agent'),
+      '--json',
+    ])
+    expect(launch.code).toBe(0)
+    const cvm = JSON.parse(launch.stdout)
+    expect(Object.keys(cvm)).toEqual(expect.arrayContaining(['cvmId', 'endpoint', 'appId', 'instanceId', 'composeHash']))
+    expect(cvm.endpoint).toMatch(/dstack\.sock$/)
+    expect(cvm.bundleDigest).toMatch(/^sha256:[0-9a-f]{64}$/)
+
+    const list = JSON.parse((await regent(['dev', 'cvm', 'list', '--dir', dir, '--json'])).stdout)
+    expect(list.cvms.map((c: { cvmId: string }) => c.cvmId)).toContain(cvm.cvmId)
+
+    const stop = await regent(['dev', 'cvm', 'stop', cvm.cvmId, '--dir', dir, '--json'])
+    expect(JSON.parse(stop.stdout)).toMatchObject({ cvmId: cvm.cvmId, status: 'stopped' })
+    const logs = await regent(['dev', 'cvm', 'logs', cvm.cvmId, '--dir', dir, '--json'])
+    expect(logs.code).toBe(0)
+    expect(JSON.parse(logs.stdout).cvmId).toBe(cvm.cvmId)
+
+    const unknown = await regent(['dev', 'cvm', 'stop', 'cvm-nope', '--dir', dir])
+    expect(unknown.code).toBe(2)
+    expect(unknown.stderr).toBe('error: no CVM "cvm-nope" on this host.\ndocs: docs/devnet.md\n')
+
+    const down = await regent(['dev', 'down', '--dir', dir, '--json'])
+    expect(JSON.parse(down.stdout)).toEqual({ stopped: true })
+    const after = JSON.parse((await regent(['dev', 'status', '--dir', dir, '--json'])).stdout)
+    expect(after).toMatchObject({ running: false, checks: { supervisor: false } })
+    expect(() => process.kill(file.pid, 0)).toThrow()
+  })
+
+  test('behavior: bad flags exit 2 with a clear cause', async () => {
+    const noCompose = await regent(['dev', 'cvm', 'launch', '--dir', dir, '--bundle', '.'])
+    expect([noCompose.code, noCompose.stderr]).toEqual([2, 'error: missing --compose <file>\ndocs: docs/devnet.md\n'])
+    const noFile = await regent(['dev', 'cvm', 'launch', '--dir', dir, '--compose', 'no-such.json', '--bundle', '.'])
+    expect([noFile.code, noFile.stderr]).toEqual([2, 'error: cannot read compose file no-such.json\ndocs: docs/devnet.md\n'])
+    const badAppId = await regent(['dev', 'cvm', 'launch', '--dir', dir, '--compose', join(fixtures, 'app-compose.json'), '--bundle', '.', '--app-id', 'xyz'])
+    expect([badAppId.code, badAppId.stderr]).toEqual([2, 'error: --app-id takes 20 bytes of hex\ndocs: docs/devnet.md\n'])
+    const badTail = await regent(['dev', 'cvm', 'logs', 'cvm-1', '--tail', 'many', '--dir', dir])
+    expect([badTail.code, badTail.stderr]).toEqual([2, 'error: --tail takes a whole number\ndocs: docs/devnet.md\n'])
+  })
+})

@@ -1,0 +1,189 @@
+/**
+ * The devnet end to end, in-process: anvil + contracts + host + CVMs running a real agent process
+ * that talks to its guest agent through the official dstack SDK (DESIGN.md §5, issue 4).
+ */
+import { createHash } from 'node:crypto'
+import { mkdtemp, readFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { EventLog, intelSgxRootCa, Quote, verifyQuote } from '@regent/attest'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { type Devnet, startDevnet } from '../src/Devnet.js'
+import * as DevnetFile from '../src/DevnetFile.js'
+import type { CvmRecord } from '../src/host/Host.js'
+import { json, post, waitForHttp } from './http.js'
+
+const fixtures = fileURLToPath(new URL('./fixtures/', import.meta.url))
+const bundle = join(fixtures, 'probe-agent')
+
+type Probe = {
+  key: string
+  signatureChain: string[]
+  quote: string
+  eventLog: string
+  info: { appId: string; instanceId: string; composeHash: string; appCompose: string }
+}
+
+let devnet: Devnet
+let dir: string
+let compose: Uint8Array
+const appId = 'a11ce00000000000000000000000000000000001'
+
+async function launch(extra: Record<string, unknown> = {}): Promise<CvmRecord> {
+  const r = await json<CvmRecord>(
+    `${devnet.file.hostUrl}/v1/cvms`,
+    post({ compose: Buffer.from(compose).toString('base64'), bundle, appId, ...extra }),
+  )
+  expect(r.status).toBe(201)
+  await waitForHttp(`${r.body.appUrl}/`)
+  return r.body
+}
+
+const probe = async (cvm: CvmRecord, reportData = '00') => (await json<Probe>(`${cvm.appUrl}/probe?report_data=${reportData}`)).body
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'regent-devnet-'))
+  compose = new Uint8Array(await readFile(join(fixtures, 'app-compose.json')))
+  devnet = await startDevnet({ dir })
+})
+afterAll(async () => {
+  await devnet?.stop()
+})
+
+describe('startDevnet', () => {
+  test('default: writes devnet.json with the chain, contracts, host and devnet root', async () => {
+    const file = await DevnetFile.read(dir)
+    expect(file).toEqual(devnet.file)
+    expect(file?.rootCa).toMatch(/^-----BEGIN CERTIFICATE-----/)
+    expect(file?.keyProvider.name).toBe('local-devnet')
+    const health = await json(`${devnet.file.hostUrl}/health`)
+    expect(health).toEqual({ status: 200, body: { ok: true } })
+    const collateral = await json<Record<string, string>>(devnet.file.collateralUrl)
+    expect(Object.keys(collateral.body)).toEqual(expect.arrayContaining(['tcb_info', 'qe_identity', 'pck_crl', 'root_ca_crl']))
+  })
+})
+
+describe('CVM', () => {
+  test('default: the official dstack SDK inside the CVM gets a quote that verifies under the devnet root only, and its RTMR3 replays', async () => {
+    const cvm = await launch()
+    expect(cvm.composeHash).toBe(createHash('sha256').update(compose).digest('hex'))
+    expect(cvm.appId).toBe(appId)
+    const reportData = 'ab'.repeat(32)
+    const p = await probe(cvm, reportData)
+    expect(p.info).toMatchObject({ appId, instanceId: cvm.instanceId, composeHash: cvm.composeHash })
+
+    const quote = Buffer.from(p.quote, 'hex')
+    const asDevnet = await verifyQuote(quote, {
+      collateral: devnet.host.collateral,
+      now: new Date(),
+      trustedRoots: [devnet.host.trustedRoot],
+      policy: { eventLog: p.eventLog, expectedReportData: Buffer.from(reportData.padEnd(128, '0'), 'hex') },
+    })
+    expect(asDevnet.reasons).toEqual([])
+    expect(asDevnet).toMatchObject({ ok: true, hardware: 'devnet', status: 'UpToDate' })
+    const hex = (b: Uint8Array | undefined) => Buffer.from(b ?? []).toString('hex')
+    expect([hex(asDevnet.app?.composeHash), hex(asDevnet.app?.appId), hex(asDevnet.app?.instanceId)]).toEqual([
+      cvm.composeHash,
+      appId,
+      cvm.instanceId,
+    ])
+
+    const asIntel = await verifyQuote(quote, { collateral: devnet.host.collateral, now: new Date(), trustedRoots: [intelSgxRootCa] })
+    expect(asIntel.ok).toBe(false)
+    expect(asIntel.hardware).toBeUndefined()
+
+    const replayed = EventLog.replay(EventLog.parse(p.eventLog))
+    const rtmrs = Quote.rtmrs(Quote.parse(quote))
+    expect(Buffer.from(replayed[3]).toString('hex')).toBe(Buffer.from(rtmrs?.[3] ?? []).toString('hex'))
+  })
+
+  test('behavior: two CVMs of the same app (same compose and app id) derive the same key; instance ids differ', async () => {
+    const [a, b] = [await launch(), await launch()]
+    expect(a.instanceId).not.toBe(b.instanceId)
+    const [pa, pb] = [await probe(a), await probe(b)]
+    expect(pa.key).toBe(pb.key)
+    expect(pa.key).toMatch(/^[0-9a-f]{64}$/)
+  })
+
+  test('behavior: a CVM cut off from the chain gets 503 from its RPC; reconnected it gets the chain id', async () => {
+    const cvm = await launch()
+    const before = await json<{ status: number; body: string }>(`${cvm.appUrl}/chain`)
+    expect(before.body.status).toBe(200)
+    expect(JSON.parse(before.body.body).result).toBe('0x7a69')
+    await json(`${devnet.file.hostUrl}/v1/cvms/${cvm.cvmId}/faults`, post({ partitionChain: true }))
+    const cut = await json<{ status: number; body: string }>(`${cvm.appUrl}/chain`)
+    expect(cut.body.status).toBe(503)
+    expect(JSON.parse(cut.body.body)).toEqual({ error: { code: 'partitioned', message: `CVM ${cvm.cvmId} is cut off from the chain` } })
+    await json(`${devnet.file.hostUrl}/v1/cvms/${cvm.cvmId}/faults`, post({ partitionChain: false }))
+    expect((await json<{ status: number }>(`${cvm.appUrl}/chain`)).body.status).toBe(200)
+  })
+
+  test('behavior: a stale quote is detectable (report_data is not the one asked for)', async () => {
+    const cvm = await launch()
+    const first = await probe(cvm, '11'.repeat(32))
+    await json(`${devnet.file.hostUrl}/v1/cvms/${cvm.cvmId}/faults`, post({ staleQuote: true }))
+    const asked = '22'.repeat(32)
+    const stale = await probe(cvm, asked)
+    const verdict = await verifyQuote(Buffer.from(stale.quote, 'hex'), {
+      collateral: devnet.host.collateral,
+      now: new Date(),
+      trustedRoots: [devnet.host.trustedRoot],
+      policy: { expectedReportData: Buffer.from(asked.padEnd(128, '0'), 'hex') },
+    })
+    expect(verdict.verified).toBe(true) // a genuine quote…
+    expect(verdict.ok).toBe(false) // …but not for this request
+    expect(verdict.reasons.map((r) => r.code)).toContain('policy.report_data')
+    expect(stale.quote).toBe(first.quote)
+  })
+
+  test('behavior: a compose file altered after measurement is detectable (served bytes ≠ measured compose hash)', async () => {
+    const cvm = await launch()
+    await json(`${devnet.file.hostUrl}/v1/cvms/${cvm.cvmId}/faults`, post({ alterCompose: true }))
+    const p = await probe(cvm)
+    const served = createHash('sha256').update(p.info.appCompose).digest('hex')
+    const measured = EventLog.appInfo(EventLog.parse(p.eventLog)).composeHash
+    expect(Buffer.from(measured ?? []).toString('hex')).toBe(cvm.composeHash)
+    expect(served).not.toBe(cvm.composeHash)
+  })
+
+  test('behavior: a killed CVM is reported exited; stop and logs work; unknown ids are 404', async () => {
+    const cvm = await launch()
+    const killed = await json<CvmRecord>(`${devnet.file.hostUrl}/v1/cvms/${cvm.cvmId}/kill`, post({}))
+    expect(killed.body.status).toBe('exited')
+    await expect(fetch(`${cvm.appUrl}/`)).rejects.toThrow()
+    const logs = await fetch(`${devnet.file.hostUrl}/v1/cvms/${cvm.cvmId}/logs?tail=5`).then((r) => r.text())
+    expect(logs).toContain(`probe agent listening on ${cvm.port}`)
+    expect(await json(`${devnet.file.hostUrl}/v1/cvms/cvm-nope`)).toEqual({
+      status: 404,
+      body: { error: { code: 'unknown_cvm', message: 'no CVM "cvm-nope" on this host.' } },
+    })
+  })
+})
+
+describe('host API', () => {
+  test('behavior: bad input gets a 4xx with { error: { code, message } } and launches nothing', async () => {
+    const before = (await json<{ cvms: unknown[] }>(`${devnet.file.hostUrl}/v1/cvms`)).body.cvms.length
+    const url = `${devnet.file.hostUrl}/v1/cvms`
+    const cases: [RequestInit, number, string][] = [
+      [post('{not json'), 400, 'invalid_json'],
+      [post({ compose: 'x', bundle }, 'text/plain'), 415, 'unsupported_media_type'],
+      [post([]), 400, 'invalid_request'],
+      [post({ compose: '!!!', bundle }), 400, 'invalid_request'],
+      [post({ compose: Buffer.from(compose).toString('base64') }), 400, 'invalid_request'],
+      [post({ compose: Buffer.from(compose).toString('base64'), bundle, appId: 'zz' }), 400, 'invalid_request'],
+      [post({ compose: Buffer.from(compose).toString('base64'), bundle, env: { A: 1 } }), 400, 'invalid_request'],
+      [post({ compose: Buffer.from(compose).toString('base64'), bundle: join(dir, 'no-such-bundle') }), 400, 'invalid_request'],
+      [post({ compose: Buffer.from('not json').toString('base64'), bundle }), 400, 'invalid_request'],
+      [post('x'.repeat((1 << 20) + 10)), 413, 'too_large'],
+    ]
+    for (const [init, status, code] of cases) {
+      const r = await json<{ error: { code: string; message: string } }>(url, init)
+      expect([r.status, r.body.error.code]).toEqual([status, code])
+      expect(r.body.error.message).not.toMatch(/\n\s+at /) // no stack traces
+    }
+    expect((await json(`${devnet.file.hostUrl}/v2/nothing`)).status).toBe(404)
+    expect((await json(`${devnet.file.hostUrl}/v1/cvms/x/faults`, post({ teleport: true }))).status).toBe(400)
+    expect((await json<{ cvms: unknown[] }>(url)).body.cvms.length).toBe(before)
+  })
+})
