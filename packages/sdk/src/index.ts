@@ -1,1 +1,57 @@
-export {}
+// @regent/sdk — the in-CVM runtime (DESIGN.md §7): the TEE client (viem-style client, transports, guest-agent
+// actions), deterministic keys with provenance, sign-and-attest, identity bundles, sealed state and checkpoints.
+export { type AttestParameters, type AttestReturnType, attest } from './actions/attest.js'
+export { type EmitEventParameters, EmptyEventNameError, emitEvent } from './actions/emitEvent.js'
+export { type GetKeyParameters, type GetKeyReturnType, getKey } from './actions/getKey.js'
+export { type GetQuoteParameters, type GetQuoteReturnType, getQuote, ReportDataTooLongError } from './actions/getQuote.js'
+export { type GetTlsKeyParameters, type GetTlsKeyReturnType, getTlsKey } from './actions/getTlsKey.js'
+export { type InfoReturnType, info, type TcbInfo } from './actions/info.js'
+export { PrehashLengthError, type SignAlgorithm, type SignParameters, type SignReturnType, sign } from './actions/sign.js'
+export { type VerifyParameters, type VerifyReturnType, verify } from './actions/verify.js'
+export { type VersionReturnType, version } from './actions/version.js'
+export { type BaseTeeClient, type CreateTeeClientOptions, createTeeClient, type TeeClient } from './createTeeClient.js'
+export { BaseError, type BaseErrorOptions } from './errors.js'
+export { type BytesLike, type Hex, InvalidHexError } from './internal/bytes.js'
+export {
+  type DerivedKey,
+  type DeriveKeyParameters,
+  deriveKey,
+  deriveWallet,
+  InvalidKeyLengthError,
+  KeyWipedError,
+  PrivateKey,
+  type Provenance,
+  type ProvenanceVerdict,
+  toAccount,
+  type VerifyProvenanceParameters,
+  verifyProvenance,
+  walletPath,
+  walletPurpose,
+} from './Keys.js'
+export * as Statement from './Statement.js'
+export {
+  attestationFromJson,
+  attestationToJson,
+  attestationVersion,
+  InvalidAttestationError,
+  type Reason,
+  type SignAndAttestParameters,
+  type SignedAttestation,
+  type SignedAttestationJson,
+  type SignedAttestationVerdict,
+  signAndAttest,
+  type VerifySignedAttestationParameters,
+  verifySignedAttestation,
+} from './signAndAttest.js'
+export {
+  defaultTimeout,
+  GuestAgentError,
+  InvalidResponseError,
+  type RequestArgs,
+  TimeoutError,
+  type Transport,
+  TransportError,
+} from './transports/createTransport.js'
+export { type FromEnvOptions, fromEnv, NoEndpointError, socketPaths } from './transports/fromEnv.js'
+export { type HttpOptions, http } from './transports/http.js'
+export { type UnixSocketOptions, unixSocket } from './transports/unixSocket.js'
