@@ -89,7 +89,19 @@ describe('regent dev', () => {
     expect([noCompose.code, noCompose.stderr]).toEqual([2, 'error: missing --compose <file>\ndocs: docs/devnet.md\n'])
     const noFile = await regent(['dev', 'cvm', 'launch', '--dir', dir, '--compose', 'no-such.json', '--bundle', '.'])
     expect([noFile.code, noFile.stderr]).toEqual([2, 'error: cannot read compose file no-such.json\ndocs: docs/devnet.md\n'])
-    const badAppId = await regent(['dev', 'cvm', 'launch', '--dir', dir, '--compose', join(fixtures, 'app-compose.json'), '--bundle', '.', '--app-id', 'xyz'])
+    const badAppId = await regent([
+      'dev',
+      'cvm',
+      'launch',
+      '--dir',
+      dir,
+      '--compose',
+      join(fixtures, 'app-compose.json'),
+      '--bundle',
+      '.',
+      '--app-id',
+      'xyz',
+    ])
     expect([badAppId.code, badAppId.stderr]).toEqual([2, 'error: --app-id takes 20 bytes of hex\ndocs: docs/devnet.md\n'])
     const badTail = await regent(['dev', 'cvm', 'logs', 'cvm-1', '--tail', 'many', '--dir', dir])
     expect([badTail.code, badTail.stderr]).toEqual([2, 'error: --tail takes a whole number\ndocs: docs/devnet.md\n'])
