@@ -1,0 +1,423 @@
+/**
+ * A KMS node (DESIGN.md §6; docs/kms.md): root keys sealed at rest, the release log, nonce stores and a loopback
+ * HTTP server — `GET /health`, `GET /v1/info`, `POST /v1/nonce`, `POST /v1/keys`, `GET /v1/log`,
+ * `POST /v1/onboard/nonce`, `POST /v1/onboard`. Key release follows KeyRelease (checks), ReleaseRequest (wire
+ * format) and AppKeys.derive (dstack derivation, reference/dstack.md §3.2); onboarding follows Onboarding.
+ *
+ * Bad input answers 4xx `{ error: { code, message } }` and changes nothing. The only state a refused
+ * well-formed request changes is the intended one: its nonce is consumed and a `refused` entry is logged.
+ */
+import { createHash } from 'node:crypto'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { join } from 'node:path'
+import { type Collateral, intelSgxRootCa, type TcbInfo, type TrustedRoot } from '@regent/attest'
+import type { Address, PublicClient } from 'viem'
+import * as AppKeys from './AppKeys.js'
+import { BaseError } from './errors.js'
+import * as Kdf from './Kdf.js'
+import * as KeyRelease from './KeyRelease.js'
+import type { Attest } from './KmsClient.js'
+import * as Onboarding from './Onboarding.js'
+import * as ReleaseLog from './ReleaseLog.js'
+import * as ReleaseRequest from './ReleaseRequest.js'
+import * as RootKeys from './RootKeys.js'
+
+/** File names under `dataDir`. */
+export const files = { sealedRootKeys: 'root-keys.sealed', releaseLog: 'release-log.sqlite' } as const
+
+export type StartKmsNodeOptions = {
+  /** Directory for the sealed root keys and the release log (created if absent). */
+  dataDir: string
+  /**
+   * 32-byte sealing key from the node's environment of trust (never argv/env; docs/kms.md "Sealing"). Used during
+   * start only; the node does not keep it. The caller owns and wipes it.
+   */
+  sealingKey: Uint8Array
+  /** When `dataDir` holds no sealed keys: onboard from this running node instead of generating new roots. */
+  join?: { url: string; attest: Attest; vmConfig?: string } | undefined
+  /** RegentAppAuth on the node's chain. `cache: false` reads the contract on every request. */
+  chain: { client: PublicClient; appAuth: Address; cache?: boolean | undefined }
+  /** Collateral for request quotes: a source, or one collateral document verified once per window. */
+  collateral: KeyRelease.CollateralSource | Collateral.Json | string
+  /** Disable reuse of verified collateral (benchmarks). @default true */
+  cacheCollateral?: boolean | undefined
+  /** @default [intelSgxRootCa] — add a devnet root only on a devnet. */
+  trustedRoots?: readonly TrustedRoot[] | undefined
+  /** @default 'UpToDate' */
+  minTcbStatus?: TcbInfo.Status | undefined
+  osImages?: KeyRelease.OsImages | undefined
+  /** Root CA certificate PEM returned with app keys. @default '' */
+  caCert?: string | undefined
+  /** @default 60_000 */
+  nonceTtlMs?: number | undefined
+  /** @default 64 KiB + quote (256 KiB) */
+  maxBodyBytes?: number | undefined
+  /** @default '127.0.0.1' */
+  host?: string | undefined
+  /** @default 0 (a free port) */
+  port?: number | undefined
+  /** Clock for quote verification. @default () => new Date() */
+  now?: (() => Date) | undefined
+  /** @default the first 8 bytes of the root address */
+  nodeId?: string | undefined
+}
+
+/** A running node. */
+export type KmsNode = {
+  readonly url: string
+  readonly port: number
+  readonly nodeId: string
+  readonly identity: RootKeys.Identity
+  /** Read access to the release log (for tests and operators). */
+  readonly log: Pick<ReleaseLog.ReleaseLog, 'read' | 'head'>
+  /** Whether the roots were generated, unsealed or onboarded at this start. */
+  readonly origin: 'generated' | 'unsealed' | 'onboarded'
+  close(): Promise<void>
+}
+
+/**
+ * Starts a node: loads (unseal), onboards or generates its root keys, opens its release log and listens.
+ *
+ * @throws {RootKeys.UnsealError} for a wrong sealing key; {@link KmsClient.RequestRefusedError} when onboarding is refused.
+ * @example
+ * const node = await startKmsNode({ dataDir, sealingKey, chain: { client, appAuth }, collateral, trustedRoots })
+ */
+export async function startKmsNode(options: StartKmsNodeOptions): Promise<KmsNode> {
+  mkdirSync(options.dataDir, { recursive: true, mode: 0o700 })
+  const sealedPath = join(options.dataDir, files.sealedRootKeys)
+  let origin: KmsNode['origin']
+  let roots: RootKeys.RootKeys
+  if (existsSync(sealedPath)) {
+    roots = RootKeys.unseal(new Uint8Array(readFileSync(sealedPath)), { key: options.sealingKey })
+    origin = 'unsealed'
+  } else {
+    roots = options.join ? await Onboarding.join(options.join) : RootKeys.generate()
+    origin = options.join ? 'onboarded' : 'generated'
+    writeFileSync(sealedPath, RootKeys.seal(roots, { key: options.sealingKey }), { mode: 0o600, flag: 'wx' })
+  }
+  const identity = RootKeys.identity(roots)
+  const nodeId = options.nodeId ?? identity.address.slice(2, 18).toLowerCase()
+  const log = ReleaseLog.open({ path: join(options.dataDir, files.releaseLog) })
+  const trustedRoots = options.trustedRoots ?? [intelSgxRootCa]
+  const now = options.now ?? (() => new Date())
+  const collateral =
+    typeof options.collateral === 'function'
+      ? options.collateral
+      : KeyRelease.fixedCollateral({ collateral: options.collateral, trustedRoots, now, cache: options.cacheCollateral !== false })
+  const verify: KeyRelease.VerifyConfig = { trustedRoots, collateral, now, osImages: options.osImages }
+  const appAuth = KeyRelease.createAppAuth({
+    client: options.chain.client,
+    address: options.chain.appAuth,
+    cache: options.chain.cache !== false,
+  })
+  const minTcbStatus = options.minTcbStatus ?? 'UpToDate'
+  const nonces = {
+    keys: KeyRelease.createNonceStore({ ttlMs: options.nonceTtlMs }),
+    onboard: KeyRelease.createNonceStore({ ttlMs: options.nonceTtlMs }),
+  }
+  const maxBodyBytes = options.maxBodyBytes ?? 256 * 1024
+  const caCert = options.caCert ?? ''
+  const chainId = await options.chain.client.getChainId()
+
+  // Per-app derivation cache (dstack §3.2 app part; the disk key is per instance). Bounded; wiped on close.
+  const appCache = new Map<string, AppKeys.AppKeys>()
+  const diskCache = new Map<string, Uint8Array>()
+  const appKeysOf = (appId: string, instanceId: string): Omit<ReleaseRequest.AppKeysPayload, 'osImageHash'> => {
+    let app = appCache.get(appId)
+    if (!app) {
+      if (appCache.size >= 4096) clearCaches()
+      app = AppKeys.derive({ rootK256: roots.rootK256, rootCa: roots.rootCa, appId: Buffer.from(appId, 'hex') })
+      appCache.set(appId, app)
+    }
+    let disk: Uint8Array = new Uint8Array(0)
+    if (instanceId !== '') {
+      const key = `${appId}:${instanceId}`
+      let cached = diskCache.get(key)
+      if (!cached) {
+        if (diskCache.size >= 65_536) diskCache.clear()
+        cached = Kdf.deriveDhSecret({
+          parentKey: roots.rootCa,
+          context: [Buffer.from(appId, 'hex'), Buffer.from(instanceId, 'hex'), 'app-disk-crypt-key'],
+        })
+        diskCache.set(key, cached)
+      }
+      disk = cached
+    }
+    return { k256Key: app.k256Key, k256Signature: app.k256Signature, envCryptKey: app.envCryptKey, diskCryptKey: disk, caCert }
+  }
+  const clearCaches = () => {
+    for (const keys of appCache.values()) AppKeys.wipe(keys)
+    for (const disk of diskCache.values()) disk.fill(0)
+    appCache.clear()
+    diskCache.clear()
+  }
+
+  const record = (kind: ReleaseLog.Kind, facts: Partial<KeyRelease.Facts> | undefined, quoteHash: string, refusal?: KeyRelease.Refusal) =>
+    log.append({
+      kind,
+      outcome: refusal ? 'refused' : 'released',
+      code: refusal?.code ?? '',
+      reason: refusal?.message ?? '',
+      appId: facts?.appId ?? '',
+      instanceId: facts?.instanceId ?? '',
+      composeHash: facts?.composeHash ?? '',
+      quoteHash: facts?.quoteHash ?? quoteHash,
+    })
+
+  const respondEnvelope = (purpose: ReleaseRequest.Purpose, request: ReleaseRequest.Request, quoteHash: string, plaintext: Uint8Array) => {
+    try {
+      const envelope = ReleaseRequest.seal({
+        plaintext,
+        transcript: {
+          purpose,
+          quoteHash: Buffer.from(quoteHash, 'hex'),
+          requesterPublicKey: request.ephemeralPublicKey,
+          nonce: request.nonce,
+          kmsRootPublicKey: identity.k256PublicKey,
+        },
+      })
+      return {
+        kmsRootPublicKey: ReleaseRequest.toHex(identity.k256PublicKey),
+        envelope: {
+          responderPublicKey: ReleaseRequest.toHex(envelope.responderPublicKey),
+          iv: ReleaseRequest.toHex(envelope.iv),
+          ciphertext: ReleaseRequest.toHex(envelope.ciphertext),
+        },
+      }
+    } finally {
+      plaintext.fill(0)
+    }
+  }
+
+  const handleKeys = async (body: unknown): Promise<Reply> => {
+    const request = ReleaseRequest.parse(body)
+    const quoteHash = sha256Hex(request.quote)
+    const refuse = (refusal: KeyRelease.Refusal, facts?: KeyRelease.Facts): Reply => {
+      record('keys', facts, quoteHash, refusal)
+      return { status: refusal.status, body: { error: { code: refusal.code, message: refusal.message } } }
+    }
+    // 1. nonce: known, unused, unexpired — consumed now, whatever follows.
+    const nonceRefusal = KeyRelease.nonceRefusal(nonces.keys.consume(request.nonce))
+    if (nonceRefusal) return refuse(nonceRefusal)
+    // 2. quote, event log, binding, boot facts.
+    const facts = await KeyRelease.verifyRequest(verify, request, 'keys')
+    if ('code' in facts) return refuse(facts)
+    // 3. on-chain authorization at the current block.
+    let answer: { allowed: boolean; reason: string }
+    try {
+      answer = await appAuth.isAppAllowedWithKms(KeyRelease.toBootInfo(facts), identity.address)
+    } catch {
+      return refuse({ status: 503, code: 'chain.unavailable', message: 'RegentAppAuth could not be read; nothing was released.' }, facts)
+    }
+    const chainRefusal = KeyRelease.appAuthRefusal(answer)
+    if (chainRefusal) return refuse(chainRefusal, facts)
+    // 4. node TCB policy.
+    const tcb = KeyRelease.tcbRefusal({ status: facts.tcbStatus, minimum: minTcbStatus })
+    if (tcb) return refuse(tcb, facts)
+    // 5. derive, encrypt to the ephemeral key, log.
+    const keys = appKeysOf(facts.appId, facts.instanceId)
+    const plaintext = ReleaseRequest.serializeAppKeys({ ...keys, osImageHash: Buffer.from(facts.osImageHash, 'hex') })
+    const response = respondEnvelope('keys', request, quoteHash, plaintext)
+    record('keys', facts, quoteHash)
+    return { status: 200, body: response }
+  }
+
+  const handleOnboard = async (body: unknown): Promise<Reply> => {
+    const request = ReleaseRequest.parse(body)
+    const quoteHash = sha256Hex(request.quote)
+    const refuse = (refusal: KeyRelease.Refusal, facts?: KeyRelease.Facts): Reply => {
+      record('onboard', facts, quoteHash, refusal)
+      return { status: refusal.status, body: { error: { code: refusal.code, message: refusal.message } } }
+    }
+    const nonceRefusal = KeyRelease.nonceRefusal(nonces.onboard.consume(request.nonce))
+    if (nonceRefusal) return refuse(nonceRefusal)
+    const result = await Onboarding.authorize({ verify, appAuth, minTcbStatus }, request)
+    if ('refusal' in result) return refuse(result.refusal, result.facts)
+    const response = respondEnvelope('onboard', request, quoteHash, RootKeys.toBytes(roots))
+    record('onboard', result.facts, quoteHash)
+    return { status: 200, body: response }
+  }
+
+  const issueNonce = (purpose: ReleaseRequest.Purpose, body: unknown): Reply => {
+    if (body !== undefined && (typeof body !== 'object' || body === null || Array.isArray(body)))
+      return badRequest('request.invalid', 'The body must be empty or a JSON object.')
+    try {
+      const { nonce, expiresAt } = nonces[purpose].issue()
+      return { status: 200, body: { nonce: ReleaseRequest.toHex(nonce), expiresAt: expiresAt.toISOString() } }
+    } catch (error) {
+      if (error instanceof KeyRelease.TooManyNoncesError)
+        return { status: 429, body: { error: { code: 'nonce.too_many', message: error.shortMessage } } }
+      throw error
+    }
+  }
+
+  const info = () => ({
+    nodeId,
+    k256PublicKey: ReleaseRequest.toHex(identity.k256PublicKey),
+    address: identity.address,
+    caSpki: ReleaseRequest.toHex(identity.caSpki),
+    trustedRoots: trustedRoots.map((r) => ({
+      name: r.name,
+      hardware: r === intelSgxRootCa || r.name === intelSgxRootCa.name ? 'intel' : 'other',
+    })),
+    chain: { chainId, appAuth: options.chain.appAuth },
+    minTcbStatus,
+    log: log.head(),
+  })
+
+  const readLog = (query: URLSearchParams): Reply => {
+    const from = integer(query.get('from'), 0)
+    const limit = integer(query.get('limit'), 100)
+    if (from === undefined || limit === undefined || limit < 1 || limit > 1000)
+      return badRequest('request.invalid', 'from must be an integer ≥ 0 and limit an integer in 1..1000.')
+    return { status: 200, body: { entries: log.read({ from, limit }), head: log.head() } }
+  }
+
+  type Route = { method: 'GET' | 'POST'; handle: (body: unknown, query: URLSearchParams) => Reply | Promise<Reply> }
+  const routes: Record<string, Route> = {
+    '/health': { method: 'GET', handle: () => ({ status: 200, body: { ok: true, nodeId } }) },
+    '/v1/info': { method: 'GET', handle: () => ({ status: 200, body: info() }) },
+    '/v1/log': { method: 'GET', handle: (_b, q) => readLog(q) },
+    '/v1/nonce': { method: 'POST', handle: (b) => issueNonce('keys', b) },
+    '/v1/keys': { method: 'POST', handle: (b) => handleKeys(b) },
+    '/v1/onboard/nonce': { method: 'POST', handle: (b) => issueNonce('onboard', b) },
+    '/v1/onboard': { method: 'POST', handle: (b) => handleOnboard(b) },
+  }
+
+  const server: Server = createServer((req, res) => {
+    dispatch(req, res).catch(() => {
+      send(res, { status: 500, body: { error: { code: 'internal', message: 'Internal error.' } } })
+    })
+  })
+  const dispatch = async (req: IncomingMessage, res: ServerResponse) => {
+    const parsed = new URL(req.url ?? '/', 'http://kms')
+    const route = routes[parsed.pathname]
+    if (!route) {
+      req.resume()
+      return send(res, { status: 404, body: { error: { code: 'route.not_found', message: `No route ${parsed.pathname}.` } } })
+    }
+    if (req.method !== route.method) {
+      req.resume()
+      return send(res, { status: 405, body: { error: { code: 'request.method', message: `${parsed.pathname} takes ${route.method}.` } } })
+    }
+    let body: unknown
+    if (route.method === 'POST') {
+      const raw = await readBody(req, maxBodyBytes)
+      if (raw === 'too_large') {
+        res.setHeader('connection', 'close')
+        return send(res, {
+          status: 413,
+          body: { error: { code: 'request.too_large', message: `The body exceeds ${maxBodyBytes} bytes.` } },
+        })
+      }
+      if (raw.length > 0) {
+        try {
+          body = JSON.parse(raw.toString('utf8'))
+        } catch {
+          return send(res, badRequest('request.malformed_json', 'The body is not valid JSON.'))
+        }
+      }
+    }
+    try {
+      send(res, await route.handle(body, parsed.searchParams))
+    } catch (error) {
+      if (error instanceof ReleaseRequest.InvalidFieldError) return send(res, badRequest('request.invalid', error.shortMessage))
+      throw error
+    }
+  }
+  server.on('clientError', (_error, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n')
+    else socket.destroy()
+  })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+  const port = (server.address() as AddressInfo).port
+  const host = options.host ?? '127.0.0.1'
+
+  return {
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    port,
+    nodeId,
+    identity,
+    origin,
+    log: { read: (o) => log.read(o), head: () => log.head() },
+    async close() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        server.closeAllConnections()
+      })
+      log.close()
+      clearCaches()
+      RootKeys.wipe(roots)
+    },
+  }
+}
+
+type Reply = { status: number; body: unknown }
+
+function badRequest(code: string, message: string): Reply {
+  return { status: 400, body: { error: { code, message } } }
+}
+
+function send(res: ServerResponse, reply: Reply): void {
+  if (res.headersSent) return
+  const text = JSON.stringify(reply.body)
+  res.writeHead(reply.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
+  res.end(text)
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer | 'too_large'> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'])
+    if (Number.isFinite(declared) && declared > limit) {
+      req.resume()
+      resolve('too_large')
+      return
+    }
+    const chunks: Buffer[] = []
+    let size = 0
+    let done = false
+    req.on('data', (chunk: Buffer) => {
+      if (done) return
+      size += chunk.length
+      if (size > limit) {
+        done = true
+        chunks.length = 0
+        resolve('too_large')
+        return
+      }
+      chunks.push(chunk)
+    })
+    req.on('end', () => {
+      if (!done) resolve(Buffer.concat(chunks))
+    })
+    req.on('error', (error) => {
+      if (!done) reject(error)
+    })
+  })
+}
+
+function integer(text: string | null, fallback: number): number | undefined {
+  if (text === null) return fallback
+  if (!/^\d{1,15}$/.test(text)) return undefined
+  return Number(text)
+}
+
+function sha256Hex(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex')
+}
+
+/** A node option is unusable. */
+export class InvalidOptionsError extends BaseError {
+  override name = 'KmsNode.InvalidOptionsError'
+  constructor({ reason }: { reason: string }) {
+    super(`Invalid KMS node options: ${reason}.`)
+  }
+}
