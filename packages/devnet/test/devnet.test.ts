@@ -161,6 +161,22 @@ describe('CVM', () => {
   })
 })
 
+describe('faucet', () => {
+  test('default: raises a balance to the amount asked (devnet only); bad addresses and amounts are refused', async () => {
+    const address = '0x00000000000000000000000000000000000fa0ce'
+    const r = await json<{ balance: string }>(`${devnet.file.hostUrl}/v1/faucet`, post({ address, wei: '5000' }))
+    expect(r).toEqual({ status: 200, body: { address, balance: '5000' } })
+    const rpc = await json<{ result: string }>(
+      devnet.file.rpcUrl,
+      post({ jsonrpc: '2.0', id: 1, method: 'eth_getBalance', params: [address, 'latest'] }),
+    )
+    expect(BigInt(rpc.body.result)).toBe(5000n)
+    expect((await json(`${devnet.file.hostUrl}/v1/faucet`, post({ address: '0x1234' }))).status).toBe(400)
+    expect((await json(`${devnet.file.hostUrl}/v1/faucet`, post({ address, wei: '1e30' }))).status).toBe(400)
+    expect((await json(`${devnet.file.hostUrl}/v1/faucet`, post({ address, wei: (10n ** 25n).toString() }))).status).toBe(400)
+  })
+})
+
 describe('host API', () => {
   test('behavior: bad input gets a 4xx with { error: { code, message } } and launches nothing', async () => {
     const before = (await json<{ cvms: unknown[] }>(`${devnet.file.hostUrl}/v1/cvms`)).body.cvms.length

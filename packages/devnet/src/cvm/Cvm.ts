@@ -236,6 +236,11 @@ export async function createCvm(options: CreateOptions): Promise<Cvm> {
     quote: requestQuote.quote,
     eventLog: requestQuote.eventLog,
     vmConfig,
+    attest: (reportData) => {
+      if (reportData.length > 64) throw new ReportDataTooLongError({ length: reportData.length })
+      const q = produce(reportData)
+      return { quote: q.quote, eventLog: q.eventLog }
+    },
   })
   const loggedImageHash = keys.osImageHash ?? osImageHash
   extend('os-image-hash', loggedImageHash)

@@ -43,6 +43,12 @@ export type AppKeysRequest = {
   readonly eventLog: string
   /** The CVM's VmConfig JSON. */
   readonly vmConfig: string
+  /**
+   * A fresh quote of the requesting CVM over `reportData` (≤ 64 bytes), taken in the same boot state as `quote`
+   * (RTMR3 at boot-mr-done for app keys). Providers that bind report_data to their own request (the KMS's
+   * nonce and ephemeral key) use it; others use `quote`. Absent for requests not made by a booting CVM.
+   */
+  readonly attest?: ((reportData: Uint8Array) => { quote: Uint8Array; eventLog: string }) | undefined
 }
 
 /** A certificate signing request for GetTlsKey: the new key's SPKI, attested by a quote over it. */

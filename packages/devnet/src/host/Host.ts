@@ -85,6 +85,11 @@ export type Host = {
   setFaults(cvmId: string, faults: Partial<Faults>): CvmRecord
   /** Kills the CVM's process abruptly (SIGKILL), as a crashing host would. */
   kill(cvmId: string): Promise<CvmRecord>
+  /**
+   * Devnet faucet: raises `address`'s balance to at least `wei` (anvil_setBalance; there is no such
+   * thing on a real chain). Resolves with the new balance.
+   */
+  fund(address: string, wei: bigint): Promise<bigint>
   /** The chain RPC URL a CVM may use now, or `undefined` while it is partitioned. */
   rpcFor(cvmId: string): string | undefined
   close(): Promise<void>
@@ -146,6 +151,7 @@ export function createHost(options: CreateHostOptions): Host {
         REGENT_GUEST_AGENT_URL: agent.url ?? '',
         REGENT_RPC_URL: `${options.hostUrl()}/v1/cvms/${cvmId}/rpc`,
         REGENT_CVM_ID: cvmId,
+        REGENT_FAUCET_URL: `${options.hostUrl()}/v1/faucet`,
         REGENT_DEVNET: '1',
         PORT: String(port),
       }
@@ -216,6 +222,23 @@ export function createHost(options: CreateHostOptions): Host {
       Object.assign(e.record.faults, faults)
       e.cvm.faults = { staleQuote: e.record.faults.staleQuote, alterComposeAfterMeasure: e.record.faults.alterCompose }
       return e.record
+    },
+
+    async fund(address, wei) {
+      const rpc = async (method: string, params: unknown[]) => {
+        const res = await fetch(options.rpcUrl, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
+        })
+        const body = (await res.json()) as { result?: string; error?: { message: string } }
+        if (body.error || body.result === undefined) throw new Error(body.error?.message ?? 'no result')
+        return body.result
+      }
+      const balance = BigInt(await rpc('eth_getBalance', [address, 'latest']))
+      if (balance >= wei) return balance
+      await rpc('anvil_setBalance', [address, `0x${wei.toString(16)}`])
+      return wei
     },
 
     rpcFor(cvmId) {

@@ -58,6 +58,20 @@ async function handle(host: Host, req: IncomingMessage, res: ServerResponse, inf
       return send(res, 200, { rootCa: host.pki.root.certificate.pem, trustedRoot: host.trustedRoot.name, ...(info?.() as object) })
     case 'GET /v1/collateral':
       return send(res, 200, host.collateral)
+    case 'POST /v1/faucet': {
+      const body = object(await readJson(req))
+      if (typeof body.address !== 'string' || !/^0x[0-9a-fA-F]{40}$/.test(body.address))
+        throw new HttpError(400, 'invalid_request', '"address" must be a 0x-prefixed 20-byte hex address')
+      const max = 10n ** 24n // one million ether: plenty for a devnet, small enough to stay sane
+      let wei = 10n ** 19n
+      if (body.wei !== undefined) {
+        if (typeof body.wei !== 'string' || !/^\d{1,25}$/.test(body.wei) || BigInt(body.wei) > max)
+          throw new HttpError(400, 'invalid_request', '"wei" must be a decimal string of at most 1e24')
+        wei = BigInt(body.wei)
+      }
+      const balance = await host.fund(body.address, wei)
+      return send(res, 200, { address: body.address, balance: balance.toString() })
+    }
     case 'GET /v1/cvms':
       return send(res, 200, { cvms: host.list() })
     case 'POST /v1/cvms': {
