@@ -9,6 +9,7 @@ export { type InfoReturnType, info, type TcbInfo } from './actions/info.js'
 export { PrehashLengthError, type SignAlgorithm, type SignParameters, type SignReturnType, sign } from './actions/sign.js'
 export { type VerifyParameters, type VerifyReturnType, verify } from './actions/verify.js'
 export { type VersionReturnType, version } from './actions/version.js'
+export * as Checkpoint from './Checkpoint.js'
 export { type BaseTeeClient, type CreateTeeClientOptions, createTeeClient, type TeeClient } from './createTeeClient.js'
 export { BaseError, type BaseErrorOptions } from './errors.js'
 export { type BytesLike, type Hex, InvalidHexError } from './internal/bytes.js'
@@ -28,6 +29,19 @@ export {
   walletPath,
   walletPurpose,
 } from './Keys.js'
+export * as Merkle from './Merkle.js'
+export {
+  deriveSealingKey,
+  fileMagic as sealedFileMagic,
+  type OpenSealedStateOptions,
+  openSealedState,
+  type SealedState,
+  SealedStateClosedError,
+  SealedStateCorruptError,
+  sealingPath,
+  sealingPurpose,
+  WrongSealingKeyError,
+} from './SealedState.js'
 export * as Statement from './Statement.js'
 export {
   attestationFromJson,
