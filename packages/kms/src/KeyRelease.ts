@@ -67,7 +67,9 @@ export type NonceStore = {
  * @example
  * const nonces = KeyRelease.createNonceStore({ ttlMs: 60_000 })
  */
-export function createNonceStore(options: { ttlMs?: number | undefined; max?: number | undefined; now?: (() => number) | undefined } = {}): NonceStore {
+export function createNonceStore(
+  options: { ttlMs?: number | undefined; max?: number | undefined; now?: (() => number) | undefined } = {},
+): NonceStore {
   const ttl = options.ttlMs ?? 60_000
   const max = options.max ?? 100_000
   const now = options.now ?? Date.now
@@ -182,7 +184,26 @@ export type VerifyConfig = {
   osImages?: OsImages | undefined
 }
 
-const untrustedCodes = new Set(['collateral.untrusted_root', 'collateral.crl', 'pck.chain'])
+const untrustedCodes = new Set(['collateral.untrusted_root'])
+
+/**
+ * The root certificate (last PEM block) of a quote's PCK certificate chain, whitespace-normalised; undefined
+ * when the quote carries no PEM chain.
+ *
+ * @example
+ * KeyRelease.quoteRootPem(quote) === normalizePem(root.pem)
+ */
+export function quoteRootPem(quote: Uint8Array): string | undefined {
+  const text = Buffer.from(quote.buffer, quote.byteOffset, quote.byteLength).toString('latin1')
+  const blocks = text.match(/-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----/g)
+  const last = blocks?.at(-1)
+  return last === undefined ? undefined : normalizePem(last)
+}
+
+/** A PEM certificate with all whitespace removed (for byte-equal comparison). */
+export function normalizePem(pem: string): string {
+  return pem.replace(/\s+/g, '')
+}
 
 /**
  * Verifies a parsed request's quote for `purpose`: DCAP under the trusted roots, RTMR3 replay of the event log,
@@ -208,17 +229,15 @@ export async function verifyRequest(
     policy: { eventLog: request.eventLog, expectedReportData: expected },
   })
   const codes = verdict.reasons.map((r) => r.code)
+  const root = quoteRootPem(request.quote)
+  const rootTrusted = root === undefined || config.trustedRoots.some((r) => normalizePem(r.pem) === root)
   const message = (filter: (code: string) => boolean) =>
     verdict.reasons
       .filter((r) => filter(r.code))
       .map((r) => `${r.code}: ${r.message}`)
       .join(' ')
-  if (codes.some((c) => untrustedCodes.has(c)) || (verdict.verified && verdict.hardware === undefined))
-    return {
-      status: 403,
-      code: 'untrusted_root',
-      message: `The quote does not chain to a root this node trusts. ${message((c) => untrustedCodes.has(c))}`.trim(),
-    }
+  if (!rootTrusted || codes.some((c) => untrustedCodes.has(c)))
+    return { status: 403, code: 'untrusted_root', message: 'The quote does not chain to a root this node trusts.' }
   const crypto = codes.filter((c) => !c.startsWith('policy.'))
   if (crypto.length > 0 || !verdict.verified || verdict.tee !== 'tdx')
     return { status: 403, code: 'quote.invalid', message: `The quote does not verify. ${message((c) => !c.startsWith('policy.'))}`.trim() }

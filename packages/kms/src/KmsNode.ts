@@ -260,7 +260,7 @@ export async function startKmsNode(options: StartKmsNodeOptions): Promise<KmsNod
     caSpki: ReleaseRequest.toHex(identity.caSpki),
     trustedRoots: trustedRoots.map((r) => ({
       name: r.name,
-      hardware: r === intelSgxRootCa || r.name === intelSgxRootCa.name ? 'intel' : 'other',
+      hardware: r.pem.trim() === intelSgxRootCa.pem.trim() ? 'intel' : 'other',
     })),
     chain: { chainId, appAuth: options.chain.appAuth },
     minTcbStatus,

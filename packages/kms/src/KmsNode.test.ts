@@ -1,0 +1,448 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { type TdxMeasurements, verifyQuote } from '@regent/attest'
+import { regentAppAuthAbi } from '@regent/contracts'
+import { createCvm, createLocalKeyProvider, DevnetCollateral, DevnetPki, DevnetQe, DevnetTd } from '@regent/devnet'
+import Database from 'better-sqlite3'
+import type { Address, Hex } from 'viem'
+import { privateKeyToAccount } from 'viem/accounts'
+import { afterEach, describe, expect } from 'vitest'
+import { type Chain_, chainTest } from '../../contracts/test/chain.js'
+import { deployRegent, mined, wallet } from '../../contracts/test/regent-fixture.js'
+import * as GetKey from './GetKey.js'
+import * as KeyRelease from './KeyRelease.js'
+import { createKmsClient, RequestRefusedError } from './KmsClient.js'
+import { type KmsNode, type StartKmsNodeOptions, startKmsNode } from './KmsNode.js'
+import * as ReleaseLog from './ReleaseLog.js'
+import * as ReleaseRequest from './ReleaseRequest.js'
+import * as RootKeys from './RootKeys.js'
+
+const pki = DevnetPki.create()
+const qe = DevnetQe.create({ pki })
+// A second devnet host: its own QE and attestation key under the devnet root (as two TDX machines under Intel's).
+const qe2 = DevnetQe.create({ pki })
+const devnetRoots = [DevnetPki.trustedRoot(pki)]
+const collateralFor = (p: DevnetPki.DevnetPki, o: DevnetCollateral.IssueOptions = {}) => DevnetCollateral.issue(p, o)
+const osImageHash = `0x${Buffer.from(DevnetTd.osImageHash(DevnetTd.defaultImage)).toString('hex')}` as Hex
+const sealingKey = new Uint8Array(32).fill(7)
+const appOwner = 1
+const encoder = new TextEncoder()
+
+const dirs: string[] = []
+const nodes: KmsNode[] = []
+afterEach(async () => {
+  for (const node of nodes.splice(0)) await node.close()
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true })
+})
+
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'regent-kms-'))
+  dirs.push(dir)
+  return dir
+}
+
+async function node(chain: Chain_, appAuth: Address, options: Partial<StartKmsNodeOptions> = {}): Promise<KmsNode> {
+  const started = await startKmsNode({
+    dataDir: tempDir(),
+    sealingKey,
+    chain: { client: chain.client, appAuth },
+    collateral: collateralFor(pki),
+    trustedRoots: devnetRoots,
+    ...options,
+  })
+  nodes.push(started)
+  return started
+}
+
+type App = { appId: Address; compose: Uint8Array; composeHash: Hex }
+
+async function registerApp(chain: Chain_, appAuth: Address, o: { salt?: string; timelock?: bigint } = {}): Promise<App> {
+  const salt = `0x${Buffer.from(o.salt ?? 'app')
+    .toString('hex')
+    .padEnd(64, '0')}` as Hex
+  const w = wallet(chain, appOwner)
+  const appId = (await chain.client.readContract({
+    address: appAuth,
+    abi: regentAppAuthAbi,
+    functionName: 'computeAppId',
+    args: [w.account.address, salt],
+  })) as Address
+  await mined(
+    chain,
+    w.writeContract({ address: appAuth, abi: regentAppAuthAbi, functionName: 'registerApp', args: [salt, o.timelock ?? 0n] }),
+  )
+  const compose = encoder.encode(
+    JSON.stringify({ manifest_version: 2, name: `agent-${o.salt ?? 'app'}`, kms_enabled: true, runner: 'docker-compose' }),
+  )
+  const composeHash = `0x${Buffer.from(await crypto.subtle.digest('SHA-256', compose)).toString('hex')}` as Hex
+  return { appId, compose, composeHash }
+}
+
+async function approve(chain: Chain_, appAuth: Address, app: App, o: { compose?: boolean; os?: boolean; kmsRoot?: Address }) {
+  const w = wallet(chain, appOwner)
+  if (o.compose !== false)
+    await mined(
+      chain,
+      w.writeContract({ address: appAuth, abi: regentAppAuthAbi, functionName: 'addComposeHash', args: [app.appId, app.composeHash] }),
+    )
+  if (o.os !== false)
+    await mined(
+      chain,
+      w.writeContract({ address: appAuth, abi: regentAppAuthAbi, functionName: 'addOsImage', args: [app.appId, osImageHash] }),
+    )
+  if (o.kmsRoot)
+    await mined(
+      chain,
+      w.writeContract({ address: appAuth, abi: regentAppAuthAbi, functionName: 'addKmsRoot', args: [app.appId, o.kmsRoot] }),
+    )
+}
+
+/** A booted CVM of `app` (local provider for its own boot), used as the quote source of raw requests. */
+async function cvmOf(app: App, o: { qe?: DevnetQe.DevnetQe } = {}) {
+  const keyProvider = createLocalKeyProvider({ pki })
+  return createCvm({ compose: app.compose, appId: Buffer.from(app.appId.slice(2), 'hex'), qe: o.qe ?? qe, keyProvider })
+}
+
+const walletOf = (k256Key: Uint8Array, k256Signature: Uint8Array) => {
+  const { key } = GetKey.derive({ appK256Key: k256Key, k256Signature, path: 'wallet/ethereum', purpose: 'signing', algorithm: 'secp256k1' })
+  return privateKeyToAccount(`0x${Buffer.from(key).toString('hex')}`).address
+}
+
+async function refusal(call: Promise<unknown>): Promise<{ status: number; code: string }> {
+  try {
+    await call
+  } catch (error) {
+    if (error instanceof RequestRefusedError) return { status: error.status, code: error.code }
+    throw error
+  }
+  throw new Error('expected a refusal')
+}
+
+async function post(url: string, body: string, headers: Record<string, string> = {}) {
+  const response = await fetch(url, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } })
+  return { status: response.status, body: (await response.json()) as { error?: { code: string; message: string } } }
+}
+
+describe('startKmsNode', () => {
+  chainTest('default: an approved CVM gets its app keys, signed by the node root; the release is logged', async ({ chain }) => {
+    const { appAuth } = await deployRegent(chain)
+    const a = await node(chain, appAuth)
+    const app = await registerApp(chain, appAuth)
+    await approve(chain, appAuth, app, { kmsRoot: a.identity.address })
+    const cvm = await cvmOf(app)
+    const keys = await createKmsClient({ url: a.url }).releaseKeys({
+      attest: (reportData) => cvm.quote({ reportData }),
+      vmConfig: cvm.info.vmConfig,
+      appId: cvm.info.appId,
+    })
+    expect(Buffer.from(keys.kmsRootPublicKey).toString('hex')).toBe(Buffer.from(a.identity.k256PublicKey).toString('hex'))
+    expect(keys.diskCryptKey.length).toBe(32)
+    expect(`0x${Buffer.from(keys.osImageHash).toString('hex')}`).toBe(osImageHash)
+    const [entry] = a.log.read()
+    expect(entry).toMatchObject({
+      seq: 0,
+      kind: 'keys',
+      outcome: 'released',
+      code: '',
+      appId: app.appId.slice(2).toLowerCase(),
+      instanceId: Buffer.from(cvm.info.instanceId).toString('hex'),
+      composeHash: app.composeHash.slice(2),
+      prevHash: ReleaseLog.genesisHash,
+    })
+  })
+
+  chainTest('behavior: every refusal names the check that failed, consumes the nonce and is logged', async ({ chain }) => {
+    const { appAuth } = await deployRegent(chain)
+    const a = await node(chain, appAuth)
+    const client = createKmsClient({ url: a.url })
+    const release = (app: App, o: { qe?: DevnetQe.DevnetQe } = {}) =>
+      cvmOf(app, o).then((cvm) =>
+        refusal(client.releaseKeys({ attest: (reportData) => cvm.quote({ reportData }), vmConfig: cvm.info.vmConfig })),
+      )
+
+    const unregistered: App = { ...(await registerApp(chain, appAuth, { salt: 'x' })), appId: '0x00000000000000000000000000000000000000aa' }
+    expect(await release(unregistered)).toEqual({ status: 403, code: 'app.not_registered' })
+    const noCompose = await registerApp(chain, appAuth, { salt: 'no-compose' })
+    await approve(chain, appAuth, noCompose, { compose: false, kmsRoot: a.identity.address })
+    expect(await release(noCompose)).toEqual({ status: 403, code: 'measurement.not_approved' })
+    const locked = await registerApp(chain, appAuth, { salt: 'locked', timelock: 3600n })
+    await approve(chain, appAuth, locked, { kmsRoot: a.identity.address })
+    expect(await release(locked)).toEqual({ status: 403, code: 'measurement.timelock' })
+    const noOs = await registerApp(chain, appAuth, { salt: 'no-os' })
+    await approve(chain, appAuth, noOs, { os: false, kmsRoot: a.identity.address })
+    expect(await release(noOs)).toEqual({ status: 403, code: 'os_image.not_approved' })
+    const otherKms = await registerApp(chain, appAuth, { salt: 'other-kms' })
+    await approve(chain, appAuth, otherKms, { kmsRoot: '0x00000000000000000000000000000000000000bb' })
+    expect(await release(otherKms)).toEqual({ status: 403, code: 'kms_root.not_allowed' })
+
+    // The timelock elapses on chain: the same app is now served (no cross-block cache).
+    await chain.testClient.increaseTime({ seconds: 3601 })
+    await chain.testClient.mine({ blocks: 1 })
+    const cvm = await cvmOf(locked)
+    await expect(
+      client.releaseKeys({ attest: (reportData) => cvm.quote({ reportData }), vmConfig: cvm.info.vmConfig }),
+    ).resolves.toBeDefined()
+
+    const entries = a.log.read({ limit: 1000 })
+    expect(entries.map((e) => [e.outcome, e.code])).toEqual([
+      ['refused', 'app.not_registered'],
+      ['refused', 'measurement.not_approved'],
+      ['refused', 'measurement.timelock'],
+      ['refused', 'os_image.not_approved'],
+      ['refused', 'kms_root.not_allowed'],
+      ['released', ''],
+    ])
+    expect(ReleaseLog.verify(entries)).toEqual({ ok: true, head: a.log.head().hash })
+  })
+
+  chainTest(
+    'behavior: replayed nonce, unknown nonce, quote bound to another key, tampered event log, TCB below policy',
+    async ({ chain }) => {
+      const { appAuth } = await deployRegent(chain)
+      const a = await node(chain, appAuth)
+      const app = await registerApp(chain, appAuth)
+      await approve(chain, appAuth, app, { kmsRoot: a.identity.address })
+      const cvm = await cvmOf(app)
+      const client = createKmsClient({ url: a.url })
+      const build = async (o: { nonce?: Uint8Array; bindKey?: Uint8Array; eventLog?: (log: string) => string } = {}) => {
+        const nonce = o.nonce ?? (await client.nonce()).nonce
+        const { publicKey } = ReleaseRequest.createKeyPair()
+        const q = cvm.quote({
+          reportData: ReleaseRequest.toReportData({ purpose: 'keys', ephemeralPublicKey: o.bindKey ?? publicKey, nonce }),
+        })
+        return ReleaseRequest.serialize({
+          quote: q.quote,
+          eventLog: o.eventLog ? o.eventLog(q.eventLog) : q.eventLog,
+          ephemeralPublicKey: publicKey,
+          nonce,
+          vmConfig: cvm.info.vmConfig,
+        })
+      }
+      const nonce = (await client.nonce()).nonce
+      const body = await build({ nonce })
+      expect((await post(`${a.url}/v1/keys`, body)).status).toBe(200)
+      expect(await post(`${a.url}/v1/keys`, body)).toMatchObject({ status: 403, body: { error: { code: 'nonce.used' } } })
+      expect(await post(`${a.url}/v1/keys`, await build({ nonce: new Uint8Array(32).fill(9) }))).toMatchObject({
+        status: 403,
+        body: { error: { code: 'nonce.unknown' } },
+      })
+      expect(await post(`${a.url}/v1/keys`, await build({ bindKey: ReleaseRequest.createKeyPair().publicKey }))).toMatchObject({
+        status: 403,
+        body: { error: { code: 'quote.binding' } },
+      })
+      // A bound quote refused for its binding cannot be retried: its nonce is spent.
+      const spent = (await client.nonce()).nonce
+      const wrong = await build({ nonce: spent, bindKey: ReleaseRequest.createKeyPair().publicKey })
+      expect((await post(`${a.url}/v1/keys`, wrong)).body.error?.code).toBe('quote.binding')
+      expect((await post(`${a.url}/v1/keys`, await build({ nonce: spent }))).body.error?.code).toBe('nonce.used')
+      const tampered = await build({
+        eventLog: (log) =>
+          log.replace(/"event":"compose-hash","event_payload":"[0-9a-f]+"/, `"event":"compose-hash","event_payload":"${'00'.repeat(32)}"`),
+      })
+      expect((await post(`${a.url}/v1/keys`, tampered)).body.error?.code).toBe('eventlog.replay')
+
+      const strict = await node(chain, appAuth, { collateral: collateralFor(pki, { platform: { status: 'SWHardeningNeeded' } }) })
+      await approve(chain, appAuth, app, { compose: false, os: false, kmsRoot: strict.identity.address })
+      expect(
+        await refusal(
+          createKmsClient({ url: strict.url }).releaseKeys({
+            attest: (reportData) => cvm.quote({ reportData }),
+            vmConfig: cvm.info.vmConfig,
+          }),
+        ),
+      ).toEqual({
+        status: 403,
+        code: 'tcb.status',
+      })
+    },
+  )
+
+  chainTest('behavior: a devnet quote is refused as untrusted_root by a node that trusts only Intel', async ({ chain }) => {
+    const { appAuth } = await deployRegent(chain)
+    const intelOnly = await node(chain, appAuth, { trustedRoots: undefined, collateral: collateralFor(pki) })
+    const app = await registerApp(chain, appAuth)
+    await approve(chain, appAuth, app, { kmsRoot: intelOnly.identity.address })
+    const cvm = await cvmOf(app)
+    expect(
+      await refusal(
+        createKmsClient({ url: intelOnly.url }).releaseKeys({
+          attest: (reportData) => cvm.quote({ reportData }),
+          vmConfig: cvm.info.vmConfig,
+        }),
+      ),
+    ).toEqual({
+      status: 403,
+      code: 'untrusted_root',
+    })
+    expect((await createKmsClient({ url: intelOnly.url }).info()).trustedRoots).toEqual([{ name: 'intel', hardware: 'intel' }])
+  })
+
+  chainTest('behavior: bad input answers 4xx { error } and changes nothing', async ({ chain }) => {
+    const { appAuth } = await deployRegent(chain)
+    const a = await node(chain, appAuth, { maxBodyBytes: 16_384 })
+    const app = await registerApp(chain, appAuth)
+    await approve(chain, appAuth, app, { kmsRoot: a.identity.address })
+    const cvm = await cvmOf(app)
+    const client = createKmsClient({ url: a.url })
+    const { nonce } = await client.nonce()
+    const head = a.log.head()
+    const code = async (path: string, init: RequestInit) => {
+      const response = await fetch(`${a.url}${path}`, init)
+      const json = (await response.json()) as { error: { code: string; message: string } }
+      expect(json.error.message).not.toMatch(/at .*\.ts|node_modules/)
+      return [response.status, json.error.code]
+    }
+    expect(await code('/v1/keys', { method: 'POST', body: '{"quote":' })).toEqual([400, 'request.malformed_json'])
+    expect(
+      await code('/v1/keys', {
+        method: 'POST',
+        body: JSON.stringify({ quote: 'zz', eventLog: '[]', ephemeralPublicKey: '00', nonce: ReleaseRequest.toHex(nonce) }),
+      }),
+    ).toEqual([400, 'request.invalid'])
+    expect(
+      await code('/v1/keys', {
+        method: 'POST',
+        body: JSON.stringify({ quote: 'aa', eventLog: '[]', ephemeralPublicKey: '00'.repeat(31), nonce: ReleaseRequest.toHex(nonce) }),
+      }),
+    ).toEqual([400, 'request.invalid'])
+    expect(await code('/v1/keys', { method: 'POST', body: 'x'.repeat(20_000) })).toEqual([413, 'request.too_large'])
+    expect(await code('/v1/nonce', { method: 'POST', body: '[1]' })).toEqual([400, 'request.invalid'])
+    expect(await code('/v1/nowhere', { method: 'GET' })).toEqual([404, 'route.not_found'])
+    expect(await code('/v1/keys', { method: 'GET' })).toEqual([405, 'request.method'])
+    expect(await code('/v1/log?from=-1', { method: 'GET' })).toEqual([400, 'request.invalid'])
+    expect(await code('/v1/log?limit=100000', { method: 'GET' })).toEqual([400, 'request.invalid'])
+    // Nothing changed: no log entry, and the nonce named in the malformed requests is still good.
+    expect(a.log.head()).toEqual(head)
+    const { publicKey } = ReleaseRequest.createKeyPair()
+    const q = cvm.quote({ reportData: ReleaseRequest.toReportData({ purpose: 'keys', ephemeralPublicKey: publicKey, nonce }) })
+    const ok = await post(
+      `${a.url}/v1/keys`,
+      ReleaseRequest.serialize({ quote: q.quote, eventLog: q.eventLog, ephemeralPublicKey: publicKey, nonce, vmConfig: cvm.info.vmConfig }),
+    )
+    expect(ok.status).toBe(200)
+    expect(await fetch(`${a.url}/health`).then((r) => r.json())).toEqual({ ok: true, nodeId: a.nodeId })
+  })
+
+  chainTest('behavior: editing any row of the release log database is detected', async ({ chain }) => {
+    const { appAuth } = await deployRegent(chain)
+    const dataDir = tempDir()
+    const a = await node(chain, appAuth, { dataDir })
+    const app = await registerApp(chain, appAuth)
+    await approve(chain, appAuth, app, { kmsRoot: a.identity.address })
+    const cvm = await cvmOf(app)
+    const client = createKmsClient({ url: a.url })
+    for (let i = 0; i < 3; i++) await client.releaseKeys({ attest: (reportData) => cvm.quote({ reportData }), vmConfig: cvm.info.vmConfig })
+    const { entries } = await client.log({ from: 0, limit: 10 })
+    expect(ReleaseLog.verify(entries).ok).toBe(true)
+    await a.close()
+    nodes.splice(nodes.indexOf(a), 1)
+    const db = new Database(join(dataDir, 'release-log.sqlite'))
+    db.prepare("UPDATE release_log SET outcome = 'refused' WHERE seq = 1").run()
+    db.close()
+    const reopened = ReleaseLog.open({ path: join(dataDir, 'release-log.sqlite') })
+    expect(ReleaseLog.verify(reopened.read())).toEqual({ ok: false, seq: 1, reason: 'hash does not match the entry' })
+    reopened.close()
+  })
+})
+
+describe('onboarding', () => {
+  /** A KMS node's own CVM: fixed compose, no instance id, so its boot-time measurement is the same on every host. */
+  async function kmsCvm(o: { qe?: DevnetQe.DevnetQe; compose?: string } = {}) {
+    const compose = encoder.encode(
+      o.compose ?? JSON.stringify({ manifest_version: 2, name: 'regent-kms', no_instance_id: true, runner: 'docker-compose' }),
+    )
+    const cvm = await createCvm({ compose, qe: o.qe ?? qe, keyProvider: createLocalKeyProvider({ pki }) })
+    const attest = (reportData: Uint8Array) => cvm.quote({ reportData })
+    const sample = cvm.quote({ reportData: new Uint8Array(64) })
+    const verdict = await verifyQuote(sample.quote, { collateral: collateralFor(pki), now: new Date(), trustedRoots: devnetRoots })
+    const { mrAggregated } = KeyRelease.bootMeasurements({
+      measurements: verdict.measurements as TdxMeasurements,
+      eventLog: sample.eventLog,
+    })
+    return { cvm, attest, mrAggregated: `0x${mrAggregated}` as Hex, vmConfig: cvm.info.vmConfig }
+  }
+
+  async function approveKms(chain: Chain_, appAuth: Address, mrAggregated: Hex) {
+    const gov = wallet(chain, 0)
+    await mined(
+      chain,
+      gov.writeContract({ address: appAuth, abi: regentAppAuthAbi, functionName: 'addKmsMeasurement', args: [mrAggregated] }),
+    )
+    await mined(chain, gov.writeContract({ address: appAuth, abi: regentAppAuthAbi, functionName: 'addKmsOsImage', args: [osImageHash] }))
+  }
+
+  chainTest('default: A generates, B joins from A, C from B; CVMs on two hosts asking any node get the same wallet', async ({ chain }) => {
+    const { appAuth } = await deployRegent(chain)
+    const a = await node(chain, appAuth)
+    const kmsB = await kmsCvm()
+    const kmsC = await kmsCvm({ qe: qe2 })
+    expect(kmsC.mrAggregated).toBe(kmsB.mrAggregated)
+    await approveKms(chain, appAuth, kmsB.mrAggregated)
+    const b = await node(chain, appAuth, { join: { url: a.url, attest: kmsB.attest, vmConfig: kmsB.vmConfig } })
+    const c = await node(chain, appAuth, { join: { url: b.url, attest: kmsC.attest, vmConfig: kmsC.vmConfig } })
+    expect([a.origin, b.origin, c.origin]).toEqual(['generated', 'onboarded', 'onboarded'])
+    expect(b.identity.address).toBe(a.identity.address)
+    expect(c.identity.address).toBe(a.identity.address)
+    expect(a.log.read().map((e) => [e.kind, e.outcome])).toEqual([['onboard', 'released']])
+
+    const app = await registerApp(chain, appAuth)
+    await approve(chain, appAuth, app, { kmsRoot: a.identity.address })
+    const wallets = new Set<string>()
+    for (const [n, host] of [
+      [a, qe],
+      [b, qe2],
+      [c, qe],
+      [c, qe2],
+    ] as const) {
+      const cvm = await cvmOf(app, { qe: host })
+      const keys = await createKmsClient({ url: n.url }).releaseKeys({
+        attest: (reportData) => cvm.quote({ reportData }),
+        vmConfig: cvm.info.vmConfig,
+        appId: cvm.info.appId,
+      })
+      wallets.add(walletOf(keys.k256Key, keys.k256Signature))
+    }
+    expect(wallets.size).toBe(1)
+
+    // B restarts from its sealed copy; the wrong sealing key does not open it.
+    const dataDir = tempDir()
+    const d = await node(chain, appAuth, { dataDir, join: { url: a.url, attest: (await kmsCvm()).attest, vmConfig: kmsB.vmConfig } })
+    await d.close()
+    nodes.splice(nodes.indexOf(d), 1)
+    const again = await node(chain, appAuth, { dataDir })
+    expect([again.origin, again.identity.address]).toEqual(['unsealed', a.identity.address])
+    await expect(
+      startKmsNode({ dataDir, sealingKey: new Uint8Array(32), chain: { client: chain.client, appAuth }, collateral: collateralFor(pki) }),
+    ).rejects.toThrow(RootKeys.UnsealError)
+  })
+
+  chainTest('behavior: an unapproved or time-locked KMS measurement cannot onboard', async ({ chain }) => {
+    const { appAuth } = await deployRegent(chain, { kmsTimelock: 3600n })
+    const a = await node(chain, appAuth)
+    const kmsB = await kmsCvm()
+    const join = (k: Awaited<ReturnType<typeof kmsCvm>>) =>
+      refusal(createKmsClient({ url: a.url }).onboard({ attest: k.attest, vmConfig: k.vmConfig }))
+    const gov = wallet(chain, 0)
+    await mined(chain, gov.writeContract({ address: appAuth, abi: regentAppAuthAbi, functionName: 'addKmsOsImage', args: [osImageHash] }))
+    await chain.testClient.increaseTime({ seconds: 3601 })
+    await chain.testClient.mine({ blocks: 1 })
+    expect(await join(kmsB)).toEqual({ status: 403, code: 'measurement.not_approved' })
+    await mined(
+      chain,
+      gov.writeContract({ address: appAuth, abi: regentAppAuthAbi, functionName: 'addKmsMeasurement', args: [kmsB.mrAggregated] }),
+    )
+    expect(await join(kmsB)).toEqual({ status: 403, code: 'measurement.timelock' })
+    const other = await kmsCvm({ compose: JSON.stringify({ manifest_version: 2, name: 'evil-kms', no_instance_id: true }) })
+    await chain.testClient.increaseTime({ seconds: 3601 })
+    await chain.testClient.mine({ blocks: 1 })
+    expect(await join(other)).toEqual({ status: 403, code: 'measurement.not_approved' })
+    await expect(createKmsClient({ url: a.url }).onboard({ attest: kmsB.attest, vmConfig: kmsB.vmConfig })).resolves.toBeDefined()
+    expect(a.log.read().map((e) => [e.kind, e.outcome, e.code])).toEqual([
+      ['onboard', 'refused', 'measurement.not_approved'],
+      ['onboard', 'refused', 'measurement.timelock'],
+      ['onboard', 'refused', 'measurement.not_approved'],
+      ['onboard', 'released', ''],
+    ])
+  })
+})
