@@ -77,7 +77,8 @@ describe('exportState / importState', () => {
   test('behavior: a wrong root or a flipped byte is StateRootMismatchError and nothing is loaded', () => {
     const cp = Checkpoint.exportState(dbWith({ memory: [['k', 'v', 1]], prefs: [], learned: [] }), { chunkSize: 16 })
     const chunks = cp.chunks.map((c) => Uint8Array.from(c))
-    ;(chunks[2] as Uint8Array)[0] ^= 1
+    const c2 = chunks[2] as Uint8Array
+    c2[0] = (c2[0] as number) ^ 1
     expect(() => Checkpoint.importState({ ...cp, chunks })).toThrow(Checkpoint.StateRootMismatchError)
     expect(() => Checkpoint.importState({ ...cp, stateRoot: `0x${'00'.repeat(32)}` })).toThrow(
       /^The checkpoint hashes to 0x[0-9a-f]{64}, not the expected state root 0x0{64}; nothing was loaded\.$/,

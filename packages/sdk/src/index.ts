@@ -9,9 +9,22 @@ export { type InfoReturnType, info, type TcbInfo } from './actions/info.js'
 export { PrehashLengthError, type SignAlgorithm, type SignParameters, type SignReturnType, sign } from './actions/sign.js'
 export { type VerifyParameters, type VerifyReturnType, verify } from './actions/verify.js'
 export { type VersionReturnType, version } from './actions/version.js'
+export * as CanonicalJson from './CanonicalJson.js'
 export * as Checkpoint from './Checkpoint.js'
 export { type BaseTeeClient, type CreateTeeClientOptions, createTeeClient, type TeeClient } from './createTeeClient.js'
 export { BaseError, type BaseErrorOptions } from './errors.js'
+export {
+  body as identityBundleBody,
+  bundleVersion,
+  type CreateIdentityBundleParameters,
+  createIdentityBundle,
+  type IdentityBundle,
+  type IdentityBundleVerdict,
+  serialize as serializeIdentityBundle,
+  signingHash as identityBundleSigningHash,
+  type VerifyIdentityBundlePolicy,
+  verifyIdentityBundle,
+} from './IdentityBundle.js'
 export { type BytesLike, type Hex, InvalidHexError } from './internal/bytes.js'
 export {
   type DerivedKey,
