@@ -1,31 +1,7 @@
 /**
- * The error base of @regent/sdk (same shape as every Regent package's BaseError, viem style): a one-line
- * `shortMessage`, optional `details`, hints in `metaMessages`, a docs pointer, a `cause`. Subclasses live at the
- * bottom of the module that throws them. Messages never contain key material.
+ * The error base of @regent/sdk: attest's BaseError (sdk depends on attest), so that every error a
+ * Regent runtime throws is one class: a one-line `shortMessage`, optional `details`, hints in
+ * `metaMessages`, a docs pointer, a `cause`. Subclasses live at the bottom of the module that throws
+ * them. Messages never contain key material.
  */
-export type BaseErrorOptions = {
-  details?: string
-  metaMessages?: readonly string[]
-  docsPath?: string
-  cause?: unknown
-}
-
-export class BaseError extends Error {
-  override name = 'BaseError'
-  readonly shortMessage: string
-  readonly details: string | undefined
-  readonly metaMessages: readonly string[]
-  readonly docsPath: string | undefined
-
-  constructor(shortMessage: string, options: BaseErrorOptions = {}) {
-    const lines = [shortMessage]
-    if (options.metaMessages?.length) lines.push('', ...options.metaMessages)
-    if (options.details) lines.push('', `Details: ${options.details}`)
-    if (options.docsPath) lines.push(`Docs: ${options.docsPath}`)
-    super(lines.join('\n'), options.cause === undefined ? undefined : { cause: options.cause })
-    this.shortMessage = shortMessage
-    this.details = options.details
-    this.metaMessages = options.metaMessages ?? []
-    this.docsPath = options.docsPath
-  }
-}
+export { BaseError, type BaseErrorOptions } from '@regent/attest'

@@ -25,6 +25,17 @@ export {
   type VerifyIdentityBundlePolicy,
   verifyIdentityBundle,
 } from './IdentityBundle.js'
+export {
+  type Evaluation,
+  evaluateInstance,
+  freshForSeconds,
+  type InstanceFacts,
+  preferInstance,
+  type ScoreItem,
+  staleAfterSeconds,
+  type TcbStatus,
+  weights as scoreWeights,
+} from './IdentityFunction.js'
 export { type BytesLike, type Hex, InvalidHexError } from './internal/bytes.js'
 export {
   type DerivedKey,
