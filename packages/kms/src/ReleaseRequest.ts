@@ -168,10 +168,11 @@ export function open(options: {
   assertLength('iv', envelope.iv, 12)
   if (envelope.ciphertext.length < 16) throw new DecryptionFailedError()
   const transcript = transcriptHash({ ...options.transcript, responderPublicKey: envelope.responderPublicKey })
-  const privateKey = createPrivateKey({
-    key: { kty: 'OKP', crv: 'X25519', d: Buffer.from(options.privateKey).toString('base64url'), x: publicKeyOf(options.privateKey) },
-    format: 'jwk',
-  })
+  assertLength('privateKey', options.privateKey, 32)
+  // PKCS#8 for X25519 (RFC 8410): fixed 16-byte prefix ‖ 32-byte key.
+  const der = Buffer.concat([Buffer.from('302e020100300506032b656e04220420', 'hex'), options.privateKey])
+  const privateKey = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' })
+  der.fill(0)
   const key = envelopeKey({ privateKey, publicKey: envelope.responderPublicKey, transcript })
   try {
     const decipher = createDecipheriv('aes-256-gcm', key, envelope.iv)
@@ -342,15 +343,6 @@ function assertLength(field: string, bytes: Uint8Array, length: number): void {
 
 function rawPublicKey(jwk: { x?: string | undefined }): Uint8Array {
   return new Uint8Array(Buffer.from(jwk.x as string, 'base64url'))
-}
-
-function publicKeyOf(privateKey: Uint8Array): string {
-  assertLength('privateKey', privateKey, 32)
-  // PKCS#8 for X25519: fixed 16-byte prefix + 32-byte key (RFC 8410).
-  const der = Buffer.concat([Buffer.from('302e020100300506032b656e04220420', 'hex'), privateKey])
-  const jwk = createPublicKey(createPrivateKey({ key: der, format: 'der', type: 'pkcs8' })).export({ format: 'jwk' })
-  der.fill(0)
-  return jwk.x as string
 }
 
 function envelopeKey(options: { privateKey: ReturnType<typeof createPrivateKey>; publicKey: Uint8Array; transcript: Uint8Array }): Buffer {
