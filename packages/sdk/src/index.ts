@@ -11,6 +11,47 @@ export { type VerifyParameters, type VerifyReturnType, verify } from './actions/
 export { type VersionReturnType, version } from './actions/version.js'
 export * as CanonicalJson from './CanonicalJson.js'
 export * as Checkpoint from './Checkpoint.js'
+export { type AssertCanonicalParameters, assertCanonical, NotCanonicalError } from './chain/assertCanonical.js'
+export { type CommitStateParameters, type CommitStateReturnType, commitState, StaleSequenceError } from './chain/commitState.js'
+export { type EnrollParameters, type EnrollReturnType, enroll } from './chain/enroll.js'
+export {
+  type Instance as SuccessionInstance,
+  type ReadCanonicalParameters,
+  type ReadCanonicalReturnType,
+  readCanonical,
+} from './chain/readCanonical.js'
+export {
+  agentRegistryOf,
+  type FindAgentParameters,
+  type FindAgentReturnType,
+  findAgent,
+  fromAgentUri,
+  InvalidAgentUriError,
+  type RegisterAgentParameters,
+  type RegisterAgentReturnType,
+  type Registration,
+  type RegistrationFile,
+  registerAgent,
+  registrationType,
+  type Service,
+  toAgentUri,
+  toRegistrationFile,
+} from './chain/registerAgent.js'
+export {
+  NoAccountError,
+  type SignSuccessionCertificateParameters,
+  type SignSuccessionCertificateReturnType,
+  signSuccessionCertificate,
+} from './chain/signSuccessionCertificate.js'
+export {
+  ContractRevertedError,
+  type RegentContracts,
+  regentAbi,
+  type Sent,
+  TransactionRevertedError,
+  type WriteClient,
+} from './chain/transact.js'
+export { type WithdrawParameters, type WithdrawReturnType, withdraw } from './chain/withdraw.js'
 export { type BaseTeeClient, type CreateTeeClientOptions, createTeeClient, type TeeClient } from './createTeeClient.js'
 export { BaseError, type BaseErrorOptions } from './errors.js'
 export {

@@ -1,0 +1,115 @@
+/**
+ * Shared plumbing of the on-chain actions (DESIGN.md §9, §10): the Regent deployment addresses, one ABI that
+ * decodes every custom error our contracts can surface (a treasury call reverts with RegentSuccession's errors
+ * too), and `send`: simulate (so a revert comes back decoded, before anything is signed or sent), send, wait for
+ * the receipt. Nothing here retries: a failed call is an error for the caller to act on.
+ */
+
+import { agentTreasuryAbi, identityRegistryAbi, regentAppAuthAbi, regentSuccessionAbi } from '@regent/contracts'
+import {
+  type Abi,
+  type Account,
+  type Address,
+  type Chain,
+  type Client,
+  ContractFunctionRevertedError,
+  type Hex,
+  type Transport,
+  BaseError as ViemBaseError,
+} from 'viem'
+import { simulateContract, waitForTransactionReceipt, writeContract } from 'viem/actions'
+import { BaseError } from '../errors.js'
+
+/** Where the Regent contracts of one deployment live (`deployRegent(...).contracts` fits). */
+export type RegentContracts = {
+  readonly identityRegistry: Address
+  readonly appAuth: Address
+  readonly succession: Address
+  readonly treasury: Address
+  readonly reputationRegistry?: Address
+  readonly validationRegistry?: Address
+}
+
+/** A client that can send: a transport, a chain and an account (a viem WalletClient fits). */
+export type WriteClient = Client<Transport, Chain, Account>
+
+/** Every error and event of the contracts these actions call. */
+export const regentAbi = [...regentSuccessionAbi, ...agentTreasuryAbi, ...regentAppAuthAbi, ...identityRegistryAbi] as const satisfies Abi
+
+/** The outcome of one mined transaction. */
+export type Sent = { readonly transactionHash: Hex; readonly gasUsed: bigint; readonly blockNumber: bigint }
+
+/**
+ * Simulates, sends and waits for one contract call.
+ *
+ * @throws {ContractRevertedError} the simulation reverted (nothing was sent); `errorName`/`args` are decoded.
+ * @throws {TransactionRevertedError} the transaction was mined but reverted (the chain moved in between).
+ */
+export async function send(
+  client: WriteClient,
+  call: { readonly address: Address; readonly abi: Abi; readonly functionName: string; readonly args: readonly unknown[] },
+): Promise<Sent> {
+  const abi = [...call.abi, ...regentAbi] as Abi
+  let request: unknown
+  try {
+    ;({ request } = await simulateContract(client, {
+      address: call.address,
+      abi,
+      functionName: call.functionName,
+      args: call.args,
+      account: client.account,
+      chain: client.chain,
+    } as never))
+  } catch (error) {
+    throw ContractRevertedError.from(call.functionName, error)
+  }
+  const transactionHash = await writeContract(client, request as never)
+  const receipt = await waitForTransactionReceipt(client, { hash: transactionHash })
+  if (receipt.status !== 'success') throw new TransactionRevertedError({ functionName: call.functionName, transactionHash })
+  return { transactionHash, gasUsed: receipt.gasUsed, blockNumber: receipt.blockNumber }
+}
+
+/** A contract call reverted in simulation; nothing was sent. `errorName` is the Solidity custom error (or `Error` for a revert string). */
+export class ContractRevertedError extends BaseError {
+  override name = 'Chain.ContractRevertedError'
+  readonly functionName: string
+  readonly errorName: string | undefined
+  readonly args: readonly unknown[]
+  constructor({
+    functionName,
+    errorName,
+    args,
+    cause,
+  }: { functionName: string; errorName: string | undefined; args: readonly unknown[]; cause: unknown }) {
+    super(`${functionName} would revert${errorName ? ` with ${errorName}(${args.map(String).join(', ')})` : ''}; nothing was sent.`, {
+      cause,
+      docsPath: 'docs/contracts.md',
+    })
+    this.functionName = functionName
+    this.errorName = errorName
+    this.args = args
+  }
+
+  /** Wraps a viem error, decoding the custom error when there is one. Non-revert errors (transport…) are rethrown as they are. */
+  static from(functionName: string, error: unknown): Error {
+    if (!(error instanceof ViemBaseError)) return error as Error
+    const reverted = error.walk((e) => e instanceof ContractFunctionRevertedError) as ContractFunctionRevertedError | null
+    if (!reverted) return error
+    return new ContractRevertedError({
+      functionName,
+      errorName: reverted.data?.errorName ?? (reverted.reason === undefined ? undefined : 'Error'),
+      args: reverted.data?.args ?? (reverted.reason === undefined ? [] : [reverted.reason]),
+      cause: error,
+    })
+  }
+}
+
+/** A transaction was mined but reverted (the chain changed between the simulation and the block). */
+export class TransactionRevertedError extends BaseError {
+  override name = 'Chain.TransactionRevertedError'
+  readonly transactionHash: Hex
+  constructor({ functionName, transactionHash }: { functionName: string; transactionHash: Hex }) {
+    super(`${functionName} reverted on-chain (tx ${transactionHash}).`)
+    this.transactionHash = transactionHash
+  }
+}
