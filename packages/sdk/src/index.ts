@@ -134,3 +134,9 @@ export {
 export { type FromEnvOptions, fromEnv, NoEndpointError, socketPaths } from './transports/fromEnv.js'
 export { type HttpOptions, http } from './transports/http.js'
 export { type UnixSocketOptions, unixSocket } from './transports/unixSocket.js'
+export {
+  nonceLength as verifierNonceLength,
+  type VerifyInstanceParameters,
+  type VerifyInstanceReturnType,
+  verifyInstance,
+} from './verifyInstance.js'
