@@ -85,6 +85,8 @@ export function fromAgentUri(uri: string): RegistrationFile {
 export type RegisterAgentParameters = {
   readonly contracts: Pick<RegentContracts, 'identityRegistry'>
   readonly registration: Registration
+  /** Where {@link findAgent} starts scanning for an earlier registration (default 0; set it on long chains). */
+  readonly fromBlock?: bigint
 }
 
 export type RegisterAgentReturnType = {
@@ -115,7 +117,14 @@ export async function registerAgent(wallet: WriteClient, parameters: RegisterAge
   const address = contracts.identityRegistry
   const agentRegistry = agentRegistryOf({ chainId: wallet.chain.id, identityRegistry: address })
   const sent: Sent[] = []
-  let agentId = (await findAgent(wallet, { contracts, owner: wallet.account.address, name: registration.name }))?.agentId
+  let agentId = (
+    await findAgent(wallet, {
+      contracts,
+      owner: wallet.account.address,
+      name: registration.name,
+      ...(parameters.fromBlock === undefined ? {} : { fromBlock: parameters.fromBlock }),
+    })
+  )?.agentId
   if (agentId === undefined) {
     const minted = await send(wallet, {
       address,
