@@ -44,7 +44,11 @@ export const commands: readonly CommandSpec[] = [
     description:
       'Starts everything in a detached supervisor and returns when all parts are ready; writes <dir>/devnet.json (RPC URL, chain id, contract addresses, KMS URLs, host URL, devnet root CA). A second `up` reuses a running devnet. State (chain, CVM logs) persists in <dir> unless --fresh.',
     args: [],
-    flags: [dirFlag, { name: 'fresh', description: 'stop a running devnet and wipe its state first' }],
+    flags: [
+      dirFlag,
+      { name: 'fresh', description: 'stop a running devnet and wipe its state first' },
+      { name: 'kms-nodes', value: 'n', description: 'KMS nodes to run (0 = no KMS: the local-devnet key provider)', default: '1' },
+    ],
     examples: [
       { command: 'regent dev up', description: 'start (or reuse) the devnet in .regent/' },
       { command: 'regent dev up --fresh --json', description: 'start from a clean state, print devnet.json' },
@@ -80,7 +84,11 @@ export const commands: readonly CommandSpec[] = [
       dirFlag,
       { name: 'compose', value: 'file', description: 'app-compose.json (its exact bytes are measured)' },
       { name: 'bundle', value: 'dir', description: 'the agent bundle directory (package.json main, or index.mjs)' },
-      { name: 'app-id', value: 'hex', description: 'app id (20 bytes hex); default as dstack derives it' },
+      { name: 'app-id', value: 'hex', description: 'app id (20 bytes hex) registered in RegentAppAuth' },
+      {
+        name: 'approve',
+        description: 'devnet convenience: register the app in RegentAppAuth and approve its compose hash, OS image and KMS root first',
+      },
     ],
     examples: [
       {

@@ -30,7 +30,8 @@ describe('regent dev', () => {
     const up = await regent(['dev', 'up', '--dir', dir, '--json'])
     expect(up.code).toBe(0)
     const file = JSON.parse(up.stdout)
-    expect(file).toMatchObject({ reused: false, version: 1, chainId: 31337, keyProvider: { name: 'local-devnet' } })
+    expect(file).toMatchObject({ reused: false, version: 1, chainId: 31337, keyProvider: { name: 'kms' } })
+    expect(file.kmsUrls).toHaveLength(1)
     expect(Object.keys(file.contracts)).toEqual([
       'identityRegistry',
       'reputationRegistry',
@@ -46,7 +47,7 @@ describe('regent dev', () => {
     const status = JSON.parse((await regent(['dev', 'status', '--dir', dir, '--json'])).stdout)
     expect(status).toMatchObject({ running: true, checks: { supervisor: true, host: true, chain: true } })
 
-    const launch = await regent([
+    const args = [
       'dev',
       'cvm',
       'launch',
@@ -56,9 +57,13 @@ describe('regent dev', () => {
       join(fixtures, 'app-compose.json'),
       '--bundle',
       join(fixtures, 'probe-agent'),
-      '--json',
-    ])
-    expect(launch.code).toBe(0)
+    ]
+    const refused = await regent(args)
+    expect(refused.code).toBe(2)
+    expect(refused.stderr).toContain('app.not_registered')
+    expect(refused.stderr).toContain('hint: approve the app on-chain first (`--approve` on the devnet, `regent deploy` otherwise)')
+    const launch = await regent([...args, '--approve', '--json'])
+    expect([launch.code, launch.stdout.slice(0, 300)]).toEqual([0, expect.stringContaining('cvmId')])
     const cvm = JSON.parse(launch.stdout)
     expect(Object.keys(cvm)).toEqual(expect.arrayContaining(['cvmId', 'endpoint', 'appId', 'instanceId', 'composeHash']))
     expect(cvm.endpoint).toMatch(/dstack\.sock$/)

@@ -1,27 +1,41 @@
 /**
- * The embedded devnet in one process (DESIGN.md §3, §5): a real anvil with every Regent contract,
- * the key provider, and the simulated TDX host with its HTTP API. `regent dev up` runs this inside a
- * detached supervisor (supervisor.ts); tests may run it in-process.
+ * The embedded devnet in one supervisor process (DESIGN.md §3, §5, §6): a real anvil with every
+ * Regent contract, KMS node(s) that run in their own devnet CVMs (the dstack model: the KMS is itself
+ * a TEE app, its sealing key comes from its TEE, its measurement is approved on-chain by governance),
+ * and the simulated TDX host whose app CVMs get their keys from the KMS by attested request.
+ * `regent dev up` runs this inside a detached supervisor (supervisor.ts); tests may run it in-process.
  */
+import { createHash } from 'node:crypto'
 import { mkdir, rm } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
-import { type Anvil, deployRegent, identityRegistryAbi, startAnvil } from '@regent/contracts'
-import { createPublicClient, createWalletClient, defineChain, http } from 'viem'
+import { type TdxMeasurements, verifyQuote } from '@regent/attest'
+import { type Anvil, deployRegent, identityRegistryAbi, regentAppAuthAbi, startAnvil } from '@regent/contracts'
+import { KeyRelease, type KmsNodeType, startKmsNode } from '@regent/kms'
+import { type Address, createPublicClient, createWalletClient, defineChain, type Hex, http, keccak256, toHex } from 'viem'
 import { mnemonicToAccount } from 'viem/accounts'
-import { createLocalKeyProvider } from './cvm/KeyProvider.js'
+import { createCvm } from './cvm/Cvm.js'
+import { type AppKeysRequest, type CertificateRequest, createLocalKeyProvider, type KeyProvider } from './cvm/KeyProvider.js'
+import { createKmsKeyProvider } from './cvm/KmsKeyProvider.js'
 import * as DevnetFile from './DevnetFile.js'
+import * as Hardware from './Hardware.js'
 import { createHost, type Host, wipe } from './host/Host.js'
 import { type HostServer, startHostServer } from './host/HostServer.js'
 import * as DevnetPki from './tdx/DevnetPki.js'
+import * as DevnetTd from './tdx/DevnetTd.js'
 
 /** Options of {@link startDevnet}. */
 export type StartDevnetOptions = {
   /** State directory (default `.regent`). */
   dir?: string
-  /** Wipe chain state and CVMs of a previous run first. */
+  /** Wipe chain state, KMS data and CVMs of a previous run first. */
   fresh?: boolean
   /** Chain id of the devnet chain (default 31337). */
   chainId?: number
+  /**
+   * KMS nodes to run (default 1): node 0 generates (or unseals) the root keys, the others onboard
+   * from it by attestation. 0 = no KMS: app CVMs use the `local-devnet` key provider.
+   */
+  kmsNodes?: number
 }
 
 /** A running devnet. */
@@ -30,31 +44,47 @@ export type Devnet = {
   host: Host
   anvil: Anvil
   server: HostServer
+  kms: KmsNodeType[]
+  /**
+   * Devnet convenience for app developers: registers the app of `compose` in RegentAppAuth (owner:
+   * anvil account 1, timelock 0) and approves its compose hash, the devnet OS image and the KMS root.
+   * Idempotent. Resolves with the app id to launch CVMs with.
+   */
+  approveApp(params: { compose: Uint8Array; salt?: Hex }): Promise<{ appId: Address; composeHash: Hex }>
   /** Milliseconds spent in each start-up phase. */
-  timings: Record<'anvil' | 'contracts' | 'host', number>
+  timings: Record<'anvil' | 'contracts' | 'kms' | 'host', number>
   stop(): Promise<void>
 }
 
-/** anvil's first public test account deploys the devnet contracts (a public key on a local chain). */
-const deployerMnemonic = 'test test test test test test test test test test test junk'
+/** anvil's public test mnemonic: account 0 is governance (deploys, approves KMS), account 1 the app developer. */
+const mnemonic = 'test test test test test test test test test test test junk'
+
+/** The compose of a devnet KMS node (`no_instance_id`: every node of the KMS app measures the same). */
+export const kmsCompose = new TextEncoder().encode(
+  JSON.stringify({ manifest_version: 2, name: 'regent-kms', runner: 'docker-compose', no_instance_id: true, key_provider: 'local' }),
+)
 
 /**
  * Starts anvil (state persisted in `<dir>/anvil-state.json`), deploys the contracts (or reuses a
- * previous deployment whose code is still on the chain), starts the host, writes `<dir>/devnet.json`.
+ * previous deployment whose code is still on the chain), starts the KMS node(s) and the host, writes
+ * `<dir>/devnet.json`.
  */
 export async function startDevnet(options: StartDevnetOptions = {}): Promise<Devnet> {
   const dir = resolve(options.dir ?? '.regent') // CVMs run elsewhere: every path we hand out is absolute
+  const kmsNodes = options.kmsNodes ?? 1
   await mkdir(dir, { recursive: true })
   const previous = options.fresh ? undefined : await DevnetFile.read(dir).catch(() => undefined)
   if (options.fresh) {
-    await rm(join(dir, 'anvil-state.json'), { force: true })
+    for (const f of ['anvil-state.json', 'kms', 'host']) await rm(join(dir, f), { recursive: true, force: true })
     await rm(DevnetFile.path(dir), { force: true })
     await wipe(dir)
   }
+  const seed = await Hardware.loadSeed(dir)
 
   const t0 = performance.now()
   const anvil = await startAnvil({ chainId: options.chainId ?? 31337, statePath: join(dir, 'anvil-state.json') })
   const t1 = performance.now()
+  const started: { close(): Promise<void> }[] = []
   try {
     const chain = defineChain({
       id: anvil.chainId,
@@ -64,7 +94,8 @@ export async function startDevnet(options: StartDevnetOptions = {}): Promise<Dev
     })
     const transport = http(anvil.rpcUrl)
     const client = createPublicClient({ chain, transport })
-    const wallet = createWalletClient({ chain, transport, account: mnemonicToAccount(deployerMnemonic) })
+    const governance = createWalletClient({ chain, transport, account: mnemonicToAccount(mnemonic, { addressIndex: 0 }) })
+    const developer = createWalletClient({ chain, transport, account: mnemonicToAccount(mnemonic, { addressIndex: 1 }) })
     let contracts = previous?.chainId === anvil.chainId ? previous.contracts : undefined
     if (contracts) {
       const alive = await client
@@ -75,16 +106,102 @@ export async function startDevnet(options: StartDevnetOptions = {}): Promise<Dev
         )
       if (!alive) contracts = undefined
     }
-    contracts ??= (await deployRegent(wallet, client)).contracts
+    contracts ??= (await deployRegent(governance, client)).contracts
+    const appAuth = contracts.appAuth
     const t2 = performance.now()
+    const send = async (hash: Promise<Hex>) => {
+      const receipt = await client.waitForTransactionReceipt({ hash: await hash })
+      if (receipt.status !== 'success') throw new Error(`transaction ${receipt.transactionHash} reverted`)
+    }
 
+    // The simulated machine, and the provider app CVMs use (switched to the KMS once it runs).
     const pki = DevnetPki.create()
-    const keyProvider = createLocalKeyProvider({ pki })
+    const local = createLocalKeyProvider({ pki, ...Hardware.localProviderRoots(seed) })
+    let appProvider: KeyProvider = local
+    const provider: KeyProvider = {
+      get info() {
+        return appProvider.info
+      },
+      appKeys: (request: AppKeysRequest) => appProvider.appKeys(request),
+      signCertificate: (request: CertificateRequest) => appProvider.signCertificate(request),
+    }
     let hostUrl = ''
-    const host = createHost({ dir, rpcUrl: anvil.rpcUrl, keyProvider, pki, hostUrl: () => hostUrl })
-    const server = await startHostServer(host, { info: () => ({ rpcUrl: anvil.rpcUrl, chainId: anvil.chainId, contracts }) })
-    hostUrl = server.url
+    const host = createHost({ dir, rpcUrl: anvil.rpcUrl, keyProvider: provider, pki, hostUrl: () => hostUrl })
+
+    // KMS nodes, each in its own CVM (local key provider, like dstack's KMS app).
+    const kms: KmsNodeType[] = []
+    for (let i = 0; i < kmsNodes; i++) {
+      const cvm = await createCvm({ compose: kmsCompose, qe: host.qe, keyProvider: local })
+      const sealingKey = cvm.getKey({ path: 'regent/kms/v1/sealing', purpose: 'sealing' }).key
+      const attest = (reportData: Uint8Array) => cvm.quote({ reportData })
+      if (i === 1) await approveKmsMeasurement({ attest })
+      try {
+        const node = await startKmsNode({
+          dataDir: join(dir, 'kms', `node-${i}`),
+          sealingKey,
+          chain: { client, appAuth },
+          collateral: host.collateral,
+          trustedRoots: [host.trustedRoot],
+          ...(i > 0 && kms[0] ? { join: { url: kms[0].url, attest, vmConfig: cvm.info.vmConfig } } : {}),
+        })
+        kms.push(node)
+        started.push(node)
+      } finally {
+        sealingKey.fill(0)
+      }
+    }
+    const kmsRoot = kms[0]?.identity.address
+    if (kms[0]) appProvider = await createKmsKeyProvider({ url: kms[0].url, certificates: local })
     const t3 = performance.now()
+
+    async function approveKmsMeasurement({ attest }: { attest: (rd: Uint8Array) => { quote: Uint8Array; eventLog: string } }) {
+      const sample = attest(new Uint8Array(64))
+      const verdict = await verifyQuote(sample.quote, { collateral: host.collateral, now: new Date(), trustedRoots: [host.trustedRoot] })
+      const { mrAggregated } = KeyRelease.bootMeasurements({
+        measurements: verdict.measurements as TdxMeasurements,
+        eventLog: sample.eventLog,
+      })
+      const mr = `0x${mrAggregated}` as Hex
+      const image = toHex(DevnetTd.osImageHash(DevnetTd.defaultImage))
+      const read = (functionName: 'isKmsMeasurementApproved' | 'isKmsOsImageApproved', arg: Hex) =>
+        client.readContract({ address: appAuth, abi: regentAppAuthAbi, functionName, args: [arg] })
+      if (!(await read('isKmsMeasurementApproved', mr)))
+        await send(governance.writeContract({ address: appAuth, abi: regentAppAuthAbi, functionName: 'addKmsMeasurement', args: [mr] }))
+      if (!(await read('isKmsOsImageApproved', image)))
+        await send(governance.writeContract({ address: appAuth, abi: regentAppAuthAbi, functionName: 'addKmsOsImage', args: [image] }))
+    }
+
+    async function approveApp({ compose, salt }: { compose: Uint8Array; salt?: Hex }) {
+      const composeHash = toHex(createHash('sha256').update(compose).digest())
+      const appSalt = salt ?? keccak256(composeNameOf(compose))
+      const owner = developer.account.address
+      const appId = await client.readContract({
+        address: appAuth,
+        abi: regentAppAuthAbi,
+        functionName: 'computeAppId',
+        args: [owner, appSalt],
+      })
+      const read = <const F extends 'isRegistered' | 'isComposeHashApproved' | 'isOsImageApproved' | 'isKmsRootAllowed'>(
+        functionName: F,
+        args: readonly unknown[],
+      ) => client.readContract({ address: appAuth, abi: regentAppAuthAbi, functionName, args } as never) as Promise<boolean>
+      const write = (functionName: string, args: readonly unknown[]) =>
+        send(developer.writeContract({ address: appAuth, abi: regentAppAuthAbi, functionName, args } as never))
+      if (!(await read('isRegistered', [appId]))) await write('registerApp', [appSalt, 0n])
+      const composeActive = await read('isComposeHashApproved', [appId, composeHash])
+      if (!composeActive) await write('addComposeHash', [appId, composeHash]).catch(() => undefined) // pending → already listed
+      const image = toHex(DevnetTd.osImageHash(DevnetTd.defaultImage))
+      if (!(await read('isOsImageApproved', [appId, image]))) await write('addOsImage', [appId, image]).catch(() => undefined)
+      if (kmsRoot && !(await read('isKmsRootAllowed', [appId, kmsRoot]))) await write('addKmsRoot', [appId, kmsRoot]).catch(() => undefined)
+      return { appId, composeHash }
+    }
+
+    const server = await startHostServer(host, {
+      info: () => ({ rpcUrl: anvil.rpcUrl, chainId: anvil.chainId, contracts, kmsUrls: kms.map((n) => n.url) }),
+      approveApp: async (compose, salt) => approveApp({ compose, ...(salt ? { salt } : {}) }),
+    })
+    hostUrl = server.url
+    const t4 = performance.now()
 
     const file: DevnetFile.DevnetFile = {
       version: 1,
@@ -93,8 +210,9 @@ export async function startDevnet(options: StartDevnetOptions = {}): Promise<Dev
       rpcUrl: anvil.rpcUrl,
       chainId: anvil.chainId,
       contracts,
-      kmsUrls: [],
-      keyProvider: { name: keyProvider.info.name, id: Buffer.from(keyProvider.info.id).toString('hex') },
+      kmsUrls: kms.map((n) => n.url),
+      keyProvider: { name: provider.info.name, id: Buffer.from(provider.info.id).toString('hex') },
+      ...(kmsRoot ? { kmsRoot } : {}),
       hostUrl: server.url,
       rootCa: host.pki.root.certificate.pem,
       collateralUrl: `${server.url}/v1/collateral`,
@@ -106,18 +224,32 @@ export async function startDevnet(options: StartDevnetOptions = {}): Promise<Dev
       host,
       anvil,
       server,
-      timings: { anvil: t1 - t0, contracts: t2 - t1, host: t3 - t2 },
+      kms,
+      approveApp,
+      timings: { anvil: t1 - t0, contracts: t2 - t1, kms: t3 - t2, host: t4 - t3 },
       stop() {
         stopping ??= (async () => {
           await host.close()
           await server.close()
+          for (const s of started.reverse()) await s.close()
           await anvil.stop()
         })()
         return stopping
       },
     }
   } catch (error) {
+    for (const s of started.reverse()) await s.close().catch(() => undefined)
     await anvil.stop()
     throw error
   }
+}
+
+/** The `name` of an app-compose.json (the default app salt: one app per name per developer). */
+function composeNameOf(compose: Uint8Array): Hex {
+  let name = 'app'
+  try {
+    const parsed = JSON.parse(new TextDecoder().decode(compose)) as { name?: unknown }
+    if (typeof parsed.name === 'string' && parsed.name.length > 0) name = parsed.name
+  } catch {}
+  return toHex(new TextEncoder().encode(`regent-devnet/v1/app/${name}`))
 }

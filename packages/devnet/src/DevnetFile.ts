@@ -26,8 +26,10 @@ export type DevnetFile = {
   }
   /** KMS node URLs (empty until the KMS service runs in the devnet). */
   kmsUrls: string[]
-  /** The key provider CVMs use: `local-devnet` (until the KMS lands) or `kms`. */
+  /** The key provider app CVMs use: `kms` (KMS nodes) or `local-devnet` (`--kms-nodes 0`). */
   keyProvider: { name: string; id: string }
+  /** Ethereum address of the KMS root key (what RegentAppAuth's `addKmsRoot` takes); absent without KMS. */
+  kmsRoot?: Address
   /** The TEE host's HTTP API. */
   hostUrl: string
   /** The devnet root CA (PEM): trust it explicitly to verify devnet quotes; they never verify as hardware. */

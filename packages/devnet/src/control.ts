@@ -32,10 +32,12 @@ export type UpResult = { reused: boolean; file: DevnetFile.DevnetFile; ms: numbe
 export async function up({
   dir,
   fresh = false,
+  kmsNodes = 1,
   timeoutMs = 120_000,
 }: {
   dir: string
   fresh?: boolean
+  kmsNodes?: number
   timeoutMs?: number
 }): Promise<UpResult> {
   const t0 = performance.now()
@@ -46,7 +48,7 @@ export async function up({
   await mkdir(dir, { recursive: true })
 
   const logFile = await open(join(dir, 'supervisor.log'), 'a')
-  const args = [supervisorBin, '--dir', dir, ...(fresh ? ['--fresh'] : [])]
+  const args = [supervisorBin, '--dir', dir, '--kms-nodes', String(kmsNodes), ...(fresh ? ['--fresh'] : [])]
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', logFile.fd, logFile.fd, 'ipc'] })
   await logFile.close()
   try {

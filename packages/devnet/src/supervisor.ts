@@ -3,13 +3,14 @@
  * tells its parent over IPC when everything is ready (or why it failed), and on SIGTERM/SIGINT stops
  * CVMs, the host and anvil (which saves chain state) before exiting.
  *
- *   supervisor --dir <dir> [--fresh]
+ *   supervisor --dir <dir> [--fresh] [--kms-nodes N]
  */
 import { startDevnet } from './Devnet.js'
 
 const args = process.argv.slice(2)
 const dir = args[args.indexOf('--dir') + 1] ?? '.regent'
 const fresh = args.includes('--fresh')
+const kmsNodes = args.includes('--kms-nodes') ? Number(args[args.indexOf('--kms-nodes') + 1]) : 1
 
 const say = (message: unknown) => {
   if (process.send) process.send(message)
@@ -17,7 +18,7 @@ const say = (message: unknown) => {
 const log = (line: string) => process.stdout.write(`${new Date().toISOString()} ${line}\n`)
 
 try {
-  const devnet = await startDevnet({ dir, fresh })
+  const devnet = await startDevnet({ dir, fresh, kmsNodes })
   log(`devnet ready: chain ${devnet.file.rpcUrl}, host ${devnet.file.hostUrl}`)
   let stopping = false
   const stop = async (signal: string) => {

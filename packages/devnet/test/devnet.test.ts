@@ -28,7 +28,7 @@ type Probe = {
 let devnet: Devnet
 let dir: string
 let compose: Uint8Array
-const appId = 'a11ce00000000000000000000000000000000001'
+let appId: string
 
 async function launch(extra: Record<string, unknown> = {}): Promise<CvmRecord> {
   const r = await json<CvmRecord>(
@@ -45,18 +45,23 @@ const probe = async (cvm: CvmRecord, reportData = '00') => (await json<Probe>(`$
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'regent-devnet-'))
   compose = new Uint8Array(await readFile(join(fixtures, 'app-compose.json')))
-  devnet = await startDevnet({ dir })
+  devnet = await startDevnet({ dir, kmsNodes: 2 })
+  appId = (await devnet.approveApp({ compose })).appId.slice(2).toLowerCase()
 })
 afterAll(async () => {
   await devnet?.stop()
 })
 
 describe('startDevnet', () => {
-  test('default: writes devnet.json with the chain, contracts, host and devnet root', async () => {
+  test('default: writes devnet.json with the chain, contracts, KMS nodes, host and devnet root', async () => {
     const file = await DevnetFile.read(dir)
     expect(file).toEqual(devnet.file)
     expect(file?.rootCa).toMatch(/^-----BEGIN CERTIFICATE-----/)
-    expect(file?.keyProvider.name).toBe('local-devnet')
+    expect(file?.keyProvider.name).toBe('kms')
+    expect(file?.kmsUrls).toHaveLength(2)
+    expect(devnet.kms.map((n) => n.origin)).toEqual(['generated', 'onboarded']) // node 1 joined node 0 by attestation
+    expect(devnet.kms[1]?.identity.address).toBe(devnet.kms[0]?.identity.address)
+    expect(file?.kmsRoot).toBe(devnet.kms[0]?.identity.address)
     const health = await json(`${devnet.file.hostUrl}/health`)
     expect(health).toEqual({ status: 200, body: { ok: true } })
     const collateral = await json<Record<string, string>>(devnet.file.collateralUrl)
@@ -158,6 +163,21 @@ describe('CVM', () => {
       status: 404,
       body: { error: { code: 'unknown_cvm', message: 'no CVM "cvm-nope" on this host.' } },
     })
+  })
+})
+
+describe('KMS', () => {
+  test('behavior: an app that is not approved on-chain gets no keys: the CVM does not boot, nothing is launched', async () => {
+    const other = new TextEncoder().encode('{"manifest_version":2,"name":"not-approved","runner":"docker-compose","key_provider":"kms"}')
+    const before = (await json<{ cvms: unknown[] }>(`${devnet.file.hostUrl}/v1/cvms`)).body.cvms.length
+    const r = await json<{ error: { code: string; message: string } }>(
+      `${devnet.file.hostUrl}/v1/cvms`,
+      post({ compose: Buffer.from(other).toString('base64'), bundle, appId: 'b0b0000000000000000000000000000000000002' }),
+    )
+    expect(r.status).toBe(400)
+    expect(r.body.error.message).toContain('app.not_registered')
+    expect((await json<{ cvms: unknown[] }>(`${devnet.file.hostUrl}/v1/cvms`)).body.cvms.length).toBe(before)
+    expect(devnet.kms[0]?.log.read().at(-1)).toMatchObject({ outcome: 'refused' })
   })
 })
 

@@ -39,9 +39,11 @@ async function hostCall<T>(file: DevnetFile.DevnetFile, path: string, init?: Req
       }
     })()
     const code = res.status === 404 ? 'cvm.unknown' : 'devnet.request_failed'
+    const refusedByKms = /app\.not_registered|measurement\.(not_approved|timelock)|os_image\.|kms_root\./.test(message ?? '')
     throw new CliError(code, message ?? `host answered HTTP ${res.status}`, {
       docs,
       exitCode: res.status === 404 || res.status === 400 ? 2 : 1,
+      ...(refusedByKms ? { hint: 'approve the app on-chain first (`--approve` on the devnet, `regent deploy` otherwise)' } : {}),
     })
   }
   return (res.headers.get('content-type') ?? '').startsWith('application/json') ? (JSON.parse(text) as T) : (text as T)
@@ -58,7 +60,9 @@ const summary = (f: DevnetFile.DevnetFile) =>
 export const up: Command = {
   async run(input) {
     try {
-      const r = await devnetUp({ dir: dirOf(input), fresh: input.flags.fresh === true })
+      const kms = String(input.flags.kmsNodes ?? '1')
+      if (!/^\d$/.test(kms)) throw new UsageError('usage', '--kms-nodes takes a number from 0 to 9')
+      const r = await devnetUp({ dir: dirOf(input), fresh: input.flags.fresh === true, kmsNodes: Number(kms) })
       return { ok: true, data: { reused: r.reused, ms: Math.round(r.ms), ...r.file } }
     } catch (error) {
       if (error instanceof DevnetStartError)
@@ -119,11 +123,22 @@ export const cvmLaunch: Command = {
     const appId = input.flags.appId
     if (appId !== undefined && (typeof appId !== 'string' || !/^(0x)?[0-9a-fA-F]{40}$/.test(appId)))
       throw new UsageError('usage', '--app-id takes 20 bytes of hex')
+    if (appId !== undefined && input.flags.approve === true)
+      throw new UsageError('usage', '--approve registers the app and chooses its id: drop --app-id')
     const file = await runningFile(dirOf(input))
+    let id = typeof appId === 'string' ? appId : undefined
+    if (input.flags.approve === true) {
+      const approved = await hostCall<{ appId: string }>(file, '/v1/apps', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ compose: bytes.toString('base64') }),
+      })
+      id = approved.appId
+    }
     const record = await hostCall<CvmRecord>(file, '/v1/cvms', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ compose: bytes.toString('base64'), bundle: resolve(bundle), ...(appId ? { appId } : {}) }),
+      body: JSON.stringify({ compose: bytes.toString('base64'), bundle: resolve(bundle), ...(id ? { appId: id } : {}) }),
     })
     return { ok: true, data: record }
   },

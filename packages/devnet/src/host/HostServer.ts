@@ -23,9 +23,15 @@ class HttpError extends Error {
 }
 
 /** Serves `host` on 127.0.0.1 (`port` 0 = kernel-chosen). */
-export async function startHostServer(host: Host, options: { port?: number; info?: () => unknown } = {}): Promise<HostServer> {
+/** Devnet app approval (registers the app of a compose and approves it); see Devnet.approveApp. */
+export type ApproveApp = (compose: Uint8Array, salt?: `0x${string}`) => Promise<{ appId: string; composeHash: string }>
+
+export async function startHostServer(
+  host: Host,
+  options: { port?: number; info?: () => unknown; approveApp?: ApproveApp } = {},
+): Promise<HostServer> {
   const server = createServer((req, res) => {
-    handle(host, req, res, options.info).catch((error: unknown) => send(res, ...toHttp(error)))
+    handle(host, req, res, options.info, options.approveApp).catch((error: unknown) => send(res, ...toHttp(error)))
   })
   server.requestTimeout = 30_000
   await new Promise<void>((resolve, reject) => {
@@ -44,7 +50,7 @@ export async function startHostServer(host: Host, options: { port?: number; info
   }
 }
 
-async function handle(host: Host, req: IncomingMessage, res: ServerResponse, info?: () => unknown): Promise<void> {
+async function handle(host: Host, req: IncomingMessage, res: ServerResponse, info?: () => unknown, approveApp?: ApproveApp): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://host')
   const parts = url.pathname.split('/').filter(Boolean)
   const method = req.method ?? 'GET'
@@ -71,6 +77,14 @@ async function handle(host: Host, req: IncomingMessage, res: ServerResponse, inf
       }
       const balance = await host.fund(body.address, wei)
       return send(res, 200, { address: body.address, balance: balance.toString() })
+    }
+    case 'POST /v1/apps': {
+      if (!approveApp) throw new HttpError(404, 'not_found', 'this host does not approve apps')
+      const body = object(await readJson(req))
+      const compose = base64(body.compose, 'compose')
+      let salt: `0x${string}` | undefined
+      if (body.salt !== undefined) salt = `0x${Buffer.from(hexBytes(body.salt, 'salt', 32)).toString('hex')}`
+      return send(res, 200, await approveApp(compose, salt))
     }
     case 'GET /v1/cvms':
       return send(res, 200, { cvms: host.list() })
