@@ -1,27 +1,34 @@
 /**
- * KMS key-release throughput (issue 5 figures): a real @regent/kms node on loopback, a real anvil with RegentAppAuth,
- * devnet CVMs whose quotes bind each request's nonce and ephemeral key. Every release does the full path: nonce,
- * quote verification (DCAP under the devnet root, RTMR3 replay, report_data binding), the on-chain
- * isAppAllowedWithKms read at the latest block, the TCB policy, derivation, the X25519/AES-GCM envelope and a
- * release-log row. Client and node share this process (the client also produces each quote). Prints one JSON object.
+ * KMS key-release throughput (issue 5 figures). The node is the real entry (`packages/kms/bin/kms-node.mjs`) in its
+ * own process, as it runs inside its CVM: its sealing key comes from a devnet guest agent (GetKey) served by this
+ * process, its chain is a real anvil with RegentAppAuth. This process is the client side: devnet CVMs (two
+ * simulated hosts) whose quotes bind each request's nonce and ephemeral key. Every release is the full protocol:
+ * POST /v1/nonce, a fresh ephemeral key and quote, POST /v1/keys, the envelope opened and parsed; nothing is
+ * pre-generated (a quote needs its nonce first). Prints one JSON object.
  *
- *   npm run bench:kms
+ *   npm run bench:kms                       # BENCH_RELEASES (3000), BENCH_CONCURRENCY (16)
+ *   BENCH_PROFILE_DIR=prof npm run bench:kms # also writes the node's CPU profile (node --cpu-prof) there
  */
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
-import { anvilMnemonic, deployRegent, regentAppAuthAbi, startAnvil } from '@regent/contracts'
-import { createCvm, createLocalKeyProvider, DevnetCollateral, DevnetPki, DevnetQe, DevnetTd } from '@regent/devnet'
-import { createKmsClient, startKmsNode } from '@regent/kms'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import { anvilMnemonic, deployRegent, regentAppAuthAbi, spawnGuarded, startAnvil } from '@regent/contracts'
+import { createCvm, createLocalKeyProvider, DevnetCollateral, DevnetPki, DevnetQe, DevnetTd, startGuestAgent } from '@regent/devnet'
+import { createKmsClient } from '@regent/kms'
 import { type Address, createPublicClient, createWalletClient, defineChain, type Hex, http } from 'viem'
 import { mnemonicToAccount } from 'viem/accounts'
 
 const releases = Number(process.env.BENCH_RELEASES ?? 3000)
-const concurrency = 16
+const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 16)
+const warmup = 200
+const profileDir = process.env.BENCH_PROFILE_DIR
+const entry = fileURLToPath(new URL('../packages/kms/bin/kms-node.mjs', import.meta.url))
 
 const anvil = await startAnvil()
-const dirs: string[] = []
+const cleanup: (() => Promise<unknown> | unknown)[] = [() => anvil.stop()]
 try {
   const chain = defineChain({
     id: anvil.chainId,
@@ -62,45 +69,85 @@ try {
       }),
     ),
   )
+  // The KMS app's own CVM and guest agent (its sealing key source).
+  const kmsCvm = await createCvm({
+    compose: new TextEncoder().encode(JSON.stringify({ manifest_version: 2, name: 'regent-kms', no_instance_id: true })),
+    qe: qes[0] as DevnetQe.DevnetQe,
+    keyProvider: createLocalKeyProvider({ pki }),
+  })
+  const work = mkdtempSync(join(tmpdir(), 'regent-bench-kms-'))
+  cleanup.push(() => rmSync(work, { recursive: true, force: true }))
+  const agent = await startGuestAgent(kmsCvm, { socketPath: join(work, 'dstack.sock') })
+  cleanup.push(() => agent.close())
 
   const run = async (cached: boolean) => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'regent-bench-kms-'))
-    dirs.push(dataDir)
-    const node = await startKmsNode({
-      dataDir,
-      sealingKey: new Uint8Array(32).fill(1),
-      chain: { client, appAuth, cache: cached },
-      collateral: DevnetCollateral.issue(pki),
-      cacheCollateral: cached,
-      trustedRoots: [DevnetPki.trustedRoot(pki)],
-    })
-    await send('addKmsRoot', [appId, node.identity.address])
-    const kms = createKmsClient({ url: node.url })
-    const one = (i: number) => {
-      const cvm = cvms[i % cvms.length] as (typeof cvms)[number]
-      return kms.releaseKeys({ attest: (reportData) => cvm.quote({ reportData }), vmConfig: cvm.info.vmConfig })
-    }
-    for (let i = 0; i < 100; i++) await one(i) // warm-up
-    const latencies: number[] = []
-    let next = 0
-    const start = performance.now()
-    await Promise.all(
-      Array.from({ length: concurrency }, async () => {
-        while (next < releases) {
-          const i = next++
-          const t = performance.now()
-          await one(i)
-          latencies.push(performance.now() - t)
-        }
+    const name = cached ? 'cached' : 'uncached'
+    const configPath = join(work, `${name}.json`)
+    writeFileSync(
+      configPath,
+      JSON.stringify({
+        appAuth,
+        trustedRootsPem: [pki.root.certificate.pem],
+        collateral: DevnetCollateral.issue(pki),
+        verificationCache: cached,
       }),
     )
-    const seconds = (performance.now() - start) / 1000
-    const released = node.log.read({ from: 0, limit: 1 }).length
-    await node.close()
-    latencies.sort((a, b) => a - b)
-    const pct = (p: number) => Number((latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] as number).toFixed(2))
-    if (released !== 1) throw new Error('the release log is empty')
-    return { releasesPerSecond: Math.round(releases / seconds), p50Ms: pct(0.5), p99Ms: pct(0.99) }
+    const node = spawnGuarded(process.execPath, [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), entry], {
+      env: {
+        PATH: process.env.PATH,
+        DSTACK_SIMULATOR_ENDPOINT: agent.socketPath,
+        PORT: '0',
+        REGENT_RPC_URL: anvil.rpcUrl,
+        REGENT_KMS_CONFIG: configPath,
+        REGENT_KMS_DATA: join(work, `${name}-data`),
+      },
+    })
+    node.child.stderr.resume()
+    const line = await new Promise<string>((resolve) => {
+      const lines = createInterface({ input: node.child.stdout })
+      lines.once('line', resolve)
+      lines.once('close', () => resolve('{}'))
+    })
+    const ready = JSON.parse(line) as { ready?: boolean; url: string; address: Address; error?: string }
+    if (!ready.ready) throw new Error(`the KMS node did not start: ${ready.error ?? line}`)
+    try {
+      await send('addKmsRoot', [appId, ready.address])
+      const kms = createKmsClient({ url: ready.url })
+      const one = (i: number) => {
+        const cvm = cvms[i % cvms.length] as (typeof cvms)[number]
+        return kms.releaseKeys({ attest: (reportData) => cvm.quote({ reportData }), vmConfig: cvm.info.vmConfig })
+      }
+      for (let i = 0; i < warmup; i++) await one(i)
+      const nodePid = childPid(node.pid)
+      const cpuBefore = cpuMs(nodePid)
+      const latencies: number[] = []
+      let next = 0
+      const start = performance.now()
+      await Promise.all(
+        Array.from({ length: concurrency }, async () => {
+          while (next < releases) {
+            const i = next++
+            const t = performance.now()
+            await one(i)
+            latencies.push(performance.now() - t)
+          }
+        }),
+      )
+      const seconds = (performance.now() - start) / 1000
+      const nodeCpu = cpuMs(nodePid) - cpuBefore
+      const { head } = await kms.log({ from: 0, limit: 1 })
+      if (head.seq + 1 !== warmup + releases) throw new Error(`the release log has ${head.seq + 1} entries, expected ${warmup + releases}`)
+      latencies.sort((a, b) => a - b)
+      const pct = (p: number) => Number((latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] as number).toFixed(2))
+      return {
+        releasesPerSecond: Math.round(releases / seconds),
+        p50Ms: pct(0.5),
+        p99Ms: pct(0.99),
+        nodeCpuMsPerRelease: Number.isFinite(nodeCpu) ? Number((nodeCpu / releases).toFixed(3)) : undefined,
+      }
+    } finally {
+      await node.stop()
+    }
   }
 
   const cachedRun = await run(true)
@@ -118,10 +165,12 @@ try {
         ...cachedRun,
         verificationCacheDisabled: uncachedRun,
         notes: [
-          'One release = POST /v1/nonce + quote over the binding + POST /v1/keys + envelope opened by the client; latency is that round trip.',
-          'Per release the node verifies the quote (PCK leaf, QE report, quote signature, TCB, RTMR3 replay, report_data binding), reads isAppAllowedWithKms at the latest block (eth_blockNumber shared by concurrent requests; the answer cached for that block only), checks the TCB policy, derives (app part cached per app, disk key per instance), seals the envelope and appends a hash-chained SQLite row.',
-          'verificationCacheDisabled: collateral re-verified in full on every quote (CRLs, TCB info, QE identity) and RegentAppAuth read on every request.',
-          'Client and node share one process: the client-side quote generation and envelope opening count against the figure.',
+          'Set-up: the KMS node is packages/kms/bin/kms-node.mjs in its own process (sealing key from a devnet guest agent); this process runs the clients and generates every quote; anvil is a third process; all on one machine.',
+          'One release = POST /v1/nonce + a fresh X25519 key + a quote over the binding + POST /v1/keys + the envelope opened and parsed by the client; latency is that round trip. Nonces are single-use and fetched per request; nothing is pre-generated.',
+          'Checked on every request: nonce (issued by this node, unused, unexpired; consumed), quote signature by its attestation key, QE report signature by the PCK leaf key, QE report binding, PCK leaf under the verified PCK CA (signature, validity, revocation, CN), QE identity and TCB level, collateral window at the current time, RTMR3 replay of the event log, report_data binding to the nonce and ephemeral key, boot facts (app id, compose hash, instance id, OS image), RegentAppAuth isAppAllowedWithKms at the latest block (eth_blockNumber asked per request, concurrent requests share one call), TCB policy; then derivation, the X25519/HKDF/AES-GCM envelope and a hash-chained SQLite log row.',
+          'Cached (first figures): the collateral is verified once per validity window (CRL, TCB info and QE identity signatures and chains); attest reuses parsed PCK leaf certificates and the imported PCK CA key; the RegentAppAuth answer is reused for the same boot facts within the same block only; per-app keys (AppKeys.derive) and per-instance disk keys live in bounded LRUs.',
+          'verificationCacheDisabled: the collateral is parsed and verified in full for every quote and RegentAppAuth is read for every request (no per-block reuse); everything else as above.',
+          'nodeCpuMsPerRelease: CPU time (user + system) of the node process during the measured releases, divided by the number of releases (Linux /proc).',
         ],
       },
       null,
@@ -129,6 +178,26 @@ try {
     ),
   )
 } finally {
-  await anvil.stop()
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
+  for (const step of cleanup.reverse()) await step()
+}
+
+/** The pid of the program a spawnGuarded guard runs (its only child), or undefined off Linux. */
+function childPid(guardPid: number): number | undefined {
+  try {
+    const children = readFileSync(`/proc/${guardPid}/task/${guardPid}/children`, 'utf8').trim().split(/\s+/).map(Number)
+    return children.find((pid) => readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'node')
+  } catch {
+    return undefined
+  }
+}
+
+/** User + system CPU milliseconds of a process (Linux /proc), NaN when unknown. */
+function cpuMs(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100
+  } catch {
+    return Number.NaN
+  }
 }

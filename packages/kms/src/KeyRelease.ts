@@ -136,7 +136,7 @@ export type CollateralSource = (quote: Uint8Array) => Promise<Collateral.Verifie
  * A collateral source over one fixed collateral document, verified once under `trustedRoots` and reused until
  * it leaves its window (then verified again). When verification throws (e.g. the collateral is signed by a root
  * the node does not trust) the parsed collateral is returned, so that the quote verdict names the failure.
- * With `cache: false` every call returns the parsed collateral and verifyQuote verifies it in full (benchmarks).
+ * With `cache: false` every call returns a freshly parsed copy, so verifyQuote verifies it in full (benchmarks).
  *
  * @throws {Collateral.InvalidCollateralError} when the document does not parse.
  * @example
@@ -154,8 +154,12 @@ export function fixedCollateral(options: {
       : Collateral.parse(options.collateral as Collateral.Json | string)
   const now = options.now ?? (() => new Date())
   let verified: Collateral.Verified | undefined
+  if (options.cache === false) {
+    // A fresh parse per call: attest memoizes verification per parsed object, so reusing one would still cache.
+    const json = Collateral.toJson(parsed)
+    return async () => Collateral.parse(json)
+  }
   return async () => {
-    if (options.cache === false) return parsed
     const t = now().getTime()
     if (verified && t <= verified.nextUpdate.getTime()) return verified
     try {
@@ -182,6 +186,82 @@ export type VerifyConfig = {
   now: () => Date
   /** When given, the OS image hash from vm_config must be known here and match the quote's MRTD/RTMR0–2. */
   osImages?: OsImages | undefined
+  /** Parsed event logs by their exact text ({@link createEventLogCache}); without it every request parses its log. */
+  eventLogs?: EventLogCache | undefined
+}
+
+/** Parsed event logs keyed by their exact JSON text (a CVM sends the same log until it emits an event). */
+export type EventLogCache = {
+  /** The parsed log, or undefined when the text does not parse (attest then names the failure). */
+  get(text: string): EventLog.EventLog | undefined
+}
+
+/**
+ * A bounded LRU of parsed event logs. Parsing is a pure function of the text, so a hit is exactly what a fresh
+ * parse would give; the replay against each quote's RTMRs still runs for every request.
+ *
+ * @example
+ * const eventLogs = KeyRelease.createEventLogCache({ max: 1024 })
+ */
+export function createEventLogCache(options: { max?: number } = {}): EventLogCache {
+  const entries = createLru<string, EventLog.EventLog | undefined>({ max: options.max ?? 1024 })
+  return {
+    get(text) {
+      if (entries.has(text)) return entries.get(text)
+      let log: EventLog.EventLog | undefined
+      try {
+        log = EventLog.parse(text)
+      } catch {
+        log = undefined
+      }
+      entries.set(text, log)
+      return log
+    },
+  }
+}
+
+/** A small least-recently-used map; `onEvict` sees every value dropped for space. */
+export type Lru<K, V> = {
+  has(key: K): boolean
+  get(key: K): V | undefined
+  set(key: K, value: V): void
+  values(): IterableIterator<V>
+  clear(): void
+  readonly size: number
+}
+
+/**
+ * Creates a bounded LRU over a Map (insertion order = recency).
+ *
+ * @example
+ * const keys = KeyRelease.createLru<string, Uint8Array>({ max: 4096, onEvict: (k) => k.fill(0) })
+ */
+export function createLru<K, V>(options: { max: number; onEvict?: (value: V) => void }): Lru<K, V> {
+  const map = new Map<K, V>()
+  return {
+    has: (key) => map.has(key),
+    get(key) {
+      if (!map.has(key)) return undefined
+      const value = map.get(key) as V
+      map.delete(key)
+      map.set(key, value)
+      return value
+    },
+    set(key, value) {
+      map.delete(key)
+      map.set(key, value)
+      while (map.size > options.max) {
+        const [oldest, dropped] = map.entries().next().value as [K, V]
+        map.delete(oldest)
+        options.onEvict?.(dropped)
+      }
+    },
+    values: () => map.values(),
+    clear: () => map.clear(),
+    get size() {
+      return map.size
+    },
+  }
 }
 
 const untrustedCodes = new Set(['collateral.untrusted_root'])
@@ -220,13 +300,17 @@ export async function verifyRequest(
   config: VerifyConfig,
   request: ReleaseRequest.Request,
   purpose: ReleaseRequest.Purpose,
+  options: { quoteHash?: string | undefined } = {},
 ): Promise<Facts | Refusal> {
   const expected = ReleaseRequest.toReportData({ purpose, ephemeralPublicKey: request.ephemeralPublicKey, nonce: request.nonce })
+  // Parsed once (from the cache when the node has one); an unparsable log goes to attest as text so that its
+  // verdict names the failure.
+  const eventLog = config.eventLogs?.get(request.eventLog) ?? request.eventLog
   const verdict = await verifyQuote(request.quote, {
     collateral: await config.collateral(request.quote),
     now: config.now(),
     trustedRoots: config.trustedRoots,
-    policy: { eventLog: request.eventLog, expectedReportData: expected },
+    policy: { eventLog, expectedReportData: expected },
   })
   const codes = verdict.reasons.map((r) => r.code)
   const root = quoteRootPem(request.quote)
@@ -286,7 +370,7 @@ export async function verifyRequest(
     if (image.mrTd !== m.mrTd || image.rtmr0 !== m.rtmr0 || image.rtmr1 !== m.rtmr1 || image.rtmr2 !== m.rtmr2)
       return { status: 403, code: 'os_image.mismatch', message: `The quote's MRTD/RTMR0-2 are not those of OS image ${osImageHash}.` }
   }
-  const derived = bootMeasurements({ measurements: m, eventLog: request.eventLog })
+  const derived = bootMeasurements({ measurements: m, eventLog })
   return {
     appId: hex(app.appId),
     composeHash: hex(app.composeHash),
@@ -296,10 +380,13 @@ export async function verifyRequest(
     mrSystem: derived.mrSystem,
     tcbStatus: verdict.status as TcbInfo.Status,
     advisoryIds: verdict.advisoryIds,
-    quoteHash: createHash('sha256').update(request.quote).digest('hex'),
+    quoteHash: options.quoteHash ?? createHash('sha256').update(request.quote).digest('hex'),
     hardware: verdict.hardware,
   }
 }
+
+/** RTMR3' per parsed log object (a pure function of the log; parsed logs are shared through the event log cache). */
+const bootRtmr3 = new WeakMap<EventLog.EventLog, Uint8Array>()
 
 /**
  * dstack's boot-time-mode measurements (reference/dstack.md §4.5): RTMR3' = replay of the RTMR3 events up to and
@@ -313,16 +400,20 @@ export async function verifyRequest(
  */
 export function bootMeasurements(options: {
   measurements: Pick<TdxMeasurements, 'mrTd' | 'rtmr0' | 'rtmr1' | 'rtmr2' | 'mrConfigId' | 'mrOwner' | 'mrOwnerConfig'>
-  eventLog: string
+  eventLog: string | EventLog.EventLog
 }): { mrAggregated: string; mrSystem: string } {
   const m = options.measurements
-  const log = EventLog.parse(options.eventLog)
-  const prefix: EventLog.Event[] = []
-  for (const event of log) {
-    prefix.push(event)
-    if (event.imr === 3 && event.event === 'boot-mr-done') break
+  const log = typeof options.eventLog === 'string' ? EventLog.parse(options.eventLog) : options.eventLog
+  let rtmr3 = bootRtmr3.get(log)
+  if (!rtmr3) {
+    const prefix: EventLog.Event[] = []
+    for (const event of log) {
+      prefix.push(event)
+      if (event.imr === 3 && event.event === 'boot-mr-done') break
+    }
+    rtmr3 = EventLog.replay(prefix)[3]
+    bootRtmr3.set(log, rtmr3)
   }
-  const rtmr3 = EventLog.replay(prefix)[3]
   const b = (h: string) => Buffer.from(h, 'hex')
   const config = Buffer.concat([b(m.mrConfigId), b(m.mrOwner), b(m.mrOwnerConfig)])
   const aggregated = createHash('sha256').update(b(m.mrTd)).update(b(m.rtmr0)).update(b(m.rtmr1)).update(b(m.rtmr2)).update(rtmr3)

@@ -41,7 +41,10 @@ export type StartKmsNodeOptions = {
   chain: { client: PublicClient; appAuth: Address; cache?: boolean | undefined }
   /** Collateral for request quotes: a source, or one collateral document verified once per window. */
   collateral: KeyRelease.CollateralSource | Collateral.Json | string
-  /** Disable reuse of verified collateral (benchmarks). @default true */
+  /**
+   * Reuse verified collateral within its window and parsed event logs by their exact text; `false` verifies the
+   * collateral in full and parses the log for every request (benchmarks). @default true
+   */
   cacheCollateral?: boolean | undefined
   /** @default [intelSgxRootCa] — add a devnet root only on a devnet. */
   trustedRoots?: readonly TrustedRoot[] | undefined
@@ -106,7 +109,13 @@ export async function startKmsNode(options: StartKmsNodeOptions): Promise<KmsNod
     typeof options.collateral === 'function'
       ? options.collateral
       : KeyRelease.fixedCollateral({ collateral: options.collateral, trustedRoots, now, cache: options.cacheCollateral !== false })
-  const verify: KeyRelease.VerifyConfig = { trustedRoots, collateral, now, osImages: options.osImages }
+  const verify: KeyRelease.VerifyConfig = {
+    trustedRoots,
+    collateral,
+    now,
+    osImages: options.osImages,
+    eventLogs: options.cacheCollateral === false ? undefined : KeyRelease.createEventLogCache({ max: 1024 }),
+  }
   const appAuth = KeyRelease.createAppAuth({
     client: options.chain.client,
     address: options.chain.appAuth,
@@ -121,13 +130,13 @@ export async function startKmsNode(options: StartKmsNodeOptions): Promise<KmsNod
   const caCert = options.caCert ?? ''
   const chainId = await options.chain.client.getChainId()
 
-  // Per-app derivation cache (dstack §3.2 app part; the disk key is per instance). Bounded; wiped on close.
-  const appCache = new Map<string, AppKeys.AppKeys>()
-  const diskCache = new Map<string, Uint8Array>()
+  // Per-app derivation (dstack §3.2: everything but the disk key depends on the app id only) and per-instance disk
+  // keys, in bounded LRUs; evicted and remaining entries are wiped.
+  const appCache = KeyRelease.createLru<string, AppKeys.AppKeys>({ max: 4096, onEvict: (keys) => AppKeys.wipe(keys) })
+  const diskCache = KeyRelease.createLru<string, Uint8Array>({ max: 65_536, onEvict: (key) => key.fill(0) })
   const appKeysOf = (appId: string, instanceId: string): Omit<ReleaseRequest.AppKeysPayload, 'osImageHash'> => {
     let app = appCache.get(appId)
     if (!app) {
-      if (appCache.size >= 4096) clearCaches()
       app = AppKeys.derive({ rootK256: roots.rootK256, rootCa: roots.rootCa, appId: Buffer.from(appId, 'hex') })
       appCache.set(appId, app)
     }
@@ -136,7 +145,6 @@ export async function startKmsNode(options: StartKmsNodeOptions): Promise<KmsNod
       const key = `${appId}:${instanceId}`
       let cached = diskCache.get(key)
       if (!cached) {
-        if (diskCache.size >= 65_536) diskCache.clear()
         cached = Kdf.deriveDhSecret({
           parentKey: roots.rootCa,
           context: [Buffer.from(appId, 'hex'), Buffer.from(instanceId, 'hex'), 'app-disk-crypt-key'],
@@ -202,7 +210,7 @@ export async function startKmsNode(options: StartKmsNodeOptions): Promise<KmsNod
     const nonceRefusal = KeyRelease.nonceRefusal(nonces.keys.consume(request.nonce))
     if (nonceRefusal) return refuse(nonceRefusal)
     // 2. quote, event log, binding, boot facts.
-    const facts = await KeyRelease.verifyRequest(verify, request, 'keys')
+    const facts = await KeyRelease.verifyRequest(verify, request, 'keys', { quoteHash })
     if ('code' in facts) return refuse(facts)
     // 3. on-chain authorization at the current block.
     let answer: { allowed: boolean; reason: string }
