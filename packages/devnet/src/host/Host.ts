@@ -133,7 +133,7 @@ export function createHost(options: CreateHostOptions): Host {
       const [bundleDigest, entry] = await Promise.all([Bundle.digest(bundle), Bundle.entry(bundle)])
       const cvmId = `cvm-${randomBytes(6).toString('hex')}`
       const dir = join(options.dir, 'cvms', cvmId)
-      await mkdir(dir, { recursive: true })
+      await mkdir(join(dir, 'data'), { recursive: true, mode: 0o700 })
       const cvm = await createCvm({
         compose: params.compose,
         qe,
@@ -152,6 +152,7 @@ export function createHost(options: CreateHostOptions): Host {
         REGENT_RPC_URL: `${options.hostUrl()}/v1/cvms/${cvmId}/rpc`,
         REGENT_CVM_ID: cvmId,
         REGENT_FAUCET_URL: `${options.hostUrl()}/v1/faucet`,
+        REGENT_DATA_DIR: join(dir, 'data'), // the CVM's own disk
         REGENT_DEVNET: '1',
         PORT: String(port),
       }

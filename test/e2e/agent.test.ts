@@ -1,0 +1,123 @@
+/**
+ * The example agent in a real devnet CVM (anvil, KMS node, TDX host, agent process): its HTTP API
+ * answers bad input with 4xx and changes nothing, it learns and commits state, and an outside
+ * verifier accepts it — and rejects a tampered bundle (issue 6).
+ */
+import { mkdtemp, readFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Collateral } from '@regent/attest'
+import { type CvmRecord, type Devnet, startDevnet } from '@regent/devnet'
+import { verifyInstance } from '@regent/sdk'
+import { createPublicClient, defineChain, type Hex, http } from 'viem'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+
+const agentDir = fileURLToPath(new URL('../../examples/agent/', import.meta.url))
+let devnet: Devnet
+let cvm: CvmRecord
+
+const post = (body: unknown, type = 'application/json'): RequestInit => ({
+  method: 'POST',
+  headers: { 'content-type': type },
+  body: typeof body === 'string' ? body : JSON.stringify(body),
+})
+const call = async (path: string, init?: RequestInit) => {
+  const res = await fetch(`${cvm.appUrl}${path}`, init)
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> }
+}
+
+beforeAll(async () => {
+  devnet = await startDevnet({ dir: await mkdtemp(join(tmpdir(), 'regent-agent-')) })
+  const compose = new Uint8Array(await readFile(join(agentDir, 'app-compose.json')))
+  const { appId } = await devnet.approveApp({ compose })
+  cvm = await devnet.host.launch({
+    compose,
+    bundle: agentDir,
+    appId: Buffer.from(appId.slice(2), 'hex'),
+    env: { REGENT_CHAIN_ID: String(devnet.file.chainId), REGENT_CONTRACTS: JSON.stringify(devnet.file.contracts) },
+  })
+  const deadline = Date.now() + 60_000
+  for (;;) {
+    if (
+      await fetch(`${cvm.appUrl}/health`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      break
+    if (devnet.host.get(cvm.cvmId).status !== 'running' || Date.now() > deadline) throw new Error(await devnet.host.logs(cvm.cvmId))
+    await new Promise((r) => setTimeout(r, 50)) // the agent is still booting (registration, enrollment)
+  }
+})
+afterAll(async () => {
+  await devnet?.stop()
+})
+
+describe('example agent', () => {
+  test('behavior: bad input gets 4xx { error } and teaches the agent nothing', async () => {
+    const before = (await call('/health')).body
+    const cases: [string, RequestInit | undefined, number][] = [
+      ['/remember', post('{nope'), 400],
+      ['/remember', post({ user: 'ana', text: 'x' }, 'text/plain'), 415],
+      ['/remember', post({ user: 'a b', text: 'x' }), 400],
+      ['/remember', post({ user: 'ana', text: '' }), 400],
+      ['/remember', post({ user: 'ana', text: 'y'.repeat(70_000) }), 413],
+      ['/identity?nonce=zz', undefined, 400],
+      ['/attest', undefined, 400],
+      ['/nowhere', undefined, 404],
+    ]
+    for (const [path, init, status] of cases) {
+      const r = await call(path, init)
+      expect([path, r.status]).toEqual([path, status])
+      expect(r.body.error).toEqual({ code: expect.any(String), message: expect.any(String) })
+    }
+    expect((await call('/health')).body).toEqual(before)
+  })
+
+  test('default: it learns, commits its state root on-chain, and an outside verifier finds it is the agent', async () => {
+    const learned = await call('/remember', post({ user: 'ana', text: 'tea tea coffee' }))
+    expect(learned.body.topics).toEqual([
+      { word: 'tea', weight: 2 },
+      { word: 'coffee', weight: 1 },
+    ])
+    const cp = await call('/checkpoint', post({}))
+    expect(cp.body).toMatchObject({ stateRoot: expect.stringMatching(/^0x[0-9a-f]{64}$/), epoch: '1' })
+
+    const chain = defineChain({
+      id: devnet.file.chainId,
+      name: 'devnet',
+      nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
+      rpcUrls: { default: { http: [devnet.file.rpcUrl] } },
+    })
+    const client = createPublicClient({ chain, transport: http(devnet.file.rpcUrl) })
+    const common = {
+      contracts: devnet.file.contracts,
+      client,
+      collateral: Collateral.parse(devnet.host.collateral),
+      trustedRoots: [devnet.host.trustedRoot],
+      now: new Date(),
+    }
+    const genuine = await verifyInstance({ url: cvm.appUrl, ...common })
+    expect(genuine.reasons).toEqual([])
+    expect(genuine.evaluation).toMatchObject({ isAgent: true, score: 80 })
+    expect(genuine.bundle?.stateRoot).toBe(cp.body.stateRoot)
+
+    // A middleman that rewrites the state root in the bundle is caught.
+    const tampered = await verifyInstance({
+      ...common,
+      fetch: async (nonce: Hex) => {
+        const bundle = (await (await fetch(`${cvm.appUrl}/identity?nonce=${nonce}`)).json()) as Record<string, unknown>
+        return { ...bundle, stateRoot: `0x${'11'.repeat(32)}` }
+      },
+    })
+    expect(tampered.evaluation.isAgent).toBe(false)
+    expect(tampered.reasons.map((r) => r.code)).toContain('bundle.signature')
+
+    // Learning without a checkpoint leaves the committed root (what it attests to) unchanged.
+    await call('/remember', post({ user: 'ana', text: 'more tea' }))
+    const again = await verifyInstance({ url: cvm.appUrl, ...common })
+    expect(again.evaluation.isAgent).toBe(true)
+    expect(again.bundle?.stateRoot).toBe(cp.body.stateRoot)
+  })
+})
