@@ -10,7 +10,7 @@
  *   BENCH_PROFILE_DIR=prof npm run bench:kms # also writes the node's CPU profile (node --cpu-prof) there
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { cpus, tmpdir } from 'node:os'
+import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { createInterface } from 'node:readline'
@@ -150,8 +150,10 @@ try {
     }
   }
 
+  const loadBefore = loadavg()[0] as number
   const cachedRun = await run(true)
   const uncachedRun = await run(false)
+  const loadAfter = loadavg()[0] as number
   console.log(
     JSON.stringify(
       {
@@ -162,6 +164,7 @@ try {
         cores: cpus().length,
         releases,
         concurrency,
+        loadAverage1m: { before: Number(loadBefore.toFixed(2)), after: Number(loadAfter.toFixed(2)) },
         ...cachedRun,
         verificationCacheDisabled: uncachedRun,
         notes: [
@@ -170,6 +173,7 @@ try {
           'Checked on every request: nonce (issued by this node, unused, unexpired; consumed), quote signature by its attestation key, QE report signature by the PCK leaf key, QE report binding, PCK leaf under the verified PCK CA (signature, validity, revocation, CN), QE identity and TCB level, collateral window at the current time, RTMR3 replay of the event log, report_data binding to the nonce and ephemeral key, boot facts (app id, compose hash, instance id, OS image), RegentAppAuth isAppAllowedWithKms at the latest block (eth_blockNumber asked per request, concurrent requests share one call), TCB policy; then derivation, the X25519/HKDF/AES-GCM envelope and a hash-chained SQLite log row.',
           'Cached (first figures): the collateral is verified once per validity window (CRL, TCB info and QE identity signatures and chains); attest reuses parsed PCK leaf certificates and the imported PCK CA key; the RegentAppAuth answer is reused for the same boot facts within the same block only; per-app keys (AppKeys.derive) and per-instance disk keys live in bounded LRUs.',
           'verificationCacheDisabled: the collateral is parsed and verified in full for every quote and RegentAppAuth is read for every request (no per-block reuse); everything else as above.',
+          'loadAverage1m: the machine is shared; a load above ~1 before the run means other work competed for the two cores.',
           'nodeCpuMsPerRelease: CPU time (user + system) of the node process during the measured releases, divided by the number of releases (Linux /proc).',
         ],
       },
