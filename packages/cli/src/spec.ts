@@ -127,6 +127,56 @@ export const commands: readonly CommandSpec[] = [
     load: () => import('./commands/dev.js').then((m) => m.cvmLogs),
   },
   {
+    path: ['init'],
+    summary: 'scaffold an agent project (agent code on @regent/sdk, app-compose template, regent.json, README)',
+    description:
+      'Writes a project that `regent deploy` accepts unchanged: regent.json, app-compose.json (dstack format, with the bundle digest placeholder deploy pins), package.json, index.mjs + src/main.ts (an agent that derives its wallet from the KMS, registers in ERC-8004, becomes canonical and serves /health and /identity), README.md, .gitignore. Refuses a non-empty directory unless --force.',
+    args: [{ name: 'dir', description: 'where to create the project (default: the current directory)', required: false }],
+    flags: [
+      { name: 'name', value: 'name', description: 'project name (default: the directory name): lowercase letters, digits, dashes' },
+      { name: 'force', description: 'write into a non-empty directory (template files are overwritten, others kept)' },
+    ],
+    examples: [
+      { command: 'regent init my-agent', description: 'create ./my-agent' },
+      { command: 'regent init . --force --json', description: 'scaffold here even if not empty; print the created files' },
+    ],
+    docs: 'docs/cli/init.md',
+    load: () => import('./commands/init.js'),
+  },
+  {
+    path: ['deploy'],
+    summary: 'build, approve on-chain, launch in a TEE, provision the wallet and register the agent in ERC-8004',
+    description:
+      'Five steps, each a progress item: build (a deterministic bundle and its digest, pinned into app-compose.json), contracts (register the app and approve its compose hash in RegentAppAuth, respecting the timelock; before the CVM boots because the KMS refuses unapproved apps), tee (a CVM from the generated compose), wallet (address and KMS key provenance), erc-8004 (the agent registers itself and becomes canonical in RegentSuccession). Re-running upgrades in place: same app id and wallet; the previous CVM is stopped; the output lists what changed. Records <project>/.regent/deploy.json. On a real chain the app owner key comes from REGENT_DEPLOYER_KEY (never a flag).',
+    args: [],
+    flags: [
+      {
+        name: 'target',
+        value: 'target',
+        description: 'where to deploy (default: regent.json "target")',
+        choices: ['local', 'phala', 'dstack', 'eigenx'],
+      },
+      { name: 'dir', value: 'project', description: 'the project directory (with regent.json)', default: '.' },
+      { name: 'devnet-dir', value: 'dir', description: 'devnet state directory (`regent dev up --dir`)', default: '.regent' },
+      {
+        name: 'timelock',
+        value: 'seconds',
+        description: 'devnet: RegentAppAuth timelock of the app (default: regent.json "local.timelock", 0)',
+      },
+      { name: 'wait-timelock', description: 'devnet: when the approval is pending, advance the chain clock (evm_increaseTime + evm_mine)' },
+    ],
+    examples: [
+      { command: 'regent deploy --target local', description: 'deploy (or upgrade) the project here to the running devnet' },
+      {
+        command: 'regent deploy --dir my-agent --json',
+        description: 'machine-readable: agentId, wallet, appId, composeHash, cvmId, url, changed',
+      },
+      { command: 'regent deploy --timelock 3600 --wait-timelock', description: 'a one-hour timelock, and skip the wait on the devnet' },
+    ],
+    docs: 'docs/cli/deploy.md',
+    load: () => import('./commands/deploy.js'),
+  },
+  {
     path: ['attest', 'verify'],
     summary: 'verify an Intel TDX/SGX DCAP quote offline against collateral and a time',
     description:
@@ -161,5 +211,101 @@ export const commands: readonly CommandSpec[] = [
     ],
     docs: 'docs/cli/attest.md',
     load: () => import('./commands/attest-verify.js'),
+  },
+  {
+    path: ['identity', 'show'],
+    summary: "print an agent's identity bundle (from its URL with a fresh nonce, or a saved file)",
+    description:
+      'Fetches <url>/identity?nonce=<fresh 32 bytes> (docs/protocol.md "Identity endpoint") or reads a saved bundle, and prints its fields, a key provenance summary and an attestation summary. It does not verify anything: use `regent identity verify`.',
+    args: [{ name: 'agent-url|bundle-file', description: "the agent's base URL (http/https) or a bundle JSON file", required: true }],
+    flags: [],
+    examples: [
+      { command: 'regent identity show http://127.0.0.1:8080', description: "the agent's bundle as a table" },
+      { command: 'regent identity show http://127.0.0.1:8080 --json > bundle.json', description: 'save it (verify it later, offline)' },
+    ],
+    docs: 'docs/cli/identity.md',
+    load: () => import('./commands/identity.js').then((m) => m.show),
+  },
+  {
+    path: ['identity', 'verify'],
+    summary: 'run the identity function on an agent as an outside verifier: (a)–(d) and the security score',
+    description:
+      'For a URL: verifyInstance with a fresh nonce, on-chain reads (compose-hash approval, KMS root, RegentSuccession) on the devnet chain or --rpc-url. For a saved bundle: the same checks with the nonce inside it (proves nothing about freshness). Exit code 0 when the instance is the agent, 1 when it is not, 2 for usage errors.',
+    args: [{ name: 'agent-url|bundle-file', description: "the agent's base URL (http/https) or a bundle JSON file", required: true }],
+    flags: [
+      {
+        name: 'devnet-dir',
+        value: 'dir',
+        description: 'devnet state directory (chain, contracts, root CA, collateral)',
+        default: '.regent',
+      },
+      { name: 'rpc-url', value: 'url', description: 'another chain instead of the devnet (needs --contracts)' },
+      { name: 'contracts', value: 'file', description: 'JSON with identityRegistry, appAuth, succession addresses (for --rpc-url)' },
+      {
+        name: 'trust',
+        value: 'root',
+        description: '"devnet" (default with a devnet), "intel" (default with --rpc-url) or a PEM file of a root CA',
+      },
+      {
+        name: 'collateral',
+        value: 'file',
+        description: "collateral JSON; default: the devnet's under --trust devnet, else fetched from Intel PCS",
+      },
+      { name: 'agent-id', value: 'id', description: 'the agent you expect (default: the one the bundle names)' },
+    ],
+    examples: [
+      { command: 'regent identity verify http://127.0.0.1:8080', description: 'is the agent at this URL the agent? (devnet in .regent)' },
+      { command: 'regent identity verify bundle.json --json', description: 'check a saved bundle, machine-readable' },
+    ],
+    docs: 'docs/cli/identity.md',
+    load: () => import('./commands/identity.js').then((m) => m.verify),
+  },
+  {
+    path: ['keys', 'derive'],
+    summary: 'derive a key through the guest agent: address, public key, signature chain and provenance',
+    description:
+      "Inside a CVM (DSTACK_SIMULATOR_ENDPOINT or the dstack socket) or against a devnet CVM (--endpoint), derives the key with @regent/sdk deriveKey and verifies its signature chain to the KMS root (and, with a devnet running a KMS, that the root is the devnet's). Never prints the private key unless --reveal is given and stdout is a terminal; --reveal with --json or off a terminal exits 2.",
+    args: [],
+    flags: [
+      { name: 'path', value: 'path', description: 'GetKey path, e.g. regent/v1/wallet' },
+      { name: 'purpose', value: 'purpose', description: 'GetKey purpose (enters only the first signature of the chain)', default: '' },
+      {
+        name: 'endpoint',
+        value: 'socket|url',
+        description: 'guest agent socket path or http(s) URL (default: DSTACK_SIMULATOR_ENDPOINT, then the dstack socket)',
+      },
+      {
+        name: 'devnet-dir',
+        value: 'dir',
+        description: 'devnet whose KMS root the chain should end at, when there is one',
+        default: '.regent',
+      },
+      { name: 'reveal', description: 'also print the private key (only on a terminal, never with --json)' },
+    ],
+    examples: [
+      {
+        command: 'regent keys derive --path regent/v1/wallet --purpose regent-wallet',
+        description: "the agent wallet's address and provenance, inside its CVM",
+      },
+      {
+        command: 'regent keys derive --path my/key --endpoint .regent/cvms/cvm-1a2b3c4d5e6f/dstack.sock --json',
+        description: 'against a devnet CVM (endpoint from `regent dev cvm list --json`)',
+      },
+    ],
+    docs: 'docs/cli/keys.md',
+    load: () => import('./commands/keys.js').then((m) => m.derive),
+  },
+  {
+    path: ['doctor'],
+    summary: 'check the environment: Node, devnet, contracts, KMS, clock skew, collateral freshness',
+    description: 'Prints each check with ✓ or ✗ and what to fix. Exit code 0 when every check passes, 1 otherwise.',
+    args: [],
+    flags: [{ name: 'devnet-dir', value: 'dir', description: 'devnet state directory', default: '.regent' }],
+    examples: [
+      { command: 'regent doctor', description: 'what is wrong, and how to fix it' },
+      { command: 'regent doctor --json', description: 'a list of { check, ok, detail, fix? }' },
+    ],
+    docs: 'docs/cli/doctor.md',
+    load: () => import('./commands/doctor.js').then((m) => m.doctor),
   },
 ]

@@ -1,0 +1,348 @@
+/**
+ * `regent deploy`: build → approve on-chain → launch the CVM → wallet → ERC-8004 (docs/cli/deploy.md,
+ * DESIGN.md §11). The on-chain approval comes before the CVM because the KMS gives keys only to an app
+ * whose compose hash is approved and active. A rerun upgrades in place: same app id (salt = project
+ * name), same wallet (same app → same KMS keys), the new instance takes over, the old CVM is stopped.
+ */
+import { execFile } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { stat } from 'node:fs/promises'
+import { join, relative, resolve } from 'node:path'
+import { type CvmRecord, type DevnetFile, DevnetTd, status as devnetStatus } from '@regent/devnet'
+import type { IdentityBundle } from '@regent/sdk'
+import { Listr, ListrLogger, type ListrTask, ProcessOutput } from 'listr2'
+import type { Hex } from 'viem'
+import type { CommandInput, CommandResult } from '../command.js'
+import { CliError, UsageError } from '../errors.js'
+import * as AppAuth from '../project/AppAuth.js'
+import * as Build from '../project/Build.js'
+import * as Config from '../project/Config.js'
+import * as Host from '../project/Host.js'
+import * as Record from '../project/Record.js'
+
+const docs = 'docs/cli/deploy.md'
+/** How long the agent may take to boot, register and become canonical. */
+const bootTimeoutMs = 120_000
+
+export type Change = { field: 'composeHash' | 'bundleDigest' | 'wallet' | 'agentId'; from: string; to: string }
+
+export type DeployOutput = {
+  target: 'local'
+  name: string
+  agentId: string
+  agentRegistry: string
+  wallet: string
+  appId: string
+  composeHash: string
+  bundleDigest: string
+  cvmId: string
+  instanceId: string
+  url: string
+  epoch: string
+  owner: string
+  timelock: number
+  keyProvenance: { path: string; kmsRoot: string | null; verified: boolean }
+  /** true when this run replaced a previous deployment of the project on the same chain. */
+  upgrade: boolean
+  /** What differs from the previous deployment (empty on a first deploy). */
+  changed: Change[]
+  previous: { cvmId: string; stopped: boolean } | null
+  record: string
+}
+
+type Context = {
+  build?: Build.Build
+  approval?: AppAuth.Approval
+  cvm?: CvmRecord
+  health?: { agentId: string; wallet: string }
+  identity?: IdentityBundle
+  provenance?: { kmsRoot: string | null; verified: boolean }
+  epoch?: bigint
+  stopped?: boolean
+}
+
+/** Deploys the project in `--dir` (default: the current directory) to `--target`. */
+export async function run(input: CommandInput): Promise<CommandResult<DeployOutput>> {
+  const dir = resolve(typeof input.flags.dir === 'string' ? input.flags.dir : '.')
+  const config = await Config.load(dir)
+  const target = (typeof input.flags.target === 'string' ? input.flags.target : config.target) as Config.Target
+  const timelockFlag = input.flags.timelock
+  if (timelockFlag !== undefined && (typeof timelockFlag !== 'string' || !/^\d{1,10}$/.test(timelockFlag)))
+    throw new UsageError('usage', '--timelock takes a whole number of seconds', { docs })
+  const timelock = timelockFlag === undefined ? config.local.timelock : Number(timelockFlag)
+  const json = input.flags.json === true
+
+  if (target !== 'local') {
+    await progress([{ title: `build a linux/amd64 image for ${target}`, task: () => buildImage(dir, config, target) }], json).run()
+    throw new CliError('target.unsupported', `deploying to ${target} is not available in this version`, { docs })
+  }
+
+  const devnetDir = typeof input.flags.devnetDir === 'string' ? input.flags.devnetDir : '.regent'
+  const s = await devnetStatus({ dir: devnetDir })
+  if (!s.running || !s.file)
+    throw new CliError('devnet.not_running', `no devnet is running in ${devnetDir}`, {
+      hint: 'start one with `regent dev up` (or point --devnet-dir at its directory)',
+      docs,
+    })
+  const file = s.file
+  const previousRecord = await Record.read(dir)
+  const previous =
+    previousRecord &&
+    previousRecord.chainId === file.chainId &&
+    previousRecord.appAuth.toLowerCase() === file.contracts.appAuth.toLowerCase()
+      ? previousRecord
+      : undefined
+  const clients = AppAuth.clients(file)
+
+  const tasks: ListrTask<Context>[] = [
+    {
+      title: 'build: deterministic bundle and app-compose.json',
+      task: async (ctx, task) => {
+        ctx.build = await Build.build(dir, config).catch((error: unknown) => {
+          if ((error as Error).name === 'Bundle.InvalidBundleError')
+            throw new UsageError('build.invalid', (error as { shortMessage: string }).shortMessage, { docs })
+          throw error
+        })
+        task.title = `build: bundle ${ctx.build.bundleDigest} (${ctx.build.files.length} files), compose hash ${ctx.build.composeHash}`
+      },
+    },
+    {
+      title: 'contracts: register the app and approve its compose hash in RegentAppAuth',
+      task: async (ctx, task) => {
+        const b = need(ctx.build)
+        ctx.approval = await AppAuth.approve(clients, {
+          appAuth: file.contracts.appAuth,
+          name: config.name,
+          composeHash: b.composeHash,
+          osImageHash: `0x${Buffer.from(DevnetTd.osImageHash(DevnetTd.defaultImage)).toString('hex')}`,
+          kmsRoot: file.kmsRoot,
+          timelock,
+          setTimelock: timelockFlag !== undefined,
+          waitTimelock: input.flags.waitTimelock === true,
+        })
+        const a = ctx.approval
+        task.title = `contracts: app ${a.appId} ${a.registered ? 'registered' : 'found'} (timelock ${a.timelock} s); compose hash ${a.added.includes('composeHash') ? 'approved' : 'already approved'}${a.advanced ? `; chain clock advanced ${a.advanced} s` : ''}`
+      },
+    },
+    {
+      title: 'tee: launch a CVM from the generated app-compose.json',
+      task: async (ctx, task) => {
+        const b = need(ctx.build)
+        ctx.cvm = await Host.launch(file, {
+          compose: b.compose,
+          bundle: b.bundleDir,
+          appId: need(ctx.approval).appId,
+          env: {
+            REGENT_CHAIN_ID: String(file.chainId),
+            REGENT_CONTRACTS: JSON.stringify(file.contracts),
+            REGENT_AGENT_NAME: config.name,
+          },
+        })
+        task.title = `tee: ${ctx.cvm.cvmId} booted (keys from ${file.keyProvider.name} after attestation), agent at ${ctx.cvm.appUrl}`
+      },
+    },
+    {
+      title: 'wallet: wait for the agent and read its key provenance',
+      task: async (ctx, task) => {
+        const cvm = need(ctx.cvm)
+        ctx.health = await waitForHealth(file, cvm)
+        const nonce = `0x${randomBytes(32).toString('hex')}`
+        const res = await fetch(`${cvm.appUrl}/identity?nonce=${nonce}`, { signal: AbortSignal.timeout(30_000) })
+        if (!res.ok) throw new CliError('agent.identity', `the agent's /identity answered HTTP ${res.status}`, { docs })
+        ctx.identity = (await res.json()) as IdentityBundle
+        const { verifyProvenance } = await import('@regent/sdk')
+        const verdict = verifyProvenance({
+          provenance: ctx.identity.keyProvenance,
+          appId: need(ctx.approval).appId,
+          address: ctx.health.wallet as Hex,
+        })
+        ctx.provenance = { kmsRoot: verdict.kmsRootPublicKey ?? null, verified: verdict.ok }
+        task.title = `wallet: ${ctx.health.wallet} (${ctx.identity.keyProvenance.path}, signed by the KMS root ${short(verdict.kmsRootPublicKey ?? 'unknown')}${verdict.ok ? '' : ', NOT verified'})`
+      },
+    },
+    {
+      title: 'erc-8004: registered and canonical in RegentSuccession',
+      task: async (ctx, task) => {
+        const health = need(ctx.health)
+        const { readCanonical } = await import('@regent/sdk')
+        const agentId = BigInt(health.agentId)
+        const snapshot = await readCanonical(clients.publicClient, { contracts: file.contracts, agentId })
+        if (
+          snapshot.epoch === 0n ||
+          snapshot.instance.signer.toLowerCase() !== health.wallet.toLowerCase() ||
+          snapshot.instance.composeHash.toLowerCase() !== need(ctx.build).composeHash
+        )
+          throw new CliError('agent.not_canonical', `agent ${agentId} is not canonical with this instance in RegentSuccession`, {
+            hint: `see the agent's output: \`regent dev cvm logs ${need(ctx.cvm).cvmId} --dir ${devnetDir}\``,
+            docs,
+          })
+        ctx.epoch = snapshot.epoch
+        if (previous && previous.cvmId !== need(ctx.cvm).cvmId) {
+          const old = await Host.get(file, previous.cvmId).catch(() => undefined)
+          ctx.stopped = old?.status === 'running' ? (await Host.stop(file, previous.cvmId)).status !== 'running' : false
+        }
+        task.title = `erc-8004: agent ${agentId} in eip155:${file.chainId}:${file.contracts.identityRegistry}, canonical at epoch ${snapshot.epoch}${ctx.stopped ? `; previous ${previous?.cvmId} stopped` : ''}`
+      },
+    },
+  ]
+  const ctx = await progress(tasks, json).run({})
+
+  const b = need(ctx.build)
+  const a = need(ctx.approval)
+  const cvm = need(ctx.cvm)
+  const health = need(ctx.health)
+  const record: Record.Record = {
+    version: 1,
+    target: 'local',
+    name: config.name,
+    chainId: file.chainId,
+    identityRegistry: file.contracts.identityRegistry,
+    appAuth: file.contracts.appAuth,
+    appId: a.appId,
+    agentId: health.agentId,
+    agentRegistry: `eip155:${file.chainId}:${file.contracts.identityRegistry}`,
+    wallet: health.wallet,
+    composeHash: b.composeHash,
+    bundleDigest: b.bundleDigest,
+    cvmId: cvm.cvmId,
+    instanceId: cvm.instanceId,
+    url: cvm.appUrl,
+    deployedAt: new Date().toISOString(),
+  }
+  await Record.write(dir, record)
+  const changed: Change[] = []
+  if (previous)
+    for (const field of ['composeHash', 'bundleDigest', 'wallet', 'agentId'] as const)
+      if (previous[field].toLowerCase() !== record[field].toLowerCase()) changed.push({ field, from: previous[field], to: record[field] })
+  return {
+    ok: true,
+    data: {
+      target: 'local',
+      name: config.name,
+      agentId: record.agentId,
+      agentRegistry: record.agentRegistry,
+      wallet: record.wallet,
+      appId: record.appId,
+      composeHash: record.composeHash,
+      bundleDigest: record.bundleDigest,
+      cvmId: record.cvmId,
+      instanceId: record.instanceId,
+      url: record.url,
+      epoch: String(ctx.epoch ?? 0n),
+      owner: a.owner,
+      timelock: a.timelock,
+      keyProvenance: { path: need(ctx.identity).keyProvenance.path, ...need(ctx.provenance) },
+      upgrade: previous !== undefined,
+      changed,
+      previous: previous ? { cvmId: previous.cvmId, stopped: ctx.stopped === true } : null,
+      record: relative(process.cwd(), Record.path(dir)).startsWith('..') ? Record.path(dir) : relative(process.cwd(), Record.path(dir)),
+    },
+  }
+}
+
+export function render(result: CommandResult): string {
+  const d = result.data as DeployOutput
+  const rows: [string, string][] = [
+    ['agentId', d.agentId],
+    ['agentRegistry', d.agentRegistry],
+    ['wallet', `${d.wallet}  (${d.keyProvenance.path}, KMS root ${short(d.keyProvenance.kmsRoot ?? 'unknown')})`],
+    ['appId', d.appId],
+    ['composeHash', d.composeHash],
+    ['bundleDigest', d.bundleDigest],
+    ['cvmId', d.cvmId],
+    ['epoch', d.epoch],
+    ['url', d.url],
+  ]
+  const changes = d.upgrade
+    ? [
+        '',
+        d.changed.length === 0 ? 'upgrade: nothing changed in the code; the instance was replaced' : 'upgrade: changed',
+        ...d.changed.map((c) => `  ${c.field.padEnd(13)} ${c.from} → ${c.to}`),
+        ...(d.previous ? [`  previous CVM ${d.previous.cvmId} ${d.previous.stopped ? 'stopped' : 'was not running'}`] : []),
+      ]
+    : []
+  return [
+    `✓ ${d.name} deployed${d.upgrade ? ' (upgraded in place: same app id, same wallet)' : ''}`,
+    ...rows.map(([k, v]) => `  ${k.padEnd(14)} ${v}`),
+    ...changes,
+    `  recorded in ${d.record}`,
+  ].join('\n')
+}
+
+/** Progress on stderr: the animated list on a terminal, plain lines off a TTY or with --json (stdout keeps the JSON). */
+function progress<ctx>(tasks: ListrTask<ctx>[], json: boolean) {
+  const processOutput = new ProcessOutput(process.stderr, process.stderr)
+  const common = { exitOnError: true, registerSignalListeners: false } as const
+  return !json && process.stderr.isTTY
+    ? new Listr<ctx, 'default', 'simple'>(tasks, {
+        ...common,
+        renderer: 'default',
+        rendererOptions: { logger: new ListrLogger({ processOutput }) },
+      })
+    : new Listr<ctx, 'simple', 'simple'>(tasks, {
+        ...common,
+        renderer: 'simple',
+        rendererOptions: { logger: new ListrLogger({ processOutput }) },
+      })
+}
+
+/** Polls (bounded) until the agent answers /health; fails early when its CVM exits. */
+async function waitForHealth(file: DevnetFile.DevnetFile, cvm: CvmRecord): Promise<{ agentId: string; wallet: string }> {
+  const deadline = Date.now() + bootTimeoutMs
+  for (;;) {
+    const health = await fetch(`${cvm.appUrl}/health`, { signal: AbortSignal.timeout(5_000) }).then(
+      (r) => (r.ok ? (r.json() as Promise<{ agentId?: unknown; wallet?: unknown }>) : undefined),
+      () => undefined,
+    )
+    if (health && typeof health.agentId === 'string' && typeof health.wallet === 'string')
+      return { agentId: health.agentId, wallet: health.wallet }
+    const now = await Host.get(file, cvm.cvmId)
+    if (now.status !== 'running' || Date.now() > deadline) {
+      const tail = (await Host.logs(file, cvm.cvmId, 5).catch(() => ''))
+        .trim()
+        .split('\n')
+        .filter((l) => l.length > 0)
+        .at(-1)
+      throw new CliError(
+        'agent.boot_failed',
+        now.status === 'running'
+          ? `the agent in ${cvm.cvmId} did not answer /health within ${bootTimeoutMs / 1000} s`
+          : `the agent in ${cvm.cvmId} ${now.status} (exit code ${now.exitCode}) before serving${tail ? `: ${tail}` : ''}`,
+        { hint: `see its output: \`regent dev cvm logs ${cvm.cvmId}\``, docs },
+      )
+    }
+    await new Promise((r) => setTimeout(r, 200))
+  }
+}
+
+/** `docker buildx build --platform linux/amd64` of the bundle, when a Docker engine answers. */
+async function buildImage(dir: string, config: Config.Config, target: string): Promise<void> {
+  const docker = (args: string[], timeout: number) =>
+    new Promise<{ ok: boolean; stderr: string }>((done) =>
+      execFile('docker', args, { timeout, maxBuffer: 16 << 20 }, (error, _stdout, stderr) => done({ ok: !error, stderr: String(stderr) })),
+    )
+  if (!(await docker(['info', '--format', '{{.ServerVersion}}'], 15_000)).ok)
+    throw new CliError(
+      'docker.unavailable',
+      `--target ${target} builds a linux/amd64 image with Docker, but no Docker engine answers (\`docker info\` failed)`,
+      {
+        hint: 'install and start Docker with buildx (Docker Desktop or docker-ce), or deploy to the local devnet with `--target local`',
+        docs,
+      },
+    )
+  const dockerfile = join(dir, 'Dockerfile')
+  if (!(await stat(dockerfile).catch(() => undefined)))
+    throw new UsageError('build.no_dockerfile', `--target ${target} needs a Dockerfile in the project`, { docs })
+  const b = await Build.build(dir, config)
+  const tag = `${config.name}:${b.bundleDigest.slice(7, 23)}`
+  const built = await docker(['buildx', 'build', '--platform', 'linux/amd64', '--tag', tag, '--file', dockerfile, b.bundleDir], 30 * 60_000)
+  if (!built.ok)
+    throw new CliError('docker.build_failed', `docker buildx build failed: ${built.stderr.trim().split('\n').at(-1) ?? ''}`, { docs })
+}
+
+function need<T>(value: T | undefined): T {
+  if (value === undefined) throw new Error('a deploy step ran before the step it depends on')
+  return value
+}
+
+const short = (hex: string) => (hex.length > 20 ? `${hex.slice(0, 10)}…${hex.slice(-6)}` : hex)
