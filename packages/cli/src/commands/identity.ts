@@ -122,12 +122,13 @@ export const verify: Command = {
       })
     })
     const trust = typeof flags.trust === 'string' ? flags.trust : chain.devnet ? 'devnet' : 'intel'
-    const trustedRoots = await trustedRootsOf(trust, chain.devnet ?? (await devnetFileOf(flags)))
+    const devnet = chain.devnet ?? (trust === 'devnet' ? await devnetFileOf(flags) : undefined)
+    const trustedRoots = await trustedRootsOf(trust, devnet)
     const now = new Date()
     const notes: string[] = []
 
     if (isUrl(source)) {
-      const collateral = await collateralOf(flags, trust, chain.devnet, async () => fetchBundle(source, freshNonce()))
+      const collateral = await collateralOf(flags, trust, devnet, async () => fetchBundle(source, freshNonce()))
       note(`verifying ${source} with a fresh nonce against chain ${chainId} (${chain.rpcUrl})`)
       const result = await verifyInstance({
         url: source,
@@ -146,7 +147,7 @@ export const verify: Command = {
     notes.push(
       'a saved bundle proves nothing about freshness: its nonce was not chosen by this verifier, so (a) only says the key signed it once; verify the agent URL for a live answer',
     )
-    const collateral = await collateralOf(flags, trust, chain.devnet, async () => bundle)
+    const collateral = await collateralOf(flags, trust, devnet, async () => bundle)
     const { facts, reasons } = await verifySaved(bundle, { client, contracts: chain.contracts, collateral, trustedRoots, now, agentId })
     const evaluation = evaluateInstance(facts)
     const nonce = savedNonce(bundle) ?? null
