@@ -23,15 +23,19 @@ export type Guarded = {
   exited: Promise<number | null>
   /** Ends the program (SIGTERM, then SIGKILL after the grace period) and resolves when it is gone. Idempotent. */
   stop(): Promise<number | null>
+  /** Kills the program at once (SIGKILL, no chance to clean up: a crash) and resolves when it is gone. */
+  kill(): Promise<number | null>
 }
 
 const guard = [
   'exec 3<&0',
   '"$0" "$@" </dev/null & a=$!',
   'trap "kill -TERM $a 2>/dev/null" TERM INT',
+  'trap "kill -KILL $a 2>/dev/null" USR1',
   '( read -r _ <&3; kill -TERM $a 2>/dev/null; i=0; while [ $i -lt "$REGENT_GUARD_GRACE" ] && kill -0 $a 2>/dev/null; do sleep 1; i=$((i+1)); done; kill -KILL $a 2>/dev/null ) &',
   'w=$!',
   'wait $a; code=$?',
+  'while kill -0 $a 2>/dev/null; do wait $a; code=$?; done', // a trapped signal interrupts wait: wait again
   'kill $w 2>/dev/null',
   'exit $code',
 ].join('\n')
@@ -60,6 +64,10 @@ export function spawnGuarded(command: string, args: readonly string[], options: 
         return exited
       })()
       return stopping
+    },
+    async kill() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGUSR1') // the guard SIGKILLs the program
+      return exited
     },
   }
 }

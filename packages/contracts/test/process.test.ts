@@ -56,4 +56,17 @@ describe('spawnGuarded', () => {
     const code = await p.stop()
     expect(code).not.toBe(0)
   })
+
+  test('behavior: kill() SIGKILLs the program at once, even one that ignores SIGTERM', async () => {
+    const p = spawnGuarded(
+      process.execPath,
+      ['-e', "process.on('SIGTERM', () => {}); process.stdout.write(String(process.pid)); setInterval(() => {}, 1000)"],
+      {
+        graceSeconds: 30,
+      },
+    )
+    const pid = Number(await new Promise<string>((resolve) => p.child.stdout.once('data', (d: Buffer) => resolve(d.toString()))))
+    await p.kill()
+    expect(alive(pid)).toBe(false)
+  })
 })

@@ -6,11 +6,12 @@
  * `regent dev up` runs this inside a detached supervisor (supervisor.ts); tests may run it in-process.
  */
 import { createHash } from 'node:crypto'
-import { mkdir, rm } from 'node:fs/promises'
-import { join, resolve } from 'node:path'
+import { mkdir, rm, writeFile } from 'node:fs/promises'
+import { createRequire } from 'node:module'
+import { dirname, join, resolve } from 'node:path'
 import { type TdxMeasurements, verifyQuote } from '@regent/attest'
 import { type Anvil, deployRegent, identityRegistryAbi, regentAppAuthAbi, startAnvil } from '@regent/contracts'
-import { KeyRelease, type KmsNodeType, startKmsNode } from '@regent/kms'
+import { KeyRelease } from '@regent/kms'
 import { type Address, createPublicClient, createWalletClient, defineChain, type Hex, http, keccak256, toHex } from 'viem'
 import { mnemonicToAccount } from 'viem/accounts'
 import { createCvm } from './cvm/Cvm.js'
@@ -38,13 +39,24 @@ export type StartDevnetOptions = {
   kmsNodes?: number
 }
 
+/** A KMS node of the devnet: a `kms-node` process in its own CVM. */
+export type DevnetKmsNode = {
+  cvmId: string
+  url: string
+  /** Ethereum address of the root key (what RegentAppAuth's `addKmsRoot` takes). */
+  address: Address
+  k256PublicKey: string
+  /** `generated`, `unsealed` (restart) or `onboarded` (joined another node by attestation). */
+  origin: 'generated' | 'unsealed' | 'onboarded'
+}
+
 /** A running devnet. */
 export type Devnet = {
   file: DevnetFile.DevnetFile
   host: Host
   anvil: Anvil
   server: HostServer
-  kms: KmsNodeType[]
+  kms: DevnetKmsNode[]
   /**
    * Devnet convenience for app developers: registers the app of `compose` in RegentAppAuth (owner:
    * anvil account 1, timelock 0) and approves its compose hash, the devnet OS image and the KMS root.
@@ -81,10 +93,10 @@ export async function startDevnet(options: StartDevnetOptions = {}): Promise<Dev
   }
   const seed = await Hardware.loadSeed(dir)
 
+  let hostRef: Host | undefined
   const t0 = performance.now()
   const anvil = await startAnvil({ chainId: options.chainId ?? 31337, statePath: join(dir, 'anvil-state.json') })
   const t1 = performance.now()
-  const started: { close(): Promise<void> }[] = []
   try {
     const chain = defineChain({
       id: anvil.chainId,
@@ -126,31 +138,50 @@ export async function startDevnet(options: StartDevnetOptions = {}): Promise<Dev
       signCertificate: (request: CertificateRequest) => appProvider.signCertificate(request),
     }
     let hostUrl = ''
+    let kmsRoot: Address | undefined
     const host = createHost({ dir, rpcUrl: anvil.rpcUrl, keyProvider: provider, pki, hostUrl: () => hostUrl })
+    hostRef = host
 
-    // KMS nodes, each in its own CVM (local key provider, like dstack's KMS app).
-    const kms: KmsNodeType[] = []
+    const server = await startHostServer(host, {
+      info: () => ({ rpcUrl: anvil.rpcUrl, chainId: anvil.chainId, contracts, kmsUrls: kms.map((n) => n.url) }),
+      approveApp: async (compose, salt) => approveApp({ compose, ...(salt ? { salt } : {}) }),
+    })
+    hostUrl = server.url
+    const tHost = performance.now()
+
+    // KMS nodes: `kms-node` processes, each in its own CVM with the local key provider (as dstack runs
+    // its KMS); the sealing key comes from that CVM's TEE. Node 0 generates (or unseals) the roots;
+    // governance approves the KMS measurement on-chain, then the others onboard from node 0.
+    const kms: DevnetKmsNode[] = []
+    const kmsBundle = dirname(dirname(createRequire(import.meta.url).resolve('@regent/kms')))
+    await mkdir(join(dir, 'kms'), { recursive: true, mode: 0o700 })
     for (let i = 0; i < kmsNodes; i++) {
-      const cvm = await createCvm({ compose: kmsCompose, qe: host.qe, keyProvider: local })
-      const sealingKey = cvm.getKey({ path: 'regent/kms/v1/sealing', purpose: 'sealing' }).key
-      const attest = (reportData: Uint8Array) => cvm.quote({ reportData })
-      if (i === 1) await approveKmsMeasurement({ attest })
-      try {
-        const node = await startKmsNode({
-          dataDir: join(dir, 'kms', `node-${i}`),
-          sealingKey,
-          chain: { client, appAuth },
-          collateral: host.collateral,
-          trustedRoots: [host.trustedRoot],
-          ...(i > 0 && kms[0] ? { join: { url: kms[0].url, attest, vmConfig: cvm.info.vmConfig } } : {}),
-        })
-        kms.push(node)
-        started.push(node)
-      } finally {
-        sealingKey.fill(0)
+      if (i === 1) {
+        const probe = await createCvm({ compose: kmsCompose, qe: host.qe, keyProvider: local })
+        await approveKmsMeasurement({ attest: (reportData) => probe.quote({ reportData }) })
       }
+      const configPath = join(dir, 'kms', `node-${i}.json`)
+      const config = {
+        appAuth,
+        trustedRootsPem: [host.pki.root.certificate.pem],
+        collateralUrl: `${server.url}/v1/collateral`,
+        nodeId: `node-${i}`,
+        ...(i > 0 && kms[0] ? { join: kms[0].url } : {}),
+      }
+      await writeFile(configPath, `${JSON.stringify(config, null, 2)}\n`)
+      const record = await host.launch({
+        compose: kmsCompose,
+        bundle: kmsBundle,
+        entry: 'bin/kms-node.mjs',
+        keyProvider: local,
+        env: { REGENT_KMS_CONFIG: configPath, REGENT_KMS_DATA: join(dir, 'kms', `node-${i}`) },
+      })
+      const line = await host.waitForLine(record.cvmId, (l) => l.startsWith('{'), { timeoutMs: 60_000 })
+      const ready = JSON.parse(line) as { ready: boolean; error?: string } & Omit<DevnetKmsNode, 'cvmId'>
+      if (!ready.ready) throw new Error(`KMS node ${i} did not start: ${ready.error ?? 'unknown'}`)
+      kms.push({ cvmId: record.cvmId, url: ready.url, address: ready.address, k256PublicKey: ready.k256PublicKey, origin: ready.origin })
     }
-    const kmsRoot = kms[0]?.identity.address
+    kmsRoot = kms[0]?.address
     if (kms[0]) appProvider = await createKmsKeyProvider({ url: kms[0].url, certificates: local })
     const t3 = performance.now()
 
@@ -196,13 +227,6 @@ export async function startDevnet(options: StartDevnetOptions = {}): Promise<Dev
       return { appId, composeHash }
     }
 
-    const server = await startHostServer(host, {
-      info: () => ({ rpcUrl: anvil.rpcUrl, chainId: anvil.chainId, contracts, kmsUrls: kms.map((n) => n.url) }),
-      approveApp: async (compose, salt) => approveApp({ compose, ...(salt ? { salt } : {}) }),
-    })
-    hostUrl = server.url
-    const t4 = performance.now()
-
     const file: DevnetFile.DevnetFile = {
       version: 1,
       pid: process.pid,
@@ -226,19 +250,18 @@ export async function startDevnet(options: StartDevnetOptions = {}): Promise<Dev
       server,
       kms,
       approveApp,
-      timings: { anvil: t1 - t0, contracts: t2 - t1, kms: t3 - t2, host: t4 - t3 },
+      timings: { anvil: t1 - t0, contracts: t2 - t1, host: tHost - t2, kms: t3 - tHost },
       stop() {
         stopping ??= (async () => {
           await host.close()
           await server.close()
-          for (const s of started.reverse()) await s.close()
           await anvil.stop()
         })()
         return stopping
       },
     }
   } catch (error) {
-    for (const s of started.reverse()) await s.close().catch(() => undefined)
+    await hostRef?.close().catch(() => undefined)
     await anvil.stop()
     throw error
   }

@@ -60,8 +60,8 @@ describe('startDevnet', () => {
     expect(file?.keyProvider.name).toBe('kms')
     expect(file?.kmsUrls).toHaveLength(2)
     expect(devnet.kms.map((n) => n.origin)).toEqual(['generated', 'onboarded']) // node 1 joined node 0 by attestation
-    expect(devnet.kms[1]?.identity.address).toBe(devnet.kms[0]?.identity.address)
-    expect(file?.kmsRoot).toBe(devnet.kms[0]?.identity.address)
+    expect(devnet.kms[1]?.address).toBe(devnet.kms[0]?.address)
+    expect(file?.kmsRoot).toBe(devnet.kms[0]?.address)
     const health = await json(`${devnet.file.hostUrl}/health`)
     expect(health).toEqual({ status: 200, body: { ok: true } })
     const collateral = await json<Record<string, string>>(devnet.file.collateralUrl)
@@ -177,7 +177,8 @@ describe('KMS', () => {
     expect(r.status).toBe(400)
     expect(r.body.error.message).toContain('app.not_registered')
     expect((await json<{ cvms: unknown[] }>(`${devnet.file.hostUrl}/v1/cvms`)).body.cvms.length).toBe(before)
-    expect(devnet.kms[0]?.log.read().at(-1)).toMatchObject({ outcome: 'refused' })
+    const log = await json<{ entries: { outcome: string }[] }>(`${devnet.kms[0]?.url}/v1/log?from=0&limit=1000`)
+    expect(log.body.entries.at(-1)).toMatchObject({ outcome: 'refused' })
   })
 })
 

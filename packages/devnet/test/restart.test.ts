@@ -27,7 +27,7 @@ describe('startDevnet (restart)', () => {
         return {
           key: probe.body.key,
           origin: devnet.kms[0]?.origin,
-          root: devnet.kms[0]?.identity.address,
+          root: devnet.kms[0]?.address,
           contracts: devnet.file.contracts,
         }
       } finally {

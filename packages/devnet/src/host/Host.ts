@@ -7,6 +7,7 @@
  * other than the measured one, cut a CVM off from the chain, kill a CVM.
  */
 import { randomBytes } from 'node:crypto'
+import { EventEmitter } from 'node:events'
 import { createWriteStream } from 'node:fs'
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
@@ -68,6 +69,10 @@ export type LaunchParameters = {
   instanceIdSeed?: Uint8Array
   /** Extra environment for the agent process. */
   env?: Record<string, string>
+  /** The bundle file to run (default: Bundle.entry's rule). */
+  entry?: string
+  /** Key provider for this CVM (default: the host's). The devnet's KMS CVMs use the local provider. */
+  keyProvider?: KeyProvider
 }
 
 export type Host = {
@@ -83,6 +88,11 @@ export type Host = {
   stop(cvmId: string): Promise<CvmRecord>
   logs(cvmId: string, options?: { tail?: number }): Promise<string>
   setFaults(cvmId: string, faults: Partial<Faults>): CvmRecord
+  /**
+   * Resolves with the first line the CVM's program writes to stdout (from now on or already written)
+   * that satisfies `match`; rejects when the program exits first or after `timeoutMs`.
+   */
+  waitForLine(cvmId: string, match: (line: string) => boolean, options?: { timeoutMs?: number }): Promise<string>
   /** Kills the CVM's process abruptly (SIGKILL), as a crashing host would. */
   kill(cvmId: string): Promise<CvmRecord>
   /**
@@ -106,7 +116,8 @@ export type CreateHostOptions = {
   pki?: DevnetPki.DevnetPki
 }
 
-type Entry = { record: CvmRecord; cvm: Cvm; agent: GuestAgent; process: Guarded; dir: string }
+/** `output` emits `line` for each stdout line (the first 1,000 are also kept in `lines`) and `exit`. */
+type Entry = { record: CvmRecord; cvm: Cvm; agent: GuestAgent; process: Guarded; dir: string; lines: string[]; output: EventEmitter }
 
 /** Creates a host: a fresh simulated machine (PKI and attestation key live in memory only). */
 export function createHost(options: CreateHostOptions): Host {
@@ -130,14 +141,14 @@ export function createHost(options: CreateHostOptions): Host {
 
     async launch(params) {
       const bundle = resolve(params.bundle)
-      const [bundleDigest, entry] = await Promise.all([Bundle.digest(bundle), Bundle.entry(bundle)])
+      const [bundleDigest, entry] = await Promise.all([Bundle.digest(bundle), params.entry ?? Bundle.entry(bundle)])
       const cvmId = `cvm-${randomBytes(6).toString('hex')}`
       const dir = join(options.dir, 'cvms', cvmId)
       await mkdir(join(dir, 'data'), { recursive: true, mode: 0o700 })
       const cvm = await createCvm({
         compose: params.compose,
         qe,
-        keyProvider: options.keyProvider,
+        keyProvider: params.keyProvider ?? options.keyProvider,
         ...(params.appId ? { appId: params.appId } : {}),
         ...(params.instanceIdSeed ? { instanceIdSeed: params.instanceIdSeed } : {}),
       })
@@ -159,6 +170,15 @@ export function createHost(options: CreateHostOptions): Host {
       const child = spawnGuarded(process.execPath, [entry], { cwd: bundle, env })
       child.child.stdout.pipe(log, { end: false })
       child.child.stderr.pipe(log, { end: false })
+      const lines: string[] = []
+      const output = new EventEmitter()
+      let partial = ''
+      child.child.stdout.on('data', (chunk: Buffer) => {
+        const parts = (partial + chunk.toString('utf8')).split('\n')
+        partial = parts.pop() ?? ''
+        if (lines.length < 1000) lines.push(...parts.slice(0, 1000 - lines.length))
+        for (const line of parts) output.emit('line', line)
+      })
       const info = cvm.info
       const record: CvmRecord = {
         cvmId,
@@ -179,12 +199,13 @@ export function createHost(options: CreateHostOptions): Host {
         faults: { staleQuote: false, alterCompose: false, partitionChain: false },
       }
       void child.exited.then((code) => {
+        output.emit('exit', code)
         if (record.status === 'running') record.status = 'exited'
         record.exitCode = code
         log.end()
         void writeFile(join(dir, 'cvm.json'), `${JSON.stringify(record, null, 2)}\n`).catch(() => {})
       })
-      cvms.set(cvmId, { record, cvm, agent, process: child, dir })
+      cvms.set(cvmId, { record, cvm, agent, process: child, dir, lines, output })
       await writeFile(join(dir, 'cvm.json'), `${JSON.stringify(record, null, 2)}\n`)
       return record
     },
@@ -200,11 +221,39 @@ export function createHost(options: CreateHostOptions): Host {
       return e.record
     },
 
+    waitForLine(cvmId, match, { timeoutMs = 60_000 } = {}) {
+      const e = entryOf(cvmId)
+      return new Promise<string>((resolvePromise, reject) => {
+        const earlier = e.lines.find(match)
+        if (earlier !== undefined) return resolvePromise(earlier)
+        if (e.record.status !== 'running') return reject(new CvmOutputError({ cvmId, reason: 'the program is not running' }))
+        const cleanup = () => {
+          clearTimeout(timer)
+          e.output.off('line', onLine)
+          e.output.off('exit', onExit)
+        }
+        const onLine = (line: string) => {
+          if (!match(line)) return
+          cleanup()
+          resolvePromise(line)
+        }
+        const onExit = (code: number | null) => {
+          cleanup()
+          reject(new CvmOutputError({ cvmId, reason: `the program exited (code ${code}) first` }))
+        }
+        const timer = setTimeout(() => {
+          cleanup()
+          reject(new CvmOutputError({ cvmId, reason: `no such line within ${timeoutMs} ms` }))
+        }, timeoutMs)
+        e.output.on('line', onLine)
+        e.output.once('exit', onExit)
+      })
+    },
+
     async kill(cvmId) {
       const e = entryOf(cvmId)
-      process.kill(e.process.pid, 'SIGKILL') // the guard dies; its watcher ends the agent process
-      await e.process.exited
       if (e.record.status === 'running') e.record.status = 'exited'
+      await e.process.kill() // SIGKILL to the agent: no chance to clean up, as when a host crashes
       await e.agent.close()
       return e.record
     },
@@ -280,6 +329,14 @@ async function freePort(): Promise<number> {
       s.close(() => resolvePort(port))
     })
   })
+}
+
+/** A CVM's program did not print the awaited line. */
+export class CvmOutputError extends BaseError {
+  override name = 'Host.CvmOutputError'
+  constructor({ cvmId, reason }: { cvmId: string; reason: string }) {
+    super(`CVM ${cvmId} did not print the expected line: ${reason}.`)
+  }
 }
 
 /** No CVM with that id on this host. */
