@@ -22,6 +22,15 @@ const processIo: Io = {
 
 const version = '0.1.0'
 
+/** One-line descriptions of command groups (`regent dev`, `regent dev cvm`, …). */
+const groups: Record<string, string> = {
+  dev: 'the embedded devnet: up, down, status, and its CVMs',
+  cvm: 'devnet CVMs: launch, list, stop, logs',
+  attest: 'verify Intel TDX/SGX quotes (DCAP) offline',
+  identity: 'show and verify agent identity bundles (identity function, security score)',
+  keys: 'derive keys inside a CVM (address and provenance, never the key unless asked)',
+}
+
 /** Runs `regent <argv…>` and resolves to the exit code. Never throws. */
 export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {
   const json = argv.includes('--json')
@@ -38,7 +47,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
   for (const spec of commands) {
     let parent = program
     for (const word of spec.path.slice(0, -1)) {
-      parent = parent.commands.find((c) => c.name() === word) ?? parent.command(word).description(`${word} commands`)
+      parent = parent.commands.find((c) => c.name() === word) ?? parent.command(word).description(groups[word] ?? `${word} commands`)
     }
     const leaf = parent
       .command(spec.path.at(-1) ?? '')
