@@ -212,6 +212,18 @@ describe('regent identity verify', () => {
     expect(o.reasons.map((r: { code: string }) => r.code)).toEqual(expect.arrayContaining(['bundle.expected', 'instance.not_canonical']))
     expect(o.failures).toContain('(d) not the canonical instance of the current epoch in RegentSuccession')
 
+    const gone = await regent(['identity', 'verify', 'http://127.0.0.1:1', '--devnet-dir', dir, '--json'])
+    expect(gone.code).toBe(1)
+    const g = JSON.parse(gone.stdout)
+    expect(g).toMatchObject({ isAgent: false, score: 0, holds: { a: false, b: false, c: false, d: false }, bundle: null })
+    expect(g.reasons.map((x: { code: string }) => x.code)).toEqual(['instance.fetch'])
+
+    const deadChain = await regent(['identity', 'verify', url, '--rpc-url', 'http://127.0.0.1:1', '--contracts', join(dir, 'devnet.json')])
+    expect([deadChain.code, deadChain.stderr]).toEqual([
+      1,
+      'error: the chain at http://127.0.0.1:1 did not answer\nhint: check --rpc-url\ndocs: docs/cli/identity.md\n',
+    ])
+
     const collateral = join(work, 'devnet-collateral.json')
     await writeFile(collateral, await (await fetch(`${file.hostUrl}/v1/collateral`)).text())
     const intel = await regent(['identity', 'verify', url, '--devnet-dir', dir, '--trust', 'intel', '--collateral', collateral])
