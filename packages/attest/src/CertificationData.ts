@@ -12,6 +12,7 @@
  */
 import * as EnclaveReport from './EnclaveReport.js'
 import { InvalidFieldError, Reader, Writer } from './internal/Bytes.js'
+import { Lru } from './internal/Memo.js'
 
 export { InvalidFieldError, TruncatedError } from './internal/Bytes.js'
 
@@ -93,7 +94,13 @@ export function parse(bytes: Uint8Array, options: { offset?: number; allowQeRepo
   const dataOffset = r.offset
   const data = r.take('certificationData.data', size)
   if (type === 5) {
-    certificates(data, { offset: dataOffset })
+    // Whether a chain decodes is a function of its text alone (the offset only places an error): a platform's chain
+    // is the same in all its quotes, so an accepted text is remembered and not decoded again.
+    const text = pemText({ type, pem: data })
+    if (!acceptedChains.get(text)) {
+      certificates(data, { offset: dataOffset })
+      acceptedChains.set(text, true)
+    }
     return { type, pem: data }
   }
   if (type === 6) return { type, ...parseQeReportData(data, { offset: dataOffset }) }
@@ -143,6 +150,9 @@ export function serializeQeReportData(data: QeReportData): Uint8Array {
     .bytes('certificationData', serialize(data.certificationData))
     .toBytes()
 }
+
+/** PEM chain texts (without trailing NULs) that {@link certificates} accepted. */
+const acceptedChains = new Lru<string, true>(1024)
 
 const begin = '-----BEGIN CERTIFICATE-----'
 const end = '-----END CERTIFICATE-----'

@@ -12,7 +12,7 @@
  * `SHA-384(JCS {"name","payload": lowercase hex,"type"})` — and a non-empty host digest that disagrees
  * is a {@link DigestMismatchError}.
  */
-import { sha384 } from '@noble/hashes/sha2'
+import { createHash } from 'node:crypto'
 import { BaseError } from './errors.js'
 import { equals, toHex } from './internal/Bytes.js'
 
@@ -154,10 +154,7 @@ export function replay(log: EventLog): Rtmrs {
       digest = new Uint8Array(48)
       digest.set(e.digest)
     }
-    const joined = new Uint8Array(96)
-    joined.set(rtmrs[e.imr] as Uint8Array)
-    joined.set(digest, 48)
-    rtmrs[e.imr] = sha384(joined)
+    rtmrs[e.imr] = sha384(rtmrs[e.imr] as Uint8Array, digest)
   })
   return rtmrs as unknown as Rtmrs
 }
@@ -244,6 +241,13 @@ export function appInfo(log: EventLog): AppInfo {
     events,
     appEvents: readyAt < 0 ? [] : all.slice(readyAt + 1),
   }
+}
+
+/** SHA-384 (FIPS 180-4) of the concatenated parts, by node:crypto, as a plain Uint8Array. */
+function sha384(...parts: Uint8Array[]): Uint8Array {
+  const hash = createHash('sha384')
+  for (const part of parts) hash.update(part)
+  return new Uint8Array(hash.digest())
 }
 
 function hexField(value: unknown, field: string, fail: (field: string, reason: string) => never): Uint8Array {

@@ -323,3 +323,86 @@ describe('verifyQuote (async policy)', () => {
     expect(verdict.ok).toBe(true)
   })
 })
+
+// The memos (internal/Memo.ts) record successful verifications by their exact bytes. Each test first verifies the
+// genuine quote (so its entries are in the memo in this process), then changes one byte of what was memoised.
+describe('memoised checks cannot change a verdict', () => {
+  const offsets = (bytes: Uint8Array) => {
+    const quote = Quote.parse(bytes)
+    const sigData = Quote.signedLength(quote) + 4
+    const qeReport = sigData + 128 + (quote.header.version === 3 ? 0 : 6)
+    return { quote, attestationKey: sigData + 64, qeReport, qeReportSignature: qeReport + 384 }
+  }
+  const genuine = () => {
+    const verdict = verifyQuoteSync(tdxBytes(), { collateral: tdxJson(), now: tdxNow })
+    expect([verdict.ok, verdict.verified]).toEqual([true, true])
+  }
+  const flip = (at: number) => {
+    const bytes = tdxBytes()
+    bytes[at] = (bytes[at] as number) ^ 0x01
+    return bytes
+  }
+
+  test('behavior: a flipped QE report signature byte is rejected after the genuine signature was memoised', () => {
+    genuine()
+    const { qeReportSignature } = offsets(tdxBytes())
+    for (const at of [qeReportSignature, qeReportSignature + 63]) {
+      const verdict = verifyQuoteSync(flip(at), { collateral: tdxJson(), now: tdxNow })
+      expect([at, verdict.ok, verdict.reasons.map((r) => r.code)]).toEqual([at, false, ['qe.signature']])
+    }
+    genuine()
+  })
+
+  test('behavior: a flipped QE report byte (outside REPORTDATA) is rejected after the genuine report was memoised', () => {
+    genuine()
+    const { qeReport } = offsets(tdxBytes())
+    // CPUSVN[0] and the last reserved byte before REPORTDATA: neither is read by the QE identity match or the binding.
+    for (const at of [qeReport, qeReport + 319]) {
+      const verdict = verifyQuoteSync(flip(at), { collateral: tdxJson(), now: tdxNow })
+      expect([at, verdict.ok, verdict.reasons.map((r) => r.code)]).toEqual([at, false, ['qe.signature']])
+    }
+    // The same through the parsed-quote path (QE report bytes re-serialized, not sliced from the input).
+    const parsed = Quote.parse(flip(qeReport))
+    expect(verifyQuoteSync(parsed, { collateral: tdxJson(), now: tdxNow }).reasons.map((r) => r.code)).toEqual(['qe.signature'])
+  })
+
+  test('behavior: a PCK leaf with a flipped signature byte is rejected after the genuine leaf was memoised', () => {
+    genuine()
+    const { quote } = offsets(tdxBytes())
+    const [leaf, ...rest] = CertChain.fromPem(Quote.pckCertChainPem(quote)) as [X509Certificate, ...X509Certificate[]]
+    const der = Buffer.from(leaf.raw)
+    der[der.length - 1] = (der[der.length - 1] as number) ^ 0x01 // last byte of the signature's s
+    const chain = new TextEncoder().encode([der, ...rest.map((c) => c.raw)].map(pem).join(''))
+    const bytes = Quote.serialize({ ...quote, signatureData: { ...quote.signatureData, certificationData: { type: 5, pem: chain } } })
+    const verdict = verifyQuoteSync(bytes, { collateral: tdxJson(), now: tdxNow })
+    expect([verdict.ok, verdict.reasons.map((r) => r.code)]).toEqual([false, ['pck.signature']])
+    genuine()
+  })
+
+  test('behavior: the memoised genuine leaf under another PCK CA key is rejected', () => {
+    genuine()
+    const { quote } = offsets(tdxBytes())
+    const [leaf] = CertChain.split(Quote.pckCertChainPem(quote)) as [string]
+    // The look-alike PKI has the same names as Intel's but its own keys: the Intel-signed leaf under its PCK CA.
+    const { collateral, rootPem } = lookAlike()
+    const chain = new TextEncoder().encode(leaf + collateral.pck_crl_issuer_chain)
+    const bytes = Quote.serialize({ ...quote, signatureData: { ...quote.signatureData, certificationData: { type: 5, pem: chain } } })
+    const root = createTrustedRoot({
+      name: 'look-alike',
+      pem: rootPem,
+      tcbSigningCommonName: 'Intel SGX TCB Signing',
+      pckCommonName: 'SGX PCK Certificate',
+    })
+    const verdict = verifyQuoteSync(bytes, { collateral, now: tdxNow, trustedRoots: [root] })
+    expect([verdict.ok, verdict.reasons.map((r) => r.code)]).toEqual([false, ['pck.signature']])
+  })
+
+  test('behavior: a flipped attestation key byte is rejected after the genuine key was imported', () => {
+    genuine()
+    const { attestationKey } = offsets(tdxBytes())
+    const verdict = verifyQuoteSync(flip(attestationKey + 63), { collateral: tdxJson(), now: tdxNow })
+    expect(verdict.ok).toBe(false)
+    expect(verdict.reasons.map((r) => r.code)).toContain('qe.binding')
+    expect(verdict.reasons.map((r) => r.code).some((c) => c === 'quote.signature' || c === 'quote.attestation_key')).toBe(true)
+  })
+})

@@ -8,6 +8,12 @@
  * revocation, CN profile), QE report signature, QE binding, QE identity match, quote signature, TCB level.
  * Parsing a PCK leaf is memoised by its exact PEM text; its checks are all redone on every call.
  *
+ * Memoised by exact bytes (internal/Memo.ts; equivalent to recomputing, since each is a pure function of the bytes
+ * in its key): the split and decoded PEM chain by its exact text; imported attestation keys by their exact x‖y;
+ * successful PCK leaf signature checks by (PCK CA key, leaf DER) and successful QE report signature checks by
+ * (PCK leaf key, QE report, signature), keyed by SHA-256 so that any byte difference misses. The quote signature
+ * differs per quote and is never memoised.
+ *
  * Every failed check adds a reason; independent checks keep running so the verdict lists every reason.
  */
 import { createHash, createPublicKey, verify as cryptoVerify, type KeyObject, X509Certificate } from 'node:crypto'
@@ -16,6 +22,7 @@ import * as Collateral from './Collateral.js'
 import type * as Crl from './Crl.js'
 import type * as EventLog from './EventLog.js'
 import { BaseError } from './errors.js'
+import * as Memo from './internal/Memo.js'
 import * as X509 from './internal/X509.js'
 import * as PckCertificate from './PckCertificate.js'
 import * as Policy from './Policy.js'
@@ -166,9 +173,16 @@ function run(
   const pck = pckLeaf(quote, verified, now, add)
 
   // Step 6: QE report signature by the PCK leaf key.
+  // A platform's QE report and its signature are the same in all its quotes: a success is memoised by the exact
+  // (PCK leaf key, QE report, signature) bytes, which is what the verification is a function of.
   const qeReportBytes = raw ? raw.subarray(qeReportOffset(quote), qeReportOffset(quote) + 384) : Quote.qeReportBytes(quote)
   const sig = quote.signatureData
-  if (pck && !ecdsa(qeReportBytes, pck.key, sig.qeReportSignature))
+  if (
+    pck &&
+    !Memo.verification(ecdsaScheme, [pck.spki, qeReportBytes, sig.qeReportSignature], () =>
+      ecdsa(qeReportBytes, pck.key, sig.qeReportSignature),
+    )
+  )
     add('qe.signature', 'QE report signature does not verify with the PCK certificate key.')
 
   // Step 7: QE binding. Intel compares REPORTDATA[0..32]; we also require [32..64] to be zero (go-tdx-guest's rule;
@@ -202,7 +216,7 @@ function run(
       }
   }
 
-  // Step 9: quote signature over header ‖ body with the attestation key.
+  // Step 9: quote signature over header ‖ body with the attestation key (different in every quote: never memoised).
   const signed = raw ? raw.subarray(0, Quote.signedLength(quote)) : Quote.signedRegion(quote)
   const attestationKey = importRawP256(sig.attestationKey)
   if (!attestationKey) add('quote.attestation_key', 'The attestation key is not a valid P-256 point.')
@@ -385,11 +399,28 @@ function messageOf(error: Error): string {
 
 // --- PCK leaf -----------------------------------------------------------------------------------------------
 
-type Leaf = { certificate: X509Certificate; fields: X509.Fields; extensions: PckCertificate.PckCertificate; key: KeyObject }
-const leaves = new Map<string, Leaf | BaseError>()
-const leafCacheSize = 1024
-const caKeys = new WeakMap<X509Certificate, KeyObject>()
+type Leaf = {
+  certificate: X509Certificate
+  /** The certificate's exact DER (what its signature check is a function of, with the CA key). */
+  der: Uint8Array
+  fields: X509.Fields
+  extensions: PckCertificate.PckCertificate
+  key: KeyObject
+  /** The leaf key's SubjectPublicKeyInfo DER (the key bytes of the QE report signature memo). */
+  spki: Uint8Array
+}
+type Chain = { blocks: string[]; ders: Buffer[] }
+type PublicKey = { key: KeyObject; spki: Uint8Array }
+/** Parsed PCK leaves (or why not) by exact PEM text. */
+const leaves = new Memo.Lru<string, Leaf | BaseError>(1024)
+/** Split and decoded PCK chains by exact PEM text (valid ones only). */
+const chains = new Memo.Lru<string, Chain>(1024)
+/** Imported attestation keys by their exact x‖y (valid points only). */
+const attestationKeys = new Memo.Lru<string, KeyObject>(4096)
+const caKeys = new WeakMap<X509Certificate, PublicKey>()
 const revokedSets = new WeakMap<Crl.Crl, Set<string>>()
+const ecdsaScheme = 'ecdsa-p256-sha256-p1363/v1'
+const certificateScheme = 'x509-certificate-signature/v1'
 
 function pckLeaf(
   quote: Quote.Quote,
@@ -397,14 +428,15 @@ function pckLeaf(
   now: Date,
   add: (code: string, message: string) => void,
 ): Leaf | undefined {
-  let blocks: string[]
+  let chain: Chain
   try {
-    blocks = CertChain.split(Quote.pckCertChainPem(quote))
+    chain = chainOf(Quote.pckCertChainPem(quote))
   } catch (error) {
     if (!(error instanceof BaseError)) throw error
     add(error instanceof Quote.UnsupportedCertificationDataError ? 'pck.unsupported' : 'pck.chain', error.shortMessage)
     return undefined
   }
+  const { blocks, ders } = chain
   const leaf = parseLeaf(blocks[0] as string)
   if (leaf instanceof BaseError) {
     add('pck.certificate', leaf.shortMessage)
@@ -420,17 +452,22 @@ function pckLeaf(
   }
   // The quote's intermediate must be the PCK CA that issued the collateral's PCK CRL (Intel QVL: same issuer),
   // already verified to the root with the root CRL; the quote's root, if present, must be that root.
-  const quoteCa = blocks[1]
+  const quoteCa = ders[1]
   if (quoteCa === undefined) fail('pck.chain', 'The PCK certificate chain has no PCK CA certificate.')
-  else if (!derOf(quoteCa).equals(ca.raw))
+  else if (!quoteCa.equals(ca.raw))
     fail('pck.chain', `The PCK CA in the quote is not the PCK CRL issuer of the collateral ("${caFields.subjectText}").`)
-  const quoteRoot = blocks[blocks.length - 1]
-  if (blocks.length > 2 && !derOf(quoteRoot as string).equals(certificateOf(verified.root).raw))
+  const quoteRoot = ders[ders.length - 1]
+  if (blocks.length > 2 && !(quoteRoot as Buffer).equals(certificateOf(verified.root).raw))
     fail('pck.chain', `The root certificate in the quote is not the trusted root "${verified.root.name}".`)
   if (blocks.length > 3) fail('pck.chain', `The PCK certificate chain has ${blocks.length} certificates (expected 3).`)
   if (!X509.equalBytes(leaf.fields.issuer, caFields.subject))
     fail('pck.chain', `The PCK certificate is issued by "${leaf.fields.issuerText}", not by "${caFields.subjectText}".`)
-  else if (!leaf.certificate.verify(caKey(ca))) fail('pck.signature', 'The PCK certificate signature does not verify with the PCK CA key.')
+  else {
+    // The leaf's signature is a function of the CA key and the leaf's exact DER: a success is memoised by those bytes.
+    const caKey = caKeyOf(ca)
+    if (!Memo.verification(certificateScheme, [caKey.spki, leaf.der], () => leaf.certificate.verify(caKey.key)))
+      fail('pck.signature', 'The PCK certificate signature does not verify with the PCK CA key.')
+  }
   const t = now.getTime()
   if (t < leaf.fields.notBefore.getTime() || t > leaf.fields.notAfter.getTime())
     fail(
@@ -453,26 +490,41 @@ function parseLeaf(pem: string): Leaf | BaseError {
     const certificate = new X509Certificate(pem)
     const fields = X509.fields(certificate)
     const extensions = PckCertificate.from(certificate)
-    result = { certificate, fields, extensions, key: certificate.publicKey }
+    const key = certificate.publicKey
+    result = { certificate, der: certificate.raw, fields, extensions, key, spki: spkiOf(key) }
   } catch (error) {
     result = error instanceof BaseError ? error : new InvalidCertificateError({ cause: error })
   }
-  if (leaves.size >= leafCacheSize) leaves.clear()
   leaves.set(pem, result)
   return result
+}
+
+function chainOf(text: string): Chain {
+  let chain = chains.get(text)
+  if (!chain) {
+    const blocks = CertChain.split(text)
+    chain = { blocks, ders: blocks.map(derOf) }
+    chains.set(text, chain)
+  }
+  return chain
 }
 
 function derOf(pem: string): Buffer {
   return Buffer.from(pem.replace(/-----(BEGIN|END) CERTIFICATE-----|\s/g, ''), 'base64')
 }
 
-function caKey(ca: X509Certificate): KeyObject {
+function caKeyOf(ca: X509Certificate): PublicKey {
   let key = caKeys.get(ca)
   if (!key) {
-    key = ca.publicKey
+    const object = ca.publicKey
+    key = { key: object, spki: spkiOf(object) }
     caKeys.set(ca, key)
   }
   return key
+}
+
+function spkiOf(key: KeyObject): Uint8Array {
+  return key.export({ type: 'spki', format: 'der' })
 }
 
 function revokedSet(crl: Crl.Crl): Set<string> {
@@ -494,11 +546,17 @@ function ecdsa(data: Uint8Array, key: KeyObject, signature: Uint8Array): boolean
   }
 }
 
+/** Imports x‖y as a P-256 public key; memoised by the exact 64 bytes (a platform's key is in all its quotes). */
 function importRawP256(xy: Uint8Array): KeyObject | undefined {
   if (xy.length !== 64) return undefined
+  const id = Buffer.from(xy.buffer, xy.byteOffset, xy.length).toString('hex')
+  const cached = attestationKeys.get(id)
+  if (cached) return cached
   try {
     const b64 = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.length).toString('base64url')
-    return createPublicKey({ key: { kty: 'EC', crv: 'P-256', x: b64(xy.subarray(0, 32)), y: b64(xy.subarray(32)) }, format: 'jwk' })
+    const key = createPublicKey({ key: { kty: 'EC', crv: 'P-256', x: b64(xy.subarray(0, 32)), y: b64(xy.subarray(32)) }, format: 'jwk' })
+    attestationKeys.set(id, key)
+    return key
   } catch {
     return undefined
   }
