@@ -112,6 +112,7 @@ export const verify: Command = {
     const source = args[0]
     if (!source) throw new UsageError('usage', 'missing <agent-url|bundle-file>')
     const agentId = parseAgentId(flags.agentId)
+    const saved = isUrl(source) ? undefined : await readBundle(source)
     const chain = await chainOf(flags)
     const client = createPublicClient({ transport: http(chain.rpcUrl) })
     const chainId = await getChainId(client).catch((cause: unknown) => {
@@ -127,7 +128,7 @@ export const verify: Command = {
     const now = new Date()
     const notes: string[] = []
 
-    if (isUrl(source)) {
+    if (!saved) {
       const collateral = await collateralOf(flags, trust, devnet, async () => fetchBundle(source, freshNonce()))
       note(`verifying ${source} with a fresh nonce against chain ${chainId} (${chain.rpcUrl})`)
       const result = await verifyInstance({
@@ -143,7 +144,7 @@ export const verify: Command = {
       return { ok: result.evaluation.isAgent, data: { ...data, chain: { chainId, ...strip(chain) }, trust, notes } }
     }
 
-    const bundle = await readBundle(source)
+    const bundle = saved
     notes.push(
       'a saved bundle proves nothing about freshness: its nonce was not chosen by this verifier, so (a) only says the key signed it once; verify the agent URL for a live answer',
     )
