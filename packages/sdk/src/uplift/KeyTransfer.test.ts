@@ -8,7 +8,7 @@ import { NotCanonicalError } from '../chain/assertCanonical.js'
 import { readCanonical } from '../chain/readCanonical.js'
 import { PrivateKey } from '../Keys.js'
 import { UpliftRefusedError } from './errors.js'
-import { collateral, hex, setupAgent, startTarget, type Target, trustedRoots } from './internal/testFixtures.js'
+import { collateral, setupAgent, startTarget, type Target, trustedRoots } from './internal/testFixtures.js'
 import {
   type AttestedTarget,
   certificateFromJson,
@@ -69,8 +69,8 @@ describe('verifyTarget / sealKey / openKey (option A, import)', () => {
     expect(verdict.ok).toBe(true)
     expect(verdict.target).toMatchObject({
       mode: 'import',
-      source: source.address.toLowerCase(),
-      wallet: target.wallet.address.toLowerCase(),
+      source: source.address.toLowerCase() as Hex,
+      wallet: target.wallet.address.toLowerCase() as Hex,
       composeHash: target.composeHash,
       appId: target.appId,
       hardware: 'devnet',

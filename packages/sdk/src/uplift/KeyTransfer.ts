@@ -355,8 +355,7 @@ export function openKey(parameters: OpenKeyParameters): PrivateKey {
     keyAd(parameters.transcript, envelope.address),
   )
   key?.fill(0)
-  if (!plain || plain.length !== 32)
-    return refuse('key.decrypt', 'The key envelope did not decrypt: wrong key, other transcript or altered bytes.')
+  if (plain?.length !== 32) return refuse('key.decrypt', 'The key envelope did not decrypt: wrong key, other transcript or altered bytes.')
   try {
     const privateKey = new PrivateKey(plain)
     if (lower(privateKeyToAddress(toHex(plain))) !== envelope.address) {
