@@ -24,6 +24,11 @@ export type VerifyInstanceParameters = {
   readonly url?: string
   /** Instead of (or with) `url`: how to fetch the bundle for a nonce (tests, other transports). Default: HTTP GET on `url`. */
   readonly fetch?: (nonce: Hex) => Promise<unknown>
+  /**
+   * The nonce the bundle must carry. Default: a fresh random one (what proves freshness). Pass one only to
+   * re-check a saved bundle against the nonce it was made for — that proves nothing about freshness.
+   */
+  readonly nonce?: Hex
   /** The agent the verifier asks about; default the bundle's own agentId. */
   readonly agentId?: bigint
   readonly contracts: Pick<RegentContracts, 'identityRegistry' | 'appAuth' | 'succession'>
@@ -85,7 +90,7 @@ const keyBroken = new Set([
  * if (evaluation.isAgent) console.log(evaluation.score)
  */
 export async function verifyInstance(parameters: VerifyInstanceParameters): Promise<VerifyInstanceReturnType> {
-  const nonce = toHex(randomBytes(nonceLength))
+  const nonce = parameters.nonce ?? toHex(randomBytes(nonceLength))
   const id = parameters.id ?? parameters.url ?? 'instance'
   const reasons: Reason[] = []
   const add = (code: string, message: string) => reasons.push({ code, message })

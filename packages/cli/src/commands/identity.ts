@@ -6,24 +6,11 @@
 import { ECDH, randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { Collateral, createTrustedRoot, intelSgxRootCa, PckCertificate, Quote, type TrustedRoot } from '@regent/attest'
-import { regentAppAuthAbi } from '@regent/contracts'
 import { DevnetFile } from '@regent/devnet'
-import {
-  agentRegistryOf,
-  type Evaluation,
-  evaluateInstance,
-  type IdentityBundle,
-  type InstanceFacts,
-  type Reason,
-  readCanonical,
-  type TcbStatus,
-  verifyIdentityBundle,
-  verifyInstance,
-  verifyProvenance,
-} from '@regent/sdk'
-import { type Address, type Client, createPublicClient, getAddress, type Hex, http } from 'viem'
+import { type Evaluation, type IdentityBundle, type Reason, verifyInstance, verifyProvenance } from '@regent/sdk'
+import { type Address, createPublicClient, getAddress, type Hex, http } from 'viem'
 import { publicKeyToAddress } from 'viem/accounts'
-import { getChainId, readContract } from 'viem/actions'
+import { getChainId } from 'viem/actions'
 import type { Command, CommandInput, CommandResult } from '../command.js'
 import { CliError, UsageError } from '../errors.js'
 
@@ -149,10 +136,19 @@ export const verify: Command = {
       'a saved bundle proves nothing about freshness: its nonce was not chosen by this verifier, so (a) only says the key signed it once; verify the agent URL for a live answer',
     )
     const collateral = await collateralOf(flags, trust, devnet, async () => bundle)
-    const { facts, reasons } = await verifySaved(bundle, { client, contracts: chain.contracts, collateral, trustedRoots, now, agentId })
-    const evaluation = evaluateInstance(facts)
-    const nonce = savedNonce(bundle) ?? null
-    const data = output(evaluation, reasons, bundle, { source: 'file', nonce, fresh: false })
+    const nonce = savedNonce(bundle)
+    const { evaluation, reasons } = await verifyInstance({
+      fetch: async () => bundle,
+      ...(nonce === undefined ? {} : { nonce }),
+      id: 'bundle',
+      client,
+      contracts: chain.contracts,
+      collateral,
+      trustedRoots,
+      now,
+      ...(agentId === undefined ? {} : { agentId }),
+    })
+    const data = output(evaluation, reasons, bundle, { source: 'file', nonce: nonce ?? null, fresh: false })
     return { ok: evaluation.isAgent, data: { ...data, chain: { chainId, ...strip(chain) }, trust, notes } }
   },
   render(result, { color }) {
@@ -315,132 +311,6 @@ async function collateralOf(
       docs,
     })
   }
-}
-
-/**
- * The identity function over a saved bundle: the same checks as `verifyInstance` (docs/protocol.md "Identity
- * endpoint"), but with the nonce the bundle carries instead of a fresh one.
- */
-async function verifySaved(
-  bundle: IdentityBundle,
-  p: {
-    client: Client
-    contracts: Contracts
-    collateral: Collateral.Collateral
-    trustedRoots: TrustedRoot[]
-    now: Date
-    agentId: bigint | undefined
-  },
-): Promise<{ facts: InstanceFacts; reasons: Reason[] }> {
-  const reasons: Reason[] = []
-  const add = (code: string, message: string) => reasons.push({ code, message })
-  const agentId = p.agentId ?? (/^(0|[1-9][0-9]*)$/.test(String(bundle.agentId)) ? BigInt(bundle.agentId) : undefined)
-  const nonce = savedNonce(bundle)
-  const empty = (latest: string | undefined): InstanceFacts => ({
-    id: 'bundle',
-    controlsKey: false,
-    stateRoot: undefined,
-    latestStateRoot: latest,
-    attestation: { verified: false, hardware: undefined, status: undefined, advisoryIds: [], ageSeconds: 0 },
-    measurementApproved: false,
-    kmsProvenanceVerified: false,
-    canonical: false,
-  })
-  if (agentId === undefined || nonce === undefined) {
-    add('bundle.format', agentId === undefined ? 'The bundle has no decimal agentId.' : 'The bundle carries no attestation nonce.')
-    return { facts: empty(undefined), reasons }
-  }
-  const onChain = await readCanonical(p.client, { contracts: p.contracts, agentId })
-  const chainId = await getChainId(p.client)
-  const appId = onChain.appId
-  let approved = false
-  const verdict = await verifyIdentityBundle(bundle, {
-    nonce,
-    collateral: p.collateral,
-    trustedRoots: p.trustedRoots,
-    now: p.now,
-    expected: { agentRegistry: agentRegistryOf({ chainId, identityRegistry: p.contracts.identityRegistry }), agentId },
-    policy: {
-      approvedMeasurements: async (query) => {
-        if (query.appId === undefined || query.composeHash === undefined) return 'The attested event log names no app id or compose hash.'
-        if (`0x${query.appId}` !== appId.toLowerCase())
-          return `The attested app id 0x${query.appId} is not agent ${agentId}'s app ${appId}.`
-        approved = await readContract(p.client, {
-          address: p.contracts.appAuth,
-          abi: regentAppAuthAbi,
-          functionName: 'isComposeHashApproved',
-          args: [appId, `0x${query.composeHash}`],
-        })
-        return approved || `Compose hash 0x${query.composeHash} is not approved and active for app ${appId} in RegentAppAuth.`
-      },
-    },
-  })
-  reasons.push(...verdict.reasons)
-  const provenanceOk = !verdict.reasons.some((r) => r.code.startsWith('provenance.'))
-  let kmsOk = false
-  if (provenanceOk && verdict.kmsRootPublicKey !== undefined) {
-    const root = rootAddress(verdict.kmsRootPublicKey)
-    kmsOk = await readContract(p.client, {
-      address: p.contracts.appAuth,
-      abi: regentAppAuthAbi,
-      functionName: 'isKmsRootAllowed',
-      args: [appId, root],
-    })
-    if (!kmsOk) add('instance.kms_root', `The key chain ends at KMS root ${root}, which app ${appId} does not allow.`)
-  }
-  const canonical =
-    onChain.epoch !== 0n &&
-    onChain.instance.signer.toLowerCase() === String(bundle.wallet).toLowerCase() &&
-    String(bundle.epoch) === onChain.epoch.toString()
-  if (!canonical)
-    add(
-      'instance.not_canonical',
-      `Wallet ${bundle.wallet} at epoch ${bundle.epoch} is not canonical; RegentSuccession has ${onChain.instance.signer} at epoch ${onChain.epoch}.`,
-    )
-  const attestedRoot = verdict.attestation?.statement?.stateRoot
-  if (attestedRoot?.toLowerCase() !== onChain.stateRoot.toLowerCase())
-    add(
-      'instance.stale_state',
-      `The attested state root ${attestedRoot ?? 'none'} is not the latest committed ${onChain.stateRoot} (seq ${onChain.stateSeq}).`,
-    )
-  const quote = verdict.attestation?.quote
-  const codes = new Set(verdict.reasons.map((r) => r.code))
-  const broken = [
-    'bundle.format',
-    'attestation.format',
-    'attestation.binding',
-    'policy.event_log',
-    'bundle.app_id',
-    'bundle.compose_hash',
-    'bundle.instance_id',
-    'bundle.os_image_hash',
-  ]
-  const keyBroken = [
-    'bundle.format',
-    'bundle.signature',
-    'attestation.format',
-    'attestation.signature',
-    'attestation.signer',
-    'attestation.nonce',
-  ]
-  const verified = quote?.verified === true && !broken.some((c) => codes.has(c))
-  const facts: InstanceFacts = {
-    id: 'bundle',
-    controlsKey: !keyBroken.some((c) => codes.has(c)),
-    stateRoot: verified ? attestedRoot : undefined,
-    latestStateRoot: onChain.stateRoot,
-    attestation: {
-      verified,
-      hardware: quote?.hardware,
-      status: quote?.status as TcbStatus | undefined,
-      advisoryIds: quote?.advisoryIds ?? [],
-      ageSeconds: Math.max(0, p.now.getTime() / 1000 - Number(bundle.issuedAt)),
-    },
-    measurementApproved: verified && approved,
-    kmsProvenanceVerified: kmsOk,
-    canonical,
-  }
-  return { facts, reasons }
 }
 
 function summaries(bundle: IdentityBundle): { keyProvenance: ProvenanceSummary; attestation: AttestationSummary } {
