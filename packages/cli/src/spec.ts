@@ -268,7 +268,12 @@ export const commands: readonly CommandSpec[] = [
     args: [],
     flags: [
       { name: 'path', value: 'path', description: 'GetKey path, e.g. regent/v1/wallet' },
-      { name: 'purpose', value: 'purpose', description: 'GetKey purpose (enters only the first signature of the chain)', default: '' },
+      {
+        name: 'name',
+        value: 'name',
+        description: "the key's name: dstack's GetKey purpose (enters only the first signature of the chain)",
+      },
+      { name: 'purpose', value: 'purpose', description: 'same as --name (dstack spelling)' },
       {
         name: 'endpoint',
         value: 'socket|url',
@@ -284,7 +289,7 @@ export const commands: readonly CommandSpec[] = [
     ],
     examples: [
       {
-        command: 'regent keys derive --path regent/v1/wallet --purpose regent-wallet',
+        command: 'regent keys derive --path regent/v1/wallet --name regent-wallet',
         description: "the agent wallet's address and provenance, inside its CVM",
       },
       {

@@ -64,7 +64,7 @@ describe('regent keys derive', () => {
     expect(r.stdout).not.toMatch(/privateKey|redacted/)
 
     // Deterministic: same path, same key; another path or purpose, another key.
-    const same = JSON.parse((await derive('--path', 'regent/v1/wallet', '--purpose', 'regent-wallet', '--json')).stdout)
+    const same = JSON.parse((await derive('--path', 'regent/v1/wallet', '--name', 'regent-wallet', '--json')).stdout) // --name is --purpose
     expect(same.address).toBe(out.address)
     const other = JSON.parse((await derive('--path', 'my/key', '--json')).stdout)
     expect(other.address).not.toBe(out.address)

@@ -51,7 +51,9 @@ export const derive: Command = {
     const path = flags.path
     if (typeof path !== 'string' || path.length === 0)
       throw new UsageError('usage', 'missing --path <path>', { hint: 'e.g. --path regent/v1/wallet' })
-    const purpose = typeof flags.purpose === 'string' ? flags.purpose : ''
+    if (typeof flags.name === 'string' && typeof flags.purpose === 'string' && flags.name !== flags.purpose)
+      throw new UsageError('usage', '--name and --purpose are the same thing: give one')
+    const purpose = typeof flags.name === 'string' ? flags.name : typeof flags.purpose === 'string' ? flags.purpose : ''
     // --reveal: refused before anything is derived unless a person is looking at a terminal.
     const reveal = flags.reveal === true
     if (reveal && flags.json === true)
