@@ -134,6 +134,56 @@ export {
 export { type FromEnvOptions, fromEnv, NoEndpointError, socketPaths } from './transports/fromEnv.js'
 export { type HttpOptions, http } from './transports/http.js'
 export { type UnixSocketOptions, unixSocket } from './transports/unixSocket.js'
+// The self-uplift protocol core (DESIGN.md §10; docs/uplift.md): step 0 decision, wire messages and transcript,
+// key continuity (import / rotate), state transfer, self-continuity handshake. Orchestration is not here yet.
+export * as Decide from './uplift/Decide.js'
+export { type Reason as UpliftReason, UpliftRefusedError } from './uplift/errors.js'
+export {
+  type AnswerChallengeParameters,
+  answerChallenge,
+  type CreateChallengeParameters,
+  createChallenge,
+  defaultLeafCount as handshakeDefaultLeafCount,
+  type HandshakeVerdict,
+  purpose as handshakePurpose,
+  type VerifyHandshakeParameters,
+  verifyHandshake,
+} from './uplift/Handshake.js'
+export {
+  type AttestedTarget,
+  assertTarget,
+  type CreateSourceHelloParameters,
+  type CreateTargetHelloParameters,
+  type CreateTargetHelloReturnType,
+  certificateFromJson,
+  certificateToJson,
+  createSourceHello,
+  createTargetHello,
+  keyEnvelopeLabel,
+  type OfferSuccessionParameters,
+  type OpenKeyParameters,
+  offerSuccession,
+  openKey,
+  type SealKeyParameters,
+  sealKey,
+  type TargetVerdict,
+  type VerifySuccessionParameters,
+  type VerifyTargetParameters,
+  verifySuccession,
+  verifyTarget,
+} from './uplift/KeyTransfer.js'
+export * as UpliftMessages from './uplift/Messages.js'
+export {
+  type OfferStateParameters,
+  type OfferStateReturnType,
+  type OpenStateParameters,
+  type OpenStateReturnType,
+  offerState,
+  openState,
+  stateEnvelopeLabel,
+  toTypedData as upliftStateTypedData,
+  types as upliftStateTypes,
+} from './uplift/StateTransfer.js'
 export {
   nonceLength as verifierNonceLength,
   type VerifyInstanceParameters,
