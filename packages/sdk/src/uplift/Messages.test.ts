@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
 import * as Messages from './Messages.js'
 
@@ -158,5 +159,66 @@ describe('Messages.appendTranscript / targetReportData', () => {
     }
     expect(Messages.transcriptOf([sourceHello, envelope, other])).toBe(t)
     expect(() => Messages.appendTranscript(t, envelope)).toThrow(Messages.NotInTranscriptError)
+  })
+})
+
+describe('Messages.parse ∘ serialize', () => {
+  const hexOf = (min: number, max: number) =>
+    fc.uint8Array({ minLength: min, maxLength: max }).map((b) => `0x${Buffer.from(b).toString('hex')}` as const)
+  const challenge = fc
+    .record({
+      version: fc.constant(Messages.version),
+      type: fc.constant('challenge' as const),
+      sessionId: hexOf(32, 32),
+      nonce: hexOf(32, 32),
+      epoch: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }).map(String),
+      leafIndexes: fc
+        .uniqueArray(fc.nat({ max: 2 ** 32 - 1 }), { minLength: 1, maxLength: 256 })
+        .map((a) => a.sort((x, y) => x - y).map(String)),
+    })
+    .map((r) => ({ ...r }))
+  const envelope = fc
+    .record({
+      version: fc.constant(Messages.version),
+      type: fc.constant('state-envelope' as const),
+      sessionId: hexOf(32, 32),
+      index: fc.nat({ max: 2 ** 32 - 1 }).map(String),
+      iv: hexOf(12, 12),
+      ciphertext: hexOf(16, 300),
+    })
+    .map((r) => ({ ...r }))
+
+  test('property: every well-formed message round-trips, and its transcript step is deterministic', () => {
+    fc.assert(
+      fc.property(challenge, (m) => {
+        expect(Messages.parse(Messages.serialize(m), 'challenge')).toEqual(m)
+        expect(Messages.appendTranscript(Messages.emptyTranscript, m)).toBe(
+          Messages.appendTranscript(Messages.emptyTranscript, Messages.parse(Messages.serialize(m))),
+        )
+      }),
+    )
+    fc.assert(
+      fc.property(envelope, (m) => {
+        expect(Messages.parse(JSON.stringify(m), 'state-envelope')).toEqual(m)
+      }),
+    )
+  })
+
+  test('property: any one byte of a canonical message changed either fails to parse or changes the transcript', () => {
+    fc.assert(
+      fc.property(challenge, fc.nat(), fc.integer({ min: 1, max: 255 }), (m, at, delta) => {
+        const text = Buffer.from(Messages.serialize(m))
+        const i = at % text.length
+        text[i] = ((text[i] as number) + delta) % 256
+        let parsed: Messages.Message | undefined
+        try {
+          parsed = Messages.parse(text.toString('utf8'))
+        } catch (error) {
+          expect(error).toBeInstanceOf(Messages.InvalidMessageError)
+          return
+        }
+        expect(Messages.appendTranscript(Messages.emptyTranscript, parsed)).not.toBe(Messages.appendTranscript(Messages.emptyTranscript, m))
+      }),
+    )
   })
 })
