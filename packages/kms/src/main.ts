@@ -19,9 +19,10 @@
 import { X509Certificate } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { Collateral, createTrustedRoot, intelSgxRootCa, TcbInfo, type TrustedRoot } from '@regent/attest'
-import { createPublicClient, getAddress, http, isAddress, type PublicClient } from 'viem'
+import { createPublicClient, custom, getAddress, isAddress, type PublicClient } from 'viem'
 import { BaseError } from './errors.js'
 import * as GuestAgent from './internal/guestAgent.js'
+import * as JsonRpc from './internal/jsonRpc.js'
 import type * as KeyRelease from './KeyRelease.js'
 import { startKmsNode } from './KmsNode.js'
 
@@ -197,7 +198,9 @@ export async function run(env: NodeJS.ProcessEnv): Promise<{ ready: Record<strin
   const now = () => new Date()
 
   const agent = GuestAgent.fromEnv({ env })
-  const client = createPublicClient({ transport: http(rpcUrl, { batch: false }) }) as PublicClient
+  // JSON-RPC on kept-alive node:http sockets (internal/jsonRpc.ts): the block number is asked per key request.
+  const rpc = JsonRpc.fromUrl({ url: rpcUrl })
+  const client = createPublicClient({ transport: custom(rpc) }) as PublicClient
   const collateral = await loadedCollateral({
     load: config.collateralUrl ? () => fetchCollateral(config.collateralUrl as string) : async () => config.collateral as Collateral.Json,
     trustedRoots: config.trustedRoots,
@@ -227,6 +230,9 @@ export async function run(env: NodeJS.ProcessEnv): Promise<{ ready: Record<strin
           }
         : undefined,
     })
+  } catch (error) {
+    rpc.close()
+    throw error
   } finally {
     sealingKey.fill(0)
   }
@@ -239,7 +245,10 @@ export async function run(env: NodeJS.ProcessEnv): Promise<{ ready: Record<strin
       origin: node.origin,
       nodeId: node.nodeId,
     },
-    stop: () => node.close(),
+    stop: async () => {
+      await node.close()
+      rpc.close()
+    },
   }
 }
 
