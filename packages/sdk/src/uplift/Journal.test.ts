@@ -1,0 +1,66 @@
+import { mkdtemp, readFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, expect, test } from 'vitest'
+import * as Journal from './Journal.js'
+
+const key = new Uint8Array(32).fill(7)
+const path = async () => join(await mkdtemp(join(tmpdir(), 'regent-journal-')), 'j.db')
+
+describe('Journal.open', () => {
+  test('default: steps are recorded in order and survive a reopen', async () => {
+    const p = await path()
+    const j = Journal.open({ path: p, role: 'source', key })
+    j.put('hello', { type: 'source-hello', n: '1' }, '0xaa')
+    j.put('target-hello', { type: 'target-hello' })
+    j.close()
+    const again = Journal.open({ path: p, role: 'source', key })
+    expect(again.entries().map((e) => [e.step, e.status, e.data, e.transcript])).toEqual([
+      ['hello', 'done', { type: 'source-hello', n: '1' }, '0xaa'],
+      ['target-hello', 'done', { type: 'target-hello' }, undefined],
+    ])
+    expect(again.get('hello')).toEqual({ type: 'source-hello', n: '1' })
+    expect(again.get('nothing')).toBeUndefined()
+    again.close()
+  })
+
+  test('behavior: step runs its work once; a resumed step returns the journaled value', async () => {
+    const p = await path()
+    const j = Journal.open({ path: p, role: 'target', key })
+    let runs = 0
+    const first = await j.step('nonce', () => ({ nonce: `${++runs}` }))
+    j.close()
+    const resumed = Journal.open({ path: p, role: 'target', key })
+    const second = await resumed.step('nonce', () => ({ nonce: `${++runs}` }))
+    expect([first, second, runs]).toEqual([{ nonce: '1' }, { nonce: '1' }, 1])
+    // A failing step records nothing.
+    await expect(resumed.step('boom', () => Promise.reject(new Error('no')))).rejects.toThrow('no')
+    expect(resumed.get('boom')).toBeUndefined()
+    resumed.close()
+  })
+
+  test('behavior: secrets are stored only sealed and open only under the same key', async () => {
+    const p = await path()
+    const secret = new Uint8Array(32).fill(0x5a)
+    const j = Journal.open({ path: p, role: 'target', key })
+    j.putSecret('ephemeral', secret)
+    expect(j.getSecret('ephemeral')).toEqual(secret)
+    expect(j.getSecret('absent')).toBeUndefined()
+    j.close()
+    const file = await readFile(p)
+    const wal = await readFile(`${p}-wal`).catch(() => Buffer.alloc(0))
+    expect(Buffer.concat([file, wal]).includes(Buffer.from(secret))).toBe(false)
+    const other = Journal.open({ path: p, role: 'target', key: new Uint8Array(32).fill(8) })
+    expect(() => other.getSecret('ephemeral')).toThrowErrorMatchingInlineSnapshot(`
+      [Journal.SecretError: The journaled secret "ephemeral" does not open under this key.
+      Docs: docs/uplift.md#journal]
+    `)
+    other.close()
+  })
+
+  test('behavior: a journal opened as the other role is refused', async () => {
+    const p = await path()
+    Journal.open({ path: p, role: 'source', key }).close()
+    expect(() => Journal.open({ path: p, role: 'target', key })).toThrow(Journal.JournalRoleError)
+  })
+})
