@@ -75,6 +75,10 @@ describe('ReleaseRequest.parse', () => {
   test('behavior: names the field that failed', () => {
     expect(() => ReleaseRequest.parse([])).toThrow('Invalid (body): must be a JSON object.')
     expect(() => ReleaseRequest.parse({ quote: 'xyz' })).toThrow('Invalid quote: must be an even-length hex string.')
+    for (const bad of ['0g', 'g0', 'ab cd', 'abc', 'ab\u00e9f', '0x0x', 'abZZ', 'ab+1'])
+      expect(() => ReleaseRequest.fromHex(bad, 'quote')).toThrow('Invalid quote: must be an even-length hex string.')
+    expect(ReleaseRequest.fromHex('0xAbcD', 'quote')).toEqual(Uint8Array.of(0xab, 0xcd))
+    expect(ReleaseRequest.fromHex('', 'quote')).toEqual(new Uint8Array(0))
     expect(() => ReleaseRequest.parse({ quote: 'aa', eventLog: 1 })).toThrow('Invalid eventLog: must be a string.')
     expect(() => ReleaseRequest.parse({ quote: 'aa', eventLog: '[]', ephemeralPublicKey: 'aa', nonce: '' })).toThrow(
       'Invalid ephemeralPublicKey: must be 32 bytes, got 1.',
