@@ -149,6 +149,15 @@ export {
   type VerifyHandshakeParameters,
   verifyHandshake,
 } from './uplift/Handshake.js'
+// The self-uplift orchestration (docs/uplift.md "Journal", "HTTP roles"): per-side journals, the source driver and
+// the target's JSON API.
+export {
+  type Journal as UpliftJournal,
+  JournalRoleError,
+  JournalSecretError,
+  type OpenParameters as OpenUpliftJournalParameters,
+  open as openUpliftJournal,
+} from './uplift/Journal.js'
 export {
   type AttestedTarget,
   assertTarget,
@@ -173,6 +182,7 @@ export {
   verifyTarget,
 } from './uplift/KeyTransfer.js'
 export * as UpliftMessages from './uplift/Messages.js'
+export { type UpliftParameters, type UpliftReturnType, uplift } from './uplift/Source.js'
 export {
   type OfferStateParameters,
   type OfferStateReturnType,
@@ -184,6 +194,13 @@ export {
   toTypedData as upliftStateTypedData,
   types as upliftStateTypes,
 } from './uplift/StateTransfer.js'
+export {
+  basePath as upliftBasePath,
+  type CreateTargetParameters,
+  createTarget,
+  type Target as UpliftTarget,
+  type TargetStatus as UpliftTargetStatus,
+} from './uplift/Target.js'
 export {
   nonceLength as verifierNonceLength,
   type VerifyInstanceParameters,

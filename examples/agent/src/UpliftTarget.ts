@@ -1,0 +1,75 @@
+/**
+ * The example agent as an uplift target (docs/uplift.md "HTTP roles"): a fresh CVM that does not register or
+ * enroll; it derives its own wallet and sealing key from the KMS, journals the session in its data directory and
+ * serves the uplift API until a source hands the agent over. `GET /health` says whether it is canonical yet.
+ */
+import { createServer, type Server } from 'node:http'
+import { join } from 'node:path'
+import {
+  createTarget,
+  createTeeClient,
+  deriveSealingKey,
+  deriveWallet,
+  openSealedState,
+  openUpliftJournal,
+  fromEnv as teeFromEnv,
+  toAccount,
+} from '@regent/sdk'
+import { createPublicClient, createWalletClient, defineChain, http } from 'viem'
+import type { Config } from './config.js'
+
+export async function bootTarget(config: Config): Promise<{ server: Server; close(): void }> {
+  const tee = createTeeClient({ transport: teeFromEnv() })
+  const wallet = await deriveWallet(tee)
+  const chain = defineChain({
+    id: config.chainId,
+    name: 'regent',
+    nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
+    rpcUrls: { default: { http: [config.rpcUrl] } },
+  })
+  const transport = http(config.rpcUrl)
+  const client = createPublicClient({ chain, transport })
+  const walletClient = createWalletClient({ account: toAccount(wallet), chain, transport })
+  if ((await client.getBalance({ address: wallet.address })) === 0n && config.faucetUrl) {
+    const res = await fetch(config.faucetUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ address: wallet.address }),
+    })
+    if (!res.ok) throw new Error(`faucet answered ${res.status}`)
+  }
+  const sealingKey = await deriveSealingKey(tee)
+  const state = openSealedState({ path: join(config.dataDir, 'agent.sealed'), key: sealingKey })
+  const journal = openUpliftJournal({ path: join(config.dataDir, 'uplift-target.db'), role: 'target', key: sealingKey })
+  const target = createTarget({
+    tee,
+    wallet,
+    walletClient,
+    client,
+    contracts: config.contracts,
+    chainId: config.chainId,
+    targetUrl: config.publicUrl,
+    journal,
+    state,
+  })
+  const server = createServer((req, res) => {
+    target.handle(req, res).then(
+      async (handled) => {
+        if (handled) return
+        const body =
+          req.method === 'GET' && req.url === '/health'
+            ? { status: 200, json: { ok: true, role: 'uplift-target', ...(await target.status()) } }
+            : { status: 404, json: { error: { code: 'not_found', message: `no route ${req.method} ${req.url}` } } }
+        res.writeHead(body.status, { 'content-type': 'application/json' }).end(`${JSON.stringify(body.json)}\n`)
+      },
+      () => res.writeHead(500, { 'content-type': 'application/json' }).end('{"error":{"code":"internal","message":"internal error"}}\n'),
+    )
+  })
+  return {
+    server,
+    close() {
+      journal.close()
+      state.close()
+    },
+  }
+}

@@ -1,0 +1,299 @@
+/**
+ * The source role of the self-uplift protocol (DESIGN.md §10 steps 1–5; docs/uplift.md "HTTP roles"): the running
+ * agent drives a target's JSON API (`Target.ts`) through hello, attestation, key continuity (A import / B rotate),
+ * state transfer, the self-continuity handshake and the on-chain handover. Every message it creates is journaled
+ * before it is sent, so a restarted source resends exactly the same bytes; every on-chain step reads the chain
+ * first, so a resumed step never sends twice. Nothing secret leaves before `verifyTarget` says ok.
+ */
+import { identityRegistryAbi, regentAppAuthAbi, regentSuccessionAbi } from '@regent/contracts'
+import { type Client, getAddress, type Hex, type LocalAccount } from 'viem'
+import { readContract } from 'viem/actions'
+import * as Checkpoint from '../Checkpoint.js'
+import { assertCanonical } from '../chain/assertCanonical.js'
+import { commitState } from '../chain/commitState.js'
+import { readCanonical } from '../chain/readCanonical.js'
+import { fromAgentUri, toAgentUri } from '../chain/registerAgent.js'
+import { type RegentContracts, send as sendTx, type WriteClient } from '../chain/transact.js'
+import { fromHex, toHex } from '../internal/bytes.js'
+import type { PrivateKey } from '../Keys.js'
+import { UpliftRefusedError } from './errors.js'
+import { createChallenge, verifyHandshake } from './Handshake.js'
+import { post } from './internal/http.js'
+import type * as Journal from './Journal.js'
+import {
+  type AttestedTarget,
+  assertTarget,
+  certificateFromJson,
+  createSourceHello,
+  offerSuccession,
+  sealKey,
+  type VerifyTargetParameters,
+  verifyTarget,
+} from './KeyTransfer.js'
+import * as Messages from './Messages.js'
+import { offerState } from './StateTransfer.js'
+
+export type UpliftParameters = {
+  readonly mode: 'import' | 'rotate'
+  readonly agentId: bigint
+  readonly chainId: number
+  readonly contracts: RegentContracts
+  /** The source's wallet client (K_agent): commits, signs, posts the handover. */
+  readonly wallet: WriteClient & { account: LocalAccount }
+  /** Option A only: the raw wallet key that moves (its address must be the wallet's). */
+  readonly privateKey?: PrivateKey
+  /** Reads the chain. */
+  readonly client: Client
+  /** The target's base URL (its uplift API is under `/uplift/v1`). */
+  readonly targetUrl: string
+  readonly journal: Journal.Journal
+  /** The frozen state to move (the source stops writing first). Called once; the result is journaled sealed. */
+  readonly checkpoint: () => Checkpoint.Checkpoint
+  readonly collateral: VerifyTargetParameters['collateral']
+  readonly trustedRoots?: VerifyTargetParameters['trustedRoots']
+  /** Quote policy besides measurements (measurements are always RegentAppAuth's, for the agent's app). */
+  readonly policy?: Omit<NonNullable<VerifyTargetParameters['policy']>, 'approvedMeasurements'>
+  readonly now?: () => Date
+  /** Handshake leaf challenges (default 8, capped by the chunk count). */
+  readonly k?: number
+}
+
+export type UpliftReturnType = {
+  readonly sessionId: Hex
+  readonly target: AttestedTarget
+  /** The new canonical signer (same address for A, the target's own key for B). */
+  readonly signer: Hex
+  readonly epoch: bigint
+  readonly stateRoot: Hex
+  readonly seq: bigint
+  /** The `uplift` (A) or `rotate` (B) transaction. */
+  readonly transactionHash: Hex
+}
+
+const lower = (a: string) => a.toLowerCase() as Hex
+const serializeCheckpoint = (c: Checkpoint.Checkpoint) =>
+  new TextEncoder().encode(JSON.stringify({ chunkSize: c.chunkSize, stateRoot: c.stateRoot, chunks: c.chunks.map((x) => toHex(x)) }))
+function parseCheckpoint(bytes: Uint8Array): Checkpoint.Checkpoint {
+  const j = JSON.parse(new TextDecoder().decode(bytes)) as { chunkSize: number; stateRoot: Hex; chunks: Hex[] }
+  const db = Checkpoint.importState({ chunkSize: j.chunkSize, stateRoot: j.stateRoot, chunks: j.chunks.map((c) => fromHex(c, 'chunk')) })
+  try {
+    return Checkpoint.exportState(db, { chunkSize: j.chunkSize })
+  } finally {
+    db.close()
+  }
+}
+
+/**
+ * Runs (or resumes, from its journal) one uplift as the source.
+ *
+ * @throws {UpliftRefusedError} the target failed a check (`target.*`, `handshake.*`, or the target's own refusal
+ *   code); nothing secret left before the check that failed.
+ * @throws {NotCanonicalError} the source no longer holds the agent (nothing signed or sent).
+ * @example
+ * const r = await uplift({ mode: 'import', agentId, chainId, contracts, wallet, privateKey, client, targetUrl,
+ *   journal, checkpoint: () => state.checkpoint(), collateral, trustedRoots })
+ */
+export async function uplift(parameters: UpliftParameters): Promise<UpliftReturnType> {
+  const { journal, contracts, agentId, chainId, client, mode } = parameters
+  const account = parameters.wallet.account
+  const api = (path: string) => `${parameters.targetUrl.replace(/\/$/, '')}/uplift/v1/${path}`
+  const now = parameters.now ?? (() => new Date())
+  const base = { agentId, chainId, contracts }
+
+  // Step 1: hello. Journaled before it is sent: a resumed source reopens the same session.
+  const hello = await journal.step('source-hello', () => {
+    return createSourceHello({ ...base, mode, source: account.address })
+  })
+  const targetHello = await journal.step('target-hello', async () =>
+    Messages.parse(await post(api('hello'), Messages.serialize(hello), 'hello'), 'target-hello'),
+  )
+
+  // Step 2: attestation first; RegentAppAuth decides the measurement (a hash still in its timelock is refused).
+  const appId = (await readContract(client, {
+    address: contracts.succession,
+    abi: regentSuccessionAbi,
+    functionName: 'appOf',
+    args: [agentId],
+  })) as Hex
+  const verdict = await verifyTarget({
+    sourceHello: hello,
+    targetHello,
+    collateral: parameters.collateral,
+    ...(parameters.trustedRoots ? { trustedRoots: parameters.trustedRoots } : {}),
+    now: now(),
+    policy: {
+      ...parameters.policy,
+      approvedMeasurements: async (q) => {
+        if (q.appId === undefined || q.composeHash === undefined) return 'no app id or compose hash'
+        if (`0x${q.appId}` !== appId.toLowerCase()) return `app 0x${q.appId} is not the agent's app ${appId}`
+        const ok = await readContract(client, {
+          address: contracts.appAuth,
+          abi: regentAppAuthAbi,
+          functionName: 'isComposeHashApproved',
+          args: [appId, `0x${q.composeHash}`],
+        })
+        return ok || `compose hash 0x${q.composeHash} is not approved (or still in its timelock) for app ${appId}`
+      },
+    },
+  })
+  const target = assertTarget(verdict)
+
+  // Key continuity.
+  const keyType = mode === 'import' ? 'key-envelope' : 'key-offer'
+  const keyMessage = await journal.step(keyType, async (): Promise<Messages.KeyEnvelope | Messages.KeyOffer> => {
+    if (mode === 'import') {
+      if (!parameters.privateKey)
+        throw new UpliftRefusedError({ step: 'key transfer', reasons: [{ code: 'key.mode', message: 'Option A needs the private key.' }] })
+      return sealKey({ verdict, privateKey: parameters.privateKey })
+    }
+    const block = await client.request({ method: 'eth_getBlockByNumber', params: ['latest', false] })
+    const deadline = BigInt((block as { timestamp: Hex }).timestamp) + 3600n
+    return offerSuccession(parameters.wallet, { verdict, contracts, agentId, deadline, chainId })
+  })
+  await post(api('key'), Messages.serialize(keyMessage), 'key')
+  const afterKey = Messages.appendTranscript(target.transcript, keyMessage)
+
+  // Step 3: state. The frozen checkpoint is journaled sealed; its root is committed first (same root on-chain).
+  let sealed = journal.getSecret('checkpoint')
+  if (sealed === undefined) {
+    journal.putSecret('checkpoint', serializeCheckpoint(parameters.checkpoint()))
+    sealed = journal.getSecret('checkpoint') as Uint8Array
+  }
+  const checkpoint = parseCheckpoint(sealed)
+  const { seq } = await journal.step('commit', async () => {
+    const c = await readCanonical(client, { contracts, agentId })
+    if (lower(c.stateRoot) === lower(checkpoint.stateRoot)) return { seq: c.stateSeq.toString() }
+    const s = c.stateSeq + 1n
+    await commitState(parameters.wallet, { contracts, agentId, stateRoot: checkpoint.stateRoot, seq: s })
+    return { seq: s.toString() }
+  })
+  const sent = await journal.step('state-offer', async () => {
+    const o = await offerState({ verdict, account, checkpoint, seq: BigInt(seq), transcript: afterKey, ...base })
+    return { offer: o.offer, envelopes: o.envelopes, transcript: o.transcript }
+  })
+  await post(api('state/offer'), Messages.serialize(sent.offer), 'state offer')
+  for (const e of sent.envelopes) await post(api('state/chunk'), Messages.serialize(e), 'state chunk')
+  await post(api('state/load'), '{}', 'state load')
+
+  // Step 4: handshake at the epoch the source holds.
+  const challenge = await journal.step('challenge', async () => {
+    const { epoch } = await assertCanonical(client, { contracts, agentId, signer: account.address })
+    return createChallenge({
+      sessionId: hello.sessionId,
+      leafCount: checkpoint.chunks.length,
+      epoch,
+      ...(parameters.k ? { k: parameters.k } : {}),
+    })
+  })
+  const afterChallenge = Messages.appendTranscript(sent.transcript, challenge)
+  const answer = await journal.step('challenge-answer', async () =>
+    Messages.parse(await post(api('challenge'), Messages.serialize(challenge), 'handshake'), 'challenge-answer'),
+  )
+  const newSigner = mode === 'import' ? lower(account.address) : target.wallet
+  const handshake = await verifyHandshake({
+    challenge,
+    answer,
+    checkpoint,
+    transcript: afterChallenge,
+    expectedSigner: newSigner,
+    collateral: parameters.collateral,
+    ...(parameters.trustedRoots ? { trustedRoots: parameters.trustedRoots } : {}),
+    now: now(),
+    ...(parameters.policy ? { policy: parameters.policy } : {}),
+  })
+  if (!handshake.ok) throw new UpliftRefusedError({ step: 'handshake', reasons: handshake.reasons })
+
+  // Step 5: handover. Read the chain first: a resumed step does not send twice.
+  const heldEpoch = BigInt(challenge.epoch)
+  const next = {
+    signer: getAddress(newSigner),
+    composeHash: target.composeHash,
+    instanceId: getAddress(target.instanceId),
+    quoteHash: target.quoteHash,
+    host: target.targetUrl,
+  }
+  const { transactionHash } = await journal.step('handover-tx', async () => {
+    const c = await readCanonical(client, { contracts, agentId })
+    if (c.epoch === heldEpoch + 1n && lower(c.instance.signer) === newSigner && lower(c.instance.quoteHash) === target.quoteHash) {
+      const logs = await client.request({
+        method: 'eth_getLogs',
+        params: [{ address: contracts.succession, fromBlock: '0x0', toBlock: 'latest' }],
+      })
+      return { transactionHash: ((logs as { transactionHash: Hex }[]).at(-1)?.transactionHash ?? '0x') as Hex }
+    }
+    if (mode === 'import') {
+      const s = await sendTx(parameters.wallet, {
+        address: contracts.succession,
+        abi: regentSuccessionAbi,
+        functionName: 'uplift',
+        args: [agentId, heldEpoch, next],
+      })
+      return { transactionHash: s.transactionHash }
+    }
+    const offer = keyMessage as Messages.KeyOffer
+    const s = await sendTx(parameters.wallet, {
+      address: contracts.succession,
+      abi: regentSuccessionAbi,
+      functionName: 'rotate',
+      args: [agentId, certificateFromJson(offer.certificate), offer.signature, next],
+    })
+    return { transactionHash: s.transactionHash }
+  })
+
+  // The registration file points at the target (ERC-8004 setAgentURI; the source still owns the NFT here).
+  await journal.step('registration', async () => {
+    const read = (functionName: 'tokenURI' | 'ownerOf') =>
+      readContract(client, {
+        address: contracts.identityRegistry,
+        abi: identityRegistryAbi,
+        functionName,
+        args: [agentId],
+      } as never) as Promise<string>
+    const uri = await read('tokenURI')
+    const file = fromAgentUri(uri)
+    const updated = toAgentUri({ ...file, services: file.services.map((s) => ({ ...s, endpoint: target.targetUrl })) })
+    if (updated !== uri && lower(await read('ownerOf')) === lower(account.address))
+      await sendTx(parameters.wallet, {
+        address: contracts.identityRegistry,
+        abi: identityRegistryAbi,
+        functionName: 'setAgentURI',
+        args: [agentId, updated],
+      })
+    // Option B: the identity NFT follows the key (the agent key owns it); the target then sets agentWallet itself.
+    if (mode === 'rotate' && lower(await read('ownerOf')) === lower(account.address))
+      await sendTx(parameters.wallet, {
+        address: contracts.identityRegistry,
+        abi: identityRegistryAbi,
+        functionName: 'transferFrom',
+        args: [account.address, getAddress(target.wallet), agentId],
+      })
+    return { agentURI: updated }
+  })
+
+  const after = await readCanonical(client, { contracts, agentId })
+  const handover = await journal.step('handover', () =>
+    Messages.parse(
+      {
+        version: Messages.version,
+        type: 'handover',
+        sessionId: hello.sessionId,
+        agentId: agentId.toString(),
+        epoch: after.epoch.toString(),
+        signer: newSigner,
+        quoteHash: target.quoteHash,
+        transactionHash,
+      },
+      'handover',
+    ),
+  )
+  await post(api('handover'), Messages.serialize(handover), 'handover')
+  return {
+    sessionId: hello.sessionId,
+    target,
+    signer: getAddress(newSigner),
+    epoch: BigInt(handover.epoch),
+    stateRoot: checkpoint.stateRoot,
+    seq: BigInt(seq),
+    transactionHash,
+  }
+}
