@@ -1,0 +1,340 @@
+/**
+ * The self-uplift protocol end to end (DESIGN.md §10, issue 7) on a real devnet (anvil, one KMS node, TDX host):
+ * an agent in the wild (its own key, registered in ERC-8004 and owning its identity NFT, enrolled with an app that
+ * approves both its wild compose hash and the example agent's, a funded treasury and a memory DB) uplifts into a
+ * devnet CVM running the example agent in target mode. Option A (import) and option B (rotate), and an adversarial
+ * target refused before any key or state leaves.
+ */
+import { mkdtemp, readFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Collateral } from '@regent/attest'
+import { agentTreasuryAbi, identityRegistryAbi, regentSuccessionAbi } from '@regent/contracts'
+import { type CvmRecord, type Devnet, startDevnet } from '@regent/devnet'
+import {
+  assertCanonical,
+  Checkpoint,
+  commitState,
+  enroll,
+  fromAgentUri,
+  NotCanonicalError,
+  openUpliftJournal,
+  PrivateKey,
+  readCanonical,
+  registerAgent,
+  signSuccessionCertificate,
+  UpliftRefusedError,
+  uplift,
+  withdraw,
+} from '@regent/sdk'
+import Database from 'better-sqlite3'
+import {
+  createPublicClient,
+  createWalletClient,
+  defineChain,
+  getAddress,
+  type Hex,
+  http,
+  keccak256,
+  parseEventLogs,
+  toBytes,
+  zeroAddress,
+} from 'viem'
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+
+const agentDir = fileURLToPath(new URL('../../examples/agent/', import.meta.url))
+const salt = keccak256(toBytes('regent uplift e2e'))
+const wildCompose = new TextEncoder().encode(JSON.stringify({ manifest_version: 2, name: 'wild-agent', runner: 'none' }))
+let devnet: Devnet
+let compose: Uint8Array
+let appId: Hex
+let dir: string
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'regent-uplift-'))
+  devnet = await startDevnet({ dir, kmsNodes: 1 })
+  compose = new Uint8Array(await readFile(join(agentDir, 'app-compose.json')))
+  ;({ appId } = await devnet.approveApp({ compose, salt }))
+  const wild = await devnet.approveApp({ compose: wildCompose, salt })
+  expect(wild.appId).toBe(appId)
+})
+afterAll(async () => {
+  await devnet?.stop()
+})
+
+const chain = () =>
+  defineChain({
+    id: devnet.file.chainId,
+    name: 'devnet',
+    nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
+    rpcUrls: { default: { http: [devnet.file.rpcUrl] } },
+  })
+const publicClient = () => createPublicClient({ chain: chain(), transport: http(devnet.file.rpcUrl) })
+const contracts = () => devnet.file.contracts
+const trust = () => ({ collateral: Collateral.parse(devnet.host.collateral), trustedRoots: [devnet.host.trustedRoot] })
+
+/** An agent in the wild: its own key, self-registered (it owns the NFT), enrolled, state committed, treasury funded. */
+async function wildAgent(name: string) {
+  const key = generatePrivateKey()
+  const account = privateKeyToAccount(key)
+  const faucet = await fetch(`${devnet.file.hostUrl}/v1/faucet`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ address: account.address }),
+  })
+  expect(faucet.ok).toBe(true)
+  const wallet = createWalletClient({ account, chain: chain(), transport: http(devnet.file.rpcUrl) })
+  const { agentId } = await registerAgent(wallet, {
+    contracts: contracts(),
+    registration: {
+      name,
+      description: 'an agent in the wild',
+      services: [{ name: 'web', endpoint: 'https://wild.example', version: '1' }],
+    },
+  })
+  await enroll(wallet, {
+    contracts: contracts(),
+    agentId,
+    appId,
+    instance: {
+      signer: account.address,
+      composeHash: `0x${Buffer.from(await sha256(wildCompose)).toString('hex')}`,
+      instanceId: getAddress(`0x${keccak256(toBytes(`wild:${name}`)).slice(26)}`),
+      quoteHash: keccak256(toBytes(`no quote: ${name} runs in the wild`)),
+      host: 'https://wild.example',
+    },
+  })
+  const db = new Database(':memory:')
+  Checkpoint.createSchema(db)
+  for (let i = 1; i <= 30; i++)
+    db.prepare('INSERT INTO memory (id, key, value) VALUES (?, ?, ?)').run(i, `fact${i}`, `value ${i} `.repeat(30))
+  const committed = Checkpoint.exportState(db, { chunkSize: 512 })
+  await commitState(wallet, { contracts: contracts(), agentId, stateRoot: committed.stateRoot, seq: 1n })
+  // Learned more since the last commit: the uplift commits the final checkpoint (seq 2) before it moves it.
+  db.prepare('INSERT INTO memory (id, key, value) VALUES (?, ?, ?)').run(31, 'latest', 'learned just before the uplift')
+  const client = publicClient()
+  await client.waitForTransactionReceipt({
+    hash: await wallet.writeContract({
+      address: contracts().treasury,
+      abi: agentTreasuryAbi,
+      functionName: 'deposit',
+      args: [agentId],
+      value: 10n ** 18n,
+    }),
+  })
+  return { key, account, wallet, agentId, db, client }
+}
+
+async function sha256(bytes: Uint8Array) {
+  return new Uint8Array(await crypto.subtle.digest('SHA-256', bytes))
+}
+
+/** Launches the example agent in target mode and waits until it answers (bounded polling of its health). */
+async function launchTarget(options: { compose?: Uint8Array; appId?: Hex } = {}): Promise<CvmRecord> {
+  const cvm = await devnet.host.launch({
+    compose: options.compose ?? compose,
+    bundle: agentDir,
+    appId: Buffer.from((options.appId ?? appId).slice(2), 'hex'),
+    env: {
+      REGENT_CHAIN_ID: String(devnet.file.chainId),
+      REGENT_CONTRACTS: JSON.stringify(devnet.file.contracts),
+      REGENT_UPLIFT_ROLE: 'target',
+    },
+  })
+  const deadline = Date.now() + 60_000
+  for (;;) {
+    if (
+      await fetch(`${cvm.appUrl}/health`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      return cvm
+    if (devnet.host.get(cvm.cvmId).status !== 'running' || Date.now() > deadline) throw new Error(await devnet.host.logs(cvm.cvmId))
+    await new Promise((r) => setTimeout(r, 50)) // the target is still booting (KMS keys)
+  }
+}
+
+const status = async (cvm: CvmRecord) =>
+  (await (await fetch(`${cvm.appUrl}/uplift/v1/status`)).json()) as {
+    steps: string[]
+    wallet: Hex
+    agentWallet: Hex | null
+    stateRoot: Hex | null
+    canonical: boolean
+  }
+const journal = async () =>
+  openUpliftJournal({ path: join(await mkdtemp(join(dir, 'src-')), 'uplift-source.db'), role: 'source', key: new Uint8Array(32).fill(1) })
+
+describe('uplift', () => {
+  test('default: option A (import) — same address, same state root, Uplift at epoch + 1, the old instance fenced', async () => {
+    const w = await wildAgent('import-bot')
+    const cvm = await launchTarget()
+    const before = await readCanonical(w.client, { contracts: contracts(), agentId: w.agentId })
+    const expected = Checkpoint.exportState(w.db, { chunkSize: 512 })
+    const j = await journal()
+    const r = await uplift({
+      mode: 'import',
+      agentId: w.agentId,
+      chainId: devnet.file.chainId,
+      contracts: contracts(),
+      wallet: w.wallet,
+      privateKey: new PrivateKey(Buffer.from(w.key.slice(2), 'hex')),
+      client: w.client,
+      targetUrl: cvm.appUrl,
+      journal: j,
+      checkpoint: () => Checkpoint.exportState(w.db, { chunkSize: 512 }),
+      ...trust(),
+    })
+    expect(r.signer).toBe(w.account.address)
+    expect(r.epoch).toBe(before.epoch + 1n)
+
+    const after = await readCanonical(w.client, { contracts: contracts(), agentId: w.agentId })
+    expect([after.epoch, after.instance.signer, after.instance.host, after.stateRoot, after.stateSeq]).toEqual([
+      before.epoch + 1n,
+      w.account.address,
+      cvm.appUrl,
+      expected.stateRoot,
+      2n,
+    ])
+    const receipt = await w.client.getTransactionReceipt({ hash: r.transactionHash })
+    const [event] = parseEventLogs({ abi: regentSuccessionAbi, logs: receipt.logs, eventName: 'Uplift' })
+    expect(event?.args).toEqual({ agentId: w.agentId, oldHost: 'https://wild.example', newRA: after.instance.quoteHash })
+
+    const t = await status(cvm)
+    expect([t.agentWallet, t.stateRoot, t.canonical]).toEqual([w.account.address, expected.stateRoot, true])
+    expect(t.steps.filter((s) => !s.startsWith('state-chunk:'))).toEqual([
+      'source-hello',
+      'target-hello',
+      'key-envelope',
+      'state-offer',
+      'state-loaded',
+      'challenge',
+      'challenge-answer',
+      'handover',
+    ])
+    // The registration file points at the target.
+    const uri = await w.client.readContract({
+      address: contracts().identityRegistry,
+      abi: identityRegistryAbi,
+      functionName: 'tokenURI',
+      args: [w.agentId],
+    })
+    expect(fromAgentUri(uri).services.map((s) => s.endpoint)).toEqual([cvm.appUrl])
+
+    // The demoted source holds epoch `before.epoch`: the fenced actions refuse it, and so does the contract.
+    await expect(
+      assertCanonical(w.client, { contracts: contracts(), agentId: w.agentId, signer: w.account.address, epoch: before.epoch }),
+    ).rejects.toThrow(NotCanonicalError)
+    await expect(
+      w.client.simulateContract({
+        account: w.account,
+        address: contracts().succession,
+        abi: regentSuccessionAbi,
+        functionName: 'commitState',
+        args: [w.agentId, before.epoch, `0x${'11'.repeat(32)}`, 3n],
+      }),
+    ).rejects.toThrow(/StaleEpoch/)
+    await expect(
+      w.client.simulateContract({
+        account: w.account,
+        address: contracts().treasury,
+        abi: agentTreasuryAbi,
+        functionName: 'withdraw',
+        args: [w.agentId, before.epoch, w.account.address, 1n],
+      }),
+    ).rejects.toThrow()
+    const balance = await w.client.readContract({
+      address: contracts().treasury,
+      abi: agentTreasuryAbi,
+      functionName: 'balanceOf',
+      args: [w.agentId, zeroAddress],
+    })
+    expect(balance).toBe(10n ** 18n)
+    j.close()
+  })
+
+  test('behavior: option B (rotate) — the target key is canonical, owns the NFT and is agentWallet; the old key is retired', async () => {
+    const w = await wildAgent('rotate-bot')
+    const cvm = await launchTarget()
+    const before = await readCanonical(w.client, { contracts: contracts(), agentId: w.agentId })
+    const j = await journal()
+    const r = await uplift({
+      mode: 'rotate',
+      agentId: w.agentId,
+      chainId: devnet.file.chainId,
+      contracts: contracts(),
+      wallet: w.wallet,
+      client: w.client,
+      targetUrl: cvm.appUrl,
+      journal: j,
+      checkpoint: () => Checkpoint.exportState(w.db, { chunkSize: 512 }),
+      ...trust(),
+    })
+    const t = await status(cvm)
+    expect(r.signer).toBe(t.wallet)
+    expect(t.wallet).not.toBe(w.account.address)
+    const after = await readCanonical(w.client, { contracts: contracts(), agentId: w.agentId })
+    expect([after.epoch, after.instance.signer, after.stateRoot]).toEqual([before.epoch + 1n, t.wallet, r.stateRoot])
+    expect([t.agentWallet, t.stateRoot, t.canonical]).toEqual([t.wallet, r.stateRoot, true])
+    const read = (functionName: 'ownerOf' | 'getAgentWallet') =>
+      w.client.readContract({ address: contracts().identityRegistry, abi: identityRegistryAbi, functionName, args: [w.agentId] })
+    expect([await read('ownerOf'), await read('getAgentWallet')]).toEqual([t.wallet, t.wallet])
+
+    // The old key is retired: it can neither withdraw nor sign another succession.
+    await expect(withdraw(w.wallet, { contracts: contracts(), agentId: w.agentId, to: w.account.address, amount: 1n })).rejects.toThrow(
+      NotCanonicalError,
+    )
+    await expect(
+      signSuccessionCertificate(w.wallet, {
+        contracts: contracts(),
+        agentId: w.agentId,
+        newKey: w.account.address,
+        newComposeHash: after.instance.composeHash,
+        quoteHash: after.instance.quoteHash,
+        deadline: 2n ** 40n,
+      }),
+    ).rejects.toThrow(NotCanonicalError)
+    const balance = await w.client.readContract({
+      address: contracts().treasury,
+      abi: agentTreasuryAbi,
+      functionName: 'balanceOf',
+      args: [w.agentId, zeroAddress],
+    })
+    expect(balance).toBe(10n ** 18n)
+    j.close()
+  })
+
+  test('behavior: a target whose compose hash is not approved for the agent is refused before any key or state leaves', async () => {
+    const w = await wildAgent('careful-bot')
+    const evilCompose = new TextEncoder().encode(
+      JSON.stringify({ kms_enabled: true, manifest_version: 2, name: 'evil-target', runner: 'docker-compose' }),
+    )
+    const evil = await devnet.approveApp({ compose: evilCompose }) // approved for its own app, not the agent's
+    const cvm = await launchTarget({ compose: evilCompose, appId: evil.appId })
+    const j = await journal()
+    const run = uplift({
+      mode: 'import',
+      agentId: w.agentId,
+      chainId: devnet.file.chainId,
+      contracts: contracts(),
+      wallet: w.wallet,
+      privateKey: new PrivateKey(Buffer.from(w.key.slice(2), 'hex')),
+      client: w.client,
+      targetUrl: cvm.appUrl,
+      journal: j,
+      checkpoint: () => Checkpoint.exportState(w.db, { chunkSize: 512 }),
+      ...trust(),
+    })
+    await expect(run).rejects.toThrow(UpliftRefusedError)
+    await expect(run).rejects.toMatchObject({ code: 'target.measurement' })
+    expect(j.entries().map((e) => e.step)).toEqual(['source-hello', 'target-hello'])
+    expect(j.getSecret('checkpoint')).toBeUndefined()
+    expect((await status(cvm)).steps).toEqual(['source-hello', 'target-hello'])
+    const after = await readCanonical(w.client, { contracts: contracts(), agentId: w.agentId })
+    expect([after.epoch, after.instance.signer, after.stateSeq]).toEqual([1n, w.account.address, 1n])
+    j.close()
+  })
+})
