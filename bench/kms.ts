@@ -126,6 +126,7 @@ try {
       const measure = async (count: number, one: (i: number) => Promise<unknown>) => {
         const load = loadavg()[0] as number
         const cpuBefore = cpuMs(nodePid)
+        const statBefore = machineTicks()
         const latencies: number[] = []
         const start = performance.now()
         await pool(count, async (i) => {
@@ -135,6 +136,8 @@ try {
         })
         const seconds = (performance.now() - start) / 1000
         const nodeCpu = (cpuMs(nodePid) - cpuBefore) / count
+        const statAfter = machineTicks()
+        const idle = (statAfter.idle - statBefore.idle) / (statAfter.total - statBefore.total)
         latencies.sort((a, b) => a - b)
         const pct = (p: number) =>
           Number((latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] as number).toFixed(2))
@@ -145,6 +148,8 @@ try {
           nodeCpuMsPerRelease: Number.isFinite(nodeCpu) ? Number(nodeCpu.toFixed(3)) : undefined,
           nodeReleasesPerCoreSecond: Number.isFinite(nodeCpu) && nodeCpu > 0 ? Math.round(1000 / nodeCpu) : undefined,
           loadAverage1m: Number(load.toFixed(2)),
+          nodeCoreShare: Number.isFinite(nodeCpu) ? Number(((nodeCpu * count) / (seconds * 1000)).toFixed(2)) : undefined,
+          machineIdle: Number.isFinite(idle) ? Number(idle.toFixed(2)) : undefined,
         }
       }
       // Client side done before the window: a nonce from the node, a fresh X25519 key and the quote over the
@@ -228,7 +233,7 @@ try {
           'Cached (first figures): the collateral is verified once per validity window (CRL, TCB info and QE identity signatures and chains); the event log is parsed once per exact text (LRU; the RTMR3 replay against each quote still runs per request) and the boot-time RTMR3 prefix is computed once per parsed log; attest memoises by exact bytes what is the same in all of a platform\'s quotes (docs/attest.md "Caching": PCK chain and leaf parsing, attestation key import, successful PCK leaf and QE report signature checks; the quote signature is verified every time); the RegentAppAuth answer is reused for the same boot facts within the same block only; per-app keys (AppKeys.derive) and per-instance disk keys live in bounded LRUs.',
           'verificationCacheDisabled: the collateral is parsed and verified in full for every quote, every event log is parsed for every request, and RegentAppAuth is read for every request (no per-block reuse); everything else as above.',
           'nodeCpuMsPerRelease: CPU time (user + system) of the node process during the timed window, divided by the releases in it (Linux /proc); in the first figures it excludes issuing the nonces (nodeCpuMsPerNonce, measured while preparing), fullProtocol includes them. nodeReleasesPerCoreSecond = 1000 / nodeCpuMsPerRelease: what the node alone would sustain on one otherwise idle core (the node is single-threaded); …WithNonce adds the nonce cost.',
-          'loadAverage1m (per window): the 1-minute load average when the window started; the machine is shared, and a load above ~2 means other work competed for the two cores.',
+          'loadAverage1m (per window): the 1-minute load average when the window started (it lags: a window can start on a machine that has just quietened or just got busy); the machine is shared, and a load above ~2 means other work competed for the two cores. nodeCoreShare: the fraction of one core the node got during the window (1 = a full core); machineIdle: the fraction of both cores left idle during the window (Linux /proc/stat). A nodeCoreShare well below 1 with machineIdle near 0 means the throughput was set by contention, not by the node.',
         ],
       },
       null,
@@ -256,6 +261,16 @@ function childPid(guardPid: number): number | undefined {
     return children.find((pid) => readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'node')
   } catch {
     return undefined
+  }
+}
+
+/** Idle and total jiffies of all cores (Linux /proc/stat), NaN when unknown. */
+function machineTicks(): { idle: number; total: number } {
+  try {
+    const fields = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number)
+    return { idle: (fields[3] ?? 0) + (fields[4] ?? 0), total: fields.reduce((a, b) => a + b, 0) }
+  } catch {
+    return { idle: Number.NaN, total: Number.NaN }
   }
 }
 
