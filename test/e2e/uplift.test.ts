@@ -6,6 +6,8 @@
  * target refused before any key or state leaves.
  */
 import { mkdtemp, readFile } from 'node:fs/promises'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -336,5 +338,62 @@ describe('uplift', () => {
     const after = await readCanonical(w.client, { contracts: contracts(), agentId: w.agentId })
     expect([after.epoch, after.instance.signer, after.stateSeq]).toEqual([1n, w.account.address, 1n])
     j.close()
+  })
+  test('behavior: a source interrupted after the state transfer resumes from its journal (same session, same messages) and finishes', async () => {
+    const w = await wildAgent('resume-bot')
+    const cvm = await launchTarget()
+    // A proxy in front of the target that cuts the link at the handshake, once: the source stops mid-session.
+    let cut = true
+    const proxy = createServer(async (req, res) => {
+      const chunks: Buffer[] = []
+      for await (const c of req) chunks.push(c as Buffer)
+      if (cut && req.url === '/uplift/v1/challenge') {
+        cut = false
+        res.writeHead(503, { 'content-type': 'application/json' }).end('{"error":{"code":"link.down","message":"cut"}}')
+        return
+      }
+      const upstream = await fetch(`${cvm.appUrl}${req.url}`, {
+        method: req.method ?? 'GET',
+        headers: { 'content-type': 'application/json' },
+        ...(req.method === 'POST' ? { body: Buffer.concat(chunks) } : {}),
+      })
+      res.writeHead(upstream.status, { 'content-type': 'application/json' }).end(Buffer.from(await upstream.arrayBuffer()))
+    })
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r))
+    const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`
+    const path = join(await mkdtemp(join(dir, 'src-')), 'uplift-source.db')
+    const key = new Uint8Array(32).fill(2)
+    const parameters = {
+      mode: 'import' as const,
+      agentId: w.agentId,
+      chainId: devnet.file.chainId,
+      contracts: contracts(),
+      wallet: w.wallet,
+      privateKey: new PrivateKey(Buffer.from(w.key.slice(2), 'hex')),
+      client: w.client,
+      targetUrl: proxyUrl,
+      checkpoint: () => Checkpoint.exportState(w.db, { chunkSize: 512 }),
+      ...trust(),
+    }
+    const first = openUpliftJournal({ path, role: 'source', key })
+    await expect(uplift({ ...parameters, journal: first })).rejects.toMatchObject({ code: 'link.down' })
+    const journaled = first.entries()
+    first.close()
+    expect(journaled.map((e) => e.step)).toEqual(['source-hello', 'target-hello', 'key-envelope', 'commit', 'state-offer', 'challenge'])
+
+    // The agent learns more meanwhile; the resumed source still moves the journaled (frozen, committed) checkpoint.
+    w.db.prepare('INSERT INTO memory (id, key, value) VALUES (?, ?, ?)').run(99, 'late', 'after the freeze')
+    const resumed = openUpliftJournal({ path, role: 'source', key })
+    const r = await uplift({ ...parameters, journal: resumed })
+    expect(resumed.entries().slice(0, journaled.length)).toEqual(journaled)
+    expect(r.sessionId).toBe((journaled[0] as { data: { sessionId: Hex } }).data.sessionId)
+    const after = await readCanonical(w.client, { contracts: contracts(), agentId: w.agentId })
+    const t = await status(cvm)
+    expect([after.epoch, after.instance.signer, after.stateRoot, after.stateSeq]).toEqual([2n, w.account.address, r.stateRoot, 2n])
+    expect([t.stateRoot, t.canonical]).toEqual([r.stateRoot, true])
+    // Running it again is a no-op: every step is journaled and the chain already says so.
+    expect(await uplift({ ...parameters, journal: resumed })).toEqual(r)
+    resumed.close()
+    proxy.close()
   })
 })
