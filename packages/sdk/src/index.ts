@@ -135,7 +135,7 @@ export { type FromEnvOptions, fromEnv, NoEndpointError, socketPaths } from './tr
 export { type HttpOptions, http } from './transports/http.js'
 export { type UnixSocketOptions, unixSocket } from './transports/unixSocket.js'
 // The self-uplift protocol core (DESIGN.md §10; docs/uplift.md): step 0 decision, wire messages and transcript,
-// key continuity (import / rotate), state transfer, self-continuity handshake. Orchestration is not here yet.
+// key continuity (import / rotate), state transfer, self-continuity handshake. The roles (uplift, createTarget) and their journal follow below.
 export * as Decide from './uplift/Decide.js'
 export { type Reason as UpliftReason, UpliftRefusedError } from './uplift/errors.js'
 export {
