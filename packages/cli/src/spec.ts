@@ -313,4 +313,30 @@ export const commands: readonly CommandSpec[] = [
     docs: 'docs/cli/doctor.md',
     load: () => import('./commands/doctor.js').then((m) => m.doctor),
   },
+  {
+    path: ['demo'],
+    summary: 'the self-uplift story on the devnet: an agent in the wild moves into a TEE, verified end to end',
+    description:
+      'On the running devnet: starts an agent in the wild (its own key, never printed; ERC-8004 identity, treasury, memory DB), prints the decision table, launches the example agent as an uplift target in a CVM, runs the uplift (--key), and shows the handshake checks, the on-chain Uplift event, the fenced source and the new canonical instance.',
+    args: [],
+    flags: [
+      { name: 'key', value: 'option', description: 'key continuity: import (same address) or rotate (a new key)', default: 'import' },
+      { name: 'devnet-dir', value: 'dir', description: 'devnet state directory (`regent dev up --dir`)', default: '.regent' },
+    ],
+    examples: [
+      { command: 'regent dev up && regent demo', description: 'option A on the devnet in .regent' },
+      { command: 'regent demo --key rotate --json', description: 'option B, every fact as one JSON object' },
+    ],
+    docs: 'docs/cli/demo.md',
+    load: () => import('./commands/demo.js'),
+  },
+  {
+    path: ['uplift', 'status'],
+    summary: "the steps an uplift source's journal records, and the next one",
+    args: [],
+    flags: [{ name: 'journal', value: 'file', description: "the source's uplift journal (SQLite)" }],
+    examples: [{ command: 'regent uplift status --journal uplift-source.db', description: 'steps done, next step' }],
+    docs: 'docs/cli/uplift.md',
+    load: () => import('./commands/uplift.js').then((m) => ({ run: m.status, render: m.render })),
+  },
 ]
