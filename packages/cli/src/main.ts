@@ -29,6 +29,7 @@ const groups: Record<string, string> = {
   attest: 'verify Intel TDX/SGX quotes (DCAP) offline',
   identity: 'show and verify agent identity bundles (identity function, security score)',
   keys: 'derive keys inside a CVM (address and provenance, never the key unless asked)',
+  uplift: 'the self-uplift protocol: journal status (the full run is in progress; see `regent demo`)',
 }
 
 /** Runs `regent <argv…>` and resolves to the exit code. Never throws. */
