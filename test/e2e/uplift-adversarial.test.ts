@@ -1,0 +1,522 @@
+/**
+ * The self-uplift protocol against adversarial targets, rollback and a fencing race (issue 7 "Properties that must
+ * hold") on a real devnet (anvil, one KMS node, TDX host, example-agent CVMs in target mode, the source in-process).
+ * Each refusal asserts its exact code and what did not happen: the source journal stops before any key or state
+ * step, the target's journal shows no envelope, and RegentSuccession is unchanged.
+ */
+import { generateKeyPairSync } from 'node:crypto'
+import { mkdtemp, readFile } from 'node:fs/promises'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Collateral, intelSgxRootCa } from '@regent/attest'
+import { agentTreasuryAbi, regentAppAuthAbi, regentSuccessionAbi } from '@regent/contracts'
+import { type CvmRecord, type Devnet, startDevnet } from '@regent/devnet'
+import {
+  Checkpoint,
+  commitState,
+  enroll,
+  NotCanonicalError,
+  openUpliftJournal,
+  PrivateKey,
+  readCanonical,
+  registerAgent,
+  signSuccessionCertificate,
+  UpliftRefusedError,
+  uplift,
+  withdraw,
+} from '@regent/sdk'
+import Database from 'better-sqlite3'
+import { createPublicClient, createWalletClient, defineChain, getAddress, type Hex, http, keccak256, toBytes, zeroAddress } from 'viem'
+import { generatePrivateKey, mnemonicToAccount, privateKeyToAccount } from 'viem/accounts'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+
+const agentDir = fileURLToPath(new URL('../../examples/agent/', import.meta.url))
+const salt = keccak256(toBytes('regent uplift adversarial e2e'))
+const timelockedSalt = keccak256(toBytes('regent uplift adversarial e2e: timelocked'))
+const wildCompose = new TextEncoder().encode(JSON.stringify({ manifest_version: 2, name: 'wild-agent', runner: 'none' }))
+/** anvil's public test mnemonic; account 1 is the devnet's app developer (owner of the apps approveApp registers). */
+const developer = mnemonicToAccount('test test test test test test test test test test test junk', { addressIndex: 1 })
+let devnet: Devnet
+let compose: Uint8Array
+let composeHash: Hex
+let appId: Hex
+let dir: string
+const servers: Server[] = []
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'regent-uplift-adv-'))
+  devnet = await startDevnet({ dir, kmsNodes: 1 })
+  compose = new Uint8Array(await readFile(join(agentDir, 'app-compose.json')))
+  ;({ appId, composeHash } = await devnet.approveApp({ compose, salt }))
+  await devnet.approveApp({ compose: wildCompose, salt })
+})
+afterAll(async () => {
+  for (const s of servers) s.close()
+  await devnet?.stop()
+})
+
+const chain = () =>
+  defineChain({
+    id: devnet.file.chainId,
+    name: 'devnet',
+    nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
+    rpcUrls: { default: { http: [devnet.file.rpcUrl] } },
+  })
+const publicClient = () => createPublicClient({ chain: chain(), transport: http(devnet.file.rpcUrl) })
+const contracts = () => devnet.file.contracts
+const trust = () => ({ collateral: Collateral.parse(devnet.host.collateral), trustedRoots: [devnet.host.trustedRoot] })
+
+async function sha256(bytes: Uint8Array) {
+  return new Uint8Array(await crypto.subtle.digest('SHA-256', bytes))
+}
+
+/**
+ * An agent in the wild, enrolled with `app`, state committed at seq 1, treasury funded. With `learned`, the memory
+ * has grown since the commit (the uplift then commits seq 2 first); without, the chain already has its final root.
+ */
+async function wildAgent(name: string, options: { app?: Hex; learned?: boolean } = {}) {
+  const key = generatePrivateKey()
+  const account = privateKeyToAccount(key)
+  const faucet = await fetch(`${devnet.file.hostUrl}/v1/faucet`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ address: account.address }),
+  })
+  expect(faucet.ok).toBe(true)
+  const wallet = createWalletClient({ account, chain: chain(), transport: http(devnet.file.rpcUrl) })
+  const { agentId } = await registerAgent(wallet, {
+    contracts: contracts(),
+    registration: {
+      name,
+      description: 'an agent in the wild',
+      services: [{ name: 'web', endpoint: 'https://wild.example', version: '1' }],
+    },
+  })
+  await enroll(wallet, {
+    contracts: contracts(),
+    agentId,
+    appId: options.app ?? appId,
+    instance: {
+      signer: account.address,
+      composeHash: `0x${Buffer.from(await sha256(wildCompose)).toString('hex')}`,
+      instanceId: getAddress(`0x${keccak256(toBytes(`wild:${name}`)).slice(26)}`),
+      quoteHash: keccak256(toBytes(`no quote: ${name} runs in the wild`)),
+      host: 'https://wild.example',
+    },
+  })
+  const db = new Database(':memory:')
+  Checkpoint.createSchema(db)
+  for (let i = 1; i <= 30; i++)
+    db.prepare('INSERT INTO memory (id, key, value) VALUES (?, ?, ?)').run(i, `fact${i}`, `value ${i} `.repeat(30))
+  const committed = Checkpoint.exportState(db, { chunkSize: 512 })
+  await commitState(wallet, { contracts: contracts(), agentId, stateRoot: committed.stateRoot, seq: 1n })
+  if (options.learned !== false)
+    db.prepare('INSERT INTO memory (id, key, value) VALUES (?, ?, ?)').run(31, 'latest', 'learned before the uplift')
+  const client = publicClient()
+  await client.waitForTransactionReceipt({
+    hash: await wallet.writeContract({
+      address: contracts().treasury,
+      abi: agentTreasuryAbi,
+      functionName: 'deposit',
+      args: [agentId],
+      value: 10n ** 18n,
+    }),
+  })
+  const before = await readCanonical(client, { contracts: contracts(), agentId })
+  return { key, account, wallet, agentId, db, client, before }
+}
+type Wild = Awaited<ReturnType<typeof wildAgent>>
+
+/** Launches the example agent in target mode and waits until it answers (bounded polling of its health). */
+async function launchTarget(options: { appId?: Hex } = {}): Promise<CvmRecord> {
+  const cvm = await devnet.host.launch({
+    compose,
+    bundle: agentDir,
+    appId: Buffer.from((options.appId ?? appId).slice(2), 'hex'),
+    env: {
+      REGENT_CHAIN_ID: String(devnet.file.chainId),
+      REGENT_CONTRACTS: JSON.stringify(devnet.file.contracts),
+      REGENT_UPLIFT_ROLE: 'target',
+    },
+  })
+  const deadline = Date.now() + 60_000
+  for (;;) {
+    if (
+      await fetch(`${cvm.appUrl}/health`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      return cvm
+    if (devnet.host.get(cvm.cvmId).status !== 'running' || Date.now() > deadline) throw new Error(await devnet.host.logs(cvm.cvmId))
+    await new Promise((r) => setTimeout(r, 50)) // the target is still booting (KMS keys)
+  }
+}
+
+const status = async (url: string) =>
+  (await (await fetch(`${url}/uplift/v1/status`)).json()) as {
+    steps: string[]
+    wallet: Hex
+    agentWallet: Hex | null
+    stateRoot: Hex | null
+    canonical: boolean
+  }
+const journal = async (key = 1) =>
+  openUpliftJournal({ path: join(await mkdtemp(join(dir, 'src-')), 'uplift-source.db'), role: 'source', key: new Uint8Array(32).fill(key) })
+
+type Answer = { status: number; body: unknown }
+/**
+ * A proxy in front of a target: `before` may answer instead of the target (nothing forwarded); `after` sees the
+ * target's answer and may replace it or hold it (by resolving later).
+ */
+async function proxy(
+  targetUrl: string,
+  hooks: { before?: (path: string) => Answer | undefined; after?: (path: string, answer: Answer) => Promise<Answer> },
+): Promise<string> {
+  const server = createServer(async (req, res) => {
+    const chunks: Buffer[] = []
+    for await (const c of req) chunks.push(c as Buffer)
+    const early = hooks.before?.(req.url ?? '/')
+    if (early) return void res.writeHead(early.status, { 'content-type': 'application/json' }).end(JSON.stringify(early.body))
+    const upstream = await fetch(`${targetUrl}${req.url}`, {
+      method: req.method ?? 'GET',
+      headers: { 'content-type': 'application/json' },
+      ...(req.method === 'POST' ? { body: Buffer.concat(chunks) } : {}),
+    })
+    const answer = { status: upstream.status, body: (await upstream.json()) as unknown }
+    const out = hooks.after ? await hooks.after(req.url ?? '/', answer) : answer
+    res.writeHead(out.status, { 'content-type': 'application/json' }).end(JSON.stringify(out.body))
+  })
+  servers.push(server)
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+}
+
+const importParameters = (w: Wild, targetUrl: string) => ({
+  mode: 'import' as const,
+  agentId: w.agentId,
+  chainId: devnet.file.chainId,
+  contracts: contracts(),
+  wallet: w.wallet,
+  privateKey: new PrivateKey(Buffer.from(w.key.slice(2), 'hex')),
+  client: w.client,
+  targetUrl,
+  checkpoint: () => Checkpoint.exportState(w.db, { chunkSize: 512 }),
+  ...trust(),
+})
+
+/** Nothing left the source: its journal stops at the hello, the target saw no envelope, the chain is unchanged. */
+async function expectNothingLeft(w: Wild, j: Awaited<ReturnType<typeof journal>>, targetUrl: string) {
+  expect(j.entries().map((e) => e.step)).toEqual(['source-hello', 'target-hello'])
+  expect(j.getSecret('checkpoint')).toBeUndefined()
+  const t = await status(targetUrl)
+  expect([t.steps, t.agentWallet, t.stateRoot, t.canonical]).toEqual([['source-hello', 'target-hello'], null, null, false])
+  expect(await readCanonical(w.client, { contracts: contracts(), agentId: w.agentId })).toEqual(w.before)
+}
+
+describe('uplift: adversarial targets are refused before any key or state leaves', () => {
+  test('behavior: a target whose compose hash is still in the app timelock is refused (target.measurement)', async () => {
+    // The agent's own app: the target boots while its hash is active (the KMS releases its keys), then the app owner
+    // raises the timelock and lists the hash again: it is now pending, which is what an approval in its timelock is.
+    const app = await devnet.approveApp({ compose, salt: timelockedSalt })
+    await devnet.approveApp({ compose: wildCompose, salt: timelockedSalt })
+    const cvm = await launchTarget({ appId: app.appId })
+    const owner = createWalletClient({ account: developer, chain: chain(), transport: http(devnet.file.rpcUrl) })
+    const client = publicClient()
+    for (const [functionName, args] of [
+      ['removeComposeHash', [app.appId, app.composeHash]],
+      ['setTimelock', [app.appId, 3600n]],
+      ['addComposeHash', [app.appId, app.composeHash]],
+    ] as const)
+      await client.waitForTransactionReceipt({
+        hash: await owner.writeContract({ address: contracts().appAuth, abi: regentAppAuthAbi, functionName, args } as never),
+      })
+    const read = (functionName: 'isComposeHashApproved' | 'composeHashActivatesAt') =>
+      client.readContract({ address: contracts().appAuth, abi: regentAppAuthAbi, functionName, args: [app.appId, app.composeHash] })
+    const { timestamp } = await client.getBlock()
+    expect(await read('isComposeHashApproved')).toBe(false)
+    expect(await read('composeHashActivatesAt')).toBeGreaterThan(timestamp)
+
+    const w = await wildAgent('timelock-bot', { app: app.appId })
+    const j = await journal()
+    const run = uplift({ ...importParameters(w, cvm.appUrl), journal: j })
+    await expect(run).rejects.toThrow(UpliftRefusedError)
+    await expect(run).rejects.toMatchObject({ code: 'target.measurement' })
+    await expect(run).rejects.toMatchObject({ reasons: [expect.objectContaining({ message: expect.stringMatching(/timelock/) })] })
+    await expectNothingLeft(w, j, cvm.appUrl)
+    j.close()
+  })
+
+  test('behavior: a devnet quote when only the Intel root is trusted is refused (target.untrusted_root)', async () => {
+    const w = await wildAgent('intel-only-bot')
+    const cvm = await launchTarget()
+    const j = await journal()
+    const run = uplift({ ...importParameters(w, cvm.appUrl), trustedRoots: [intelSgxRootCa], journal: j })
+    await expect(run).rejects.toThrow(UpliftRefusedError)
+    await expect(run).rejects.toMatchObject({ code: 'target.untrusted_root' })
+    await expectNothingLeft(w, j, cvm.appUrl)
+    j.close()
+  })
+
+  test('behavior: a quote replayed from another session at the hello is refused (target.stale_quote)', async () => {
+    // A host in the middle answers a new session with a real TargetHello (quote, event log, key, wallet, URL) from an
+    // earlier session, echoing the new session's id, nonce and transcript so that only the quote is stale.
+    const earlier = await wildAgent('earlier-bot')
+    const old = await launchTarget()
+    const j0 = await journal()
+    await expect(uplift({ ...importParameters(earlier, old.appUrl), trustedRoots: [intelSgxRootCa], journal: j0 })).rejects.toMatchObject({
+      code: 'target.untrusted_root',
+    })
+    const replayed = j0.get<Record<string, unknown>>('target-hello') as Record<string, unknown>
+    j0.close()
+
+    const w = await wildAgent('replay-bot')
+    const cvm = await launchTarget()
+    const url = await proxy(cvm.appUrl, {
+      after: async (path, answer) => {
+        if (path !== '/uplift/v1/hello' || answer.status !== 200) return answer
+        const { quote, eventLog, ephemeralPublicKey, wallet, targetUrl } = replayed
+        return { status: 200, body: { ...(answer.body as object), quote, eventLog, ephemeralPublicKey, wallet, targetUrl } }
+      },
+    })
+    const j = await journal()
+    const run = uplift({ ...importParameters(w, url), journal: j })
+    await expect(run).rejects.toThrow(UpliftRefusedError)
+    await expect(run).rejects.toMatchObject({
+      code: 'target.stale_quote',
+      reasons: [expect.objectContaining({ code: 'target.stale_quote' })],
+    })
+    await expectNothingLeft(w, j, cvm.appUrl)
+    j.close()
+  })
+
+  test('behavior: a quote bound to another key (the host substitutes the ephemeral key) is refused (target.key_binding)', async () => {
+    const w = await wildAgent('swap-bot')
+    const cvm = await launchTarget()
+    const mitm = generateKeyPairSync('x25519').publicKey.export({ format: 'jwk' }).x as string
+    const url = await proxy(cvm.appUrl, {
+      after: async (path, answer) => {
+        if (path !== '/uplift/v1/hello' || answer.status !== 200) return answer
+        return {
+          status: 200,
+          body: { ...(answer.body as object), ephemeralPublicKey: `0x${Buffer.from(mitm, 'base64url').toString('hex')}` },
+        }
+      },
+    })
+    const j = await journal()
+    const run = uplift({ ...importParameters(w, url), journal: j })
+    await expect(run).rejects.toThrow(UpliftRefusedError)
+    await expect(run).rejects.toMatchObject({
+      code: 'target.key_binding',
+      reasons: [expect.objectContaining({ code: 'target.key_binding' })],
+    })
+    await expectNothingLeft(w, j, cvm.appUrl)
+    j.close()
+  })
+
+  test('behavior: the host staleQuote fault (it replays the first quote of the CVM) is refused at the handshake (handshake.stale_quote)', async () => {
+    // A fresh target's first quote is its hello's, so the devnet fault can only replay it from the second quote on:
+    // the handshake's. Key and state reached the (genuine, attested) target; the handover did not happen.
+    const w = await wildAgent('stale-quote-bot')
+    const cvm = await launchTarget()
+    const fault = await fetch(`${devnet.file.hostUrl}/v1/cvms/${cvm.cvmId}/faults`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ staleQuote: true }),
+    })
+    expect(fault.ok).toBe(true)
+    const j = await journal()
+    const run = uplift({ ...importParameters(w, cvm.appUrl), journal: j })
+    await expect(run).rejects.toThrow(UpliftRefusedError)
+    await expect(run).rejects.toMatchObject({ code: 'handshake.stale_quote' })
+    expect(j.entries().map((e) => e.step)).not.toContain('handover-tx')
+    const after = await readCanonical(w.client, { contracts: contracts(), agentId: w.agentId })
+    expect([after.epoch, after.instance]).toEqual([w.before.epoch, w.before.instance])
+    expect((await status(cvm.appUrl)).canonical).toBe(false)
+    j.close()
+  })
+
+  test('behavior: a target that answers the Merkle challenges wrongly is refused before the handover (handshake.proof)', async () => {
+    // The handshake is after the key and state steps by design (it proves the loaded state), so this target received
+    // them; what must not happen is the handover: no Uplift, the source stays canonical, the target is not canonical.
+    const w = await wildAgent('merkle-liar-bot')
+    const cvm = await launchTarget()
+    const url = await proxy(cvm.appUrl, {
+      after: async (path, answer) => {
+        if (path !== '/uplift/v1/challenge' || answer.status !== 200) return answer
+        const [first] = (answer.body as { leaves: { siblings: Hex[] }[] }).leaves
+        if (!first?.siblings[0]) throw new Error('the answer has no sibling to alter')
+        first.siblings[0] = `0x${(BigInt(first.siblings[0]) ^ 1n).toString(16).padStart(64, '0')}`
+        return answer
+      },
+    })
+    const j = await journal()
+    const run = uplift({ ...importParameters(w, url), journal: j })
+    await expect(run).rejects.toThrow(UpliftRefusedError)
+    await expect(run).rejects.toMatchObject({ code: 'handshake.proof' })
+    expect(j.entries().map((e) => e.step)).not.toContain('handover-tx')
+    const after = await readCanonical(w.client, { contracts: contracts(), agentId: w.agentId })
+    expect([after.epoch, after.instance]).toEqual([w.before.epoch, w.before.instance])
+    expect((await status(cvm.appUrl)).canonical).toBe(false)
+    j.close()
+  })
+})
+
+describe('uplift: anti-rollback', () => {
+  test('behavior: a checkpoint whose seq is not above the on-chain seq cannot become canonical (state.stale_seq)', async () => {
+    // The source froze and committed checkpoint seq 2, then lost the link before the target loaded it; meanwhile the
+    // agent committed seq 3. The resumed session resends the journaled (now stale) seq-2 offer: the target refuses it.
+    const w = await wildAgent('rollback-bot')
+    const cvm = await launchTarget()
+    let cut = true
+    const url = await proxy(cvm.appUrl, {
+      before: (path) => {
+        if (!cut || path !== '/uplift/v1/state/load') return undefined
+        cut = false
+        return { status: 503, body: { error: { code: 'link.down', message: 'cut' } } }
+      },
+    })
+    const path = join(await mkdtemp(join(dir, 'src-')), 'uplift-source.db')
+    const key = new Uint8Array(32).fill(3)
+    const first = openUpliftJournal({ path, role: 'source', key })
+    await expect(uplift({ ...importParameters(w, url), journal: first })).rejects.toMatchObject({ code: 'link.down' })
+    expect(first.entries().map((e) => e.step)).toEqual(['source-hello', 'target-hello', 'key-envelope', 'commit', 'state-offer'])
+    first.close()
+    expect((await readCanonical(w.client, { contracts: contracts(), agentId: w.agentId })).stateSeq).toBe(2n)
+
+    w.db.prepare('INSERT INTO memory (id, key, value) VALUES (?, ?, ?)').run(99, 'newer', 'committed while the link was down')
+    const newer = Checkpoint.exportState(w.db, { chunkSize: 512 })
+    await commitState(w.wallet, { contracts: contracts(), agentId: w.agentId, stateRoot: newer.stateRoot, seq: 3n })
+
+    const resumed = openUpliftJournal({ path, role: 'source', key })
+    const run = uplift({ ...importParameters(w, url), journal: resumed })
+    await expect(run).rejects.toThrow(UpliftRefusedError)
+    await expect(run).rejects.toMatchObject({ code: 'state.stale_seq' })
+    expect(resumed.entries().map((e) => e.step)).not.toContain('challenge')
+    resumed.close()
+    const t = await status(cvm.appUrl)
+    expect([t.steps.includes('state-loaded'), t.stateRoot, t.canonical]).toEqual([false, null, false])
+    const after = await readCanonical(w.client, { contracts: contracts(), agentId: w.agentId })
+    expect([after.epoch, after.instance.signer, after.stateRoot, after.stateSeq]).toEqual([
+      w.before.epoch,
+      w.account.address,
+      newer.stateRoot,
+      3n,
+    ])
+  })
+})
+
+describe('uplift: fencing', () => {
+  test('behavior: two targets racing to become canonical — exactly one wins; the loser and the demoted source are fenced', async () => {
+    // Option B (each target has its own key). Both sessions pass the whole handshake while the source holds epoch 1,
+    // each holding a succession certificate for epoch 2; their answers are held until both are in, then released one
+    // after the other. The epoch is the fencing token: the second certificate is stale.
+    const w = await wildAgent('race-bot', { learned: false }) // the chain already has the final root: no commit tx
+    const [t1, t2] = await Promise.all([launchTarget(), launchTarget()])
+    const answered: Array<() => void> = []
+    let bothAnswered: () => void = () => undefined
+    const barrier = new Promise<void>((r) => {
+      bothAnswered = r
+    })
+    const release = [0, 1].map(() => {
+      let go: () => void = () => undefined
+      const p = new Promise<void>((r) => {
+        go = r
+      })
+      return { p, go: () => go() }
+    })
+    const gate = (i: number) => async (path: string, answer: Answer) => {
+      if (path !== '/uplift/v1/challenge') return answer
+      answered.push(() => undefined)
+      if (answered.length === 2) bothAnswered()
+      await release[i]?.p
+      return answer
+    }
+    const urls = [await proxy(t1.appUrl, { after: gate(0) }), await proxy(t2.appUrl, { after: gate(1) })]
+    const js = [await journal(4), await journal(5)]
+    const run = (i: number) =>
+      uplift({
+        mode: 'rotate',
+        agentId: w.agentId,
+        chainId: devnet.file.chainId,
+        contracts: contracts(),
+        wallet: w.wallet,
+        client: w.client,
+        targetUrl: urls[i] as string,
+        journal: js[i] as Awaited<ReturnType<typeof journal>>,
+        checkpoint: () => Checkpoint.exportState(w.db, { chunkSize: 512 }),
+        ...trust(),
+      })
+    const first = run(0)
+    const second = run(1)
+    second.catch(() => undefined)
+    await barrier
+    release[0]?.go()
+    const won = await first
+    release[1]?.go()
+    await expect(second).rejects.toMatchObject({ name: 'Chain.ContractRevertedError', errorName: 'StaleCertificate' })
+
+    const [s1, s2] = [await status(t1.appUrl), await status(t2.appUrl)]
+    const after = await readCanonical(w.client, { contracts: contracts(), agentId: w.agentId })
+    expect([after.epoch, after.instance.signer, won.signer]).toEqual([w.before.epoch + 1n, s1.wallet, s1.wallet])
+    expect([s1.canonical, s2.canonical]).toEqual([true, false])
+    expect(s2.steps).toContain('challenge-answer')
+    expect(s2.steps).not.toContain('handover')
+    expect(js[1]?.entries().map((e) => e.step)).not.toContain('handover-tx')
+
+    // The chain names the winner's instance (its quote), not the loser's.
+    const loserHello = js[1]?.get<{ quote: Hex }>('target-hello') as { quote: Hex }
+    expect([after.instance.quoteHash, after.instance.host]).toEqual([won.target.quoteHash, t1.appUrl])
+    expect(after.instance.quoteHash).not.toBe(keccak256(loserHello.quote))
+    // The loser refuses the winner's Handover: RegentSuccession does not name it (handover.not_canonical).
+    const handover = js[0]?.get('handover')
+    const refused = await fetch(`${t2.appUrl}/uplift/v1/handover`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(handover),
+    })
+    expect([refused.status, ((await refused.json()) as { error: { code: string } }).error.code]).toEqual([409, 'handover.not_canonical'])
+    expect((await status(t2.appUrl)).canonical).toBe(false)
+    // Both targets run the agent's app, and the KMS derives one wallet per app: the loser holds the same key as the
+    // winner, so the chain (which fences by signer and epoch) cannot tell them apart; the loser's fence is its role.
+    expect(s2.wallet).toBe(s1.wallet)
+
+    // The demoted source's key is retired: no state commit, no withdrawal, no succession certificate.
+    await expect(
+      commitState(w.wallet, { contracts: contracts(), agentId: w.agentId, stateRoot: `0x${'22'.repeat(32)}`, seq: 9n }),
+    ).rejects.toThrow(NotCanonicalError)
+    await expect(withdraw(w.wallet, { contracts: contracts(), agentId: w.agentId, to: w.account.address, amount: 1n })).rejects.toThrow(
+      NotCanonicalError,
+    )
+    await expect(
+      signSuccessionCertificate(w.wallet, {
+        contracts: contracts(),
+        agentId: w.agentId,
+        newKey: w.account.address,
+        newComposeHash: composeHash,
+        quoteHash: after.instance.quoteHash,
+        deadline: 2n ** 40n,
+      }),
+    ).rejects.toThrow(NotCanonicalError)
+    await expect(
+      w.client.simulateContract({
+        account: w.account.address,
+        address: contracts().succession,
+        abi: regentSuccessionAbi,
+        functionName: 'commitState',
+        args: [w.agentId, after.epoch, `0x${'11'.repeat(32)}`, 9n],
+      }),
+    ).rejects.toThrow(/NotCanonicalSigner/)
+    const balance = await w.client.readContract({
+      address: contracts().treasury,
+      abi: agentTreasuryAbi,
+      functionName: 'balanceOf',
+      args: [w.agentId, zeroAddress],
+    })
+    expect(balance).toBe(10n ** 18n)
+    for (const j of js) j?.close()
+  })
+})
