@@ -15,6 +15,7 @@ import { Collateral, intelSgxRootCa } from '@regent/attest'
 import { agentTreasuryAbi, regentAppAuthAbi, regentSuccessionAbi } from '@regent/contracts'
 import { type CvmRecord, type Devnet, startDevnet } from '@regent/devnet'
 import {
+  assertCanonical,
   Checkpoint,
   commitState,
   enroll,
@@ -409,79 +410,93 @@ describe('uplift: anti-rollback', () => {
   })
 })
 
+/**
+ * Two sessions of one source toward two targets: both pass the whole handshake while the source holds epoch 1; the
+ * targets' challenge answers are held until both are in, then released one after the other, so both handovers are
+ * sent for epoch 1. The epoch is the fencing token: the second must be refused by RegentSuccession.
+ */
+async function race(mode: 'import' | 'rotate', name: string) {
+  const w = await wildAgent(name, { learned: false }) // the chain already has the final root: no commit tx to race
+  const [t1, t2] = (await Promise.all([launchTarget(), launchTarget()])) as [CvmRecord, CvmRecord]
+  let answered = 0
+  let bothAnswered: () => void = () => undefined
+  const barrier = new Promise<void>((r) => {
+    bothAnswered = r
+  })
+  const gates = [0, 1].map(() => {
+    let open: () => void = () => undefined
+    const opened = new Promise<void>((r) => {
+      open = r
+    })
+    return { opened, open: () => open() }
+  })
+  const hold = (i: number) => async (path: string, answer: Answer) => {
+    if (path !== '/uplift/v1/challenge') return answer
+    if (++answered === 2) bothAnswered()
+    await gates[i]?.opened
+    return answer
+  }
+  const urls = [await proxy(t1.appUrl, { after: hold(0) }), await proxy(t2.appUrl, { after: hold(1) })]
+  const js = [await journal(4), await journal(5)] as const
+  const run = (i: 0 | 1) => {
+    const { privateKey, ...common } = importParameters(w, urls[i] as string)
+    return uplift({ ...common, mode, ...(mode === 'import' ? { privateKey } : {}), journal: js[i] })
+  }
+  const first = run(0)
+  const second = run(1)
+  second.catch(() => undefined) // asserted below, once the first has won
+  await barrier
+  gates[0]?.open()
+  const won = await first
+  gates[1]?.open()
+  const lost = await second.then(
+    () => undefined,
+    (error: unknown) => error,
+  )
+  const [s1, s2] = [await status(t1.appUrl), await status(t2.appUrl)]
+  const after = await readCanonical(w.client, { contracts: contracts(), agentId: w.agentId })
+
+  // Exactly one won: the chain names the first target's instance (its quote, its URL) at epoch + 1.
+  expect([after.epoch, after.instance.signer, after.instance.quoteHash, after.instance.host]).toEqual([
+    w.before.epoch + 1n,
+    won.signer,
+    won.target.quoteHash,
+    t1.appUrl,
+  ])
+  const loserHello = js[1].get<{ quote: Hex }>('target-hello') as { quote: Hex }
+  expect(after.instance.quoteHash).not.toBe(keccak256(loserHello.quote))
+  expect([s1.canonical, s2.canonical]).toEqual([true, false])
+  expect(s2.steps).toContain('challenge-answer')
+  expect(s2.steps).not.toContain('handover')
+  expect(js[1].entries().map((e) => e.step)).not.toContain('handover-tx')
+
+  // The loser refuses the winner's Handover: RegentSuccession does not name it (handover.not_canonical).
+  const refused = await fetch(`${t2.appUrl}/uplift/v1/handover`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(js[0].get('handover')),
+  })
+  expect([refused.status, ((await refused.json()) as { error: { code: string } }).error.code]).toEqual([409, 'handover.not_canonical'])
+  expect((await status(t2.appUrl)).canonical).toBe(false)
+
+  const balance = await w.client.readContract({
+    address: contracts().treasury,
+    abi: agentTreasuryAbi,
+    functionName: 'balanceOf',
+    args: [w.agentId, zeroAddress],
+  })
+  expect(balance).toBe(10n ** 18n)
+  for (const j of js) j.close()
+  return { w, s1, s2, after, lost }
+}
+
 describe('uplift: fencing', () => {
-  test('behavior: two targets racing to become canonical — exactly one wins; the loser and the demoted source are fenced', async () => {
-    // Option B (each target has its own key). Both sessions pass the whole handshake while the source holds epoch 1,
-    // each holding a succession certificate for epoch 2; their answers are held until both are in, then released one
-    // after the other. The epoch is the fencing token: the second certificate is stale.
-    const w = await wildAgent('race-bot', { learned: false }) // the chain already has the final root: no commit tx
-    const [t1, t2] = await Promise.all([launchTarget(), launchTarget()])
-    const answered: Array<() => void> = []
-    let bothAnswered: () => void = () => undefined
-    const barrier = new Promise<void>((r) => {
-      bothAnswered = r
-    })
-    const release = [0, 1].map(() => {
-      let go: () => void = () => undefined
-      const p = new Promise<void>((r) => {
-        go = r
-      })
-      return { p, go: () => go() }
-    })
-    const gate = (i: number) => async (path: string, answer: Answer) => {
-      if (path !== '/uplift/v1/challenge') return answer
-      answered.push(() => undefined)
-      if (answered.length === 2) bothAnswered()
-      await release[i]?.p
-      return answer
-    }
-    const urls = [await proxy(t1.appUrl, { after: gate(0) }), await proxy(t2.appUrl, { after: gate(1) })]
-    const js = [await journal(4), await journal(5)]
-    const run = (i: number) =>
-      uplift({
-        mode: 'rotate',
-        agentId: w.agentId,
-        chainId: devnet.file.chainId,
-        contracts: contracts(),
-        wallet: w.wallet,
-        client: w.client,
-        targetUrl: urls[i] as string,
-        journal: js[i] as Awaited<ReturnType<typeof journal>>,
-        checkpoint: () => Checkpoint.exportState(w.db, { chunkSize: 512 }),
-        ...trust(),
-      })
-    const first = run(0)
-    const second = run(1)
-    second.catch(() => undefined)
-    await barrier
-    release[0]?.go()
-    const won = await first
-    release[1]?.go()
-    await expect(second).rejects.toMatchObject({ name: 'Chain.ContractRevertedError', errorName: 'StaleCertificate' })
-
-    const [s1, s2] = [await status(t1.appUrl), await status(t2.appUrl)]
-    const after = await readCanonical(w.client, { contracts: contracts(), agentId: w.agentId })
-    expect([after.epoch, after.instance.signer, won.signer]).toEqual([w.before.epoch + 1n, s1.wallet, s1.wallet])
-    expect([s1.canonical, s2.canonical]).toEqual([true, false])
-    expect(s2.steps).toContain('challenge-answer')
-    expect(s2.steps).not.toContain('handover')
-    expect(js[1]?.entries().map((e) => e.step)).not.toContain('handover-tx')
-
-    // The chain names the winner's instance (its quote), not the loser's.
-    const loserHello = js[1]?.get<{ quote: Hex }>('target-hello') as { quote: Hex }
-    expect([after.instance.quoteHash, after.instance.host]).toEqual([won.target.quoteHash, t1.appUrl])
-    expect(after.instance.quoteHash).not.toBe(keccak256(loserHello.quote))
-    // The loser refuses the winner's Handover: RegentSuccession does not name it (handover.not_canonical).
-    const handover = js[0]?.get('handover')
-    const refused = await fetch(`${t2.appUrl}/uplift/v1/handover`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(handover),
-    })
-    expect([refused.status, ((await refused.json()) as { error: { code: string } }).error.code]).toEqual([409, 'handover.not_canonical'])
-    expect((await status(t2.appUrl)).canonical).toBe(false)
-    // Both targets run the agent's app, and the KMS derives one wallet per app: the loser holds the same key as the
-    // winner, so the chain (which fences by signer and epoch) cannot tell them apart; the loser's fence is its role.
+  test('behavior: option B — two targets race to become canonical, exactly one wins (StaleCertificate); the demoted source is fenced', async () => {
+    const { w, s1, s2, after, lost } = await race('rotate', 'race-b-bot')
+    expect(lost).toMatchObject({ name: 'Chain.ContractRevertedError', functionName: 'rotate', errorName: 'StaleCertificate' })
+    expect(after.instance.signer).toBe(s1.wallet)
+    // Both targets run the agent's app and the KMS derives one wallet per app: the loser holds the winner's key, so
+    // the chain (which fences by signer and epoch) cannot tell them apart; the loser's fence is its own role.
     expect(s2.wallet).toBe(s1.wallet)
 
     // The demoted source's key is retired: no state commit, no withdrawal, no succession certificate.
@@ -510,13 +525,39 @@ describe('uplift: fencing', () => {
         args: [w.agentId, after.epoch, `0x${'11'.repeat(32)}`, 9n],
       }),
     ).rejects.toThrow(/NotCanonicalSigner/)
-    const balance = await w.client.readContract({
-      address: contracts().treasury,
-      abi: agentTreasuryAbi,
-      functionName: 'balanceOf',
-      args: [w.agentId, zeroAddress],
-    })
-    expect(balance).toBe(10n ** 18n)
-    for (const j of js) j?.close()
+  })
+
+  test('behavior: option A — two targets race to become canonical, exactly one wins (StaleEpoch); the old epoch is fenced', async () => {
+    const { w, s2, after, lost } = await race('import', 'race-a-bot')
+    expect(lost).toMatchObject({ name: 'Chain.ContractRevertedError', functionName: 'uplift', errorName: 'StaleEpoch' })
+    expect(after.instance.signer).toBe(w.account.address)
+    // Option A moves the agent's key: the loser holds it too (sealed); only the epoch and its role fence it.
+    expect(s2.agentWallet).toBe(w.account.address)
+    const held = w.before.epoch
+    await expect(
+      assertCanonical(w.client, { contracts: contracts(), agentId: w.agentId, signer: w.account.address, epoch: held }),
+    ).rejects.toThrow(NotCanonicalError)
+    for (const [functionName, args] of [
+      ['commitState', [w.agentId, held, `0x${'11'.repeat(32)}`, 9n]],
+      ['uplift', [w.agentId, held, after.instance]],
+    ] as const)
+      await expect(
+        w.client.simulateContract({
+          account: w.account.address,
+          address: contracts().succession,
+          abi: regentSuccessionAbi,
+          functionName,
+          args,
+        } as never),
+      ).rejects.toThrow(/StaleEpoch/)
+    await expect(
+      w.client.simulateContract({
+        account: w.account.address,
+        address: contracts().treasury,
+        abi: agentTreasuryAbi,
+        functionName: 'withdraw',
+        args: [w.agentId, held, w.account.address, 1n],
+      }),
+    ).rejects.toThrow()
   })
 })
