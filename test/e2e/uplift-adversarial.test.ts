@@ -13,7 +13,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Collateral, intelSgxRootCa } from '@regent/attest'
 import { agentTreasuryAbi, regentAppAuthAbi, regentSuccessionAbi } from '@regent/contracts'
-import { type CvmRecord, type Devnet, startDevnet } from '@regent/devnet'
+import { type CvmRecord, type Devnet, DevnetTd, startDevnet } from '@regent/devnet'
 import {
   assertCanonical,
   Checkpoint,
@@ -30,13 +30,23 @@ import {
   withdraw,
 } from '@regent/sdk'
 import Database from 'better-sqlite3'
-import { createPublicClient, createWalletClient, defineChain, getAddress, type Hex, http, keccak256, toBytes, zeroAddress } from 'viem'
+import {
+  createPublicClient,
+  createWalletClient,
+  defineChain,
+  getAddress,
+  type Hex,
+  http,
+  keccak256,
+  toBytes,
+  toHex,
+  zeroAddress,
+} from 'viem'
 import { generatePrivateKey, mnemonicToAccount, privateKeyToAccount } from 'viem/accounts'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 
 const agentDir = fileURLToPath(new URL('../../examples/agent/', import.meta.url))
 const salt = keccak256(toBytes('regent uplift adversarial e2e'))
-const timelockedSalt = keccak256(toBytes('regent uplift adversarial e2e: timelocked'))
 const wildCompose = new TextEncoder().encode(JSON.stringify({ manifest_version: 2, name: 'wild-agent', runner: 'none' }))
 /** anvil's public test mnemonic; account 1 is the devnet's app developer (owner of the apps approveApp registers). */
 const developer = mnemonicToAccount('test test test test test test test test test test test junk', { addressIndex: 1 })
@@ -219,34 +229,40 @@ async function expectNothingLeft(w: Wild, j: Awaited<ReturnType<typeof journal>>
 }
 
 describe('uplift: adversarial targets are refused before any key or state leaves', () => {
-  test('behavior: a target whose compose hash is still in the app timelock is refused (target.measurement)', async () => {
-    // The agent's own app: the target boots while its hash is active (the KMS releases its keys), then the app owner
-    // raises the timelock and lists the hash again: it is now pending, which is what an approval in its timelock is.
-    const app = await devnet.approveApp({ compose, salt: timelockedSalt })
-    await devnet.approveApp({ compose: wildCompose, salt: timelockedSalt })
+  test.each([
+    ['compose hash', 'ComposeHash'],
+    ['OS image', 'OsImage'],
+  ] as const)('behavior: a target whose %s is still in the app timelock is refused (target.measurement)', async (what, kind) => {
+    // The agent's own app: the target boots while its measurement is active (the KMS releases its keys), then the app
+    // owner raises the timelock and lists it again: it is now pending, which is what an approval in its timelock is.
+    const app = await devnet.approveApp({ compose, salt: keccak256(toBytes(`regent uplift adversarial e2e: timelocked ${kind}`)) })
+    await devnet.approveApp({ compose: wildCompose, salt: keccak256(toBytes(`regent uplift adversarial e2e: timelocked ${kind}`)) })
     const cvm = await launchTarget({ appId: app.appId })
+    const measurement = kind === 'ComposeHash' ? app.composeHash : toHex(DevnetTd.osImageHash(DevnetTd.defaultImage))
     const owner = createWalletClient({ account: developer, chain: chain(), transport: http(devnet.file.rpcUrl) })
     const client = publicClient()
     for (const [functionName, args] of [
-      ['removeComposeHash', [app.appId, app.composeHash]],
+      [`remove${kind}`, [app.appId, measurement]],
       ['setTimelock', [app.appId, 3600n]],
-      ['addComposeHash', [app.appId, app.composeHash]],
+      [`add${kind}`, [app.appId, measurement]],
     ] as const)
       await client.waitForTransactionReceipt({
         hash: await owner.writeContract({ address: contracts().appAuth, abi: regentAppAuthAbi, functionName, args } as never),
       })
-    const read = (functionName: 'isComposeHashApproved' | 'composeHashActivatesAt') =>
-      client.readContract({ address: contracts().appAuth, abi: regentAppAuthAbi, functionName, args: [app.appId, app.composeHash] })
+    const read = (functionName: string) =>
+      client.readContract({ address: contracts().appAuth, abi: regentAppAuthAbi, functionName, args: [app.appId, measurement] } as never)
     const { timestamp } = await client.getBlock()
-    expect(await read('isComposeHashApproved')).toBe(false)
-    expect(await read('composeHashActivatesAt')).toBeGreaterThan(timestamp)
+    expect(await read(`is${kind}Approved`)).toBe(false)
+    expect(await read(`${kind[0]?.toLowerCase()}${kind.slice(1)}ActivatesAt`)).toBeGreaterThan(timestamp)
 
-    const w = await wildAgent('timelock-bot', { app: app.appId })
+    const w = await wildAgent(`timelock-${kind}-bot`, { app: app.appId })
     const j = await journal()
     const run = uplift({ ...importParameters(w, cvm.appUrl), journal: j })
     await expect(run).rejects.toThrow(UpliftRefusedError)
     await expect(run).rejects.toMatchObject({ code: 'target.measurement' })
-    await expect(run).rejects.toMatchObject({ reasons: [expect.objectContaining({ message: expect.stringMatching(/timelock/) })] })
+    await expect(run).rejects.toMatchObject({
+      reasons: [expect.objectContaining({ message: expect.stringMatching(new RegExp(`${what}.*timelock`)) })],
+    })
     await expectNothingLeft(w, j, cvm.appUrl)
     j.close()
   })

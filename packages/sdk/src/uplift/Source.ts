@@ -124,15 +124,18 @@ export async function uplift(parameters: UpliftParameters): Promise<UpliftReturn
     policy: {
       ...parameters.policy,
       approvedMeasurements: async (q) => {
-        if (q.appId === undefined || q.composeHash === undefined) return 'no app id or compose hash'
+        if (q.appId === undefined || q.composeHash === undefined || q.osImageHash === undefined)
+          return 'no app id, compose hash or OS image'
         if (`0x${q.appId}` !== appId.toLowerCase()) return `app 0x${q.appId} is not the agent's app ${appId}`
-        const ok = await readContract(client, {
-          address: contracts.appAuth,
-          abi: regentAppAuthAbi,
-          functionName: 'isComposeHashApproved',
-          args: [appId, `0x${q.composeHash}`],
-        })
-        return ok || `compose hash 0x${q.composeHash} is not approved (or still in its timelock) for app ${appId}`
+        // Both measurements the app approves (DESIGN.md §9): a booted target proves neither (its KMS may be another).
+        const approved = (functionName: 'isComposeHashApproved' | 'isOsImageApproved', hash: string) =>
+          readContract(client, { address: contracts.appAuth, abi: regentAppAuthAbi, functionName, args: [appId, `0x${hash}`] })
+        if (!(await approved('isComposeHashApproved', q.composeHash)))
+          return `compose hash 0x${q.composeHash} is not approved (or still in its timelock) for app ${appId}`
+        return (
+          (await approved('isOsImageApproved', q.osImageHash)) ||
+          `OS image 0x${q.osImageHash} is not approved (or still in its timelock) for app ${appId}`
+        )
       },
     },
   })
