@@ -1,8 +1,10 @@
 /**
  * The self-uplift protocol against adversarial targets, rollback and a fencing race (issue 7 "Properties that must
  * hold") on a real devnet (anvil, one KMS node, TDX host, example-agent CVMs in target mode, the source in-process).
- * Each refusal asserts its exact code and what did not happen: the source journal stops before any key or state
- * step, the target's journal shows no envelope, and RegentSuccession is unchanged.
+ * Each refusal asserts its exact code and what did not happen. Refusals at the target's attestation: the source
+ * journal stops before any key or state step, the target's journal shows no envelope, RegentSuccession is unchanged.
+ * Refusals that can only come later by design (the handshake proves the loaded state; the target checks the seq when
+ * it loads): no handover, the source stays canonical, the target is not canonical.
  */
 import { generateKeyPairSync } from 'node:crypto'
 import { mkdtemp, readFile } from 'node:fs/promises'
