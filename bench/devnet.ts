@@ -44,6 +44,14 @@ async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
 try {
   const [started, upMs] = await timed(() => up({ dir, fresh: true }))
   const compose = (await readFile(join(fixtures, 'app-compose.json'))).toString('base64')
+  // The KMS releases keys only to apps approved on-chain: approve the probe agent's app first.
+  const approved = await fetch(`${started.file.hostUrl}/v1/apps`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ compose }),
+  })
+  if (!approved.ok) throw new Error(`app approval failed: ${await approved.text()}`)
+  const { appId } = (await approved.json()) as { appId: string }
   const launchMs: number[] = []
   let cvm: CvmRecord | undefined
   for (let i = 0; i < 5; i++) {
@@ -51,8 +59,9 @@ try {
       const res = await fetch(`${started.file.hostUrl}/v1/cvms`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ compose, bundle: join(fixtures, 'probe-agent') }),
+        body: JSON.stringify({ compose, bundle: join(fixtures, 'probe-agent'), appId }),
       })
+      if (!res.ok) throw new Error(`launch failed: ${await res.text()}`)
       const r = (await res.json()) as CvmRecord
       await waitForHttp(`${r.appUrl}/`)
       return r
