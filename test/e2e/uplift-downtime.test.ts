@@ -10,20 +10,17 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { Collateral } from '@regent/attest'
-import { type CvmRecord, type Devnet, startDevnet } from '@regent/devnet'
-import { Checkpoint, commitState, enroll, openUpliftJournal, PrivateKey, readCanonical, registerAgent, uplift } from '@regent/sdk'
+import { type Devnet, startDevnet } from '@regent/devnet'
+import { Checkpoint, commitState, openUpliftJournal, PrivateKey, readCanonical, uplift } from '@regent/sdk'
 import Database from 'better-sqlite3'
-import { createPublicClient, createWalletClient, defineChain, getAddress, type Hex, http, keccak256, toBytes } from 'viem'
-import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
+import { createPublicClient, type Hex, http, keccak256, toBytes } from 'viem'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { createForwarder, serveMemory } from '../../examples/agent/src/Handover.js'
 import { learn } from '../../examples/agent/src/Memory.js'
+import { agentDir, devnetChain, enrollWildAgent, launchTarget as launchUpliftTarget, wildCompose } from './uplift-fixture.js'
 
-const agentDir = fileURLToPath(new URL('../../examples/agent/', import.meta.url))
 const salt = keccak256(toBytes('regent uplift downtime e2e'))
-const wildCompose = new TextEncoder().encode(JSON.stringify({ manifest_version: 2, name: 'wild-agent', runner: 'none' }))
 let devnet: Devnet
 let compose: Uint8Array
 let appId: Hex
@@ -40,46 +37,11 @@ afterAll(async () => {
   await devnet?.stop()
 })
 
-const chain = () =>
-  defineChain({
-    id: devnet.file.chainId,
-    name: 'devnet',
-    nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
-    rpcUrls: { default: { http: [devnet.file.rpcUrl] } },
-  })
+const chain = () => devnetChain(devnet)
 
 async function wildAgent(name: string) {
-  const key = generatePrivateKey()
-  const account = privateKeyToAccount(key)
-  const faucet = await fetch(`${devnet.file.hostUrl}/v1/faucet`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ address: account.address }),
-  })
-  expect(faucet.ok).toBe(true)
   const contracts = devnet.file.contracts
-  const wallet = createWalletClient({ account, chain: chain(), transport: http(devnet.file.rpcUrl) })
-  const { agentId } = await registerAgent(wallet, {
-    contracts,
-    registration: {
-      name,
-      description: 'an agent in the wild',
-      services: [{ name: 'web', endpoint: 'https://wild.example', version: '1' }],
-    },
-  })
-  const composeHash = `0x${Buffer.from(new Uint8Array(await crypto.subtle.digest('SHA-256', wildCompose))).toString('hex')}` as Hex
-  await enroll(wallet, {
-    contracts,
-    agentId,
-    appId,
-    instance: {
-      signer: account.address,
-      composeHash,
-      instanceId: getAddress(`0x${keccak256(toBytes(`wild:${name}`)).slice(26)}`),
-      quoteHash: keccak256(toBytes(`no quote: ${name} runs in the wild`)),
-      host: 'https://wild.example',
-    },
-  })
+  const { key, account, wallet, agentId } = await enrollWildAgent(devnet, { name, appId })
   const db = new Database(':memory:')
   Checkpoint.createSchema(db)
   for (let i = 0; i < 40; i++) learn(db, { user: 'alice', text: `alice likes tea, trains and tea number ${i}` })
@@ -87,30 +49,7 @@ async function wildAgent(name: string) {
   return { key, account, wallet, agentId, db, client: createPublicClient({ chain: chain(), transport: http(devnet.file.rpcUrl) }) }
 }
 
-async function launchTarget(): Promise<CvmRecord> {
-  const cvm = await devnet.host.launch({
-    compose,
-    bundle: agentDir,
-    appId: Buffer.from(appId.slice(2), 'hex'),
-    env: {
-      REGENT_CHAIN_ID: String(devnet.file.chainId),
-      REGENT_CONTRACTS: JSON.stringify(devnet.file.contracts),
-      REGENT_UPLIFT_ROLE: 'target',
-    },
-  })
-  const deadline = Date.now() + 60_000
-  for (;;) {
-    if (
-      await fetch(`${cvm.appUrl}/health`).then(
-        (r) => r.ok,
-        () => false,
-      )
-    )
-      return cvm
-    if (devnet.host.get(cvm.cvmId).status !== 'running' || Date.now() > deadline) throw new Error(await devnet.host.logs(cvm.cvmId))
-    await new Promise((r) => setTimeout(r, 50)) // the target is still booting (KMS keys)
-  }
-}
+const launchTarget = () => launchUpliftTarget(devnet, { compose, appId })
 
 describe('uplift: zero downtime', () => {
   for (const mode of ['import', 'rotate'] as const)

@@ -10,7 +10,6 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { Collateral } from '@regent/attest'
 import { agentTreasuryAbi, identityRegistryAbi, regentSuccessionAbi } from '@regent/contracts'
 import { type CvmRecord, type Devnet, startDevnet } from '@regent/devnet'
@@ -18,37 +17,22 @@ import {
   assertCanonical,
   Checkpoint,
   commitState,
-  enroll,
   fromAgentUri,
   NotCanonicalError,
   openUpliftJournal,
   PrivateKey,
   readCanonical,
-  registerAgent,
   signSuccessionCertificate,
   UpliftRefusedError,
   uplift,
   withdraw,
 } from '@regent/sdk'
 import Database from 'better-sqlite3'
-import {
-  createPublicClient,
-  createWalletClient,
-  defineChain,
-  getAddress,
-  type Hex,
-  http,
-  keccak256,
-  parseEventLogs,
-  toBytes,
-  zeroAddress,
-} from 'viem'
-import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
+import { createPublicClient, type Hex, http, keccak256, parseEventLogs, toBytes, zeroAddress } from 'viem'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { agentDir, devnetChain, enrollWildAgent, launchTarget as launchUpliftTarget, wildCompose } from './uplift-fixture.js'
 
-const agentDir = fileURLToPath(new URL('../../examples/agent/', import.meta.url))
 const salt = keccak256(toBytes('regent uplift e2e'))
-const wildCompose = new TextEncoder().encode(JSON.stringify({ manifest_version: 2, name: 'wild-agent', runner: 'none' }))
 let devnet: Devnet
 let compose: Uint8Array
 let appId: Hex
@@ -66,48 +50,14 @@ afterAll(async () => {
   await devnet?.stop()
 })
 
-const chain = () =>
-  defineChain({
-    id: devnet.file.chainId,
-    name: 'devnet',
-    nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
-    rpcUrls: { default: { http: [devnet.file.rpcUrl] } },
-  })
+const chain = () => devnetChain(devnet)
 const publicClient = () => createPublicClient({ chain: chain(), transport: http(devnet.file.rpcUrl) })
 const contracts = () => devnet.file.contracts
 const trust = () => ({ collateral: Collateral.parse(devnet.host.collateral), trustedRoots: [devnet.host.trustedRoot] })
 
 /** An agent in the wild: its own key, self-registered (it owns the NFT), enrolled, state committed, treasury funded. */
 async function wildAgent(name: string) {
-  const key = generatePrivateKey()
-  const account = privateKeyToAccount(key)
-  const faucet = await fetch(`${devnet.file.hostUrl}/v1/faucet`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ address: account.address }),
-  })
-  expect(faucet.ok).toBe(true)
-  const wallet = createWalletClient({ account, chain: chain(), transport: http(devnet.file.rpcUrl) })
-  const { agentId } = await registerAgent(wallet, {
-    contracts: contracts(),
-    registration: {
-      name,
-      description: 'an agent in the wild',
-      services: [{ name: 'web', endpoint: 'https://wild.example', version: '1' }],
-    },
-  })
-  await enroll(wallet, {
-    contracts: contracts(),
-    agentId,
-    appId,
-    instance: {
-      signer: account.address,
-      composeHash: `0x${Buffer.from(await sha256(wildCompose)).toString('hex')}`,
-      instanceId: getAddress(`0x${keccak256(toBytes(`wild:${name}`)).slice(26)}`),
-      quoteHash: keccak256(toBytes(`no quote: ${name} runs in the wild`)),
-      host: 'https://wild.example',
-    },
-  })
+  const { key, account, wallet, agentId } = await enrollWildAgent(devnet, { name, appId })
   const db = new Database(':memory:')
   Checkpoint.createSchema(db)
   for (let i = 1; i <= 30; i++)
@@ -129,35 +79,8 @@ async function wildAgent(name: string) {
   return { key, account, wallet, agentId, db, client }
 }
 
-async function sha256(bytes: Uint8Array) {
-  return new Uint8Array(await crypto.subtle.digest('SHA-256', bytes))
-}
-
-/** Launches the example agent in target mode and waits until it answers (bounded polling of its health). */
-async function launchTarget(options: { compose?: Uint8Array; appId?: Hex } = {}): Promise<CvmRecord> {
-  const cvm = await devnet.host.launch({
-    compose: options.compose ?? compose,
-    bundle: agentDir,
-    appId: Buffer.from((options.appId ?? appId).slice(2), 'hex'),
-    env: {
-      REGENT_CHAIN_ID: String(devnet.file.chainId),
-      REGENT_CONTRACTS: JSON.stringify(devnet.file.contracts),
-      REGENT_UPLIFT_ROLE: 'target',
-    },
-  })
-  const deadline = Date.now() + 60_000
-  for (;;) {
-    if (
-      await fetch(`${cvm.appUrl}/health`).then(
-        (r) => r.ok,
-        () => false,
-      )
-    )
-      return cvm
-    if (devnet.host.get(cvm.cvmId).status !== 'running' || Date.now() > deadline) throw new Error(await devnet.host.logs(cvm.cvmId))
-    await new Promise((r) => setTimeout(r, 50)) // the target is still booting (KMS keys)
-  }
-}
+const launchTarget = (options: { compose?: Uint8Array; appId?: Hex } = {}) =>
+  launchUpliftTarget(devnet, { compose: options.compose ?? compose, appId: options.appId ?? appId })
 
 const status = async (cvm: CvmRecord) =>
   (await (await fetch(`${cvm.appUrl}/uplift/v1/status`)).json()) as {
