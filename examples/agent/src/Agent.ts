@@ -25,18 +25,8 @@ import {
   fromEnv as teeFromEnv,
   toAccount,
 } from '@regent/sdk'
-import {
-  type Account,
-  type Chain,
-  createPublicClient,
-  createWalletClient,
-  defineChain,
-  type Hex,
-  http,
-  keccak256,
-  type Transport,
-  type WalletClient,
-} from 'viem'
+import { type Account, type Chain, type Hex, keccak256, type Transport, type WalletClient } from 'viem'
+import { connect, fundIfEmpty } from './chain.js'
 import type { Config } from './config.js'
 
 export type Agent = {
@@ -66,25 +56,8 @@ export async function boot(config: Config): Promise<Agent> {
   const account = toAccount(wallet)
   log(`wallet ${account.address} (app ${app.appId}, instance ${app.instanceId})`)
 
-  const chain = defineChain({
-    id: config.chainId,
-    name: 'regent',
-    nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
-    rpcUrls: { default: { http: [config.rpcUrl] } },
-  })
-  const transport = http(config.rpcUrl)
-  const publicClient = createPublicClient({ chain, transport })
-  const chainWallet = createWalletClient({ account, chain, transport })
-
-  if ((await publicClient.getBalance({ address: account.address })) === 0n && config.faucetUrl) {
-    const res = await fetch(config.faucetUrl, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ address: account.address }),
-    })
-    if (!res.ok) throw new Error(`faucet answered ${res.status}`)
-    log('funded by the devnet faucet')
-  }
+  const { publicClient, walletClient: chainWallet } = connect(config, account)
+  if (await fundIfEmpty(config, publicClient, account.address)) log('funded by the devnet faucet')
 
   const sealingKey = await deriveSealingKey(tee)
   const state = openSealedState({ path: join(config.dataDir, 'agent.sealed'), key: sealingKey })

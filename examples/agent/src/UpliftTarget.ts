@@ -18,30 +18,15 @@ import {
   fromEnv as teeFromEnv,
   toAccount,
 } from '@regent/sdk'
-import { createPublicClient, createWalletClient, defineChain, http } from 'viem'
+import { connect, fundIfEmpty } from './chain.js'
 import type { Config } from './config.js'
 import { serveMemory } from './Handover.js'
 
 export async function bootTarget(config: Config): Promise<{ server: Server; close(): void }> {
   const tee = createTeeClient({ transport: teeFromEnv() })
   const wallet = await deriveWallet(tee)
-  const chain = defineChain({
-    id: config.chainId,
-    name: 'regent',
-    nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
-    rpcUrls: { default: { http: [config.rpcUrl] } },
-  })
-  const transport = http(config.rpcUrl)
-  const client = createPublicClient({ chain, transport })
-  const walletClient = createWalletClient({ account: toAccount(wallet), chain, transport })
-  if ((await client.getBalance({ address: wallet.address })) === 0n && config.faucetUrl) {
-    const res = await fetch(config.faucetUrl, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ address: wallet.address }),
-    })
-    if (!res.ok) throw new Error(`faucet answered ${res.status}`)
-  }
+  const { publicClient: client, walletClient } = connect(config, toAccount(wallet))
+  await fundIfEmpty(config, client, wallet.address)
   const sealingKey = await deriveSealingKey(tee)
   const state = openSealedState({ path: join(config.dataDir, 'agent.sealed'), key: sealingKey })
   const journal = openUpliftJournal({ path: join(config.dataDir, 'uplift-target.db'), role: 'target', key: sealingKey })
