@@ -28,11 +28,11 @@ import {
   uplift,
 } from '@regent/sdk'
 import Database from 'better-sqlite3'
-import { Listr, ListrLogger, type ListrTask, ProcessOutput } from 'listr2'
 import { createWalletClient, getAddress, type Hex, http, keccak256, parseEventLogs, toBytes, zeroAddress } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import type { CommandInput, CommandResult } from '../command.js'
 import { CliError, UsageError } from '../errors.js'
+import { progress } from '../progress.js'
 import * as AppAuth from '../project/AppAuth.js'
 import * as Host from '../project/Host.js'
 
@@ -470,23 +470,6 @@ async function fetchText(url: string): Promise<string> {
   const res = await fetch(url, { signal: AbortSignal.timeout(10_000) }).catch(() => undefined)
   if (!res?.ok) throw new CliError('devnet.unreachable', `${url} did not answer`, { hint: 'check `regent dev status`', docs })
   return res.text()
-}
-
-/** Progress on stderr: the animated list on a terminal, plain lines off a TTY or with --json. */
-function progress<ctx>(tasks: ListrTask<ctx>[], json: boolean) {
-  const processOutput = new ProcessOutput(process.stderr, process.stderr)
-  const common = { exitOnError: true, registerSignalListeners: false } as const
-  return !json && process.stderr.isTTY
-    ? new Listr<ctx, 'default', 'simple'>(tasks, {
-        ...common,
-        renderer: 'default',
-        rendererOptions: { logger: new ListrLogger({ processOutput }) },
-      })
-    : new Listr<ctx, 'simple', 'simple'>(tasks, {
-        ...common,
-        renderer: 'simple',
-        rendererOptions: { logger: new ListrLogger({ processOutput }) },
-      })
 }
 
 function need<T>(value: T | undefined): T {

@@ -10,10 +10,11 @@ import { stat } from 'node:fs/promises'
 import { join, relative, resolve } from 'node:path'
 import { type CvmRecord, type DevnetFile, DevnetTd, status as devnetStatus } from '@regent/devnet'
 import type { IdentityBundle } from '@regent/sdk'
-import { Listr, ListrLogger, type ListrTask, ProcessOutput } from 'listr2'
+import type { ListrTask } from 'listr2'
 import type { Hex } from 'viem'
 import type { CommandInput, CommandResult } from '../command.js'
 import { CliError, UsageError } from '../errors.js'
+import { progress } from '../progress.js'
 import * as AppAuth from '../project/AppAuth.js'
 import * as Build from '../project/Build.js'
 import * as Config from '../project/Config.js'
@@ -267,23 +268,6 @@ export function render(result: CommandResult): string {
     ...changes,
     `  recorded in ${d.record}`,
   ].join('\n')
-}
-
-/** Progress on stderr: the animated list on a terminal, plain lines off a TTY or with --json (stdout keeps the JSON). */
-function progress<ctx>(tasks: ListrTask<ctx>[], json: boolean) {
-  const processOutput = new ProcessOutput(process.stderr, process.stderr)
-  const common = { exitOnError: true, registerSignalListeners: false } as const
-  return !json && process.stderr.isTTY
-    ? new Listr<ctx, 'default', 'simple'>(tasks, {
-        ...common,
-        renderer: 'default',
-        rendererOptions: { logger: new ListrLogger({ processOutput }) },
-      })
-    : new Listr<ctx, 'simple', 'simple'>(tasks, {
-        ...common,
-        renderer: 'simple',
-        rendererOptions: { logger: new ListrLogger({ processOutput }) },
-      })
 }
 
 /** Polls (bounded) until the agent answers /health; fails early when its CVM exits. */
