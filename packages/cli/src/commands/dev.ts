@@ -38,12 +38,13 @@ async function hostCall<T>(file: DevnetFile.DevnetFile, path: string, init?: Req
         return undefined
       }
     })()
-    const code = res.status === 404 ? 'cvm.unknown' : 'devnet.request_failed'
+    const code = res.status === 404 ? 'cvm.unknown' : res.status === 409 ? 'cvm.running' : 'devnet.request_failed'
     const refusedByKms = /app\.not_registered|measurement\.(not_approved|timelock)|os_image\.|kms_root\./.test(message ?? '')
     throw new CliError(code, message ?? `host answered HTTP ${res.status}`, {
       docs,
       exitCode: res.status === 404 || res.status === 400 ? 2 : 1,
       ...(refusedByKms ? { hint: 'approve the app on-chain first (`--approve` on the devnet, `regent deploy` otherwise)' } : {}),
+      ...(res.status === 409 ? { hint: 'stop it first with `regent dev cvm stop`' } : {}),
     })
   }
   return (res.headers.get('content-type') ?? '').startsWith('application/json') ? (JSON.parse(text) as T) : (text as T)
@@ -178,6 +179,18 @@ export const cvmStop: Command = {
   render(result) {
     const r = result.data as CvmRecord
     return `✓ ${r.cvmId} ${r.status}`
+  },
+}
+
+export const cvmRestart: Command = {
+  async run(input) {
+    const file = await runningFile(dirOf(input))
+    const id = encodeURIComponent(input.args[0] ?? '')
+    return { ok: true, data: await hostCall<CvmRecord>(file, `/v1/cvms/${id}/restart`, { method: 'POST' }) }
+  },
+  render(result) {
+    const r = result.data as CvmRecord
+    return `✓ ${r.cvmId} ${r.status} again (instance ${r.instanceId}, app ${r.appUrl})`
   },
 }
 

@@ -5,6 +5,11 @@
  *
  * The host can misbehave on purpose for tests (issue 4): serve stale quotes, serve a compose file
  * other than the measured one, cut a CVM off from the chain, kill a CVM.
+ *
+ * A CVM whose program has exited (stopped, killed, crashed) can be restarted as a dstack host reboots a
+ * VM (dstack-vmm `StartVm` of a stopped VM): the same launch parameters — compose, app id, instance-id
+ * seed, key provider, bundle — boot a fresh measured TD, so its registers and its keys are the ones of
+ * the first boot, and its disk (`data/`), port and guest-agent socket are kept.
  */
 import { randomBytes } from 'node:crypto'
 import { EventEmitter } from 'node:events'
@@ -75,6 +80,12 @@ export type LaunchParameters = {
   keyProvider?: KeyProvider
 }
 
+/** Options of {@link Host.restart}. */
+export type RestartOptions = {
+  /** Launch-env changes kept for later boots: a string sets the variable, `null` removes it. */
+  env?: Record<string, string | null>
+}
+
 export type Host = {
   pki: DevnetPki.DevnetPki
   qe: DevnetQe.DevnetQe
@@ -96,6 +107,21 @@ export type Host = {
   /** Kills the CVM's process abruptly (SIGKILL), as a crashing host would. */
   kill(cvmId: string): Promise<CvmRecord>
   /**
+   * Reboots a CVM whose program has exited (stopped, killed or crashed): a fresh measured boot from the
+   * launch parameters (same cvm id, app id, instance id, compose hash, registers and keys), the same
+   * data directory, port, app URL and guest-agent socket, a new process. Faults are kept as they were.
+   *
+   * @param options.env - changes to the launch env for this boot and later ones: a string sets the
+   *   variable, `null` removes it (also when the host's own environment has it).
+   * @throws {CvmRunningError} while the program still runs (or another restart is booting it).
+   * @throws {UnknownCvmError} for an unknown id; key-provider errors when the provider refuses the keys
+   *   (the CVM then stays exited and its launch env unchanged).
+   * @example
+   * await host.kill(cvmId)
+   * const record = await host.restart(cvmId, { env: { FAULT: null } })
+   */
+  restart(cvmId: string, options?: RestartOptions): Promise<CvmRecord>
+  /**
    * Devnet faucet: raises `address`'s balance to at least `wei` (anvil_setBalance; there is no such
    * thing on a real chain). Resolves with the new balance.
    */
@@ -116,8 +142,23 @@ export type CreateHostOptions = {
   pki?: DevnetPki.DevnetPki
 }
 
-/** `output` emits `line` for each stdout line (the first 1,000 are also kept in `lines`) and `exit`. */
-type Entry = { record: CvmRecord; cvm: Cvm; agent: GuestAgent; process: Guarded; dir: string; lines: string[]; output: EventEmitter }
+/** What a CVM was launched with; every boot (launch, restart) is built from it. */
+type Launch = {
+  compose: Uint8Array
+  bundle: string
+  entry: string
+  appId: Uint8Array | undefined
+  /** Always set: generated at launch when none was given, so a restart reproduces the instance id. */
+  instanceIdSeed: Uint8Array
+  /** `null` removes a variable the host's own environment has. */
+  env: Record<string, string | null>
+  keyProvider: KeyProvider
+}
+
+/** One boot's program: `output` emits `line` for each stdout line (the first 1,000 are also kept in `lines`) and `exit`. */
+type Run = { process: Guarded; lines: string[]; output: EventEmitter }
+
+type Entry = Run & { record: CvmRecord; cvm: Cvm; agent: GuestAgent; dir: string; launch: Launch; restarting: boolean }
 
 /** Creates a host: a fresh simulated machine (PKI and attestation key live in memory only). */
 export function createHost(options: CreateHostOptions): Host {
@@ -130,6 +171,74 @@ export function createHost(options: CreateHostOptions): Host {
     const e = cvms.get(cvmId)
     if (!e) throw new UnknownCvmError({ cvmId })
     return e
+  }
+
+  /** A fresh measured boot (MRTD, RTMR0–3 from scratch) from the launch parameters. */
+  const measure = (launch: Launch): Promise<Cvm> =>
+    createCvm({
+      compose: launch.compose,
+      qe,
+      keyProvider: launch.keyProvider,
+      ...(launch.appId ? { appId: launch.appId } : {}),
+      instanceIdSeed: launch.instanceIdSeed,
+    })
+
+  /** Runs the bundle under the process guard; its output goes to `<dir>/log` (appended) and to the line buffer. */
+  const spawnProgram = ({
+    cvmId,
+    dir,
+    launch,
+    agent,
+    port,
+  }: {
+    cvmId: string
+    dir: string
+    launch: Launch
+    agent: GuestAgent
+    port: number
+  }): Run => {
+    const log = createWriteStream(join(dir, 'log'), { flags: 'a' })
+    const env: NodeJS.ProcessEnv = { ...process.env }
+    for (const [name, value] of Object.entries(launch.env)) {
+      if (value === null) delete env[name]
+      else env[name] = value
+    }
+    Object.assign(env, {
+      DSTACK_SIMULATOR_ENDPOINT: agent.socketPath ?? '',
+      REGENT_GUEST_AGENT_URL: agent.url ?? '',
+      REGENT_RPC_URL: `${options.hostUrl()}/v1/cvms/${cvmId}/rpc`,
+      REGENT_CVM_ID: cvmId,
+      REGENT_FAUCET_URL: `${options.hostUrl()}/v1/faucet`,
+      REGENT_DATA_DIR: join(dir, 'data'), // the CVM's own disk
+      REGENT_DEVNET: '1',
+      PORT: String(port),
+    })
+    const child = spawnGuarded(process.execPath, [launch.entry], { cwd: launch.bundle, env })
+    child.child.stdout.pipe(log, { end: false })
+    child.child.stderr.pipe(log, { end: false })
+    const lines: string[] = []
+    const output = new EventEmitter()
+    let partial = ''
+    child.child.stdout.on('data', (chunk: Buffer) => {
+      const parts = (partial + chunk.toString('utf8')).split('\n')
+      partial = parts.pop() ?? ''
+      if (lines.length < 1000) lines.push(...parts.slice(0, 1000 - lines.length))
+      for (const line of parts) output.emit('line', line)
+    })
+    void child.exited.then(() => log.end())
+    return { process: child, lines, output }
+  }
+
+  /** Records the exit of the entry's current program (status, exit code, cvm.json). */
+  const watch = (e: Entry) => {
+    const { process: child, output } = e
+    void child.exited.then((code) => {
+      output.emit('exit', code)
+      if (e.process !== child) return // a later boot owns the record
+      if (e.record.status === 'running') e.record.status = 'exited'
+      e.record.exitCode = code
+      void writeFile(join(e.dir, 'cvm.json'), `${JSON.stringify(e.record, null, 2)}\n`).catch(() => {})
+    })
   }
 
   const host: Host = {
@@ -145,40 +254,20 @@ export function createHost(options: CreateHostOptions): Host {
       const cvmId = `cvm-${randomBytes(6).toString('hex')}`
       const dir = join(options.dir, 'cvms', cvmId)
       await mkdir(join(dir, 'data'), { recursive: true, mode: 0o700 })
-      const cvm = await createCvm({
-        compose: params.compose,
-        qe,
+      const launch: Launch = {
+        compose: Uint8Array.from(params.compose),
+        bundle,
+        entry,
+        appId: params.appId ? Uint8Array.from(params.appId) : undefined,
+        // createCvm's own default (20 random bytes), drawn here so that a restart boots the same instance.
+        instanceIdSeed: params.instanceIdSeed ? Uint8Array.from(params.instanceIdSeed) : new Uint8Array(randomBytes(20)),
+        env: { ...params.env },
         keyProvider: params.keyProvider ?? options.keyProvider,
-        ...(params.appId ? { appId: params.appId } : {}),
-        ...(params.instanceIdSeed ? { instanceIdSeed: params.instanceIdSeed } : {}),
-      })
+      }
+      const cvm = await measure(launch)
       const agent = await startGuestAgent(cvm, { socketPath: socketPathFor(dir, cvmId), port: 0 })
       const port = await freePort()
-      const log = createWriteStream(join(dir, 'log'), { flags: 'a' })
-      const env = {
-        ...process.env,
-        ...params.env,
-        DSTACK_SIMULATOR_ENDPOINT: agent.socketPath ?? '',
-        REGENT_GUEST_AGENT_URL: agent.url ?? '',
-        REGENT_RPC_URL: `${options.hostUrl()}/v1/cvms/${cvmId}/rpc`,
-        REGENT_CVM_ID: cvmId,
-        REGENT_FAUCET_URL: `${options.hostUrl()}/v1/faucet`,
-        REGENT_DATA_DIR: join(dir, 'data'), // the CVM's own disk
-        REGENT_DEVNET: '1',
-        PORT: String(port),
-      }
-      const child = spawnGuarded(process.execPath, [entry], { cwd: bundle, env })
-      child.child.stdout.pipe(log, { end: false })
-      child.child.stderr.pipe(log, { end: false })
-      const lines: string[] = []
-      const output = new EventEmitter()
-      let partial = ''
-      child.child.stdout.on('data', (chunk: Buffer) => {
-        const parts = (partial + chunk.toString('utf8')).split('\n')
-        partial = parts.pop() ?? ''
-        if (lines.length < 1000) lines.push(...parts.slice(0, 1000 - lines.length))
-        for (const line of parts) output.emit('line', line)
-      })
+      const run = spawnProgram({ cvmId, dir, launch, agent, port })
       const info = cvm.info
       const record: CvmRecord = {
         cvmId,
@@ -192,20 +281,15 @@ export function createHost(options: CreateHostOptions): Host {
         guestAgentUrl: agent.url ?? '',
         port,
         appUrl: `http://127.0.0.1:${port}`,
-        pid: child.pid,
+        pid: run.process.pid,
         status: 'running',
         exitCode: null,
         startedAt: new Date().toISOString(),
         faults: { staleQuote: false, alterCompose: false, partitionChain: false },
       }
-      void child.exited.then((code) => {
-        output.emit('exit', code)
-        if (record.status === 'running') record.status = 'exited'
-        record.exitCode = code
-        log.end()
-        void writeFile(join(dir, 'cvm.json'), `${JSON.stringify(record, null, 2)}\n`).catch(() => {})
-      })
-      cvms.set(cvmId, { record, cvm, agent, process: child, dir, lines, output })
+      const e: Entry = { record, cvm, agent, dir, launch, restarting: false, ...run }
+      watch(e)
+      cvms.set(cvmId, e)
       await writeFile(join(dir, 'cvm.json'), `${JSON.stringify(record, null, 2)}\n`)
       return record
     },
@@ -258,6 +342,36 @@ export function createHost(options: CreateHostOptions): Host {
       return e.record
     },
 
+    async restart(cvmId, { env } = {}) {
+      const e = entryOf(cvmId)
+      if (e.record.status === 'running' || e.restarting) throw new CvmRunningError({ cvmId })
+      e.restarting = true
+      try {
+        await e.process.exited // a stop or kill may still be under way; its exit handler runs first
+        await e.agent.close() // already closed after stop/kill; still open after a crash
+        const launch: Launch = { ...e.launch, env: { ...e.launch.env, ...env } }
+        const [bundleDigest, cvm] = await Promise.all([Bundle.digest(launch.bundle), measure(launch)])
+        cvm.faults = cvmFaults(e.record.faults)
+        const agent = await startAgentAgain(cvm, e)
+        const run = spawnProgram({ cvmId, dir: e.dir, launch, agent, port: e.record.port })
+        Object.assign(e, { cvm, agent, launch, ...run })
+        Object.assign(e.record, {
+          bundleDigest,
+          endpoint: agent.socketPath ?? '',
+          guestAgentUrl: agent.url ?? '',
+          pid: run.process.pid,
+          status: 'running',
+          exitCode: null,
+          startedAt: new Date().toISOString(),
+        } satisfies Partial<CvmRecord>)
+        watch(e)
+        await writeFile(join(e.dir, 'cvm.json'), `${JSON.stringify(e.record, null, 2)}\n`)
+        return e.record
+      } finally {
+        e.restarting = false
+      }
+    },
+
     async logs(cvmId, { tail } = {}) {
       const e = entryOf(cvmId)
       const text = await readFile(join(e.dir, 'log'), 'utf8').catch(() => '')
@@ -270,7 +384,7 @@ export function createHost(options: CreateHostOptions): Host {
     setFaults(cvmId, faults) {
       const e = entryOf(cvmId)
       Object.assign(e.record.faults, faults)
-      e.cvm.faults = { staleQuote: e.record.faults.staleQuote, alterComposeAfterMeasure: e.record.faults.alterCompose }
+      e.cvm.faults = cvmFaults(e.record.faults)
       return e.record
     },
 
@@ -308,6 +422,20 @@ export async function wipe(dir: string): Promise<void> {
   await rm(join(dir, 'cvms'), { recursive: true, force: true })
 }
 
+/** The guest agent of a reboot: the same socket, and the same loopback port unless another process took it. */
+async function startAgentAgain(cvm: Cvm, { dir, record }: { dir: string; record: CvmRecord }): Promise<GuestAgent> {
+  const socketPath = socketPathFor(dir, record.cvmId)
+  const port = record.guestAgentUrl ? Number(new URL(record.guestAgentUrl).port) : 0
+  return startGuestAgent(cvm, { socketPath, port }).catch((error: unknown) => {
+    if (port === 0 || (error as { code?: unknown }).code !== 'EADDRINUSE') throw error
+    return startGuestAgent(cvm, { socketPath, port: 0 })
+  })
+}
+
+function cvmFaults(faults: Faults): Cvm['faults'] {
+  return { staleQuote: faults.staleQuote, alterComposeAfterMeasure: faults.alterCompose }
+}
+
 /** `<cvm dir>/dstack.sock`, or a temp path when that is too long for a unix socket (108 bytes on Linux). */
 function socketPathFor(dir: string, cvmId: string): string {
   const preferred = join(resolve(dir), 'dstack.sock')
@@ -336,6 +464,16 @@ export class CvmOutputError extends BaseError {
   override name = 'Host.CvmOutputError'
   constructor({ cvmId, reason }: { cvmId: string; reason: string }) {
     super(`CVM ${cvmId} did not print the expected line: ${reason}.`)
+  }
+}
+
+/** A CVM cannot be restarted while its program runs. */
+export class CvmRunningError extends BaseError {
+  override name = 'Host.CvmRunningError'
+  constructor({ cvmId }: { cvmId: string }) {
+    super(`CVM ${cvmId} is still running.`, {
+      metaMessages: ['Stop or kill it first (`regent dev cvm stop`), then restart it.'],
+    })
   }
 }
 

@@ -1,12 +1,12 @@
 /**
- * The host's HTTP API on loopback (docs/devnet.md): launch, list, stop, kill and inspect CVMs, serve
+ * The host's HTTP API on loopback (docs/devnet.md): launch, list, stop, kill, restart and inspect CVMs, serve
  * devnet collateral, inject faults, and proxy each CVM's chain RPC (so a CVM can be cut off).
  * Bad input → 4xx with `{ error: { code, message } }`; nothing changes on a rejected request.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { BaseError } from '../errors.js'
-import { type Faults, type Host, UnknownCvmError } from './Host.js'
+import { CvmRunningError, type Faults, type Host, UnknownCvmError } from './Host.js'
 
 const maxBody = 1 << 20
 
@@ -109,6 +109,14 @@ async function handle(host: Host, req: IncomingMessage, res: ServerResponse, inf
       return send(res, 200, await host.stop(id))
     case 'POST /v1/cvms/:id/kill':
       return send(res, 200, await host.kill(id))
+    case 'POST /v1/cvms/:id/restart': {
+      // The body is optional (a bare POST restarts with the launch env); when sent, it is JSON.
+      const raw = await readOptionalJson(req)
+      const body = raw === undefined ? {} : object(raw)
+      for (const k of Object.keys(body)) if (k !== 'env') throw new HttpError(400, 'invalid_request', `unknown field "${k}"`)
+      const env = body.env === undefined ? undefined : envChanges(body.env)
+      return send(res, 200, await host.restart(id, env ? { env } : {}))
+    }
     case 'GET /v1/cvms/:id/logs': {
       const tailParam = url.searchParams.get('tail')
       if (tailParam !== null && !/^\d{1,6}$/.test(tailParam)) throw new HttpError(400, 'invalid_request', '"tail" must be a whole number')
@@ -150,6 +158,7 @@ function send(res: ServerResponse, status: number, body: unknown): void {
 function toHttp(error: unknown): [number, { error: { code: string; message: string } }] {
   if (error instanceof HttpError) return [error.status, { error: { code: error.code, message: error.message } }]
   if (error instanceof UnknownCvmError) return [404, { error: { code: 'unknown_cvm', message: error.shortMessage } }]
+  if (error instanceof CvmRunningError) return [409, { error: { code: 'cvm_running', message: error.shortMessage } }]
   if (error instanceof BaseError) return [400, { error: { code: 'invalid_request', message: error.shortMessage } }]
   return [500, { error: { code: 'internal', message: 'internal error' } }]
 }
@@ -177,6 +186,19 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
   }
 }
 
+/** A JSON body, or `undefined` when the request has none (any content type is then fine). */
+async function readOptionalJson(req: IncomingMessage): Promise<unknown> {
+  const body = await readBody(req)
+  if (body.length === 0) return undefined
+  if (!(req.headers['content-type'] ?? '').startsWith('application/json'))
+    throw new HttpError(415, 'unsupported_media_type', 'send JSON with content-type application/json')
+  try {
+    return JSON.parse(body.toString('utf8'))
+  } catch {
+    throw new HttpError(400, 'invalid_json', 'request body is not valid JSON')
+  }
+}
+
 function object(v: unknown): Record<string, unknown> {
   if (typeof v !== 'object' || v === null || Array.isArray(v))
     throw new HttpError(400, 'invalid_request', 'request body must be a JSON object')
@@ -194,6 +216,15 @@ function hexBytes(v: unknown, name: string, length: number): Uint8Array {
   if (!new RegExp(`^[0-9a-fA-F]{${length * 2}}$`).test(s))
     throw new HttpError(400, 'invalid_request', `"${name}" must be ${length} bytes of hex`)
   return new Uint8Array(Buffer.from(s, 'hex'))
+}
+
+/** `{ NAME: "value" | null }`: environment names (no `=` or NUL) to a value (no NUL) or `null` (remove). */
+function envChanges(v: unknown): Record<string, string | null> {
+  const o = typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined
+  const valid = (k: string, x: unknown) => /^[^=\0]+$/.test(k) && (x === null || (typeof x === 'string' && !x.includes('\0')))
+  if (!o || !Object.entries(o).every(([k, x]) => valid(k, x)))
+    throw new HttpError(400, 'invalid_request', '"env" must map variable names to strings or null')
+  return o as Record<string, string | null>
 }
 
 function stringMap(v: unknown, name: string): Record<string, string> {
