@@ -94,6 +94,20 @@ export {
   walletPath,
   walletPurpose,
 } from './Keys.js'
+export {
+  decryptKeystore,
+  type EncryptKeystoreOptions,
+  encryptKeystore,
+  KeystoreAddressError,
+  KeystoreFormatError,
+  type KeystoreJson,
+  KeystorePasswordError,
+  type Pbkdf2KdfParams,
+  readKeystore,
+  type ScryptKdfParams,
+  type WriteKeystoreOptions,
+  writeKeystore,
+} from './Keystore.js'
 export * as Merkle from './Merkle.js'
 export {
   deriveSealingKey,
