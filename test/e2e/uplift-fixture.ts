@@ -66,7 +66,10 @@ export async function enrollWildAgent(devnet: Devnet, { name, appId }: { name: s
 }
 
 /** Launches the example agent in uplift-target mode and waits (bounded polling of its health) until it answers. */
-export async function launchTarget(devnet: Devnet, { compose, appId }: { compose: Uint8Array; appId: Hex }): Promise<CvmRecord> {
+export async function launchTarget(
+  devnet: Devnet,
+  { compose, appId, env = {} }: { compose: Uint8Array; appId: Hex; env?: Record<string, string> },
+): Promise<CvmRecord> {
   const cvm = await devnet.host.launch({
     compose,
     bundle: agentDir,
@@ -75,6 +78,7 @@ export async function launchTarget(devnet: Devnet, { compose, appId }: { compose
       REGENT_CHAIN_ID: String(devnet.file.chainId),
       REGENT_CONTRACTS: JSON.stringify(devnet.file.contracts),
       REGENT_UPLIFT_ROLE: 'target',
+      ...env,
     },
   })
   const deadline = Date.now() + 60_000

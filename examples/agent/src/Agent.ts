@@ -1,105 +1,89 @@
 /**
- * The example agent's runtime: boots inside its CVM with @regent/sdk — derives its wallet from the
- * KMS, opens its sealed memory, registers itself in ERC-8004 with a registration file, becomes
- * canonical in RegentSuccession and commits its state root — then serves its memory, its identity
- * bundle and attestations over HTTP (DESIGN.md §7; docs/protocol.md "Identity endpoint").
+ * The example agent's runtime (DESIGN.md §7; docs/protocol.md "Identity endpoint"): on boot it takes its wallet
+ * from its runtime (the KMS in a CVM, its keystore in the wild), opens its sealed memory, registers itself in
+ * ERC-8004 with a registration file, becomes canonical in RegentSuccession and commits its state root — then
+ * serves its memory, its identity bundle and attestations. An uplift target becomes this same agent once the
+ * chain names it canonical (`UpliftTarget.ts` calls {@link createAgent} with the key it holds).
  */
 import { join } from 'node:path'
 import {
   attestationToJson,
   commitState,
   createIdentityBundle,
-  createTeeClient,
-  type DerivedKey,
-  deriveSealingKey,
-  deriveWallet,
   enroll,
-  getQuote,
-  info,
   openSealedState,
   readCanonical,
   registerAgent,
   type SealedState,
   signAndAttest,
-  type TeeClient,
-  fromEnv as teeFromEnv,
-  toAccount,
+  withdraw,
 } from '@regent/sdk'
-import { type Account, type Chain, type Hex, keccak256, type Transport, type WalletClient } from 'viem'
+import type { Account, Address, Chain, Hex, LocalAccount, Transport, WalletClient } from 'viem'
 import { connect, fundIfEmpty } from './chain.js'
 import type { Config } from './config.js'
+import type { Runtime } from './Runtime.js'
 
 export type Agent = {
-  config: Config
-  tee: TeeClient
-  wallet: DerivedKey
-  account: ReturnType<typeof toAccount>
-  chainWallet: WalletClient<Transport, Chain, Account>
-  state: SealedState
-  agentId: bigint
-  appId: Hex
+  readonly config: Config
+  readonly runtime: Runtime
+  readonly account: LocalAccount
+  readonly chainWallet: WalletClient<Transport, Chain, Account>
+  readonly publicClient: ReturnType<typeof connect>['publicClient']
+  readonly state: SealedState
+  readonly agentId: bigint
+  readonly appId: Hex
   /** The last committed state root and its sequence number (what the agent attests to). */
   committed: { stateRoot: Hex; seq: bigint; epoch: bigint }
   /** Checkpoints the state and commits its root on-chain (fenced: only as the canonical signer). */
   checkpoint(): Promise<{ stateRoot: Hex; seq: bigint; epoch: bigint; transactionHash: Hex | undefined }>
   identity(nonce: Hex): Promise<unknown>
   attest(nonce: Hex, payload: Uint8Array): Promise<unknown>
+  /** Pays `amount` wei from the agent's treasury (fenced: only as the canonical signer of the current epoch). */
+  withdraw(to: Address, amount: bigint): Promise<{ transactionHash: Hex; epoch: bigint }>
+}
+
+/** Why an agent action cannot be served here (mapped to an HTTP status by the server). */
+export class AgentActionError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message)
+  }
 }
 
 const log = (line: string) => process.stdout.write(`${line}\n`)
 
-/** Boots the agent (idempotent across restarts: registration, enrollment and commits are skipped when done). */
-export async function boot(config: Config): Promise<Agent> {
-  const tee = createTeeClient({ transport: teeFromEnv() })
-  const app = await info(tee)
-  const wallet = await deriveWallet(tee)
-  const account = toAccount(wallet)
-  log(`wallet ${account.address} (app ${app.appId}, instance ${app.instanceId})`)
+export type CreateAgentParameters = {
+  readonly config: Config
+  readonly runtime: Runtime
+  /** The agent's key here: the runtime's own, or (after an option-A uplift) the imported one. */
+  readonly account: LocalAccount
+  readonly state: SealedState
+  readonly agentId: bigint
+  readonly appId: Hex
+}
 
+/** The agent's actions over an open state, for an agent id it already holds (no registration, no enrollment). */
+export function createAgent(parameters: CreateAgentParameters): Agent {
+  const { config, runtime, account, state, agentId } = parameters
   const { publicClient, walletClient: chainWallet } = connect(config, account)
-  if (await fundIfEmpty(config, publicClient, account.address)) log('funded by the devnet faucet')
-
-  const sealingKey = await deriveSealingKey(tee)
-  const state = openSealedState({ path: join(config.dataDir, 'agent.sealed'), key: sealingKey })
-
-  const { agentId, agentRegistry } = await registerAgent(chainWallet, {
-    contracts: config.contracts,
-    registration: {
-      name: config.name,
-      description: 'A Regent TEE example agent: remembers what it is told, in a TEE, with its own wallet.',
-      services: [
-        { name: 'web', endpoint: config.publicUrl, version: '1' },
-        { name: 'regent-identity', endpoint: config.publicUrl, version: '1' },
-      ],
-    },
-  })
-  log(`ERC-8004 agent ${agentId} in ${agentRegistry}`)
-
-  const appId = `0x${Buffer.from(app.appId).toString('hex')}` as Hex
-  const boot = await getQuote(tee, { reportData: new Uint8Array(64) })
-  await enroll(chainWallet, {
-    contracts: config.contracts,
-    agentId,
-    appId,
-    instance: {
-      signer: account.address,
-      composeHash: `0x${Buffer.from(app.composeHash).toString('hex')}`,
-      instanceId: `0x${Buffer.from(app.instanceId).toString('hex')}`,
-      quoteHash: keccak256(boot.quote),
-      host: config.publicUrl,
-    },
-  })
-
   const read = () => readCanonical(publicClient, { contracts: config.contracts, agentId })
+  const tee = () => {
+    if (runtime.tee === undefined)
+      throw new AgentActionError(501, 'tee.none', 'This instance runs in the wild: it has no TEE to attest with.')
+    return runtime.tee
+  }
   const agent: Agent = {
     config,
-    tee,
-    wallet,
+    runtime,
     account,
     chainWallet,
+    publicClient,
     state,
     agentId,
-    appId,
+    appId: parameters.appId,
     committed: { stateRoot: `0x${'00'.repeat(32)}`, seq: 0n, epoch: 0n },
     async checkpoint() {
       state.save()
@@ -115,8 +99,17 @@ export async function boot(config: Config): Promise<Agent> {
       return { ...agent.committed, transactionHash: sent.transactionHash }
     },
     async identity(nonce) {
+      const client = tee()
+      const wallet = runtime.wallet
+      // The bundle carries the wallet's KMS provenance; an imported key (option A) has none to show.
+      if (wallet === undefined || wallet.address.toLowerCase() !== account.address.toLowerCase())
+        throw new AgentActionError(
+          409,
+          'identity.imported_key',
+          'The wallet key was imported by an option-A uplift: it has no KMS provenance. Verify with /attest and RegentSuccession.',
+        )
       const { epoch } = await read()
-      return createIdentityBundle(tee, {
+      return createIdentityBundle(client, {
         wallet,
         account,
         chainId: config.chainId,
@@ -130,7 +123,7 @@ export async function boot(config: Config): Promise<Agent> {
     },
     async attest(nonce, payload) {
       const { epoch } = await read()
-      const a = await signAndAttest(tee, {
+      const a = await signAndAttest(tee(), {
         account,
         payload,
         nonce,
@@ -140,7 +133,43 @@ export async function boot(config: Config): Promise<Agent> {
       })
       return attestationToJson(a)
     },
+    async withdraw(to, amount) {
+      const sent = await withdraw(chainWallet, { contracts: config.contracts, agentId, to, amount })
+      return { transactionHash: sent.transactionHash, epoch: sent.epoch }
+    },
   }
+  return agent
+}
+
+/** Boots the agent (idempotent across restarts: registration, enrollment and commits are skipped when done). */
+export async function boot(config: Config, runtime: Runtime): Promise<Agent> {
+  const account = runtime.account
+  log(`wallet ${account.address} (${runtime.kind}; app ${runtime.instance.appId}, instance ${runtime.instance.instanceId})`)
+  const { publicClient, walletClient } = connect(config, account)
+  if (await fundIfEmpty(config, publicClient, account.address)) log('funded by the devnet faucet')
+  const state = openSealedState({ path: join(config.dataDir, 'agent.sealed'), key: runtime.sealingKey })
+
+  const { agentId, agentRegistry } = await registerAgent(walletClient, {
+    contracts: config.contracts,
+    registration: {
+      name: config.name,
+      description: 'A Regent TEE example agent: remembers what it is told, in a TEE, with its own wallet.',
+      services: [
+        { name: 'web', endpoint: config.publicUrl, version: '1' },
+        { name: 'regent-identity', endpoint: config.publicUrl, version: '1' },
+      ],
+    },
+  })
+  log(`ERC-8004 agent ${agentId} in ${agentRegistry}`)
+  const { appId, ...instance } = runtime.instance
+  await enroll(walletClient, {
+    contracts: config.contracts,
+    agentId,
+    appId,
+    instance: { signer: account.address, ...instance, host: config.publicUrl },
+  })
+
+  const agent = createAgent({ config, runtime, account, state, agentId, appId })
   const first = await agent.checkpoint()
   log(`canonical at epoch ${first.epoch}; state root ${first.stateRoot} (seq ${first.seq})`)
   return agent

@@ -82,11 +82,16 @@ export function createForwarder(parameters: ForwarderParameters): RequestListene
   const base = parameters.targetUrl.replace(/\/$/, '')
   return (req, res) => {
     if (!parameters.switched()) return void parameters.serve(req, res)
-    forward(base, req, res).catch(() => fail(res, 502, 'forward.unreachable', 'the target did not answer'))
+    void forward(base, req, res)
   }
 }
 
-async function forward(base: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+/** Forwards one request to `base` (the target); 502 `forward.unreachable` when it does not answer. */
+export async function forward(base: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  await relay(base.replace(/\/$/, ''), req, res).catch(() => fail(res, 502, 'forward.unreachable', 'the target did not answer'))
+}
+
+async function relay(base: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const method = req.method ?? 'GET'
   const body = method === 'GET' || method === 'HEAD' ? undefined : await readBody(req)
   if (body === undefined && method !== 'GET' && method !== 'HEAD') return fail(res, 413, 'too_large', `body over ${maxBody} bytes`)

@@ -1,37 +1,35 @@
 /**
  * The example agent as an uplift target (docs/uplift.md "HTTP roles"): a fresh CVM that does not register or
  * enroll; it derives its own wallet and sealing key from the KMS, journals the session in its data directory and
- * serves the uplift API until a source hands the agent over. `GET /health` says whether it is canonical yet.
- * Once RegentSuccession names this instance canonical (host = its public URL, signer = its agent key), it also
- * serves the agent's memory routes on the loaded state (`Handover.ts`), so a forwarding source loses no request.
+ * serves the uplift API. Once RegentSuccession names this instance canonical (host = its public URL, signer = the
+ * agent key it holds), it is the agent: every route of `server.ts` on the loaded state, with the imported key
+ * (option A) or its own (option B) — so a forwarding source loses no request, and it can itself uplift later.
  */
-import { createServer, type Server } from 'node:http'
 import { join } from 'node:path'
-import {
-  createTarget,
-  createTeeClient,
-  deriveSealingKey,
-  deriveWallet,
-  openSealedState,
-  openUpliftJournal,
-  readCanonical,
-  fromEnv as teeFromEnv,
-  toAccount,
-} from '@regent/sdk'
+import { createTarget, openSealedState, openUpliftJournal, readCanonical } from '@regent/sdk'
+import { type Agent, createAgent } from './Agent.js'
 import { connect, fundIfEmpty } from './chain.js'
-import type { Config } from './config.js'
-import { serveMemory } from './Handover.js'
+import { type Config, failpointHook } from './config.js'
+import { counts } from './Memory.js'
+import type { Runtime } from './Runtime.js'
+import { createAgentServer } from './server.js'
+import { createUpliftSource, type UpliftSource } from './UpliftSource.js'
 
-export async function bootTarget(config: Config): Promise<{ server: Server; close(): void }> {
-  const tee = createTeeClient({ transport: teeFromEnv() })
-  const wallet = await deriveWallet(tee)
-  const { publicClient: client, walletClient } = connect(config, toAccount(wallet))
+export async function bootTarget(config: Config, runtime: Runtime) {
+  const wallet = runtime.wallet
+  if (runtime.tee === undefined || wallet === undefined) throw new Error('an uplift target runs in a CVM (REGENT_RUNTIME=cvm)')
+  const { publicClient: client, walletClient } = connect(config, runtime.account)
   await fundIfEmpty(config, client, wallet.address)
-  const sealingKey = await deriveSealingKey(tee)
-  const state = openSealedState({ path: join(config.dataDir, 'agent.sealed'), key: sealingKey })
-  const journal = openUpliftJournal({ path: join(config.dataDir, 'uplift-target.db'), role: 'target', key: sealingKey })
+  const state = openSealedState({ path: join(config.dataDir, 'agent.sealed'), key: runtime.sealingKey })
+  const failpoint = failpointHook(config)
+  const journal = openUpliftJournal({
+    path: join(config.dataDir, 'uplift-target.db'),
+    role: 'target',
+    key: runtime.sealingKey,
+    ...(failpoint ? { failpoint } : {}),
+  })
   const target = createTarget({
-    tee,
+    tee: runtime.tee,
     wallet,
     walletClient,
     client,
@@ -41,38 +39,56 @@ export async function bootTarget(config: Config): Promise<{ server: Server; clos
     journal,
     state,
   })
-  // Canonical once the chain says so (before the Handover message arrives: the source switches on its handover-tx).
-  let canonical = false
-  const isCanonical = async () => {
-    if (journal.get('handover') !== undefined) canonical = true
-    if (canonical) return true
+  // The agent exists here once the chain says so (before the Handover message: the source switches on handover-tx).
+  let agent: Agent | undefined
+  let source: UpliftSource | undefined
+  const becomeAgent = async (): Promise<Agent | undefined> => {
+    if (agent !== undefined) return agent
     const hello = journal.get<{ agentId: string }>('source-hello')
-    const signer = (await target.status()).agentWallet
-    if (hello === undefined || signer === null || journal.get('state-loaded') === undefined) return false
-    const now = await readCanonical(client, { contracts: config.contracts, agentId: BigInt(hello.agentId) })
-    canonical = now.instance.host === config.publicUrl && now.instance.signer.toLowerCase() === signer.toLowerCase()
-    return canonical
-  }
-  const server = createServer((req, res) => {
-    target.handle(req, res).then(
-      async (handled) => {
-        if (handled) return
-        if (req.url !== '/health' && (await isCanonical()) && (await serveMemory(state.db, req, res))) {
-          if (req.method === 'POST') state.save()
-          return
-        }
-        const body =
-          req.method === 'GET' && req.url === '/health'
-            ? { status: 200, json: { ok: true, role: 'uplift-target', ...(await target.status()) } }
-            : { status: 404, json: { error: { code: 'not_found', message: `no route ${req.method} ${req.url}` } } }
-        res.writeHead(body.status, { 'content-type': 'application/json' }).end(`${JSON.stringify(body.json)}\n`)
-      },
-      () => res.writeHead(500, { 'content-type': 'application/json' }).end('{"error":{"code":"internal","message":"internal error"}}\n'),
+    const account = target.account()
+    if (hello === undefined || account === undefined || journal.get('state-loaded') === undefined) return undefined
+    const agentId = BigInt(hello.agentId)
+    const now = await readCanonical(client, { contracts: config.contracts, agentId })
+    if (now.instance.host !== config.publicUrl || now.instance.signer.toLowerCase() !== account.address.toLowerCase()) return undefined
+    agent = createAgent({ config, runtime, account, state, agentId, appId: runtime.instance.appId })
+    const loaded = journal.get<{ stateRoot: `0x${string}`; seq: string }>('state-loaded')
+    if (loaded) agent.committed = { stateRoot: loaded.stateRoot, seq: BigInt(loaded.seq), epoch: now.epoch }
+    source = createUpliftSource({ config, agent })
+    process.stdout.write(
+      `canonical ${JSON.stringify({ agentId: agentId.toString(), epoch: now.epoch.toString(), wallet: account.address })}\n`,
     )
+    return agent
+  }
+  await becomeAgent() // a restarted target that was already handed the agent serves it at once
+  const server = createAgentServer({
+    agent: () => agent,
+    source: () => source,
+    adminToken: config.adminToken,
+    async before(req, res) {
+      if (await target.handle(req, res)) return true
+      await becomeAgent()
+      return false
+    },
+    async health() {
+      const a = await becomeAgent()
+      const s = await target.status()
+      return a
+        ? {
+            ok: true,
+            role: source?.switched() ? 'demoted' : 'agent',
+            runtime: runtime.kind,
+            agentId: a.agentId.toString(),
+            wallet: a.account.address,
+            ...counts(state.db),
+            uplift: s,
+          }
+        : { ok: true, role: 'uplift-target', runtime: runtime.kind, agentId: null, ...s }
+    },
   })
   return {
     server,
     close() {
+      source?.close()
       journal.close()
       state.close()
     },

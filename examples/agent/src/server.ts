@@ -1,48 +1,74 @@
 /**
  * The agent's HTTP API (its public endpoint):
- *   GET  /health                        { ok, agentId, wallet }
+ *   GET  /health                        { ok, role, runtime, agentId, wallet, … }
  *   POST /remember   { user, text }     learns; { remembered, topics }
  *   GET  /topics?user=                  what it learned about a user
  *   POST /checkpoint                    commits the state root on-chain (fenced); { stateRoot, seq, epoch }
  *   GET  /identity?nonce=0x…            the identity bundle attested over the nonce (docs/protocol.md)
  *   GET  /attest?nonce=0x…              a signed attestation over the nonce and the agent's state
- * Bad input → 4xx `{ error: { code, message } }`; nothing changes.
+ *   /admin/…                            the operator's API (bearer token; `Admin.ts`)
+ * During an uplift the source gates these routes (`UpliftSource.ts`): frozen, writes wait; switched, every
+ * request is forwarded to the target (`Handover.ts`). Bad input → 4xx `{ error: { code, message } }`; nothing changes.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { Hex } from 'viem'
-import type { Agent } from './Agent.js'
-import { counts, learn, topics } from './Memory.js'
+import { serveAdmin } from './Admin.js'
+import { type Agent, AgentActionError } from './Agent.js'
+import { forward } from './Handover.js'
+import { learn, topics } from './Memory.js'
+import type { UpliftSource } from './UpliftSource.js'
 
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message)
-  }
-}
+class HttpError extends AgentActionError {}
 
 const maxBody = 64 * 1024
+const writes = new Set(['POST /remember', 'POST /checkpoint'])
 
-export function createAgentServer(agent: Agent): Server {
+export type AgentServerParameters = {
+  /** The agent, once there is one here (an uplift target has none before the chain names it canonical). */
+  readonly agent: () => Agent | undefined
+  /** The uplift source of this agent, if it has one. */
+  readonly source: () => UpliftSource | undefined
+  /** What `GET /health` answers. */
+  readonly health: () => Promise<Record<string, unknown>>
+  /** The admin API's bearer token (undefined: `/admin/*` answers 404). */
+  readonly adminToken: string | undefined
+  /** Routes served before the agent's (the uplift target's API); resolves true when it answered. */
+  readonly before?: (req: IncomingMessage, res: ServerResponse) => Promise<boolean>
+}
+
+export function createAgentServer(parameters: AgentServerParameters): Server {
   return createServer((req, res) => {
-    route(agent, req, res).catch((error: unknown) => {
-      const e = error instanceof HttpError ? error : new HttpError(500, 'internal', 'internal error')
-      if (!(error instanceof HttpError)) process.stderr.write(`request failed: ${(error as Error).message}\n`)
+    handle(parameters, req, res).catch((error: unknown) => {
+      const e = error instanceof AgentActionError ? error : new HttpError(500, 'internal', 'internal error')
+      if (!(error instanceof AgentActionError)) process.stderr.write(`request failed: ${(error as Error).message}\n`)
       send(res, e.status, { error: { code: e.code, message: e.message } })
     })
   })
 }
 
-async function route(agent: Agent, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(p: AgentServerParameters, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://agent')
+  if (p.before && (await p.before(req, res))) return
+  if (req.method === 'GET' && url.pathname === '/health') return send(res, 200, await p.health())
+  if (url.pathname === '/admin' || url.pathname.startsWith('/admin/')) return serveAdmin(p, req, res)
+  const source = p.source()
+  const target = source?.targetUrl()
+  if (source?.switched() && target) return forward(target, req, res)
+  if (source?.frozen() && writes.has(`${req.method} ${url.pathname}`)) {
+    // Held until the switch (then the target applies it) or a failure (then it is refused, not applied).
+    if ((await source.settled()) && target) return forward(target, req, res)
+    throw new HttpError(503, 'uplift.paused', 'An uplift is paused with the state frozen: retry once it is resumed.')
+  }
+  const agent = p.agent()
+  if (agent === undefined) throw new HttpError(404, 'not_found', `no route ${req.method} ${url.pathname}`)
+  return route(agent, url, req, res)
+}
+
+async function route(agent: Agent, url: URL, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const key = `${req.method} ${url.pathname}`
   switch (key) {
-    case 'GET /health':
-      return send(res, 200, { ok: true, agentId: agent.agentId.toString(), wallet: agent.account.address, ...counts(agent.state.db) })
     case 'POST /remember': {
-      const body = await json(req)
+      const body = await readJsonObject(req)
       const user = body.user
       const text = body.text
       if (typeof user !== 'string' || !/^[\w.-]{1,64}$/.test(user))
@@ -83,7 +109,8 @@ function nonceOf(url: URL): Hex {
   return nonce as Hex
 }
 
-async function json(req: IncomingMessage): Promise<Record<string, unknown>> {
+/** Reads a JSON object body (application/json, ≤ 64 KiB). */
+export async function readJsonObject(req: IncomingMessage): Promise<Record<string, unknown>> {
   if (!(req.headers['content-type'] ?? '').startsWith('application/json'))
     throw new HttpError(415, 'unsupported_media_type', 'send application/json')
   const chunks: Buffer[] = []
@@ -103,7 +130,7 @@ async function json(req: IncomingMessage): Promise<Record<string, unknown>> {
   return v as Record<string, unknown>
 }
 
-function send(res: ServerResponse, status: number, body: unknown): void {
+export function send(res: ServerResponse, status: number, body: unknown): void {
   if (res.headersSent) return void res.end()
   res
     .writeHead(status, { 'content-type': 'application/json' })

@@ -36,6 +36,11 @@ export type Journal = {
   step<T>(step: string, run: () => Promise<T> | T, transcript?: (value: T) => string | undefined): Promise<T>
   /** Every completed step, in order. */
   entries(): Entry[]
+  /**
+   * A named point between a side effect and its journal row (e.g. `sent:commit`: the transaction is mined, the step
+   * not yet recorded). Calls the `failpoint` hook, if any; does nothing otherwise.
+   */
+  point(name: string): void
   /** Seals and stores a secret under `name` (replaces an earlier one). */
   putSecret(name: string, secret: Uint8Array): void
   /** Opens a sealed secret, or undefined when none is stored. */
@@ -49,6 +54,11 @@ export type OpenParameters = {
   readonly role: 'source' | 'target'
   /** The sealing secret (e.g. `deriveSealingKey(client)` in a CVM), or its 32 bytes. */
   readonly key: PrivateKey | Uint8Array
+  /**
+   * Fault injection for crash tests (docs/uplift.md "Crash safety"): called with `after:<step>` once a step's row is
+   * written, and with the names given to {@link Journal.point}. A test hook kills the process here (SIGKILL).
+   */
+  readonly failpoint?: (point: string) => void
 }
 
 const json = (v: unknown) => JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x))
@@ -87,13 +97,13 @@ export function open(parameters: OpenParameters): Journal {
       return row === undefined ? undefined : (JSON.parse(row.data) as T)
     },
     put(step, data, transcript) {
-      db.prepare('INSERT OR IGNORE INTO steps (step, status, data, transcript, at) VALUES (?, ?, ?, ?, ?)').run(
-        step,
-        'done',
-        json(data),
-        transcript ?? null,
-        new Date().toISOString(),
-      )
+      const inserted = db
+        .prepare('INSERT OR IGNORE INTO steps (step, status, data, transcript, at) VALUES (?, ?, ?, ?, ?)')
+        .run(step, 'done', json(data), transcript ?? null, new Date().toISOString())
+      if (inserted.changes > 0) parameters.failpoint?.(`after:${step}`)
+    },
+    point(name) {
+      parameters.failpoint?.(name)
     },
     async step<T>(step: string, run: () => Promise<T> | T, transcript?: (value: T) => string | undefined) {
       const done = journal.get<T>(step)

@@ -154,6 +154,7 @@ export async function uplift(parameters: UpliftParameters): Promise<UpliftReturn
     return offerSuccession(parameters.wallet, { verdict, contracts, agentId, deadline, chainId })
   })
   await post(api('key'), Messages.serialize(keyMessage), 'key')
+  journal.point('sent:key')
   const afterKey = Messages.appendTranscript(target.transcript, keyMessage)
 
   // Step 3: state. The frozen checkpoint is journaled sealed; its root is committed first (same root on-chain).
@@ -168,6 +169,7 @@ export async function uplift(parameters: UpliftParameters): Promise<UpliftReturn
     if (lower(c.stateRoot) === lower(checkpoint.stateRoot)) return { seq: c.stateSeq.toString() }
     const s = c.stateSeq + 1n
     await commitState(parameters.wallet, { contracts, agentId, stateRoot: checkpoint.stateRoot, seq: s })
+    journal.point('sent:commit')
     return { seq: s.toString() }
   })
   const sent = await journal.step('state-offer', async () => {
@@ -177,6 +179,7 @@ export async function uplift(parameters: UpliftParameters): Promise<UpliftReturn
   await post(api('state/offer'), Messages.serialize(sent.offer), 'state offer')
   for (const e of sent.envelopes) await post(api('state/chunk'), Messages.serialize(e), 'state chunk')
   await post(api('state/load'), '{}', 'state load')
+  journal.point('sent:state')
 
   // Step 4: handshake at the epoch the source holds.
   const challenge = await journal.step('challenge', async () => {
@@ -231,6 +234,7 @@ export async function uplift(parameters: UpliftParameters): Promise<UpliftReturn
         functionName: 'uplift',
         args: [agentId, heldEpoch, next],
       })
+      journal.point('sent:handover-tx')
       return { transactionHash: s.transactionHash }
     }
     const offer = keyMessage as Messages.KeyOffer
@@ -240,6 +244,7 @@ export async function uplift(parameters: UpliftParameters): Promise<UpliftReturn
       functionName: 'rotate',
       args: [agentId, certificateFromJson(offer.certificate), offer.signature, next],
     })
+    journal.point('sent:handover-tx')
     return { transactionHash: s.transactionHash }
   })
 
@@ -262,6 +267,7 @@ export async function uplift(parameters: UpliftParameters): Promise<UpliftReturn
         functionName: 'setAgentURI',
         args: [agentId, updated],
       })
+    journal.point('sent:agent-uri')
     // Option B: the identity NFT follows the key (the agent key owns it); the target then sets agentWallet itself.
     if (mode === 'rotate' && lower(await read('ownerOf')) === lower(account.address))
       await sendTx(parameters.wallet, {
@@ -290,6 +296,7 @@ export async function uplift(parameters: UpliftParameters): Promise<UpliftReturn
     ),
   )
   await post(api('handover'), Messages.serialize(handover), 'handover')
+  journal.point('sent:handover')
   return {
     sessionId: hello.sessionId,
     target,

@@ -117,7 +117,9 @@ export function createTarget(parameters: CreateTargetParameters): Target {
       const open = get('source-hello')
       if (open !== undefined) {
         if (!same(open, hello)) refuse(409, 'session.busy', `Session ${open.sessionId} is open; one session at a time.`)
-        return get('target-hello')
+        // Answered before: the same answer. Journaled hello but no answer (a crash between the two rows): answer now.
+        const answered = get('target-hello')
+        if (answered !== undefined) return answered
       }
       if (BigInt(hello.chainId) !== BigInt(chainId) || hello.succession !== contracts.succession.toLowerCase())
         refuse(422, 'source.chain', 'The hello names another chain or RegentSuccession.')
@@ -305,6 +307,7 @@ export function createTarget(parameters: CreateTargetParameters): Target {
       functionName: 'setAgentWallet',
       args: [agentId, me.address, deadline, signature],
     })
+    journal.point('sent:agent-wallet')
   }
 
   return {

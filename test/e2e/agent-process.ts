@@ -1,0 +1,134 @@
+/**
+ * The example agent as a real process in the wild (REGENT_RUNTIME=wild: its key in an encrypted keystore in its
+ * data directory, no TEE), for the process-level uplift tests: spawn, read its stdout line by line, SIGKILL it,
+ * start it again on the same data directory and port. Also the devnet target CVM and the admin API calls.
+ */
+import { randomBytes } from 'node:crypto'
+import { mkdtemp, readFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { join } from 'node:path'
+import { type Guarded, spawnGuarded } from '@regent/contracts'
+import type { Devnet } from '@regent/devnet'
+import type { Hex } from 'viem'
+import { agentDir } from './uplift-fixture.js'
+
+export const adminToken = 'e2e-admin-token-0123456789'
+
+export type WildProcess = {
+  readonly url: string
+  readonly dataDir: string
+  readonly process: Guarded
+  /** Resolves with the first stdout line (already written or to come) that satisfies `match`; rejects on exit. */
+  line(match: (line: string) => boolean, timeoutMs?: number): Promise<string>
+  /** Every stdout line so far. */
+  readonly lines: string[]
+}
+
+export async function freePort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  const port = (server.address() as { port: number }).port
+  await new Promise((r) => server.close(r))
+  return port
+}
+
+export type WildOptions = { name: string; appId: Hex; dataDir?: string; port?: number; env?: Record<string, string> }
+
+/** Spawns the example agent in the wild and waits for its `ready` line. */
+export async function startWild(devnet: Devnet, root: string, options: WildOptions): Promise<WildProcess> {
+  const dataDir = options.dataDir ?? (await mkdtemp(join(root, 'wild-')))
+  const port = options.port ?? (await freePort())
+  const env: Record<string, string> = {
+    ...(process.env as Record<string, string>),
+    PORT: String(port),
+    REGENT_RUNTIME: 'wild',
+    REGENT_AGENT_NAME: options.name,
+    REGENT_APP_ID: options.appId,
+    REGENT_KEYSTORE_PASSWORD: 'e2e keystore password',
+    REGENT_RPC_URL: devnet.file.rpcUrl,
+    REGENT_CHAIN_ID: String(devnet.file.chainId),
+    REGENT_CONTRACTS: JSON.stringify(devnet.file.contracts),
+    REGENT_FAUCET_URL: `${devnet.file.hostUrl}/v1/faucet`,
+    REGENT_DATA_DIR: dataDir,
+    REGENT_ADMIN_TOKEN: adminToken,
+    REGENT_COLLATERAL_URL: devnet.file.collateralUrl,
+    REGENT_TRUSTED_ROOT_PEM: devnet.file.rootCa,
+    ...options.env,
+  }
+  const p = spawnGuarded(process.execPath, [join(agentDir, 'index.mjs')], { cwd: agentDir, env })
+  const lines: string[] = []
+  const listeners = new Set<(line: string) => void>()
+  let partial = ''
+  let stderr = ''
+  p.child.stderr.on('data', (c: Buffer) => {
+    stderr += c.toString('utf8')
+  })
+  p.child.stdout.on('data', (c: Buffer) => {
+    const parts = (partial + c.toString('utf8')).split('\n')
+    partial = parts.pop() ?? ''
+    for (const l of parts) {
+      lines.push(l)
+      for (const f of listeners) f(l)
+    }
+  })
+  const wild: WildProcess = {
+    url: `http://127.0.0.1:${port}`,
+    dataDir,
+    process: p,
+    lines,
+    line(match, timeoutMs = 60_000) {
+      return new Promise<string>((resolve, reject) => {
+        const earlier = lines.find(match)
+        if (earlier !== undefined) return resolve(earlier)
+        const done = () => {
+          clearTimeout(timer)
+          listeners.delete(on)
+        }
+        const on = (l: string) => {
+          if (!match(l)) return
+          done()
+          resolve(l)
+        }
+        const timer = setTimeout(() => {
+          done()
+          reject(new Error(`no such line within ${timeoutMs} ms; stdout:\n${lines.join('\n')}\nstderr:\n${stderr}`))
+        }, timeoutMs)
+        listeners.add(on)
+        void p.exited.then((code) => {
+          if (!listeners.has(on)) return
+          done()
+          reject(new Error(`the agent exited (${code}) first; stdout:\n${lines.join('\n')}\nstderr:\n${stderr}`))
+        })
+      })
+    },
+  }
+  await wild.line((l) => l.startsWith('ready '))
+  return wild
+}
+
+/** An `uplift {…}` status line in a given state. */
+export const upliftLine = (state: 'running' | 'failed' | 'done') => (l: string) => l.startsWith(`uplift {"state":"${state}"`)
+
+/** Calls the agent's admin API. */
+export async function admin(url: string, path: string, body?: unknown) {
+  const res = await fetch(`${url}/admin/${path}`, {
+    method: body === undefined ? 'GET' : 'POST',
+    headers: { authorization: `Bearer ${adminToken}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  })
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> & { error?: { code: string; message: string } } }
+}
+
+/** JSON GET/POST on the agent's public API. */
+export async function call(url: string, path: string, body?: unknown) {
+  const res = await fetch(`${url}${path}`, {
+    method: body === undefined ? 'GET' : 'POST',
+    ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+  })
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> }
+}
+
+/** The example agent's compose bytes (the target's measured app). */
+export const targetCompose = async () => new Uint8Array(await readFile(join(agentDir, 'app-compose.json')))
+export const wildComposeBytes = async () => new Uint8Array(await readFile(join(agentDir, 'wild-compose.json')))
+export const randomName = (prefix: string) => `${prefix}-${randomBytes(4).toString('hex')}`

@@ -1,0 +1,188 @@
+/**
+ * The self-uplift driven by the agent itself, as real processes (issue 7; docs/uplift.md "The agent's admin API"):
+ * the example agent runs in the wild (a plain process, its key in an encrypted keystore, registered in ERC-8004,
+ * enrolled, a funded treasury and a memory DB); its operator asks it, over its admin API, to move into the example
+ * agent's uplift target in a devnet CVM. A client reads AND writes the agent's public endpoint throughout: no request
+ * fails and no acknowledged write is lost. Afterwards the target is the agent (every route, its treasury), the source
+ * is demoted (forwards, refuses to act), and an outside verifier accepts the new instance (option B).
+ */
+import { mkdtemp } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Collateral } from '@regent/attest'
+import { agentTreasuryAbi } from '@regent/contracts'
+import { type CvmRecord, type Devnet, startDevnet } from '@regent/devnet'
+import { readCanonical, verifyInstance } from '@regent/sdk'
+import { createPublicClient, createWalletClient, type Hex, http, keccak256, toBytes, zeroAddress } from 'viem'
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import {
+  admin,
+  adminToken,
+  call,
+  randomName,
+  startWild,
+  targetCompose,
+  upliftLine,
+  type WildProcess,
+  wildComposeBytes,
+} from './agent-process.js'
+import { devnetChain, launchTarget } from './uplift-fixture.js'
+
+const salt = keccak256(toBytes('regent uplift agent e2e'))
+let devnet: Devnet
+let compose: Uint8Array
+let appId: Hex
+let dir: string
+const wilds: WildProcess[] = []
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'regent-uplift-agent-'))
+  devnet = await startDevnet({ dir, kmsNodes: 1 })
+  compose = await targetCompose()
+  ;({ appId } = await devnet.approveApp({ compose, salt }))
+  expect((await devnet.approveApp({ compose: await wildComposeBytes(), salt })).appId).toBe(appId)
+})
+afterAll(async () => {
+  await Promise.all(wilds.map((w) => w.process.stop()))
+  await devnet?.stop()
+})
+
+const client = () => createPublicClient({ chain: devnetChain(devnet), transport: http(devnet.file.rpcUrl) })
+const treasuryBalance = (agentId: bigint) =>
+  client().readContract({
+    address: devnet.file.contracts.treasury,
+    abi: agentTreasuryAbi,
+    functionName: 'balanceOf',
+    args: [agentId, zeroAddress],
+  })
+
+/** A funded account of the test's own (deposits into the treasury, receives withdrawals). */
+async function payer() {
+  const account = privateKeyToAccount(generatePrivateKey())
+  await devnet.host.fund(account.address, 10n ** 19n)
+  return createWalletClient({ account, chain: devnetChain(devnet), transport: http(devnet.file.rpcUrl) })
+}
+
+/** The example agent in the wild with memories, a committed root and 1 ETH in its treasury. */
+async function wildAgent(prefix: string) {
+  const w = await startWild(devnet, dir, { name: randomName(prefix), appId })
+  wilds.push(w)
+  for (let i = 0; i < 25; i++)
+    expect((await call(w.url, '/remember', { user: 'alice', text: `alice likes tea and trains ${i}` })).status).toBe(200)
+  expect((await call(w.url, '/checkpoint', {})).status).toBe(200)
+  const health = (await call(w.url, '/health')).body as { agentId: string; wallet: Hex; memories: number }
+  const agentId = BigInt(health.agentId)
+  const funder = await payer()
+  await client().waitForTransactionReceipt({
+    hash: await funder.writeContract({
+      address: devnet.file.contracts.treasury,
+      abi: agentTreasuryAbi,
+      functionName: 'deposit',
+      args: [agentId],
+      value: 10n ** 18n,
+    }),
+  })
+  return { w, agentId, wallet: health.wallet, memories: health.memories }
+}
+
+const targetEnv = () => ({
+  REGENT_ADMIN_TOKEN: adminToken,
+  REGENT_COLLATERAL_URL: devnet.file.collateralUrl,
+  REGENT_TRUSTED_ROOT_PEM: devnet.file.rootCa,
+})
+
+describe('uplift driven by the agent process', () => {
+  for (const mode of ['import', 'rotate'] as const)
+    test(`--key ${mode}: reads and writes throughout see no failure, nothing is lost, the target is the agent`, async () => {
+      const { w, agentId, wallet, memories } = await wildAgent(`agent-${mode}`)
+      const cvm: CvmRecord = await launchTarget(devnet, { compose, appId, env: targetEnv() })
+      const targetWallet = ((await call(cvm.appUrl, '/health')).body as { wallet: Hex }).wallet
+
+      // A client on the agent's public endpoint: a write, then a read, again and again.
+      const results: { kind: 'write' | 'read'; ok: boolean; ms: number; status: number }[] = []
+      let writes = 0
+      let stopAt = Number.POSITIVE_INFINITY
+      const loop = (async () => {
+        for (let i = 0; results.length < stopAt; i++) {
+          const write = i % 2 === 0
+          const t = performance.now()
+          const r = await (write
+            ? call(w.url, '/remember', { user: 'bob', text: `bob note ${i}` })
+            : call(w.url, '/topics?user=alice')
+          ).then(
+            (x) => x.status,
+            () => 0,
+          )
+          results.push({ kind: write ? 'write' : 'read', ok: r === 200, ms: performance.now() - t, status: r })
+          if (write && r === 200) writes++
+        }
+      })()
+
+      const started = await admin(w.url, 'uplift', { targetUrl: cvm.appUrl, key: mode })
+      expect(started.status).toBe(202)
+      expect(started.body).toMatchObject({ state: 'running', mode, targetUrl: cvm.appUrl })
+      await w.line(upliftLine('done'))
+      stopAt = results.length + 30 // keep going through the forwarder after the handover
+      await loop
+
+      const failed = results.filter((r) => !r.ok)
+      const longest = (kind: string) => Math.max(0, ...results.filter((r) => r.kind === kind).map((r) => r.ms))
+      process.stdout.write(
+        `uplift ${mode} (agent process): ${results.length} requests, ${writes} writes, ${failed.length} failed, longest read ${longest('read').toFixed(0)} ms, longest write ${longest('write').toFixed(0)} ms\n`,
+      )
+      expect(failed).toEqual([])
+
+      // One canonical instance: the target, with the same address (A) or its own key (B), the same state root.
+      const status = (await admin(w.url, 'uplift')).body as { state: string; result: { signer: Hex; stateRoot: Hex } }
+      expect(status.state).toBe('done')
+      const now = await readCanonical(client(), { contracts: devnet.file.contracts, agentId })
+      expect(now.epoch).toBe(2n)
+      expect(now.instance.host).toBe(cvm.appUrl)
+      expect(now.instance.signer.toLowerCase()).toBe((mode === 'import' ? wallet : targetWallet).toLowerCase())
+      expect(now.stateRoot).toBe(status.result.stateRoot)
+      const loaded = (await call(cvm.appUrl, '/uplift/v1/status')).body as { stateRoot: Hex; canonical: boolean }
+      expect(loaded).toMatchObject({ stateRoot: now.stateRoot, canonical: true })
+
+      // Nothing lost: every acknowledged write is in the target's memory (25 before + the client's).
+      const th = (await call(cvm.appUrl, '/health')).body as { role: string; agentId: string; memories: number; wallet: Hex }
+      expect(th).toMatchObject({ role: 'agent', agentId: agentId.toString(), memories: memories + writes })
+      const sh = (await call(w.url, '/health')).body as { role: string; forwardingTo: string }
+      expect(sh).toMatchObject({ role: 'demoted', forwardingTo: cvm.appUrl })
+
+      // The treasury followed the agent: intact, and only the new canonical instance pays out.
+      expect(await treasuryBalance(agentId)).toBe(10n ** 18n)
+      const payee = privateKeyToAccount(generatePrivateKey()).address
+      const refused = await admin(w.url, 'withdraw', { to: payee, amount: '1000' })
+      expect([refused.status, refused.body.error?.code]).toEqual([409, 'agent.demoted'])
+      const paid = await admin(cvm.appUrl, 'withdraw', { to: payee, amount: '1000' })
+      expect(paid.status).toBe(200)
+      expect(await client().getBalance({ address: payee })).toBe(1000n)
+      expect(await treasuryBalance(agentId)).toBe(10n ** 18n - 1000n)
+
+      // The new instance commits state as the canonical signer (its checkpoint route, through the source too).
+      const commit = await call(w.url, '/checkpoint', {})
+      expect(commit.status).toBe(200)
+      expect((commit.body as { epoch: string }).epoch).toBe('2')
+
+      // An outside verifier: option B's key has KMS provenance (full identity bundle); option A's was imported.
+      const nonce = `0x${'ab'.repeat(32)}` as Hex
+      if (mode === 'rotate') {
+        const verdict = await verifyInstance({
+          url: cvm.appUrl,
+          client: client(),
+          contracts: devnet.file.contracts,
+          collateral: Collateral.parse(devnet.host.collateral),
+          trustedRoots: [devnet.host.trustedRoot],
+          now: new Date(),
+        })
+        expect(verdict.reasons).toEqual([])
+        expect(verdict.evaluation.isAgent).toBe(true)
+        expect(verdict.bundle?.epoch).toBe('2')
+      } else {
+        const identity = await call(cvm.appUrl, `/identity?nonce=${nonce}`)
+        expect([identity.status, (identity.body as { error: { code: string } }).error.code]).toEqual([409, 'identity.imported_key'])
+        expect((await call(cvm.appUrl, `/attest?nonce=${nonce}`)).status).toBe(200)
+      }
+    })
+})
