@@ -44,6 +44,8 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .exitOverride()
     .configureOutput({ writeOut: io.stdout, writeErr: () => {}, outputError: () => {} })
     .showHelpAfterError(false)
+    // A command's options belong to it: `regent uplift` and `regent uplift status` both take --agent.
+    .enablePositionalOptions()
 
   for (const spec of commands) {
     let parent = program

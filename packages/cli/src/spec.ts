@@ -339,13 +339,87 @@ export const commands: readonly CommandSpec[] = [
     docs: 'docs/cli/demo.md',
     load: () => import('./commands/demo.js'),
   },
+  // `uplift` comes before its subcommands: it is a command of its own and the group of `status` and `resume`.
+  {
+    path: ['uplift'],
+    summary: 'move a running agent into a new TEE: launch the target, tell the agent to uplift, follow it to the end',
+    description:
+      "Reads the agent's /health (it must be an agent that holds its epoch) and its admin API (no uplift in progress), reads its app id in RegentSuccession, checks that the app approves the target's compose hash, OS image and KMS root (--approve approves them on the devnet), launches the target bundle with REGENT_UPLIFT_ROLE=target through the --target provider, waits for it, posts /admin/uplift to the agent and shows each source step as the agent completes it, then the new signer, epoch, state and handover transaction, and checks the new canonical instance from the outside. The admin token comes from REGENT_ADMIN_TOKEN (or --token) and is never printed. Exit 0 when the uplift is done and verified, 1 when it failed or the agent refused (resume with `regent uplift resume`), 2 for usage errors.",
+    args: [],
+    flags: [
+      { name: 'agent', value: 'url', description: "the running agent's base URL (its /health and admin API)" },
+      {
+        name: 'target',
+        value: 'target',
+        description: 'where to launch the target CVM (default local: the devnet)',
+        choices: ['local', 'phala', 'dstack', 'eigenx'],
+      },
+      {
+        name: 'target-url',
+        value: 'url',
+        description: 'a target you launched yourself (answering /health as an uplift target): no launch, no approval step',
+      },
+      { name: 'key', value: 'option', description: 'key continuity: import (same address) or rotate (a new key)', default: 'import' },
+      { name: 'force', description: "move even when the agent's decision table says no (EV ≤ 0)" },
+      {
+        name: 'token',
+        value: 'token',
+        description: "the agent's admin token (default: env REGENT_ADMIN_TOKEN; prefer the env: argv is visible to other users)",
+      },
+      { name: 'bundle', value: 'dir', description: 'the target bundle, with its app-compose.json (default: examples/agent)' },
+      {
+        name: 'approve',
+        description: "devnet: approve the target's compose hash, OS image and KMS root for the agent's app (as its owner) first",
+      },
+      { name: 'devnet-dir', value: 'dir', description: 'devnet state directory (`regent dev up --dir`)', default: '.regent' },
+    ],
+    examples: [
+      {
+        command: 'REGENT_ADMIN_TOKEN=… regent uplift --agent http://127.0.0.1:8080 --target local --approve',
+        description: 'move the agent into a devnet CVM running the example agent (option A: same address)',
+      },
+      {
+        command: 'regent uplift --agent http://127.0.0.1:8080 --key rotate --json',
+        description: 'option B (the target key becomes canonical), every fact as one JSON object',
+      },
+    ],
+    docs: 'docs/cli/uplift.md',
+    load: () => import('./commands/uplift.js').then((m) => m.start),
+  },
+  {
+    path: ['uplift', 'resume'],
+    summary: 'tell the agent to resume its unfinished uplift, and follow it to the end',
+    description:
+      'Posts /admin/uplift/resume to the agent (when its session is already running, follows it instead) and shows the remaining source steps and the summary, as `regent uplift` does. Exit 0 when done, 1 when it failed again or there is nothing to resume, 2 for usage errors.',
+    args: [],
+    flags: [
+      { name: 'agent', value: 'url', description: "the running agent's base URL" },
+      { name: 'token', value: 'token', description: "the agent's admin token (default: env REGENT_ADMIN_TOKEN)" },
+      {
+        name: 'devnet-dir',
+        value: 'dir',
+        description: 'devnet to read the chain from for the outside check (skipped without one)',
+        default: '.regent',
+      },
+    ],
+    examples: [{ command: 'regent uplift resume --agent http://127.0.0.1:8080', description: 'resume after a failure' }],
+    docs: 'docs/cli/uplift.md',
+    load: () => import('./commands/uplift.js').then((m) => m.resume),
+  },
   {
     path: ['uplift', 'status'],
-    summary: "the steps an uplift source's journal records, and the next one",
+    summary: "an agent's uplift session (--agent), or the steps a source journal records (--journal)",
     args: [],
-    flags: [{ name: 'journal', value: 'file', description: "the source's uplift journal (SQLite)" }],
-    examples: [{ command: 'regent uplift status --journal uplift-source.db', description: 'steps done, next step' }],
+    flags: [
+      { name: 'agent', value: 'url', description: "the running agent's base URL (reads GET /admin/uplift)" },
+      { name: 'token', value: 'token', description: "the agent's admin token (default: env REGENT_ADMIN_TOKEN)" },
+      { name: 'journal', value: 'file', description: "a source's uplift journal (SQLite), read offline" },
+    ],
+    examples: [
+      { command: 'regent uplift status --agent http://127.0.0.1:8080', description: "the agent's session: state, steps, next, result" },
+      { command: 'regent uplift status --journal uplift-source.db', description: 'steps done, next step' },
+    ],
     docs: 'docs/cli/uplift.md',
-    load: () => import('./commands/uplift.js').then((m) => ({ run: m.status, render: m.render })),
+    load: () => import('./commands/uplift.js').then((m) => m.status),
   },
 ]

@@ -153,3 +153,88 @@ export async function approve(
   }
   return { appId, owner, registered, timelock, added, activatesAt, advanced }
 }
+
+/** Whether an existing app approves a measurement now (RegentAppAuth views); `kmsRoot` is null when none is given. */
+export type MeasurementApproval = { composeHash: boolean; osImage: boolean; kmsRoot: boolean | null }
+
+/**
+ * Reads whether `appId` approves `composeHash`, `osImageHash` and (when given) `kmsRoot`, active now.
+ *
+ * @example
+ * const a = await AppAuth.measurement(publicClient, { appAuth, appId, composeHash, osImageHash, kmsRoot })
+ */
+export async function measurement(
+  publicClient: Clients['publicClient'],
+  params: { appAuth: Address; appId: Address; composeHash: Hex; osImageHash: Hex; kmsRoot: Address | undefined },
+): Promise<MeasurementApproval> {
+  const read = (functionName: string, args: readonly unknown[]) =>
+    publicClient.readContract({ address: params.appAuth, abi: regentAppAuthAbi, functionName, args } as never) as Promise<boolean>
+  const [composeHash, osImage, kmsRoot] = await Promise.all([
+    read('isComposeHashApproved', [params.appId, params.composeHash]),
+    read('isOsImageApproved', [params.appId, params.osImageHash]),
+    params.kmsRoot ? read('isKmsRootAllowed', [params.appId, params.kmsRoot]) : Promise.resolve(null),
+  ])
+  return { composeHash, osImage, kmsRoot }
+}
+
+/**
+ * Approves a measurement for an app that already exists (its id from RegentSuccession, not from a project name):
+ * adds the compose hash, the OS image and the KMS root that are not listed yet. The signer must be the app's owner
+ * (on the devnet anvil's developer account, which owns every app `regent deploy`, `regent demo` and
+ * `regent dev cvm launch --approve` register). Does not advance the chain clock.
+ *
+ * @throws {CliError} `app.not_owner` (another owner, or no such app), `chain.reverted`, `timelock.pending` (listed
+ *   but not active yet: the app has a timelock).
+ */
+export async function approveMeasurement(
+  { publicClient, wallet }: Clients,
+  params: { appAuth: Address; appId: Address; composeHash: Hex; osImageHash: Hex; kmsRoot: Address | undefined; docs: string },
+): Promise<{ added: Approval['added'] }> {
+  const { appAuth, appId, docs } = params
+  const read = <T>(functionName: string, args: readonly unknown[]) =>
+    publicClient.readContract({ address: appAuth, abi: regentAppAuthAbi, functionName, args } as never) as Promise<T>
+  const owner = await read<Address>('appOwner', [appId])
+  if (owner.toLowerCase() !== wallet.account.address.toLowerCase())
+    throw new CliError(
+      'app.not_owner',
+      `app ${appId} is owned by ${owner}, not by ${wallet.account.address}: only its owner can approve a measurement`,
+      { hint: "approve the target's compose hash with the app owner's key (REGENT_DEPLOYER_KEY)", docs },
+    )
+  const items: { kind: Approval['added'][number]; value: Hex; at: string; add: string }[] = [
+    { kind: 'composeHash', value: params.composeHash, at: 'composeHashActivatesAt', add: 'addComposeHash' },
+    { kind: 'osImage', value: params.osImageHash, at: 'osImageActivatesAt', add: 'addOsImage' },
+    ...(params.kmsRoot ? [{ kind: 'kmsRoot' as const, value: params.kmsRoot, at: 'kmsRootActivatesAt', add: 'addKmsRoot' }] : []),
+  ]
+  const added: Approval['added'] = []
+  let activatesAt = 0
+  for (const item of items) {
+    let at = Number(await read<bigint>(item.at, [appId, item.value]))
+    if (at === 0) {
+      try {
+        const { request } = await publicClient.simulateContract({
+          account: wallet.account,
+          address: appAuth,
+          abi: regentAppAuthAbi,
+          functionName: item.add,
+          args: [appId, item.value],
+        } as never)
+        const receipt = await publicClient.waitForTransactionReceipt({ hash: await wallet.writeContract(request as never) })
+        if (receipt.status !== 'success') throw new Error(`${item.add} reverted`)
+      } catch (cause) {
+        const reason = (cause as { shortMessage?: string }).shortMessage ?? (cause as Error).message
+        throw new CliError('chain.reverted', `RegentAppAuth.${item.add} failed: ${reason.split('\n')[0]}`, { docs, cause })
+      }
+      added.push(item.kind)
+      at = Number(await read<bigint>(item.at, [appId, item.value]))
+    }
+    activatesAt = Math.max(activatesAt, at)
+  }
+  const now = Number((await publicClient.getBlock({ blockTag: 'latest' })).timestamp)
+  if (activatesAt > now)
+    throw new CliError(
+      'timelock.pending',
+      `the measurement is approved for app ${appId} but pending: it activates at ${new Date(activatesAt * 1000).toISOString()} (in ${activatesAt - now} s)`,
+      { hint: 'run the same command again after that time (the approval is recorded)', docs },
+    )
+  return { added }
+}

@@ -1,0 +1,59 @@
+/**
+ * Where an uplift target is launched (DESIGN.md §10 step 1, docs/providers.md). A provider boots a CVM from an
+ * exact app-compose.json and a bundle under an app id, and returns where the new instance answers. Only the
+ * devnet (`--target local`) is built; phala, dstack and eigenx are named so that a user learns they are not.
+ */
+import type { DevnetFile } from '@regent/devnet'
+import type { Hex } from 'viem'
+import { CliError, UsageError } from '../errors.js'
+import { devnet } from './devnet.js'
+
+const docs = 'docs/providers.md'
+
+/** What a provider needs to boot a target. `compose` is measured byte for byte (compose hash = its SHA-256). */
+export type LaunchParameters = {
+  compose: Uint8Array
+  /** The agent bundle directory the CVM runs. */
+  bundle: string
+  /** The RegentAppAuth app the instance belongs to (its KMS keys are this app's). */
+  appId: Hex
+  /** Environment of the agent inside the CVM (never secrets: a CVM's env is visible to its host). */
+  env: Record<string, string>
+}
+
+/** A launched instance: `id` is the provider's handle (for `stop` and `logs`), `url` its public base URL. */
+export type LaunchedTarget = { id: string; url: string; provider: string }
+
+/** A place to launch CVMs. */
+export type Provider = {
+  name: string
+  launch(parameters: LaunchParameters): Promise<LaunchedTarget>
+  stop(id: string): Promise<void>
+  /** The instance's output, the last `tail` lines. */
+  logs(id: string, tail: number): Promise<string>
+}
+
+/** What a provider may need from the command: the devnet file is read only when the devnet provider is used. */
+export type ProviderContext = { devnet: () => Promise<DevnetFile.DevnetFile> }
+
+/** The `--target` values the CLI knows; only `local` has a provider in this version. */
+export const targets = ['local', 'phala', 'dstack', 'eigenx'] as const
+
+/**
+ * The provider for a `--target` value.
+ *
+ * @throws {CliError} `target.unsupported` (exit 1) for phala, dstack and eigenx; {UsageError} `usage` for any other
+ *   value.
+ * @example
+ * const provider = providerFor('local', { devnet: () => readDevnet('.regent') })
+ * const target = await provider.launch({ compose, bundle, appId, env })
+ */
+export function providerFor(target: string, ctx: ProviderContext): Provider {
+  if (target === 'local') return devnet(ctx)
+  if ((targets as readonly string[]).includes(target))
+    throw new CliError('target.unsupported', `launching on ${target} is not available in this version`, {
+      hint: 'use --target local (the devnet)',
+      docs,
+    })
+  throw new UsageError('usage', `unknown target "${target}"`, { hint: `one of ${targets.join(', ')}`, docs })
+}
