@@ -90,7 +90,8 @@ export function createUpliftSource(parameters: { config: Config; agent: Agent })
   let waiters: ((switched: boolean) => void)[] = []
 
   const session = (): Session | undefined => journal.get<Session>('session')
-  const done = () => journal.get('handover') !== undefined
+  /** The driver returned: every step, the Handover message included, is done (the controller's own row). */
+  const done = () => journal.get('complete') !== undefined
   const announce = () => {
     const s = status()
     process.stdout.write(`uplift ${JSON.stringify({ state: s.state, next: s.next, error: s.error })}\n`)
@@ -102,7 +103,7 @@ export function createUpliftSource(parameters: { config: Config; agent: Agent })
   }
 
   function status(): UpliftStatus {
-    const entries = journal.entries().filter((e) => e.step !== 'session')
+    const entries = journal.entries().filter((e) => e.step !== 'session' && e.step !== 'complete')
     const names = new Set(entries.map((e) => (e.step === 'key-envelope' || e.step === 'key-offer' ? 'key' : e.step)))
     const s = session()
     const hello = journal.get<{ sessionId: string }>('source-hello')
@@ -158,6 +159,7 @@ export function createUpliftSource(parameters: { config: Config; agent: Agent })
         seq: r.seq.toString(),
         transactionHash: r.transactionHash,
       }
+      journal.put('complete', result)
       state = 'done'
     } catch (e) {
       state = 'failed'
@@ -219,8 +221,11 @@ export function createUpliftSource(parameters: { config: Config; agent: Agent })
       }),
     close: () => journal.close(),
   }
-  if (done()) state = 'done'
-  else if (session() !== undefined) void run() // crash recovery: an unfinished session resumes at boot
+  if (done()) {
+    state = 'done'
+    result = journal.get<NonNullable<UpliftStatus['result']>>('complete') ?? null
+    announce()
+  } else if (session() !== undefined) void run() // crash recovery: an unfinished session resumes at boot
   return source
 }
 

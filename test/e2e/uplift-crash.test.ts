@@ -1,0 +1,155 @@
+/**
+ * Crash safety of the self-uplift (issue 7; docs/uplift.md "Crash safety"), with real processes on a real devnet:
+ * the source (the example agent in the wild) or the target (the example agent in a devnet CVM) SIGKILLs itself at
+ * one journal point — after a step's row is written (`after:<step>`), or after a side effect whose row is not yet
+ * written (`sent:<effect>`: a request answered, a transaction mined). The dead side is started again on the same
+ * disk (a killed source resumes its journaled session at boot; a killed target is rebooted by the host and the
+ * source is told to resume), and the uplift must finish with exactly one canonical instance — the target — the
+ * same address (A) or a valid succession (B), the same state root on-chain and in the target, the agent's memory
+ * intact, and the treasury untouched. Every point of both sides, both key options.
+ */
+import { mkdtemp } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { agentTreasuryAbi } from '@regent/contracts'
+import { type Devnet, startDevnet } from '@regent/devnet'
+import { readCanonical } from '@regent/sdk'
+import { createPublicClient, createWalletClient, type Hex, http, keccak256, toBytes, zeroAddress } from 'viem'
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { admin, adminToken, call, randomName, startWild, targetCompose, upliftLine, wildComposeBytes } from './agent-process.js'
+import { devnetChain, launchTarget } from './uplift-fixture.js'
+
+const salt = keccak256(toBytes('regent uplift crash e2e'))
+let devnet: Devnet
+let compose: Uint8Array
+let appId: Hex
+let dir: string
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'regent-uplift-crash-'))
+  devnet = await startDevnet({ dir, kmsNodes: 1 })
+  compose = await targetCompose()
+  ;({ appId } = await devnet.approveApp({ compose, salt }))
+  await devnet.approveApp({ compose: await wildComposeBytes(), salt })
+})
+afterAll(async () => {
+  await devnet?.stop()
+})
+
+/** The source's points, in the order it reaches them (docs/uplift.md "Crash safety"). */
+const sourcePoints = (mode: 'import' | 'rotate') => [
+  'after:session',
+  'after:source-hello',
+  'after:target-hello',
+  mode === 'import' ? 'after:key-envelope' : 'after:key-offer',
+  'sent:key',
+  'sent:commit',
+  'after:commit',
+  'after:state-offer',
+  'sent:state',
+  'after:challenge',
+  'after:challenge-answer',
+  'sent:handover-tx',
+  'after:handover-tx',
+  'sent:agent-uri',
+  'after:registration',
+  'after:handover',
+  'sent:handover',
+]
+/** The target's points: each kills it after it journaled a request, before it answered. */
+const targetPoints = (mode: 'import' | 'rotate') => [
+  'after:source-hello',
+  'after:target-hello',
+  mode === 'import' ? 'after:key-envelope' : 'after:key-offer',
+  'after:state-offer',
+  'after:state-chunk:0',
+  'after:state-loaded',
+  'after:challenge',
+  'after:challenge-answer',
+  ...(mode === 'rotate' ? ['sent:agent-wallet'] : []),
+  'after:handover',
+]
+
+const client = () => createPublicClient({ chain: devnetChain(devnet), transport: http(devnet.file.rpcUrl) })
+const targetEnv = { REGENT_ADMIN_TOKEN: adminToken }
+
+async function scenario(side: 'source' | 'target', mode: 'import' | 'rotate', point: string) {
+  const name = randomName(`crash-${side}`)
+  const failpoint = { REGENT_FAILPOINT: point }
+  const first = await startWild(devnet, dir, { name, appId, ...(side === 'source' ? { env: failpoint } : {}) })
+  let source = first
+  try {
+    for (let i = 0; i < 12; i++) await call(first.url, '/remember', { user: 'carol', text: `carol keeps bees ${i}` })
+    const before = (await call(first.url, '/health')).body as { agentId: string; wallet: Hex; memories: number }
+    const agentId = BigInt(before.agentId)
+    // A deposit: the treasury must be exactly this afterwards.
+    const funder = createWalletClient({
+      account: privateKeyToAccount(generatePrivateKey()),
+      chain: devnetChain(devnet),
+      transport: http(devnet.file.rpcUrl),
+    })
+    await devnet.host.fund(funder.account.address, 10n ** 18n)
+    await client().waitForTransactionReceipt({
+      hash: await funder.writeContract({
+        address: devnet.file.contracts.treasury,
+        abi: agentTreasuryAbi,
+        functionName: 'deposit',
+        args: [agentId],
+        value: 12345n,
+      }),
+    })
+    const cvm = await launchTarget(devnet, { compose, appId, env: { ...targetEnv, ...(side === 'target' ? failpoint : {}) } })
+    const targetWallet = ((await call(cvm.appUrl, '/health')).body as { wallet: Hex }).wallet
+
+    // (Killed at after:session, the source dies before it answers this request.)
+    const started = await admin(first.url, 'uplift', { targetUrl: cvm.appUrl, key: mode }).catch(() => undefined)
+    if (point !== 'after:session' || side !== 'source') expect(started?.status).toBe(202)
+    if (side === 'source') {
+      // The source dies at the point; started again on its disk, it resumes the journaled session by itself.
+      await first.line((l) => l === `failpoint ${point}`)
+      await first.process.exited
+      source = await startWild(devnet, dir, { name, appId, dataDir: first.dataDir, port: Number(new URL(first.url).port) })
+    } else {
+      // The target dies at the point: the source's session fails; the host reboots the CVM; the operator resumes.
+      await devnet.host.waitForLine(cvm.cvmId, (l) => l === `failpoint ${point}`)
+      // Resolves when the CVM's program has exited (waitForLine rejects on exit; no line matches).
+      const exit = await devnet.host.waitForLine(cvm.cvmId, () => false).catch((e: Error) => e.message)
+      expect(exit).toMatch(/exited|not running/)
+      await first.line(upliftLine('failed'))
+      await devnet.host.restart(cvm.cvmId, { env: { REGENT_FAILPOINT: null } })
+      await devnet.host.waitForLine(cvm.cvmId, (l) => l.startsWith('ready '))
+      expect((await admin(first.url, 'uplift/resume', {})).status).toBe(202)
+    }
+    await source.line(upliftLine('done'))
+
+    const now = await readCanonical(client(), { contracts: devnet.file.contracts, agentId })
+    expect(now.epoch).toBe(2n)
+    expect(now.instance.host).toBe(cvm.appUrl)
+    expect(now.instance.signer.toLowerCase()).toBe((mode === 'import' ? before.wallet : targetWallet).toLowerCase())
+    const loaded = (await call(cvm.appUrl, '/uplift/v1/status')).body as { stateRoot: Hex; canonical: boolean }
+    expect(loaded).toMatchObject({ stateRoot: now.stateRoot, canonical: true })
+    expect((await call(cvm.appUrl, '/health')).body).toMatchObject({ role: 'agent', memories: before.memories })
+    expect((await call(source.url, '/health')).body).toMatchObject({ role: 'demoted' })
+    const treasury = await client().readContract({
+      address: devnet.file.contracts.treasury,
+      abi: agentTreasuryAbi,
+      functionName: 'balanceOf',
+      args: [agentId, zeroAddress],
+    })
+    expect(treasury).toBe(12345n)
+    await devnet.host.stop(cvm.cvmId)
+  } finally {
+    await source.process.stop()
+    await first.process.stop()
+  }
+}
+
+describe('uplift: SIGKILL at every step, both sides, both key options', () => {
+  for (const mode of ['import', 'rotate'] as const) {
+    for (const point of sourcePoints(mode))
+      test(`source killed at ${point} (${mode}) resumes and finishes`, () => scenario('source', mode, point))
+    for (const point of targetPoints(mode))
+      test(`target killed at ${point} (${mode}) reboots and the uplift finishes`, () => scenario('target', mode, point))
+  }
+})
