@@ -100,17 +100,10 @@ export function createAgent(parameters: CreateAgentParameters): Agent {
     },
     async identity(nonce) {
       const client = tee()
-      const wallet = runtime.wallet
-      // The bundle carries the wallet's KMS provenance; an imported key (option A) has none to show.
-      if (wallet === undefined || wallet.address.toLowerCase() !== account.address.toLowerCase())
-        throw new AgentActionError(
-          409,
-          'identity.imported_key',
-          'The wallet key was imported by an option-A uplift: it has no KMS provenance. Verify with /attest and RegentSuccession.',
-        )
       const { epoch } = await read()
+      // An imported key (option A) is not the runtime's KMS wallet: the bundle says so (keyProvenance null).
       return createIdentityBundle(client, {
-        wallet,
+        wallet: runtime.wallet,
         account,
         chainId: config.chainId,
         identityRegistry: config.contracts.identityRegistry,

@@ -1,5 +1,6 @@
 // Identity bundles from a real devnet CVM: a fresh bundle verifies; tampering any field is detected.
 import { createCvm, createLocalKeyProvider, DevnetCollateral, DevnetPki, DevnetQe, type GuestAgent, startGuestAgent } from '@regent/devnet'
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import * as CanonicalJson from './CanonicalJson.js'
 import { createTeeClient, type TeeClient } from './createTeeClient.js'
@@ -91,6 +92,27 @@ describe('createIdentityBundle / verifyIdentityBundle', () => {
       expect(v.ok, field).toBe(false)
       expect(v.reasons.length, field).toBeGreaterThan(0)
     }
+  })
+
+  test('behavior: an imported agent key (not the KMS wallet) gets keyProvenance null and only provenance.none', async () => {
+    const imported = privateKeyToAccount(generatePrivateKey())
+    const b = await createIdentityBundle(client, {
+      wallet,
+      account: imported,
+      chainId: 31337,
+      identityRegistry: registry,
+      agentId: 1n,
+      stateRoot: `0x${'cd'.repeat(32)}`,
+      stateSeq: 2n,
+      epoch: 1n,
+      nonce,
+    })
+    expect([b.wallet, b.keyProvenance]).toEqual([imported.address.toLowerCase(), null])
+    const v = await verify(b, { expected: { wallet: imported.address } })
+    expect(v.reasons.map((r) => r.code)).toEqual(['provenance.none'])
+    // Claiming the KMS wallet's chain for the imported key is caught, not trusted.
+    const claimed = await verify({ ...b, keyProvenance: wallet.provenance })
+    expect(claimed.reasons.map((r) => r.code)).toContain('provenance.address')
   })
 
   test('behavior: wrong nonce, unapproved measurement, foreign KMS root give their codes', async () => {

@@ -49,14 +49,22 @@ export type IdentityBundle = {
   readonly epoch: string
   /** Unix seconds, decimal. */
   readonly issuedAt: string
-  readonly keyProvenance: Provenance
+  /**
+   * The wallet key's KMS signature chain, or null when the key was not derived by a KMS for this app (a key imported
+   * by an option-A uplift): the verifier then reports `provenance.none` and the score gives no KMS points.
+   */
+  readonly keyProvenance: Provenance | null
   readonly attestation: SignedAttestationJson
   readonly signature: Hex
 }
 
 export type CreateIdentityBundleParameters = {
-  /** The wallet from `deriveWallet` (its provenance goes into the bundle). */
-  readonly wallet: DerivedKey
+  /**
+   * The wallet from `deriveWallet`: its provenance goes into the bundle when it is `account`'s key. Undefined, or
+   * another key (an imported agent key), gives `keyProvenance: null`.
+   */
+  readonly wallet: DerivedKey | undefined
+  /** K_agent: signs the bundle; its address is the bundle's wallet. */
   readonly account: LocalAccount
   readonly chainId: number
   readonly identityRegistry: Hex
@@ -102,7 +110,7 @@ export async function createIdentityBundle(client: BaseTeeClient, parameters: Cr
     version: bundleVersion,
     agentRegistry: `eip155:${parameters.chainId}:${parameters.identityRegistry.toLowerCase()}`,
     agentId: BigInt(parameters.agentId).toString(),
-    wallet: parameters.wallet.address.toLowerCase() as Hex,
+    wallet: parameters.account.address.toLowerCase() as Hex,
     appId: lower(app.appId),
     instanceId: lower(app.instanceId),
     composeHash: lower(app.composeHash),
@@ -111,7 +119,10 @@ export async function createIdentityBundle(client: BaseTeeClient, parameters: Cr
     stateSeq: BigInt(parameters.stateSeq).toString(),
     epoch: BigInt(parameters.epoch).toString(),
     issuedAt: Math.floor((parameters.issuedAt ?? new Date()).getTime() / 1000).toString(),
-    keyProvenance: parameters.wallet.provenance,
+    keyProvenance:
+      parameters.wallet !== undefined && parameters.wallet.address.toLowerCase() === parameters.account.address.toLowerCase()
+        ? parameters.wallet.provenance
+        : null,
   } as const
   const attestation = await signAndAttest(client, {
     account: parameters.account,
@@ -187,12 +198,18 @@ export async function verifyIdentityBundle(bundle: IdentityBundle, policy: Verif
     add('bundle.signature', 'The bundle signature does not recover.')
   }
   // Key provenance: the wallet's key comes from this app's KMS-derived key.
-  const provenance = verifyProvenance({
-    provenance: bundle.keyProvenance,
-    address: getAddress(bundle.wallet),
-    appId: bundle.appId,
-    ...(policy.kmsRootPublicKey !== undefined ? { kmsRootPublicKey: policy.kmsRootPublicKey } : {}),
-  })
+  const provenance =
+    bundle.keyProvenance === null
+      ? {
+          kmsRootPublicKey: undefined,
+          reasons: [{ code: 'provenance.none', message: 'The wallet key has no KMS provenance (an imported key).' }],
+        }
+      : verifyProvenance({
+          provenance: bundle.keyProvenance,
+          address: getAddress(bundle.wallet),
+          appId: bundle.appId,
+          ...(policy.kmsRootPublicKey !== undefined ? { kmsRootPublicKey: policy.kmsRootPublicKey } : {}),
+        })
   reasons.push(...provenance.reasons)
   // The attestation: quote, RTMR3, measurements, binding, nonce, and that it covers this bundle's body.
   const { kmsRootPublicKey: _k, expected, maxAgeSeconds, ...attestationPolicy } = policy

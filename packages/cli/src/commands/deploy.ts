@@ -152,13 +152,12 @@ export async function run(input: CommandInput): Promise<CommandResult<DeployOutp
         if (!res.ok) throw new CliError('agent.identity', `the agent's /identity answered HTTP ${res.status}`, { docs })
         ctx.identity = (await res.json()) as IdentityBundle
         const { verifyProvenance } = await import('@regent/sdk')
-        const verdict = verifyProvenance({
-          provenance: ctx.identity.keyProvenance,
-          appId: need(ctx.approval).appId,
-          address: ctx.health.wallet as Hex,
-        })
+        const provenance = ctx.identity.keyProvenance
+        if (provenance === null)
+          throw new CliError('agent.provenance', 'the deployed agent serves a wallet key without KMS provenance', { docs })
+        const verdict = verifyProvenance({ provenance, appId: need(ctx.approval).appId, address: ctx.health.wallet as Hex })
         ctx.provenance = { kmsRoot: verdict.kmsRootPublicKey ?? null, verified: verdict.ok }
-        task.title = `wallet: ${ctx.health.wallet} (${ctx.identity.keyProvenance.path}, signed by the KMS root ${short(verdict.kmsRootPublicKey ?? 'unknown')}${verdict.ok ? '' : ', NOT verified'})`
+        task.title = `wallet: ${ctx.health.wallet} (${provenance.path}, signed by the KMS root ${short(verdict.kmsRootPublicKey ?? 'unknown')}${verdict.ok ? '' : ', NOT verified'})`
       },
     },
     {
@@ -232,7 +231,7 @@ export async function run(input: CommandInput): Promise<CommandResult<DeployOutp
       epoch: String(ctx.epoch ?? 0n),
       owner: a.owner,
       timelock: a.timelock,
-      keyProvenance: { path: need(ctx.identity).keyProvenance.path, ...need(ctx.provenance) },
+      keyProvenance: { path: need(ctx.identity).keyProvenance?.path ?? '', ...need(ctx.provenance) },
       upgrade: previous !== undefined,
       changed,
       previous: previous ? { cvmId: previous.cvmId, stopped: ctx.stopped === true } : null,

@@ -315,11 +315,15 @@ async function collateralOf(
 
 function summaries(bundle: IdentityBundle): { keyProvenance: ProvenanceSummary; attestation: AttestationSummary } {
   const p = bundle.keyProvenance
-  const v = verifyProvenance({
-    provenance: p,
-    ...(typeof bundle.wallet === 'string' ? { address: bundle.wallet } : {}),
-    ...(typeof bundle.appId === 'string' ? { appId: bundle.appId } : {}),
-  })
+  // null: an imported key (option-A uplift) has no KMS chain to show.
+  const v =
+    p === null
+      ? { ok: false, kmsRootPublicKey: undefined }
+      : verifyProvenance({
+          provenance: p,
+          ...(typeof bundle.wallet === 'string' ? { address: bundle.wallet } : {}),
+          ...(typeof bundle.appId === 'string' ? { appId: bundle.appId } : {}),
+        })
   const quoteHex = String(bundle.attestation?.quote ?? '').replace(/^0x/, '')
   let quoteType: string | null = null
   try {
@@ -328,7 +332,7 @@ function summaries(bundle: IdentityBundle): { keyProvenance: ProvenanceSummary; 
   const statement = bundle.attestation?.statement
   return {
     keyProvenance: {
-      path: String(p?.path ?? ''),
+      path: p === null ? 'imported (no KMS provenance)' : String(p?.path ?? ''),
       purpose: String(p?.purpose ?? ''),
       chainLength: Array.isArray(p?.signatureChain) ? p.signatureChain.length : 0,
       consistent: v.ok,
