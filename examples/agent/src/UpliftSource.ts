@@ -37,6 +37,8 @@ export type UpliftStatus = {
   decision: { ev: number; proceed: boolean; table: string } | null
   error: { code: string; message: string } | null
   result: { signer: string; epoch: string; stateRoot: string; seq: string; transactionHash: string } | null
+  /** The self-continuity challenge the source sent (step 4), once journaled; the answer passed when `handover-tx` is done. */
+  handshake: { epoch: string; nonce: string; leafIndexes: string[] } | null
 }
 
 /** The source's steps, in order (the key step is `key-envelope` for import, `key-offer` for rotate). */
@@ -107,6 +109,7 @@ export function createUpliftSource(parameters: { config: Config; agent: Agent })
     const names = new Set(entries.map((e) => (e.step === 'key-envelope' || e.step === 'key-offer' ? 'key' : e.step)))
     const s = session()
     const hello = journal.get<{ sessionId: string }>('source-hello')
+    const challenge = journal.get<{ epoch: string; nonce: string; leafIndexes: string[] }>('challenge')
     const next = s === undefined ? null : (sourceSteps.find((x) => !names.has(x)) ?? null)
     return {
       state,
@@ -118,6 +121,7 @@ export function createUpliftSource(parameters: { config: Config; agent: Agent })
       decision,
       error,
       result,
+      handshake: challenge ? { epoch: challenge.epoch, nonce: challenge.nonce, leafIndexes: [...challenge.leafIndexes] } : null,
     }
   }
 
