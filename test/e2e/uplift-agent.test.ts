@@ -181,3 +181,95 @@ describe('uplift driven by the agent process', () => {
       expect(kms?.points).toBe(mode === 'import' ? 0 : kms?.max)
     })
 })
+
+describe("the agent's admin API", () => {
+  test('behavior: bad input is refused with a code and changes nothing; no token configured → admin.disabled', async () => {
+    const { w } = await wildAgent('admin-input')
+    const raw = (path: string, init: RequestInit) =>
+      fetch(`${w.url}/admin/${path}`, init).then(async (r) => ({
+        status: r.status,
+        body: (await r.json()) as { error?: { code: string } },
+      }))
+    const json = { 'content-type': 'application/json' }
+    const auth = { authorization: `Bearer ${adminToken}` }
+    const cases: [string, Promise<{ status: number; body: { error?: { code: string } } }>, number, string][] = [
+      ['no token', raw('uplift', { method: 'GET' }), 401, 'admin.unauthorized'],
+      [
+        'wrong token',
+        raw('uplift', { method: 'GET', headers: { authorization: `Bearer ${adminToken.replace(/.$/, 'x')}` } }),
+        401,
+        'admin.unauthorized',
+      ],
+      ['short token', raw('uplift', { method: 'GET', headers: { authorization: 'Bearer x' } }), 401, 'admin.unauthorized'],
+      ['not JSON', raw('uplift', { method: 'POST', headers: { ...auth, ...json }, body: '{' }), 400, 'bad_request'],
+      [
+        'not JSON type',
+        raw('uplift', { method: 'POST', headers: { ...auth, 'content-type': 'text/plain' }, body: '{}' }),
+        415,
+        'unsupported_media_type',
+      ],
+      [
+        'oversized',
+        raw('uplift', { method: 'POST', headers: { ...auth, ...json }, body: JSON.stringify({ pad: 'x'.repeat(70_000) }) }),
+        413,
+        'too_large',
+      ],
+      ['bad URL', admin(w.url, 'uplift', { targetUrl: 'ftp://x', key: 'import' }), 400, 'bad_request'],
+      ['bad key', admin(w.url, 'uplift', { targetUrl: 'http://127.0.0.1:1', key: 'copy' }), 400, 'bad_request'],
+      ['bad force', admin(w.url, 'uplift', { targetUrl: 'http://127.0.0.1:1', key: 'import', force: 'yes' }), 400, 'bad_request'],
+      [
+        'bad weight',
+        admin(w.url, 'uplift', { targetUrl: 'http://127.0.0.1:1', key: 'import', decision: { weights: { luck: 1 } } }),
+        400,
+        'bad_request',
+      ],
+      ['nothing to resume', admin(w.url, 'uplift/resume', {}), 409, 'uplift.none'],
+      ['bad payee', admin(w.url, 'withdraw', { to: '0x12', amount: '1' }), 400, 'bad_request'],
+      ['zero amount', admin(w.url, 'withdraw', { to: `0x${'11'.repeat(20)}`, amount: '0' }), 400, 'bad_request'],
+      ['unknown route', admin(w.url, 'reboot', {}), 404, 'not_found'],
+    ]
+    for (const [name, answer, status, code] of cases) {
+      const r = await answer
+      expect([name, r.status, r.body.error?.code]).toEqual([name, status, code])
+    }
+    // A negative expected value is refused with the table (and forced, it would proceed).
+    const noPros = { weights: { keyCustody: 0, attestation: 0, survivability: 0, regentBenefits: 0 } }
+    const negative = await admin(w.url, 'uplift', { targetUrl: 'http://127.0.0.1:1', key: 'import', decision: noPros })
+    expect([negative.status, negative.body.error?.code]).toEqual([422, 'decide.negative'])
+    expect((negative.body.decision as { ev: number; table: string }).ev).toBeLessThan(0)
+    expect((negative.body.decision as { table: string }).table).toContain('downtimeRisk')
+    // Nothing changed: no session, the agent serves, no token in any answer.
+    const after = await admin(w.url, 'uplift')
+    expect(after.body).toMatchObject({ state: 'idle', sessionId: null, mode: null, steps: [] })
+    expect(JSON.stringify(after.body)).not.toContain(adminToken)
+    expect((await call(w.url, '/topics?user=alice')).status).toBe(200)
+
+    const closed = await startWild(devnet, dir, { name: randomName('admin-off'), appId, env: { REGENT_ADMIN_TOKEN: '' } })
+    wilds.push(closed)
+    const off = await admin(closed.url, 'uplift')
+    expect([off.status, off.body.error?.code]).toEqual([404, 'admin.disabled'])
+  })
+
+  test('behavior: a target of another app is refused before the key or the state leaves; the agent then uplifts elsewhere', async () => {
+    const { w, agentId, wallet } = await wildAgent('admin-refused')
+    // The same code approved under another app: a genuine CVM, but not one the agent's app approves.
+    const other = await devnet.approveApp({ compose, salt: keccak256(toBytes('regent uplift agent e2e: another app')) })
+    const rogue = await launchTarget(devnet, { compose, appId: other.appId })
+    expect((await admin(w.url, 'uplift', { targetUrl: rogue.appUrl, key: 'import' })).status).toBe(202)
+    const failed = JSON.parse((await w.line(upliftLine('failed'))).slice('uplift '.length)) as { error: { code: string } }
+    expect(failed.error.code).toBe('target.measurement')
+    // The rogue target saw the hello only: no key, no state.
+    const seen = (await call(rogue.appUrl, '/uplift/v1/status')).body as { steps: string[]; agentWallet: Hex | null; stateRoot: Hex | null }
+    expect(seen).toMatchObject({ steps: ['source-hello', 'target-hello'], agentWallet: null, stateRoot: null })
+    // Not frozen: writes are served by the agent itself, which is still canonical.
+    expect((await call(w.url, '/remember', { user: 'alice', text: 'still here' })).status).toBe(200)
+    const still = await readCanonical(client(), { contracts: devnet.file.contracts, agentId })
+    expect([still.epoch, still.instance.signer.toLowerCase()]).toEqual([1n, wallet.toLowerCase()])
+
+    const good = await launchTarget(devnet, { compose, appId, env: targetEnv() })
+    expect((await admin(w.url, 'uplift', { targetUrl: good.appUrl, key: 'import' })).status).toBe(202)
+    await w.line(upliftLine('done'))
+    const now = await readCanonical(client(), { contracts: devnet.file.contracts, agentId })
+    expect([now.epoch, now.instance.host]).toEqual([2n, good.appUrl])
+  })
+})
