@@ -134,8 +134,15 @@ describe('uplift driven by the agent process', () => {
       expect(failed).toEqual([])
 
       // One canonical instance: the target, with the same address (A) or its own key (B), the same state root.
-      const status = (await admin(w.url, 'uplift')).body as { state: string; result: { signer: Hex; stateRoot: Hex } }
+      const status = (await admin(w.url, 'uplift')).body as {
+        state: string
+        result: { signer: Hex; stateRoot: Hex }
+        heldWrites: { held: number; replayed: number }
+      }
       expect(status.state).toBe('done')
+      // Writes that arrived in the window (after the checkpoint, before the switch) were replayed at the target.
+      expect(status.heldWrites.held).toBeGreaterThan(0)
+      expect(status.heldWrites.replayed).toBe(status.heldWrites.held)
       const now = await readCanonical(client(), { contracts: devnet.file.contracts, agentId })
       expect(now.epoch).toBe(2n)
       expect(now.instance.host).toBe(cvm.appUrl)

@@ -102,6 +102,17 @@ async function scenario(side: 'source' | 'target', mode: 'import' | 'rotate', po
     const cvm = await launchTarget(devnet, { compose, appId, env: { ...targetEnv, ...(side === 'target' ? failpoint : {}) } })
     const targetWallet = ((await call(cvm.appUrl, '/health')).body as { wallet: Hex }).wallet
 
+    // A writer through the source's endpoint all along: every write it acknowledges must end up in the target.
+    let acked = 0
+    let writing = true
+    let up: Promise<unknown> = Promise.resolve()
+    const writer = (async () => {
+      for (let i = 0; writing; i++) {
+        const r = await call(source.url, '/remember', { user: 'dave', text: `dave writes ${i}` }).catch(() => undefined)
+        if (r?.status === 200) acked++
+        else await up // the source is down: wait until it is started again
+      }
+    })()
     // (Killed at after:session, the source dies before it answers this request.)
     const started = await admin(first.url, 'uplift', { targetUrl: cvm.appUrl, key: mode }).catch(() => undefined)
     if (point !== 'after:session' || side !== 'source') expect(started?.status).toBe(202)
@@ -109,7 +120,8 @@ async function scenario(side: 'source' | 'target', mode: 'import' | 'rotate', po
       // The source dies at the point; started again on its disk, it resumes the journaled session by itself.
       await first.line((l) => l === `failpoint ${point}`)
       await first.process.exited
-      source = await startWild(devnet, dir, { name, appId, dataDir: first.dataDir, port: Number(new URL(first.url).port) })
+      up = startWild(devnet, dir, { name, appId, dataDir: first.dataDir, port: Number(new URL(first.url).port) })
+      source = (await up) as typeof first
     } else {
       // The target dies at the point: the source's session fails; the host reboots the CVM; the operator resumes.
       await devnet.host.waitForLine(cvm.cvmId, (l) => l === `failpoint ${point}`)
@@ -122,6 +134,8 @@ async function scenario(side: 'source' | 'target', mode: 'import' | 'rotate', po
       expect((await admin(first.url, 'uplift/resume', {})).status).toBe(202)
     }
     await source.line(upliftLine('done'))
+    writing = false
+    await writer
 
     const now = await readCanonical(client(), { contracts: devnet.file.contracts, agentId })
     expect(now.epoch).toBe(2n)
@@ -129,7 +143,7 @@ async function scenario(side: 'source' | 'target', mode: 'import' | 'rotate', po
     expect(now.instance.signer.toLowerCase()).toBe((mode === 'import' ? before.wallet : targetWallet).toLowerCase())
     const loaded = (await call(cvm.appUrl, '/uplift/v1/status')).body as { stateRoot: Hex; canonical: boolean }
     expect(loaded).toMatchObject({ stateRoot: now.stateRoot, canonical: true })
-    expect((await call(cvm.appUrl, '/health')).body).toMatchObject({ role: 'agent', memories: before.memories })
+    expect((await call(cvm.appUrl, '/health')).body).toMatchObject({ role: 'agent', memories: before.memories + acked })
     expect((await call(source.url, '/health')).body).toMatchObject({ role: 'demoted' })
     const treasury = await client().readContract({
       address: devnet.file.contracts.treasury,

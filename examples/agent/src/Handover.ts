@@ -95,12 +95,38 @@ async function relay(base: string, req: IncomingMessage, res: ServerResponse): P
   const method = req.method ?? 'GET'
   const body = method === 'GET' || method === 'HEAD' ? undefined : await readBody(req)
   if (body === undefined && method !== 'GET' && method !== 'HEAD') return fail(res, 413, 'too_large', `body over ${maxBody} bytes`)
-  const type = req.headers['content-type']
-  const upstream = await fetch(`${base}${req.url ?? '/'}`, {
-    method,
-    headers: type ? { 'content-type': type } : {},
-    ...(body === undefined ? {} : { body }),
-  })
+  const headers: Record<string, string> = {}
+  for (const name of ['content-type', idempotencyHeader]) {
+    const value = req.headers[name]
+    if (typeof value === 'string') headers[name] = value
+  }
+  const upstream = await fetch(`${base}${req.url ?? '/'}`, { method, headers, ...(body === undefined ? {} : { body }) })
   const answer = Buffer.from(await upstream.arrayBuffer())
   res.writeHead(upstream.status, { 'content-type': upstream.headers.get('content-type') ?? 'application/json' }).end(answer)
+}
+
+/** The request header that makes a write idempotent (the agent applies each key once). */
+export const idempotencyHeader = 'idempotency-key'
+
+/** A write the source applied during the uplift window, to be applied again at the target after the switch. */
+export type HeldWrite = { readonly path: string; readonly body: unknown; readonly key: string }
+
+/**
+ * Replays one held write at the target with its idempotency key (applied once however often it is replayed).
+ * Resolves true when the target answered (2xx: applied or already applied; 4xx: it refuses the write, which the
+ * source had accepted — reported, not retried); false when it did not answer.
+ */
+export async function replay(base: string, write: HeldWrite): Promise<{ answered: boolean; status: number }> {
+  try {
+    const res = await fetch(`${base.replace(/\/$/, '')}${write.path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', [idempotencyHeader]: write.key },
+      body: JSON.stringify(write.body),
+      signal: AbortSignal.timeout(10_000),
+    })
+    await res.arrayBuffer()
+    return { answered: res.status < 500, status: res.status }
+  } catch {
+    return { answered: false, status: 0 }
+  }
 }

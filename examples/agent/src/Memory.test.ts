@@ -34,4 +34,16 @@ describe('learn', () => {
     learn(b, { user: 'ana', text: 'more', at: new Date(0) })
     expect(root(a)).not.toBe(root(b))
   })
+
+  test('behavior: a write with an idempotency key is applied once; a repeat answers duplicate and changes nothing', () => {
+    const db = fresh()
+    const first = learn(db, { user: 'ana', text: 'kites and kites', requestId: 'k-1', at: new Date(0) })
+    const root = Checkpoint.exportState(db).stateRoot
+    const again = learn(db, { user: 'ana', text: 'kites and kites', requestId: 'k-1', at: new Date(5000) })
+    expect(first.duplicate).toBeUndefined()
+    expect(again).toMatchObject({ duplicate: true, topics: first.topics })
+    expect(Checkpoint.exportState(db).stateRoot).toBe(root)
+    learn(db, { user: 'ana', text: 'kites and kites', requestId: 'k-2', at: new Date(0) })
+    expect(counts(db).memories).toBe(2)
+  })
 })

@@ -5,8 +5,17 @@
  */
 import type { Database } from 'better-sqlite3'
 
-/** Remembers `text` from `user`, strengthens the learned word weights, and answers with what it learned. */
-export function learn(db: Database, { user, text, at = new Date() }: { user: string; text: string; at?: Date }) {
+/** Prefix of the preference rows that remember applied idempotency keys (they move with the state). */
+const requestPrefix = 'regent.request:'
+
+/**
+ * Remembers `text` from `user`, strengthens the learned word weights, and answers with what it learned. With a
+ * `requestId` (the request's idempotency key) the write is applied once: a repeat answers `duplicate: true`.
+ */
+export function learn(
+  db: Database,
+  { user, text, at = new Date(), requestId }: { user: string; text: string; at?: Date; requestId?: string },
+) {
   const seconds = Math.floor(at.getTime() / 1000)
   const words = text
     .toLowerCase()
@@ -15,15 +24,21 @@ export function learn(db: Database, { user, text, at = new Date() }: { user: str
   const find = db.prepare('SELECT id FROM learned_behaviours WHERE trigger = ? AND behaviour = ?')
   const bump = db.prepare('UPDATE learned_behaviours SET weight = weight + 1, updated_at = ? WHERE id = ?')
   const add = db.prepare("INSERT INTO learned_behaviours (trigger, behaviour, weight, updated_at) VALUES (?, 'mentions', 1, ?)")
-  db.transaction(() => {
+  const duplicate = db.transaction(() => {
+    if (requestId !== undefined) {
+      const seen = db.prepare('SELECT 1 FROM preferences WHERE key = ?').get(`${requestPrefix}${requestId}`)
+      if (seen !== undefined) return true
+      db.prepare('INSERT INTO preferences (key, value) VALUES (?, ?)').run(`${requestPrefix}${requestId}`, String(seconds))
+    }
     db.prepare('INSERT INTO memory (key, value, created_at) VALUES (?, ?, ?)').run(user, text, seconds)
     for (const w of words) {
       const row = find.get(`${user}:${w}`, 'mentions') as { id: number } | undefined
       if (row) bump.run(seconds, row.id)
       else add.run(`${user}:${w}`, seconds)
     }
+    return false
   })()
-  return { remembered: text, topics: topics(db, user) }
+  return { remembered: text, topics: topics(db, user), ...(duplicate ? { duplicate: true } : {}) }
 }
 
 /** The words `user` mentions most, best first. */

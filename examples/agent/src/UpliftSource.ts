@@ -4,10 +4,12 @@
  * the agent's sealing key), resumes an unfinished session when it boots again, and gates the agent's writes:
  *
  *   before the checkpoint   the agent serves everything itself
- *   checkpoint → switch     frozen: reads are served from the frozen state, writes wait (nothing is lost)
- *   after the switch        demoted: every request is forwarded to the target (held writes included);
- *                           the switch is the journaled `handover-tx` (RegentSuccession names the target)
- *   a failure while frozen  writes answer 503 `uplift.paused` (not applied) until `resume` finishes the session
+ *   checkpoint → switch     the window: the checkpoint that moves is frozen, but the agent keeps serving: a write
+ *                           is journaled (with its idempotency key), applied locally and answered at once; a
+ *                           state commit (POST /checkpoint) waits for the switch (it would outrun the moved seq)
+ *   the switch              the journaled `handover-tx` (RegentSuccession names the target): the window's writes
+ *                           are replayed at the target in order, each once (idempotency keys), before anything else
+ *   after the switch        demoted: every request is forwarded to the target
  */
 import { existsSync, renameSync } from 'node:fs'
 import { join } from 'node:path'
@@ -23,6 +25,7 @@ import {
 } from '@regent/sdk'
 import { type Agent, AgentActionError } from './Agent.js'
 import { type Config, failpointHook } from './config.js'
+import { type HeldWrite, replay } from './Handover.js'
 
 export type UpliftState = 'idle' | 'running' | 'failed' | 'done'
 
@@ -39,6 +42,8 @@ export type UpliftStatus = {
   result: { signer: string; epoch: string; stateRoot: string; seq: string; transactionHash: string } | null
   /** The self-continuity challenge the source sent (step 4), once journaled; the answer passed when `handover-tx` is done. */
   handshake: { epoch: string; nonce: string; leafIndexes: string[] } | null
+  /** Writes accepted in the window, and how many the target has applied. */
+  heldWrites: { held: number; replayed: number }
 }
 
 /** The source's steps, in order (the key step is `key-envelope` for import, `key-offer` for rotate). */
@@ -61,8 +66,12 @@ export type UpliftSource = {
   start(request: { targetUrl: string; mode: 'import' | 'rotate'; force: boolean; decision?: Omit<Decide.Options, 'force'> }): UpliftStatus
   /** Runs the journaled session again from where it stopped. */
   resume(): UpliftStatus
-  /** Checkpoint taken, switch not yet on-chain: writes must wait. */
+  /** The window: checkpoint taken, switch not yet on-chain (writes are held for replay, commits wait). */
   frozen(): boolean
+  /** Journals a write accepted in the window (before it is applied and answered), for replay at the target. */
+  holdWrite(write: HeldWrite): void
+  /** Resolves once every held write has been replayed at the target (at once when there is none). */
+  drained(): Promise<void>
   /** The chain names the target: forward everything. */
   switched(): boolean
   /** The journaled target URL (forwarding destination). */
@@ -80,7 +89,10 @@ export function createUpliftSource(parameters: { config: Config; agent: Agent })
   const failpoint = failpointHook(config)
   // The switch is the journaled handover transaction: writes held since the checkpoint go to the target from here.
   const onPoint = (point: string) => {
-    if (point === 'after:handover-tx') settle(true)
+    if (point === 'after:handover-tx') {
+      settle(true)
+      void drain()
+    }
     failpoint?.(point)
   }
   const open = () => openUpliftJournal({ path, role: 'source', key: agent.runtime.sealingKey, failpoint: onPoint })
@@ -105,7 +117,9 @@ export function createUpliftSource(parameters: { config: Config; agent: Agent })
   }
 
   function status(): UpliftStatus {
-    const entries = journal.entries().filter((e) => e.step !== 'session' && e.step !== 'complete')
+    const entries = journal
+      .entries()
+      .filter((e) => e.step !== 'session' && e.step !== 'complete' && !e.step.startsWith('write:') && !e.step.startsWith('replayed:'))
     const names = new Set(entries.map((e) => (e.step === 'key-envelope' || e.step === 'key-offer' ? 'key' : e.step)))
     const s = session()
     const hello = journal.get<{ sessionId: string }>('source-hello')
@@ -121,6 +135,7 @@ export function createUpliftSource(parameters: { config: Config; agent: Agent })
       decision,
       error,
       result,
+      heldWrites: { held: writes.held, replayed: writes.replayed },
       handshake: challenge ? { epoch: challenge.epoch, nonce: challenge.nonce, leafIndexes: [...challenge.leafIndexes] } : null,
     }
   }
@@ -178,6 +193,32 @@ export function createUpliftSource(parameters: { config: Config; agent: Agent })
 
   // Frozen from the journaled checkpoint until the switch (also after a restart mid-session).
   let frozen = journal.getSecret('checkpoint') !== undefined
+  const countOf = (prefix: string) => journal.entries().filter((e) => e.step.startsWith(prefix)).length
+  const writes = { held: countOf('write:'), replayed: countOf('replayed:') }
+  let draining: Promise<void> | undefined
+
+  /** Replays the held writes at the target, in order; retries a target that does not answer (it is the agent now). */
+  function drain(): Promise<void> {
+    draining ??= (async () => {
+      const target = session()?.targetUrl as string
+      for (let delay = 50; writes.replayed < writes.held; ) {
+        const n = writes.replayed
+        const write = journal.get<HeldWrite>(`write:${n}`) as HeldWrite
+        const r = await replay(target, write)
+        if (!r.answered) {
+          await new Promise((done) => setTimeout(done, delay)) // back off: the target did not answer
+          delay = Math.min(delay * 2, 2_000)
+          continue
+        }
+        if (r.status >= 400) process.stderr.write(`held write ${n} refused by the target (HTTP ${r.status})\n`)
+        journal.put(`replayed:${n}`, { status: r.status })
+        writes.replayed++
+      }
+    })().finally(() => {
+      draining = undefined
+    })
+    return draining
+  }
   const source: UpliftSource = {
     status,
     start({ targetUrl, mode, force, decision: weighing }) {
@@ -215,6 +256,12 @@ export function createUpliftSource(parameters: { config: Config; agent: Agent })
       return status()
     },
     frozen: () => frozen && journal.get('handover-tx') === undefined,
+    holdWrite(write) {
+      journal.put(`write:${writes.held}`, write)
+      writes.held++
+      if (journal.get('handover-tx') !== undefined) void drain() // accepted just as the switch landed
+    },
+    drained: () => (writes.replayed < writes.held ? drain() : Promise.resolve()),
     switched: () => journal.get('handover-tx') !== undefined,
     targetUrl: () => session()?.targetUrl,
     settled: () =>
@@ -230,6 +277,7 @@ export function createUpliftSource(parameters: { config: Config; agent: Agent })
     result = journal.get<NonNullable<UpliftStatus['result']>>('complete') ?? null
     announce()
   } else if (session() !== undefined) void run() // crash recovery: an unfinished session resumes at boot
+  if (journal.get('handover-tx') !== undefined && writes.replayed < writes.held) void drain()
   return source
 }
 

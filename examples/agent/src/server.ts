@@ -1,27 +1,28 @@
 /**
  * The agent's HTTP API (its public endpoint):
  *   GET  /health                        { ok, role, runtime, agentId, wallet, … }
- *   POST /remember   { user, text }     learns; { remembered, topics }
+ *   POST /remember   { user, text }     learns; { remembered, topics } (header idempotency-key: applied once)
  *   GET  /topics?user=                  what it learned about a user
  *   POST /checkpoint                    commits the state root on-chain (fenced); { stateRoot, seq, epoch }
  *   GET  /identity?nonce=0x…            the identity bundle attested over the nonce (docs/protocol.md)
  *   GET  /attest?nonce=0x…              a signed attestation over the nonce and the agent's state
  *   /admin/…                            the operator's API (bearer token; `Admin.ts`)
- * During an uplift the source gates these routes (`UpliftSource.ts`): frozen, writes wait; switched, every
- * request is forwarded to the target (`Handover.ts`). Bad input → 4xx `{ error: { code, message } }`; nothing changes.
+ * During an uplift the source gates these routes (`UpliftSource.ts`): in the window after its checkpoint, writes
+ * are journaled for replay and served, commits wait; once switched, every request is forwarded to the target
+ * (`Handover.ts`) after the window's writes were replayed there. Bad input → 4xx `{ error: { code, message } }`; nothing changes.
  */
+import { randomUUID } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { Hex } from 'viem'
 import { serveAdmin } from './Admin.js'
 import { type Agent, AgentActionError } from './Agent.js'
-import { forward } from './Handover.js'
+import { forward, idempotencyHeader } from './Handover.js'
 import { learn, topics } from './Memory.js'
 import type { UpliftSource } from './UpliftSource.js'
 
 class HttpError extends AgentActionError {}
 
 const maxBody = 64 * 1024
-const writes = new Set(['POST /remember', 'POST /checkpoint'])
 
 export type AgentServerParameters = {
   /** The agent, once there is one here (an uplift target has none before the chain names it canonical). */
@@ -53,18 +54,25 @@ async function handle(p: AgentServerParameters, req: IncomingMessage, res: Serve
   if (url.pathname === '/admin' || url.pathname.startsWith('/admin/')) return serveAdmin(p, req, res)
   const source = p.source()
   const target = source?.targetUrl()
-  if (source?.switched() && target) return forward(target, req, res)
-  if (source?.frozen() && writes.has(`${req.method} ${url.pathname}`)) {
-    // Held until the switch (then the target applies it) or a failure (then it is refused, not applied).
-    if ((await source.settled()) && target) return forward(target, req, res)
-    throw new HttpError(503, 'uplift.paused', 'An uplift is paused with the state frozen: retry once it is resumed.')
+  if (source?.switched() && target) {
+    await source.drained() // the window's writes reach the target before anything that follows them
+    return forward(target, req, res)
   }
   const agent = p.agent()
   if (agent === undefined) throw new HttpError(404, 'not_found', `no route ${req.method} ${url.pathname}`)
-  return route(agent, url, req, res)
+  if (source?.frozen() && req.method === 'POST' && url.pathname === '/checkpoint') {
+    // A commit would outrun the seq that moves: it waits for the switch (then the target commits) or a failure.
+    if ((await source.settled()) && target) {
+      await source.drained()
+      return forward(target, req, res)
+    }
+    throw new HttpError(503, 'uplift.paused', 'An uplift is paused after its checkpoint: commit again once it is resumed.')
+  }
+  return route(agent, url, req, res, source?.frozen() ? source : undefined)
 }
 
-async function route(agent: Agent, url: URL, req: IncomingMessage, res: ServerResponse): Promise<void> {
+/** `window`: the uplift source while its checkpoint is frozen (writes are journaled for replay at the target). */
+async function route(agent: Agent, url: URL, req: IncomingMessage, res: ServerResponse, window?: UpliftSource): Promise<void> {
   const key = `${req.method} ${url.pathname}`
   switch (key) {
     case 'POST /remember': {
@@ -75,7 +83,14 @@ async function route(agent: Agent, url: URL, req: IncomingMessage, res: ServerRe
         throw new HttpError(400, 'bad_request', '"user" must be 1–64 word characters')
       if (typeof text !== 'string' || text.length === 0 || text.length > 4096)
         throw new HttpError(400, 'bad_request', '"text" must be 1–4096 characters')
-      const learned = learn(agent.state.db, { user, text })
+      let requestId = req.headers[idempotencyHeader]
+      if (requestId !== undefined && (typeof requestId !== 'string' || !/^[\w.:-]{1,128}$/.test(requestId)))
+        throw new HttpError(400, 'bad_request', `"${idempotencyHeader}" must be 1–128 characters of [A-Za-z0-9_.:-]`)
+      if (window !== undefined) {
+        requestId ??= `uplift-${randomUUID()}`
+        window.holdWrite({ path: '/remember', body: { user, text }, key: requestId })
+      }
+      const learned = learn(agent.state.db, { user, text, ...(requestId === undefined ? {} : { requestId }) })
       agent.state.save()
       return send(res, 200, learned)
     }
