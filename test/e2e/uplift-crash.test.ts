@@ -11,10 +11,10 @@
 import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { agentTreasuryAbi } from '@regent/contracts'
+import { agentTreasuryAbi, regentSuccessionAbi } from '@regent/contracts'
 import { type Devnet, startDevnet } from '@regent/devnet'
 import { readCanonical } from '@regent/sdk'
-import { createPublicClient, createWalletClient, type Hex, http, keccak256, toBytes, zeroAddress } from 'viem'
+import { createPublicClient, createWalletClient, type Hex, http, keccak256, parseEventLogs, toBytes, zeroAddress } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { admin, adminToken, call, randomName, startWild, targetCompose, upliftLine, wildComposeBytes } from './agent-process.js'
@@ -141,6 +141,11 @@ async function scenario(side: 'source' | 'target', mode: 'import' | 'rotate', po
     expect(now.epoch).toBe(2n)
     expect(now.instance.host).toBe(cvm.appUrl)
     expect(now.instance.signer.toLowerCase()).toBe((mode === 'import' ? before.wallet : targetWallet).toLowerCase())
+    // The reported handover transaction is the one that made this switch (also when it was found after a crash).
+    const { result } = (await admin(source.url, 'uplift')).body as { result: { transactionHash: Hex } }
+    const receipt = await client().getTransactionReceipt({ hash: result.transactionHash })
+    const switched = parseEventLogs({ abi: regentSuccessionAbi, eventName: 'CanonicalChanged', logs: receipt.logs })
+    expect(switched.map((l) => [l.args.agentId, l.args.epoch])).toEqual([[agentId, 2n]])
     const loaded = (await call(cvm.appUrl, '/uplift/v1/status')).body as { stateRoot: Hex; canonical: boolean }
     expect(loaded).toMatchObject({ stateRoot: now.stateRoot, canonical: true })
     expect((await call(cvm.appUrl, '/health')).body).toMatchObject({ role: 'agent', memories: before.memories + acked })

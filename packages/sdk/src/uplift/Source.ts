@@ -6,7 +6,7 @@
  * first, so a resumed step never sends twice. Nothing secret leaves before `verifyTarget` says ok.
  */
 import { identityRegistryAbi, regentAppAuthAbi, regentSuccessionAbi } from '@regent/contracts'
-import { type Client, getAddress, type Hex, type LocalAccount } from 'viem'
+import { type Client, getAddress, type Hex, type LocalAccount, parseEventLogs } from 'viem'
 import { readContract } from 'viem/actions'
 import * as Checkpoint from '../Checkpoint.js'
 import { assertCanonical } from '../chain/assertCanonical.js'
@@ -221,11 +221,16 @@ export async function uplift(parameters: UpliftParameters): Promise<UpliftReturn
   const { transactionHash } = await journal.step('handover-tx', async () => {
     const c = await readCanonical(client, { contracts, agentId })
     if (c.epoch === heldEpoch + 1n && lower(c.instance.signer) === newSigner && lower(c.instance.quoteHash) === target.quoteHash) {
-      const logs = await client.request({
-        method: 'eth_getLogs',
-        params: [{ address: contracts.succession, fromBlock: '0x0', toBlock: 'latest' }],
-      })
-      return { transactionHash: ((logs as { transactionHash: Hex }[]).at(-1)?.transactionHash ?? '0x') as Hex }
+      // The transaction that made this exact switch: the agent's CanonicalChanged to this epoch.
+      const logs = parseEventLogs({
+        abi: regentSuccessionAbi,
+        eventName: 'CanonicalChanged',
+        logs: (await client.request({
+          method: 'eth_getLogs',
+          params: [{ address: contracts.succession, fromBlock: '0x0', toBlock: 'latest' }],
+        })) as never,
+      }).filter((l) => (l.args as { agentId: bigint }).agentId === agentId && (l.args as { epoch: bigint }).epoch === heldEpoch + 1n)
+      return { transactionHash: (logs.at(-1)?.transactionHash ?? '0x') as Hex }
     }
     if (mode === 'import') {
       const s = await sendTx(parameters.wallet, {
