@@ -137,7 +137,7 @@ export function createAgent(parameters: CreateAgentParameters): Agent {
 /** Boots the agent (idempotent across restarts: registration, enrollment and commits are skipped when done). */
 export async function boot(config: Config, runtime: Runtime): Promise<Agent> {
   const account = runtime.account
-  log(`wallet ${account.address} (${runtime.kind}; app ${runtime.instance.appId}, instance ${runtime.instance.instanceId})`)
+  log(`wallet ${account.address} (${runtime.kind}; app ${runtime.appId})`)
   const { publicClient, walletClient } = connect(config, account)
   if (await fundIfEmpty(config, publicClient, account.address)) log('funded by the devnet faucet')
   const state = openSealedState({ path: join(config.dataDir, 'agent.sealed'), key: runtime.sealingKey })
@@ -154,7 +154,8 @@ export async function boot(config: Config, runtime: Runtime): Promise<Agent> {
     },
   })
   log(`ERC-8004 agent ${agentId} in ${agentRegistry}`)
-  const { appId, ...instance } = runtime.instance
+  const appId = runtime.appId
+  const instance = await runtime.enrollment()
   await enroll(walletClient, {
     contracts: config.contracts,
     agentId,

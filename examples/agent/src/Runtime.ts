@@ -39,8 +39,10 @@ export type Runtime = {
   privateKey(): Promise<PrivateKey>
   /** Seals the agent's state and its uplift journal. */
   readonly sealingKey: PrivateKey
-  /** What RegentSuccession records for this instance. */
-  readonly instance: { readonly appId: Hex; readonly composeHash: Hex; readonly instanceId: Hex; readonly quoteHash: Hex }
+  /** The RegentAppAuth app this instance belongs to. */
+  readonly appId: Hex
+  /** What RegentSuccession records for this instance when it enrolls (a CVM takes its boot quote here, once). */
+  enrollment(): Promise<{ readonly composeHash: Hex; readonly instanceId: Hex; readonly quoteHash: Hex }>
 }
 
 const hex = (b: Uint8Array) => `0x${Buffer.from(b).toString('hex')}` as Hex
@@ -57,7 +59,7 @@ async function openCvm(): Promise<Runtime> {
   const tee = createTeeClient({ transport: teeFromEnv() })
   const app = await info(tee)
   const wallet = await deriveWallet(tee)
-  const boot = await getQuote(tee, { reportData: new Uint8Array(64) })
+  let quoteHash: Hex | undefined
   return {
     kind: 'cvm',
     tee,
@@ -65,11 +67,10 @@ async function openCvm(): Promise<Runtime> {
     account: toAccount(wallet),
     privateKey: async () => new PrivateKey(wallet.privateKey.use((b) => new Uint8Array(b))),
     sealingKey: await deriveSealingKey(tee),
-    instance: {
-      appId: hex(app.appId),
-      composeHash: hex(app.composeHash),
-      instanceId: hex(app.instanceId),
-      quoteHash: keccak256(boot.quote),
+    appId: hex(app.appId),
+    async enrollment() {
+      quoteHash ??= keccak256((await getQuote(tee, { reportData: new Uint8Array(64) })).quote)
+      return { composeHash: hex(app.composeHash), instanceId: hex(app.instanceId), quoteHash }
     },
   }
 }
@@ -95,11 +96,11 @@ async function openWild(config: Config): Promise<Runtime> {
     account,
     privateKey: () => readKeystore(path, password),
     sealingKey,
-    instance: {
-      appId: config.appId as Hex,
+    appId: config.appId as Hex,
+    enrollment: async () => ({
       composeHash,
       instanceId: getAddress(`0x${keccak256(toBytes(`wild:${account.address}`)).slice(26)}`),
       quoteHash: keccak256(toBytes(`no quote: ${account.address} runs in the wild`)),
-    },
+    }),
   }
 }

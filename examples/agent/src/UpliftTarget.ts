@@ -50,7 +50,7 @@ export async function bootTarget(config: Config, runtime: Runtime) {
     const agentId = BigInt(hello.agentId)
     const now = await readCanonical(client, { contracts: config.contracts, agentId })
     if (now.instance.host !== config.publicUrl || now.instance.signer.toLowerCase() !== account.address.toLowerCase()) return undefined
-    agent = createAgent({ config, runtime, account, state, agentId, appId: runtime.instance.appId })
+    agent = createAgent({ config, runtime, account, state, agentId, appId: runtime.appId })
     const loaded = journal.get<{ stateRoot: `0x${string}`; seq: string }>('state-loaded')
     if (loaded) agent.committed = { stateRoot: loaded.stateRoot, seq: BigInt(loaded.seq), epoch: now.epoch }
     source = createUpliftSource({ config, agent })

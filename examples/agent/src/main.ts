@@ -18,7 +18,7 @@ async function bootAgent(config: Config, runtime: Runtime): Promise<Agent> {
   const agentId = journaledAgentId(config, runtime.sealingKey)
   if (agentId === undefined) return boot(config, runtime)
   const state = openSealedState({ path: join(config.dataDir, 'agent.sealed'), key: runtime.sealingKey })
-  const agent = createAgent({ config, runtime, account: runtime.account, state, agentId, appId: runtime.instance.appId })
+  const agent = createAgent({ config, runtime, account: runtime.account, state, agentId, appId: runtime.appId })
   process.stdout.write(`agent ${agentId} resumes its uplift journal\n`)
   return agent
 }
