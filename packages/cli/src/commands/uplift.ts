@@ -100,6 +100,148 @@ export type AgentStatusOutput = { agent: string } & Admin.UpliftStatus
 
 type Options = { agent: string; token: string | undefined; json: boolean; devnetDir: string }
 
+/** What {@link upliftAgent} needs: the running agent, the key option, and where its target comes from. */
+export type UpliftAgentParameters = {
+  /** The running agent's base URL (its /health and admin API). */
+  agent: string
+  /** The agent's admin token (sent only in the authorization header). */
+  token: string | undefined
+  key: 'import' | 'rotate'
+  /** Move even when the agent's decision table says no. */
+  force?: boolean
+  /** The provider to launch the target with (`local` = the devnet); ignored with `targetUrl`. */
+  target?: string
+  /** A target launched by hand, already answering /health as an uplift target: no launch, no approval. */
+  targetUrl?: string
+  /** The target bundle (a directory with its app-compose.json); default: the example agent. */
+  bundle?: string
+  /** Devnet: approve the target's measurement for the agent's app first. */
+  approve?: boolean
+  devnetDir: string
+  /** Plain progress lines instead of the animated list (stdout keeps the JSON). */
+  json: boolean
+  /** Where notes for a human go. */
+  note: (line: string) => void
+  /** Check the new instance as an outside verifier once done (default true; `regent demo` does its own). */
+  verify?: boolean
+}
+
+/**
+ * The operator's side of an uplift, as `regent uplift --agent <url>` runs it: the agent's health and admin API,
+ * the target's approval and launch through the provider (or a given target URL), `POST /admin/uplift`, then each
+ * source step followed to the end and (with a devnet) the outside check. `regent demo` runs the same function.
+ *
+ * @throws {CliError} when the agent, the target, the devnet or the chain is not what is needed (the codes of
+ *   docs/cli/uplift.md "Errors and exit codes"); a refusal (`decide.negative`) and a failed uplift are returned.
+ * @example
+ * const r = await upliftAgent({ agent: 'http://127.0.0.1:8080', token, key: 'import', target: 'local', devnetDir: '.regent', json: false, note })
+ * if (r.data.state === 'done') console.log(r.data.result?.transactionHash)
+ */
+export async function upliftAgent(p: UpliftAgentParameters): Promise<CommandResult<UpliftOutput>> {
+  const o: Options = { agent: p.agent, token: p.token, json: p.json, devnetDir: p.devnetDir }
+  const { key, targetUrl } = p
+  const devnet = devnetReader(o.devnetDir)
+  const provider = targetUrl ? undefined : providerFor(p.target ?? 'local', { devnet })
+  const bundle = resolve(p.bundle ?? exampleAgent)
+
+  const out: UpliftOutput = empty(o.agent, key)
+  let launched: LaunchedTarget | undefined
+  let first: Admin.UpliftStatus | undefined
+  const tasks: ListrTask[] = [
+    {
+      title: `agent: ${o.agent}`,
+      task: async (_c, task) => {
+        out.agent = await agentHealth(o.agent, { start: true })
+        const s = await Admin.call(o.agent, { method: 'GET', path: '/admin/uplift', token: o.token })
+        if (s.ok) assertFree(o.agent, s.status, p.note)
+        else throw refusalError(o.agent, s.refusal)
+        task.title = `agent: ${out.agent.agentId} at ${o.agent} (wallet ${out.agent.wallet}); admin API answers, no uplift in progress`
+      },
+    },
+  ]
+  if (provider) {
+    let compose: Uint8Array | undefined
+    tasks.push(
+      {
+        title: "contracts: the agent's app approves the target's measurement",
+        task: async (_c, task) => {
+          compose = await readCompose(bundle)
+          const a = await approval(await devnet(), { agentId: BigInt(out.agent.agentId), compose, approve: p.approve === true })
+          Object.assign(out, { appId: a.appId, composeHash: a.composeHash, approved: a.added })
+          task.title = `contracts: app ${a.appId} approves compose hash ${short(a.composeHash)}${a.added.length ? ` (--approve added ${a.added.join(', ')})` : ''}`
+        },
+      },
+      {
+        title: `tee: launch the target through the ${provider.name} provider`,
+        task: async (_c, task) => {
+          const file = await devnet()
+          launched = await provider.launch({
+            compose: need(compose),
+            bundle,
+            appId: need(out.appId) as Hex,
+            env: {
+              REGENT_CHAIN_ID: String(file.chainId),
+              REGENT_CONTRACTS: JSON.stringify(file.contracts),
+              REGENT_UPLIFT_ROLE: 'target',
+            },
+          })
+          out.target = { url: launched.url, wallet: null, provider: launched.provider, id: launched.id, stopped: false }
+          out.target.wallet = await waitForTarget(launched.url, { provider, id: launched.id })
+          task.title = `tee: ${launched.id} at ${launched.url} (its own KMS wallet ${out.target.wallet})`
+        },
+      },
+    )
+  } else {
+    tasks.push({
+      title: `target: ${targetUrl}`,
+      task: async (_c, task) => {
+        const url = need(targetUrl)
+        out.target = { url, wallet: await waitForTarget(url, {}), provider: null, id: null, stopped: false }
+        task.title = `target: ${url} answers as an uplift target (wallet ${out.target.wallet})`
+      },
+    })
+  }
+  tasks.push({
+    title: `uplift --key ${key}: tell the agent to move`,
+    task: async (_c, task) => {
+      const target = need(out.target)
+      const r = await Admin.call(o.agent, {
+        method: 'POST',
+        path: '/admin/uplift',
+        token: o.token,
+        body: { targetUrl: target.url, key, ...(p.force === true ? { force: true } : {}) },
+      })
+      if (r.ok) {
+        first = r.status
+        out.decision = r.status.decision
+        task.title = `uplift --key ${key}: the agent accepted${r.status.sessionId ? ` (session ${short(r.status.sessionId)})` : ''}`
+        return
+      }
+      // The agent did not take the target: a CVM this command launched is of no use, stop it.
+      if (launched && provider) {
+        target.stopped = await provider.stop(launched.id).then(
+          () => true,
+          () => false,
+        )
+        p.note(`the agent did not take the target: ${launched.id} ${target.stopped ? 'stopped' : 'could NOT be stopped'}`)
+      }
+      if (r.refusal.code === 'decide.negative') {
+        const d = r.refusal.body.decision as Admin.Decision | undefined
+        out.state = 'refused'
+        out.decision = d ?? null
+        out.error = { code: r.refusal.code, message: r.refusal.message }
+        out.hint = `pass --force to move anyway: regent uplift --agent ${o.agent} --force`
+        task.title = `uplift --key ${key}: the agent's decision table says no${d ? ` (EV = ${d.ev})` : ''}`
+        return
+      }
+      throw refusalError(o.agent, r.refusal)
+    },
+  })
+  await progress(tasks, o.json).run()
+  if (out.state === 'refused' || !first) return { ok: false, data: out }
+  return follow(o, out, first, { verify: p.verify !== false })
+}
+
 /** `regent uplift --agent <url> --target local`. */
 export const start: Command = {
   async run(input) {
@@ -107,112 +249,21 @@ export const start: Command = {
     const keyFlag = input.flags.key ?? 'import'
     if (keyFlag !== 'import' && keyFlag !== 'rotate')
       throw new UsageError('usage', '--key takes "import" or "rotate"', { hint: `regent uplift --agent ${o.agent} --key import`, docs })
-    const key = keyFlag
     const targetUrl = typeof input.flags.targetUrl === 'string' ? httpUrl(input.flags.targetUrl, '--target-url') : undefined
     if (targetUrl && input.flags.target !== undefined)
       throw new UsageError('usage', 'pass either --target (launch a target) or --target-url (one you launched), not both', { docs })
     if (targetUrl && (input.flags.bundle !== undefined || input.flags.approve === true))
       throw new UsageError('usage', '--bundle and --approve are for a target the CLI launches: drop them with --target-url', { docs })
-    const devnet = devnetReader(o.devnetDir)
-    const provider = targetUrl ? undefined : providerFor(typeof input.flags.target === 'string' ? input.flags.target : 'local', { devnet })
-    const bundle = resolve(typeof input.flags.bundle === 'string' ? input.flags.bundle : exampleAgent)
-
-    const out: UpliftOutput = empty(o.agent, key)
-    let launched: LaunchedTarget | undefined
-    let first: Admin.UpliftStatus | undefined
-    const tasks: ListrTask[] = [
-      {
-        title: `agent: ${o.agent}`,
-        task: async (_c, task) => {
-          out.agent = await agentHealth(o.agent, { start: true })
-          const s = await Admin.call(o.agent, { method: 'GET', path: '/admin/uplift', token: o.token })
-          if (s.ok) assertFree(o.agent, s.status, input.note)
-          else throw refusalError(o.agent, s.refusal)
-          task.title = `agent: ${out.agent.agentId} at ${o.agent} (wallet ${out.agent.wallet}); admin API answers, no uplift in progress`
-        },
-      },
-    ]
-    if (provider) {
-      let compose: Uint8Array | undefined
-      tasks.push(
-        {
-          title: "contracts: the agent's app approves the target's measurement",
-          task: async (_c, task) => {
-            compose = await readCompose(bundle)
-            const a = await approval(await devnet(), { agentId: BigInt(out.agent.agentId), compose, approve: input.flags.approve === true })
-            Object.assign(out, { appId: a.appId, composeHash: a.composeHash, approved: a.added })
-            task.title = `contracts: app ${a.appId} approves compose hash ${short(a.composeHash)}${a.added.length ? ` (--approve added ${a.added.join(', ')})` : ''}`
-          },
-        },
-        {
-          title: `tee: launch the target through the ${provider.name} provider`,
-          task: async (_c, task) => {
-            const file = await devnet()
-            launched = await provider.launch({
-              compose: need(compose),
-              bundle,
-              appId: need(out.appId) as Hex,
-              env: {
-                REGENT_CHAIN_ID: String(file.chainId),
-                REGENT_CONTRACTS: JSON.stringify(file.contracts),
-                REGENT_UPLIFT_ROLE: 'target',
-              },
-            })
-            out.target = { url: launched.url, wallet: null, provider: launched.provider, id: launched.id, stopped: false }
-            out.target.wallet = await waitForTarget(launched.url, { provider, id: launched.id })
-            task.title = `tee: ${launched.id} at ${launched.url} (its own KMS wallet ${out.target.wallet})`
-          },
-        },
-      )
-    } else {
-      tasks.push({
-        title: `target: ${targetUrl}`,
-        task: async (_c, task) => {
-          const url = need(targetUrl)
-          out.target = { url, wallet: await waitForTarget(url, {}), provider: null, id: null, stopped: false }
-          task.title = `target: ${url} answers as an uplift target (wallet ${out.target.wallet})`
-        },
-      })
-    }
-    tasks.push({
-      title: `uplift --key ${key}: tell the agent to move`,
-      task: async (_c, task) => {
-        const target = need(out.target)
-        const r = await Admin.call(o.agent, {
-          method: 'POST',
-          path: '/admin/uplift',
-          token: o.token,
-          body: { targetUrl: target.url, key, ...(input.flags.force === true ? { force: true } : {}) },
-        })
-        if (r.ok) {
-          first = r.status
-          out.decision = r.status.decision
-          task.title = `uplift --key ${key}: the agent accepted${r.status.sessionId ? ` (session ${short(r.status.sessionId)})` : ''}`
-          return
-        }
-        // The agent did not take the target: a CVM this command launched is of no use, stop it.
-        if (launched && provider) {
-          target.stopped = await provider.stop(launched.id).then(
-            () => true,
-            () => false,
-          )
-          input.note(`the agent did not take the target: ${launched.id} ${target.stopped ? 'stopped' : 'could NOT be stopped'}`)
-        }
-        if (r.refusal.code === 'decide.negative') {
-          const d = r.refusal.body.decision as Admin.Decision | undefined
-          out.state = 'refused'
-          out.decision = d ?? null
-          out.error = { code: r.refusal.code, message: r.refusal.message }
-          out.hint = `pass --force to move anyway: regent uplift --agent ${o.agent} --force`
-          task.title = `uplift --key ${key}: the agent's decision table says no${d ? ` (EV = ${d.ev})` : ''}`
-          return
-        }
-        throw refusalError(o.agent, r.refusal)
-      },
+    return upliftAgent({
+      ...o,
+      key: keyFlag,
+      force: input.flags.force === true,
+      ...(typeof input.flags.target === 'string' ? { target: input.flags.target } : {}),
+      ...(targetUrl ? { targetUrl } : {}),
+      ...(typeof input.flags.bundle === 'string' ? { bundle: input.flags.bundle } : {}),
+      approve: input.flags.approve === true,
+      note: input.note,
     })
-    await progress(tasks, o.json).run()
-    if (out.state === 'refused' || !first) return { ok: false, data: out }
-    return follow(o, out, first)
   },
   render,
 }
@@ -293,7 +344,12 @@ export const status: Command = {
 // ---------------------------------------------------------------------------------------------------------------
 
 /** Polls the agent's status and ticks each source step as it completes; then the summary (and the outside check). */
-async function follow(o: Options, out: UpliftOutput, first: Admin.UpliftStatus): Promise<CommandResult<UpliftOutput>> {
+async function follow(
+  o: Options,
+  out: UpliftOutput,
+  first: Admin.UpliftStatus,
+  { verify }: { verify: boolean } = { verify: true },
+): Promise<CommandResult<UpliftOutput>> {
   const watch = watcher(o, first)
   const mode = first.mode ?? out.key ?? 'import'
   out.key = mode
@@ -327,7 +383,7 @@ async function follow(o: Options, out: UpliftOutput, first: Admin.UpliftStatus):
   out.state = 'done'
   out.sameWallet = s.result.signer.toLowerCase() === out.agent.wallet.toLowerCase()
   const targetUrl = s.targetUrl ?? out.target?.url
-  const file = targetUrl ? await devnetReader(o.devnetDir)().catch(() => undefined) : undefined
+  const file = verify && targetUrl ? await devnetReader(o.devnetDir)().catch(() => undefined) : undefined
   if (file && targetUrl) {
     await progress(
       [
@@ -605,9 +661,11 @@ async function journalStatus(path: string): Promise<JournalStatusOutput> {
     throw new UsageError('journal.invalid', `${path} is not an uplift journal`, { docs })
   }
   try {
-    const entries = journal.entries()
+    // Only the protocol's steps: an agent's journal also holds its own rows (`session`, `complete`, state chunks).
+    const names = new Set<string>([...Admin.sourceSteps, 'key-envelope', 'key-offer'])
+    const entries = journal.entries().filter((e) => names.has(e.step))
     const done = new Set(entries.map((e) => (e.step === 'key-envelope' || e.step === 'key-offer' ? 'key' : e.step)))
-    const first = entries[0]?.data as { sessionId?: unknown; mode?: unknown } | undefined
+    const first = entries.find((e) => e.step === 'source-hello')?.data as { sessionId?: unknown } | undefined
     const mode = entries.some((e) => e.step === 'key-envelope') ? 'import' : entries.some((e) => e.step === 'key-offer') ? 'rotate' : null
     const next = Admin.sourceSteps.find((s) => !done.has(s)) ?? null
     return {
