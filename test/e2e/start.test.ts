@@ -1,6 +1,7 @@
 /**
- * The README's main command (`npm start`) end to end: devnet up (anvil, contracts, KMS, TDX host),
- * the example agent in a CVM registering itself and becoming canonical, verified from the outside.
+ * The README's main command (`npm start`) end to end: devnet up (anvil, contracts, KMS, TDX host), then `regent demo`:
+ * the example agent in the wild (a real process) uplifts itself into a devnet CVM; the handshake, the on-chain event,
+ * the demoted source, the treasury and the outside verifier are printed. Both key options.
  */
 import { execFile } from 'node:child_process'
 import { mkdtemp } from 'node:fs/promises'
@@ -14,25 +15,56 @@ const root = fileURLToPath(new URL('../..', import.meta.url))
 const run = promisify(execFile)
 
 describe('npm start', () => {
-  test('default: the example agent boots in a devnet CVM, is the agent by the identity function, and scores 80 (devnet root)', async () => {
+  const start = async (args: string[]) => {
     const dir = await mkdtemp(join(tmpdir(), 'regent-start-'))
-    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'examples/agent/scripts/start.ts', '--down'], {
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'examples/agent/scripts/start.ts', ...args, '--down'], {
       cwd: root,
       env: { ...process.env, REGENT_DIR: dir },
     })
+    return stdout
+  }
+
+  test('default: --key import — the wild agent moves into a CVM, the source is demoted, the new instance is the agent', async () => {
+    const stdout = await start([])
     for (const line of [
       '✓ devnet up in',
-      'registered in RegentAppAuth; compose hash',
-      'booted: keys from the KMS after attestation',
-      'registered in ERC-8004, wallet 0x',
-      'committed state root 0x',
-      'Identity function: (a) key ✓  (b) latest state ✓  (c) approved code ✓  (d) canonical ✓',
-      'Security score: 80/100',
-      'hardware               10 / 30  devnet root of trust',
+      'uplifted from the wild (http://127.0.0.1:',
+      'EV = 16.90 → proceed',
+      '✓ (i) signature over the fresh nonce by the new signer',
+      'Merkle-leaf challenge',
+      '✓ (iii) a fresh RA quote over the nonce',
+      '  events        Uplift, CanonicalChanged',
+      '(same address)',
+      'role demoted, forwarding to http://127.0.0.1:',
+      'POST /admin/withdraw → 409 agent.demoted (refused)',
+      'Treasury: 1000000000000000000 wei (intact)',
+      '(a) key ✓  (b) latest state ✓  (c) approved code ✓  (d) canonical ✓  → it is the agent',
+      'kmsProvenance          0 / 10',
+      'note provenance.none:',
+      'the key was imported from the wild',
+      'was stopped (SIGTERM)',
+      '✓ done in',
     ])
       expect(stdout).toContain(line)
+    expect(stdout).toMatch(/security score: [1-9]\d*\/100/)
     expect(stdout).not.toContain('✗')
-  })
+  }, 180_000)
+
+  test('behavior: npm start -- --key rotate — the succession event and the TEE key, full KMS provenance', async () => {
+    const stdout = await start(['--key', 'rotate'])
+    for (const line of [
+      '(--key rotate)',
+      '  events        SuccessionRecorded, Uplift, CanonicalChanged',
+      '(new key)',
+      'POST /admin/withdraw → 409 agent.demoted (refused)',
+      '→ it is the agent',
+      'kmsProvenance         10 / 10',
+      '✓ done in',
+    ])
+      expect(stdout).toContain(line)
+    expect(stdout).not.toContain('provenance.none')
+    expect(stdout).not.toContain('✗')
+  }, 180_000)
 
   test('behavior: the on-chain walk-through (npm run contracts:demo) still deploys and enrolls an agent', async () => {
     const { stdout } = await run(process.execPath, ['--import', 'tsx', 'packages/contracts/scripts/start.ts'], { cwd: root })

@@ -324,12 +324,13 @@ export const commands: readonly CommandSpec[] = [
   },
   {
     path: ['demo'],
-    summary: 'the self-uplift story on the devnet: an agent in the wild moves into a TEE, verified end to end',
+    summary: 'the self-uplift story on the devnet: the example agent moves from the wild into a TEE, verified end to end',
     description:
-      'On the running devnet: starts an agent in the wild (its own key, never printed; ERC-8004 identity, treasury, memory DB), prints the decision table, launches the example agent as an uplift target in a CVM, runs the uplift (--key), and shows the handshake checks, the on-chain Uplift event, the fenced source and the new canonical instance.',
+      "On the running devnet: starts the example agent as a plain process in the wild (REGENT_RUNTIME=wild: its own key in an encrypted keystore; ERC-8004 identity, memory DB, a funded treasury), moves it into a devnet CVM through the same code as `regent uplift --agent <url> --target local`, and prints the agent's decision table, the handshake checks, the on-chain Uplift (or succession) event, the demoted source, the treasury and the new canonical instance as an outside verifier sees it (identity function, security score). The wild process is stopped at the end unless --keep. Its admin token and keystore password are generated and never printed.",
     args: [],
     flags: [
       { name: 'key', value: 'option', description: 'key continuity: import (same address) or rotate (a new key)', default: 'import' },
+      { name: 'keep', description: 'leave the demoted wild agent running (prints its URL and pid)' },
       { name: 'devnet-dir', value: 'dir', description: 'devnet state directory (`regent dev up --dir`)', default: '.regent' },
     ],
     examples: [

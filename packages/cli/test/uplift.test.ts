@@ -1,7 +1,10 @@
 /**
- * `regent demo` and `regent uplift status` through the real binary (issue 7 "CLI and demo"): the demo on a fresh
- * devnet (option A: same wallet before and after, epoch 2, the source fenced), its journal read back by
- * `uplift status`, and the errors: no devnet (exit 1 + hint), a bad --key (exit 2), a missing journal (exit 2).
+ * `regent demo` and `regent uplift status` through the real binary (issue 7 "CLI and demo"), on a fresh devnet: the
+ * example agent runs as a real process in the wild and moves into a devnet CVM. Option A: the same wallet before and
+ * after, the Uplift event, the demoted source (forwarding, withdraw refused), the treasury intact, the new instance is
+ * the agent with a score but no KMS-provenance points (`provenance.none`), the wild process stopped; its journal read
+ * back by `uplift status`. Option B with --keep: the succession event, the target's own key, full provenance, and the
+ * demoted process left running. The errors: no devnet (exit 1 + hint), a bad --key (exit 2), a missing journal (exit 2).
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -23,31 +26,44 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true })
 })
 
+const ok = (url: string) =>
+  fetch(`${url}/health`, { signal: AbortSignal.timeout(5_000) }).then(
+    (r) => r.ok,
+    () => false,
+  )
+
 describe('regent demo', () => {
-  test('default: --key import on a fresh devnet — same wallet, epoch 2, source fenced; uplift status reads its journal', async () => {
+  test('default: --key import — the wild process moves into a CVM, is demoted and stopped; the new instance is the agent', async () => {
     const r = await regent(['demo', '--devnet-dir', devnet, '--key', 'import', '--json'])
     expect(r.code).toBe(0)
     const d = JSON.parse(r.stdout)
     expect(d.key).toBe('import')
     expect([d.decision.ev.toFixed(2), d.decision.proceed]).toEqual(['16.90', true])
     expect(d.decision.table).toMatch(/EV = 16\.90 → proceed$/)
-    expect(d.wild).toMatchObject({ host: 'https://wild.example', treasuryWei: '1000000000000000000', memoryRows: 31 })
-    expect(d.chain.before).toEqual({ epoch: '1', signer: d.wild.wallet })
-    expect(d.chain.after).toMatchObject({
-      epoch: '2',
-      signer: d.wild.wallet,
-      host: d.target.url,
-      stateRoot: d.uplift.stateRoot,
-      stateSeq: '2',
-    })
-    expect([d.chain.sameWallet, d.chain.treasuryWei, d.chain.events]).toEqual([true, '1000000000000000000', ['Uplift', 'CanonicalChanged']])
-    expect(d.chain.uplift).toMatchObject({ agentId: d.wild.agentId, oldHost: 'https://wild.example' })
+    expect(d.wild).toMatchObject({ memories: 5, treasuryWei: '1000000000000000000', kept: false, committed: { epoch: '1' } })
+    expect(d.wild.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+    expect(d.chain.before).toEqual({ epoch: '1', signer: d.wild.wallet, host: d.wild.url })
+    expect(d.chain.after).toMatchObject({ epoch: '2', signer: d.wild.wallet, host: d.target.url, stateRoot: d.uplift.stateRoot })
+    expect([d.chain.sameWallet, d.chain.events, d.chain.succession]).toEqual([true, ['Uplift', 'CanonicalChanged'], null])
+    expect(d.chain.uplift).toMatchObject({ agentId: d.wild.agentId, oldHost: d.wild.url })
     expect(d.handshake.epoch).toBe('1')
+    expect(d.handshake.nonce).toMatch(/^0x[0-9a-f]{64}$/)
+    expect(d.handshake.leafIndexes.length).toBeGreaterThan(0)
     expect(d.handshake.checks.map((c: { ok: boolean }) => c.ok)).toEqual([true, true, true])
-    expect(d.fencing).toMatchObject({ refused: true, error: 'Chain.NotCanonicalError', contract: 'StaleEpoch' })
-    expect(d.verification).toMatchObject({ served: false, canonical: { epoch: '2', signer: d.wild.wallet, host: d.target.url } })
-    // The generated key is never printed (no field or line names it).
-    expect(r.stdout + r.stderr).not.toMatch(/private/i)
+    expect(d.demoted).toEqual({
+      role: 'demoted',
+      forwardingTo: d.target.url,
+      withdraw: { status: 409, code: 'agent.demoted' },
+      refused: true,
+    })
+    expect(d.treasury).toEqual({ beforeWei: '1000000000000000000', afterWei: '1000000000000000000', intact: true })
+    expect(d.verification.isAgent).toBe(true)
+    expect(d.verification.score).toBeGreaterThan(0)
+    expect(d.verification.reasons.map((x: { code: string }) => x.code)).toEqual(['provenance.none'])
+    expect(d.verification.breakdown.find((b: { factor: string }) => b.factor === 'kmsProvenance')).toMatchObject({ points: 0 })
+    // The wild process was stopped at the end; its secrets (key, keystore password, admin token) are never printed.
+    expect(await ok(d.wild.url)).toBe(false)
+    expect(r.stdout + r.stderr).not.toMatch(/private|password|bearer/i)
 
     const s = await regent(['uplift', 'status', '--journal', d.uplift.journal, '--json'])
     expect(s.code).toBe(0)
@@ -65,6 +81,31 @@ describe('regent demo', () => {
       'registration',
       'handover',
     ])
+    expect(d.uplift.steps).toEqual(st.steps.map((e: { step: string }) => e.step))
+  }, 180_000)
+
+  test('behavior: --key rotate --keep — the succession event, the TEE key with KMS provenance; the demoted process keeps running', async () => {
+    const r = await regent(['demo', '--devnet-dir', devnet, '--key', 'rotate', '--keep', '--json'])
+    expect(r.code).toBe(0)
+    const d = JSON.parse(r.stdout)
+    expect(d.chain.events).toEqual(['SuccessionRecorded', 'Uplift', 'CanonicalChanged'])
+    expect(d.chain.succession).toEqual({ oldKey: d.wild.wallet, newKey: d.target.wallet, nextEpoch: '2' })
+    expect(d.chain.after).toMatchObject({ epoch: '2', signer: d.target.wallet, host: d.target.url })
+    expect(d.chain.sameWallet).toBe(false)
+    expect(d.demoted).toMatchObject({ role: 'demoted', forwardingTo: d.target.url, refused: true })
+    expect(d.treasury.intact).toBe(true)
+    expect(d.verification.isAgent).toBe(true)
+    expect(d.verification.reasons).toEqual([])
+    const kms = d.verification.breakdown.find((b: { factor: string }) => b.factor === 'kmsProvenance')
+    expect(kms.points).toBe(kms.max)
+    // --keep: still serving (demoted), until its operator stops it with the pid the demo printed.
+    expect(d.wild.kept).toBe(true)
+    const health = await fetch(`${d.wild.url}/health`).then((x) => x.json())
+    expect(health).toMatchObject({ role: 'demoted', forwardingTo: d.target.url })
+    process.kill(d.wild.pid, 'SIGTERM')
+    const deadline = Date.now() + 30_000
+    while ((await ok(d.wild.url)) && Date.now() < deadline);
+    expect(await ok(d.wild.url)).toBe(false)
   }, 180_000)
 
   test('behavior: without a running devnet it exits 1 with a hint', async () => {

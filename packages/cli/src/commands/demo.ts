@@ -1,94 +1,106 @@
 /**
- * `regent demo`: the self-uplift story on the running devnet (issue 7 "CLI and demo", docs/uplift.md,
- * docs/cli/demo.md). An agent in the wild (its own generated key, never printed; registered in ERC-8004,
- * enrolled, a funded treasury and a memory DB) decides with the EV table, uplifts into the example agent in a
- * devnet CVM (REGENT_UPLIFT_ROLE=target), and the demo shows the handshake checks, the on-chain handover, the
- * fenced source and the new canonical instance. The same flow as test/e2e/uplift.test.ts.
+ * `regent demo`: the self-uplift story on the running devnet (issue 7 "CLI and demo", DESIGN.md §10, docs/uplift.md,
+ * docs/cli/demo.md). The example agent runs in the wild as a real process (REGENT_RUNTIME=wild: its own key in an
+ * encrypted keystore, registered in ERC-8004, enrolled, a memory DB, a funded treasury); the demo then moves it into
+ * a devnet CVM through the same code as `regent uplift --agent <url> --target local` ({@link upliftAgent}) and shows
+ * the decision table, the handshake checks, the on-chain handover, the demoted source, the treasury, and the new
+ * canonical instance as an outside verifier sees it (`verifyInstance`: identity function, security score).
  */
+
+import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, readFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { closeSync, createWriteStream, openSync } from 'node:fs'
+import { mkdir, readFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Collateral, createTrustedRoot } from '@regent/attest'
-import { agentTreasuryAbi, regentSuccessionAbi } from '@regent/contracts'
-import { type CvmRecord, type DevnetFile, status as devnetStatus } from '@regent/devnet'
-import {
-  assertCanonical,
-  Checkpoint,
-  commitState,
-  Decide,
-  enroll,
-  NotCanonicalError,
-  openUpliftJournal,
-  PrivateKey,
-  readCanonical,
-  registerAgent,
-  type UpliftMessages,
-  uplift,
-} from '@regent/sdk'
-import Database from 'better-sqlite3'
-import { createWalletClient, getAddress, type Hex, http, keccak256, parseEventLogs, toBytes, zeroAddress } from 'viem'
+import { agentTreasuryAbi, type Guarded, regentSuccessionAbi, spawnGuarded } from '@regent/contracts'
+import { type DevnetFile, status as devnetStatus } from '@regent/devnet'
+import { readCanonical, verifyInstance } from '@regent/sdk'
+import { createWalletClient, type Hex, http, parseEventLogs, zeroAddress } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import type { CommandInput, CommandResult } from '../command.js'
 import { CliError, UsageError } from '../errors.js'
 import { progress } from '../progress.js'
 import * as AppAuth from '../project/AppAuth.js'
 import * as Host from '../project/Host.js'
+import { type UpliftOutput, upliftAgent } from './uplift.js'
 
 const docs = 'docs/cli/demo.md'
 const agentDir = fileURLToPath(new URL('../../../../examples/agent/', import.meta.url))
-const wildHost = 'https://wild.example'
-const bootTimeoutMs = 120_000
+/** How long the wild agent may take to answer (tsx compiles it on first use; it registers and enrolls on boot). */
+const readyTimeoutMs = 120_000
+/** What the demo deposits into the agent's treasury (wei). */
+const deposit = 10n ** 18n
+/** What the agent is told before it moves (user, text): its memory DB. */
+const memories: readonly [string, string][] = [
+  ['ana', 'I sail on Sundays and love old wooden boats'],
+  ['ana', 'keep answers short, I read them on my phone'],
+  ['ben', 'I trade ETH at night when gas is cheap'],
+  ['ben', 'the treasury pays for my inference, not my card'],
+  ['cleo', 'I am learning Rust and like small examples'],
+]
 
-/** What `regent demo --json` prints. */
+/** What `regent demo --json` prints (docs/cli/demo.md). */
 export type DemoOutput = {
   key: 'import' | 'rotate'
   chainId: number
   appId: string
   composeHashes: { wild: string; target: string }
+  /** The example agent as a process in the wild (REGENT_RUNTIME=wild). */
   wild: {
     agentId: string
     wallet: string
-    host: string
+    url: string
+    pid: number
+    dataDir: string
+    memories: number
+    committed: { stateRoot: string; seq: string; epoch: string }
     treasuryWei: string
-    memoryRows: number
-    committed: { stateRoot: string; seq: string }
+    /** `--keep`: still running when the demo returns; otherwise stopped (SIGTERM) at the end. */
+    kept: boolean
   }
+  /** The agent's own decision table (its `GET /admin/uplift` `decision`). */
   decision: { ev: number; proceed: boolean; table: string }
   target: { cvmId: string; url: string; wallet: string }
-  uplift: { sessionId: string; transactionHash: string; stateRoot: string; seq: string; journal: string }
-  handshake: {
-    epoch: string
-    nonce: string
-    leafIndexes: string[]
-    checks: { check: string; ok: boolean }[]
-  }
+  uplift: { sessionId: string; transactionHash: string; stateRoot: string; seq: string; journal: string; steps: string[] }
+  handshake: { epoch: string; nonce: string; leafIndexes: string[]; checks: { check: string; ok: boolean }[] }
   chain: {
     events: string[]
     uplift: { agentId: string; oldHost: string; newRA: string } | null
-    before: { epoch: string; signer: string }
+    succession: { oldKey: string; newKey: string; nextEpoch: string } | null
+    before: { epoch: string; signer: string; host: string }
     after: { epoch: string; signer: string; host: string; stateRoot: string; stateSeq: string }
     sameWallet: boolean
-    treasuryWei: string
   }
-  fencing: { refused: boolean; error: string; message: string; contract: string | null }
-  verification:
-    | { served: true; isAgent: boolean; score: number; failures: string[] }
-    | { served: false; note: string; canonical: { epoch: string; signer: string; composeHash: string; quoteHash: string; host: string } }
+  /** The wild process after the handover: its /health and its refused withdrawal. */
+  demoted: { role: string; forwardingTo: string | null; withdraw: { status: number; code: string | null }; refused: boolean }
+  treasury: { beforeWei: string; afterWei: string; intact: boolean }
+  verification: {
+    isAgent: boolean
+    score: number
+    holds: { a: boolean; b: boolean; c: boolean; d: boolean }
+    breakdown: { factor: string; points: number; max: number; why: string }[]
+    reasons: { code: string; message: string }[]
+    failures: string[]
+  }
 }
 
+/** The running wild agent: where it answers, its process and its data directory. */
+type Wild = { url: string; dataDir: string; pid: number; agentId: bigint; wallet: string; stop: () => Promise<void> }
 type Ctx = Partial<{
   appId: Hex
   composeHashes: { wild: Hex; target: Hex }
-  wild: Awaited<ReturnType<typeof startWild>>
-  cvm: CvmRecord
-  targetWallet: string
-  result: Awaited<ReturnType<typeof uplift>>
-  journalPath: string
+  wild: Wild
+  committed: DemoOutput['wild']['committed']
+  memories: number
+  before: DemoOutput['chain']['before']
+  treasuryBefore: bigint
   handshake: DemoOutput['handshake']
   chain: DemoOutput['chain']
-  fencing: DemoOutput['fencing']
+  demoted: DemoOutput['demoted']
+  treasury: DemoOutput['treasury']
   verification: DemoOutput['verification']
 }>
 
@@ -98,6 +110,7 @@ export async function run(input: CommandInput): Promise<CommandResult<DemoOutput
     throw new UsageError('usage', '--key takes "import" or "rotate"', { hint: 'regent demo --key import', docs })
   const mode = keyFlag
   const json = input.flags.json === true
+  const keep = input.flags.keep === true
   const devnetDir = typeof input.flags.devnetDir === 'string' ? input.flags.devnetDir : '.regent'
   const s = await devnetStatus({ dir: devnetDir })
   if (!s.running || !s.file)
@@ -108,362 +121,450 @@ export async function run(input: CommandInput): Promise<CommandResult<DemoOutput
   const file = s.file
   const { publicClient: client } = AppAuth.clients(file)
   const contracts = file.contracts
-  const targetCompose = new Uint8Array(await readFile(join(agentDir, 'app-compose.json')))
-  const wildCompose = new TextEncoder().encode(JSON.stringify({ manifest_version: 2, name: 'wild-agent', runner: 'none' }))
   const salt = `0x${randomBytes(32).toString('hex')}` as Hex
+  // The agent's operator secrets: generated here, handed to the process in its environment, never printed.
+  const adminToken = randomBytes(24).toString('base64url')
   const ctx: Ctx = {}
+  const treasuryOf = (agentId: bigint) =>
+    client.readContract({ address: contracts.treasury, abi: agentTreasuryAbi, functionName: 'balanceOf', args: [agentId, zeroAddress] })
 
-  await progress<Ctx>(
-    [
-      {
-        title: "contracts: one app approving both the wild agent's compose hash and the example agent's",
-        task: async (_c, task) => {
-          const a = await approve(file, targetCompose, salt)
-          const b = await approve(file, wildCompose, salt)
-          if (a.appId.toLowerCase() !== b.appId.toLowerCase()) throw new Error('the two approvals landed in different apps')
-          ctx.appId = a.appId
-          ctx.composeHashes = { wild: b.composeHash, target: a.composeHash }
-          task.title = `contracts: app ${a.appId} approves ${short(b.composeHash)} (wild) and ${short(a.composeHash)} (example agent)`
+  try {
+    await progress<Ctx>(
+      [
+        {
+          title: "contracts: one app approving both the wild agent's compose hash and the example agent's",
+          task: async (_c, task) => {
+            const target = await approve(file, await readFile(join(agentDir, 'app-compose.json')), salt)
+            const wild = await approve(file, await readFile(join(agentDir, 'wild-compose.json')), salt)
+            if (target.appId.toLowerCase() !== wild.appId.toLowerCase()) throw new Error('the two approvals landed in different apps')
+            ctx.appId = target.appId
+            ctx.composeHashes = { wild: wild.composeHash, target: target.composeHash }
+            task.title = `contracts: app ${target.appId} approves ${short(wild.composeHash)} (wild) and ${short(target.composeHash)} (example agent)`
+          },
         },
-      },
-      {
-        title: 'wild: an agent in the wild with its own key, ERC-8004 identity, treasury and memory',
-        task: async (_c, task) => {
-          ctx.wild = await startWild(file, client, need(ctx.appId), need(ctx.composeHashes).wild)
-          const w = ctx.wild
-          task.title = `wild: agent ${w.agentId} at ${w.account.address} (registered, enrolled at epoch 1, 1 ETH in the treasury, ${w.rows} memory rows, root ${short(w.committed.stateRoot)} committed at seq 1)`
+        {
+          title: 'wild: start the example agent as a plain process (REGENT_RUNTIME=wild, its key in an encrypted keystore)',
+          task: async (_c, task) => {
+            ctx.wild = await startWild(file, { appId: need(ctx.appId), adminToken, devnetDir, keep })
+            const w = ctx.wild
+            task.title = `wild: agent ${w.agentId} at ${w.url} (pid ${w.pid}, wallet ${w.wallet}; registered in ERC-8004, canonical at epoch 1)`
+          },
         },
-      },
-    ],
-    json,
-  ).run(ctx)
+        {
+          title: 'memory: the agent learns from requests and commits its state root',
+          task: async (_c, task) => {
+            const w = need(ctx.wild)
+            for (const [user, text] of memories) await agentCall(w.url, '/remember', { user, text })
+            const cp = await agentCall<{ stateRoot: string; seq: string; epoch: string }>(w.url, '/checkpoint', {})
+            ctx.committed = { stateRoot: cp.stateRoot, seq: cp.seq, epoch: cp.epoch }
+            ctx.memories = (await agentCall<{ memories: number }>(w.url, '/health')).memories
+            task.title = `memory: ${ctx.memories} memories; state root ${short(cp.stateRoot)} committed at seq ${cp.seq}`
+          },
+        },
+        {
+          title: "treasury: a faucet-funded account deposits 1 ETH into the agent's treasury",
+          task: async (_c, task) => {
+            const w = need(ctx.wild)
+            const account = privateKeyToAccount(generatePrivateKey())
+            await Host.call(file, '/v1/faucet', { address: account.address })
+            const wallet = createWalletClient({ account, chain: client.chain, transport: http(file.rpcUrl) })
+            const hash = await wallet.writeContract({
+              address: contracts.treasury,
+              abi: agentTreasuryAbi,
+              functionName: 'deposit',
+              args: [w.agentId],
+              value: deposit,
+            })
+            await client.waitForTransactionReceipt({ hash })
+            ctx.treasuryBefore = await treasuryOf(w.agentId)
+            const c = await readCanonical(client, { contracts, agentId: w.agentId })
+            ctx.before = { epoch: String(c.epoch), signer: c.instance.signer, host: c.instance.host }
+            task.title = `treasury: ${ctx.treasuryBefore} wei for agent ${w.agentId} (from ${account.address})`
+          },
+        },
+      ],
+      json,
+    ).run(ctx)
 
-  const decision = Decide.evaluate()
-  const table = Decide.toTable(decision)
-  input.note(`\nStep 0, decide (expected value of moving into a TEE):\n${table}\n`)
-  if (!decision.proceed) throw new CliError('decide.negative', 'the decision table says not to proceed', { docs })
+    const w = need(ctx.wild)
+    // The same code path as `regent uplift --agent <url> --target local`; the outside check comes last, below.
+    const moved = await upliftAgent({
+      agent: w.url,
+      token: adminToken,
+      key: mode,
+      target: 'local',
+      bundle: agentDir,
+      devnetDir,
+      json,
+      note: input.note,
+      verify: false,
+    })
+    const up = moved.data
+    if (up.state !== 'done' || !up.result)
+      throw new CliError(
+        up.error?.code ?? 'uplift.failed',
+        `the uplift did not finish (${up.state}${up.status?.next ? ` before ${up.status.next}` : ''}): ${up.error?.message ?? ''}`,
+        { hint: keep ? `regent uplift resume --agent ${w.url} (with its admin token)` : 'run `regent demo` again', docs },
+      )
+    const result = up.result
 
-  const w = need(ctx.wild)
-  const before = await readCanonical(client, { contracts, agentId: w.agentId })
-  await progress<Ctx>(
-    [
-      {
-        title: 'tee: launch the example agent as an uplift target in a devnet CVM',
-        task: async (_c, task) => {
-          ctx.cvm = await Host.launch(file, {
-            compose: targetCompose,
-            bundle: agentDir,
-            appId: need(ctx.appId),
-            env: { REGENT_CHAIN_ID: String(file.chainId), REGENT_CONTRACTS: JSON.stringify(contracts), REGENT_UPLIFT_ROLE: 'target' },
-          })
-          ctx.targetWallet = await waitForTarget(file, ctx.cvm)
-          task.title = `tee: ${ctx.cvm.cvmId} at ${ctx.cvm.appUrl} (its own KMS wallet ${ctx.targetWallet})`
+    await progress<Ctx>(
+      [
+        {
+          title: 'handshake: the challenge the source sent and verified',
+          task: async (_c, task) => {
+            const status = await agentCall<{ handshake?: { epoch: string; nonce: string; leafIndexes: string[] } | null }>(
+              w.url,
+              '/admin/uplift',
+              undefined,
+              adminToken,
+            )
+            ctx.handshake = handshakeOf(status.handshake ?? null, up, result)
+            task.title = `handshake: epoch ${ctx.handshake.epoch}, nonce ${short(ctx.handshake.nonce)}, ${ctx.handshake.leafIndexes.length} leaves; all three checks passed`
+          },
         },
-      },
-      {
-        title: `uplift --key ${mode}: hello, attestation, key, state, handshake, handover`,
-        task: async (_c, task) => {
-          const cvm = need(ctx.cvm)
-          const dir = await mkdtemp(join(tmpdir(), 'regent-demo-'))
-          ctx.journalPath = join(dir, 'uplift-source.db')
-          const journal = openUpliftJournal({ path: ctx.journalPath, role: 'source', key: randomBytes(32) })
-          try {
-            ctx.result = await uplift({
-              mode,
+        {
+          title: 'chain: the handover transaction in RegentSuccession',
+          task: async (_c, task) => {
+            const receipt = await client.getTransactionReceipt({ hash: result.transactionHash as Hex })
+            const events = parseEventLogs({ abi: regentSuccessionAbi, logs: receipt.logs })
+            const upliftEvent = events.find((e) => e.eventName === 'Uplift')?.args as
+              | { agentId: bigint; oldHost: string; newRA: Hex }
+              | undefined
+            const succession = events.find((e) => e.eventName === 'SuccessionRecorded')?.args as
+              | { oldKey: string; newKey: string; nextEpoch: bigint }
+              | undefined
+            const after = await readCanonical(client, { contracts, agentId: w.agentId })
+            const before = need(ctx.before)
+            ctx.chain = {
+              events: events.map((e) => e.eventName),
+              uplift: upliftEvent ? { agentId: String(upliftEvent.agentId), oldHost: upliftEvent.oldHost, newRA: upliftEvent.newRA } : null,
+              succession: succession
+                ? { oldKey: succession.oldKey, newKey: succession.newKey, nextEpoch: String(succession.nextEpoch) }
+                : null,
+              before,
+              after: {
+                epoch: String(after.epoch),
+                signer: after.instance.signer,
+                host: after.instance.host,
+                stateRoot: after.stateRoot,
+                stateSeq: String(after.stateSeq),
+              },
+              sameWallet: after.instance.signer.toLowerCase() === before.signer.toLowerCase(),
+            }
+            const c = ctx.chain
+            task.title = `chain: ${c.events.join(', ')}; epoch ${c.before.epoch} → ${c.after.epoch}, signer ${c.after.signer}${c.sameWallet ? ' (same address)' : ' (new key)'}`
+          },
+        },
+        {
+          title: 'demoted: the wild process after the handover',
+          task: async (_c, task) => {
+            const h = await agentCall<{ role: string; forwardingTo?: string }>(w.url, '/health')
+            const payee = privateKeyToAccount(generatePrivateKey()).address
+            const res = await fetch(`${w.url}/admin/withdraw`, {
+              method: 'POST',
+              headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+              body: JSON.stringify({ to: payee, amount: '1000' }),
+              signal: AbortSignal.timeout(30_000),
+            })
+            const body = (await res.json().catch(() => ({}))) as { error?: { code?: string } }
+            const code = body.error?.code ?? null
+            ctx.demoted = {
+              role: h.role,
+              forwardingTo: h.forwardingTo ?? null,
+              withdraw: { status: res.status, code },
+              refused: res.status === 409 && code === 'agent.demoted',
+            }
+            const d = ctx.demoted
+            task.title = `demoted: role ${d.role}, forwarding to ${d.forwardingTo}; withdraw → ${d.withdraw.status} ${d.withdraw.code}`
+            if (!d.refused || d.role !== 'demoted')
+              throw new CliError('fencing.failed', `the source is not fenced (role ${d.role}, withdraw answered ${d.withdraw.status})`, {
+                docs,
+              })
+          },
+        },
+        {
+          title: 'treasury: still the agent’s',
+          task: async (_c, task) => {
+            const after = await treasuryOf(w.agentId)
+            const before = need(ctx.treasuryBefore)
+            ctx.treasury = { beforeWei: String(before), afterWei: String(after), intact: after === before }
+            task.title = `treasury: ${after} wei (${after === before ? 'intact' : 'CHANGED'})`
+          },
+        },
+        {
+          title: 'verify: the new canonical instance, as an outside verifier (verifyInstance)',
+          task: async (_c, task) => {
+            const r = await verifyInstance({
+              url: need(up.target).url,
               agentId: w.agentId,
-              chainId: file.chainId,
               contracts,
-              wallet: w.wallet,
-              ...(mode === 'import' ? { privateKey: new PrivateKey(Buffer.from(w.key.slice(2), 'hex')) } : {}),
               client,
-              targetUrl: cvm.appUrl,
-              journal,
-              checkpoint: () => Checkpoint.exportState(w.db, { chunkSize: 512 }),
               collateral: Collateral.parse(await fetchText(file.collateralUrl)),
               trustedRoots: [createTrustedRoot({ name: 'devnet', pem: file.rootCa })],
+              now: new Date(),
             })
-            const challenge = journal.get<UpliftMessages.Challenge>('challenge')
-            const r = ctx.result
-            ctx.handshake = {
-              epoch: challenge?.epoch ?? String(before.epoch),
-              nonce: challenge?.nonce ?? '',
-              leafIndexes: [...(challenge?.leafIndexes ?? [])],
-              checks: [
-                { check: `(i) signature over the fresh nonce by ${r.signer}`, ok: true },
-                {
-                  check: `(ii) ${challenge?.leafIndexes.length ?? 0} Merkle-leaf challenges with proofs against ${short(r.stateRoot)}`,
-                  ok: true,
-                },
-                { check: '(iii) a fresh RA quote over the nonce, verified against the devnet root and RegentAppAuth', ok: true },
-              ],
+            const e = r.evaluation
+            ctx.verification = {
+              isAgent: e.isAgent,
+              score: e.score,
+              holds: e.holds,
+              breakdown: e.breakdown.map((b) => ({ factor: b.factor, points: b.points, max: b.max, why: b.why })),
+              reasons: r.reasons.map((x) => ({ code: x.code, message: x.message })),
+              failures: e.failures,
             }
-          } finally {
-            journal.close()
-          }
-          const r = need(ctx.result)
-          task.title = `uplift --key ${mode}: session ${short(r.sessionId)}, handshake verified, handover tx ${short(r.transactionHash)}`
+            task.title = `verify: identity function ${e.isAgent ? 'holds' : 'FAILS'}, security score ${e.score}/100`
+          },
         },
-      },
-      {
-        title: 'chain: the Uplift event and the new canonical signer',
-        task: async (_c, task) => {
-          const r = need(ctx.result)
-          const receipt = await client.getTransactionReceipt({ hash: r.transactionHash })
-          const events = parseEventLogs({ abi: regentSuccessionAbi, logs: receipt.logs })
-          const up = events.find((e) => e.eventName === 'Uplift')
-          const after = await readCanonical(client, { contracts, agentId: w.agentId })
-          const treasury = await client.readContract({
-            address: contracts.treasury,
-            abi: agentTreasuryAbi,
-            functionName: 'balanceOf',
-            args: [w.agentId, zeroAddress],
-          })
-          const upArgs = up?.args as { agentId: bigint; oldHost: string; newRA: Hex } | undefined
-          ctx.chain = {
-            events: events.map((e) => e.eventName),
-            uplift: upArgs ? { agentId: String(upArgs.agentId), oldHost: upArgs.oldHost, newRA: upArgs.newRA } : null,
-            before: { epoch: String(before.epoch), signer: before.instance.signer },
-            after: {
-              epoch: String(after.epoch),
-              signer: after.instance.signer,
-              host: after.instance.host,
-              stateRoot: after.stateRoot,
-              stateSeq: String(after.stateSeq),
-            },
-            sameWallet: after.instance.signer.toLowerCase() === before.instance.signer.toLowerCase(),
-            treasuryWei: String(treasury),
-          }
-          const c = ctx.chain
-          task.title = `chain: ${c.uplift ? `Uplift(agent ${c.uplift.agentId}, ${c.uplift.oldHost}, ${short(c.uplift.newRA)})` : c.events.join(', ')}; epoch ${c.before.epoch} → ${c.after.epoch}, signer ${c.after.signer}${c.sameWallet ? ' (same address)' : ' (new key)'}`
-        },
-      },
-      {
-        title: 'fencing: the demoted source tries to commit state',
-        task: async (_c, task) => {
-          ctx.fencing = await tryCommit(mode, w, client, contracts, before.epoch)
-          const f = ctx.fencing
-          task.title = `fencing: the demoted source is ${f.refused ? 'refused' : 'NOT refused'} (${f.error}${f.contract ? `; the contract reverts ${f.contract}` : ''})`
-          if (!f.refused) throw new CliError('fencing.failed', 'the demoted source could still commit state', { docs })
-        },
-      },
-      {
-        title: 'verify: the new canonical instance, as an outside verifier',
-        task: async (_c, task) => {
-          ctx.verification = await verifyCanonical(need(ctx.cvm), w.agentId, client, contracts, devnetDir)
-          const v = ctx.verification
-          task.title = v.served
-            ? `verify: identity function ${v.isAgent ? 'holds' : 'FAILS'}, security score ${v.score}`
-            : `verify: ${v.note}; RegentSuccession names ${v.canonical.signer} at ${v.canonical.host} (epoch ${v.canonical.epoch})`
-        },
-      },
-    ],
-    json,
-  ).run(ctx)
+      ],
+      json,
+    ).run(ctx)
 
-  const r = need(ctx.result)
-  const cvm = need(ctx.cvm)
-  const verification = need(ctx.verification)
-  return {
-    ok: need(ctx.fencing).refused && (!verification.served || verification.isAgent),
-    data: {
-      key: mode,
-      chainId: file.chainId,
-      appId: need(ctx.appId),
-      composeHashes: need(ctx.composeHashes),
-      wild: {
-        agentId: String(w.agentId),
-        wallet: w.account.address,
-        host: wildHost,
-        treasuryWei: String(w.treasuryWei),
-        memoryRows: w.rows,
-        committed: { stateRoot: w.committed.stateRoot, seq: '1' },
+    const t = need(up.target)
+    const v = need(ctx.verification)
+    const demoted = need(ctx.demoted)
+    const treasury = need(ctx.treasury)
+    return {
+      ok: v.isAgent && demoted.refused && treasury.intact,
+      data: {
+        key: mode,
+        chainId: file.chainId,
+        appId: need(ctx.appId),
+        composeHashes: need(ctx.composeHashes),
+        wild: {
+          agentId: String(w.agentId),
+          wallet: w.wallet,
+          url: w.url,
+          pid: w.pid,
+          dataDir: w.dataDir,
+          memories: need(ctx.memories),
+          committed: need(ctx.committed),
+          treasuryWei: String(need(ctx.treasuryBefore)),
+          kept: keep,
+        },
+        decision: need(up.decision),
+        target: { cvmId: t.id ?? '', url: t.url, wallet: t.wallet ?? '' },
+        uplift: {
+          sessionId: up.status?.sessionId ?? '',
+          transactionHash: result.transactionHash,
+          stateRoot: result.stateRoot,
+          seq: result.seq,
+          journal: join(w.dataDir, 'uplift-source.db'),
+          steps: (up.status?.steps ?? []).map((e) => e.step),
+        },
+        handshake: need(ctx.handshake),
+        chain: need(ctx.chain),
+        demoted,
+        treasury,
+        verification: v,
       },
-      decision: { ev: decision.ev, proceed: decision.proceed, table },
-      target: { cvmId: cvm.cvmId, url: cvm.appUrl, wallet: need(ctx.targetWallet) },
-      uplift: {
-        sessionId: r.sessionId,
-        transactionHash: r.transactionHash,
-        stateRoot: r.stateRoot,
-        seq: String(r.seq),
-        journal: need(ctx.journalPath),
-      },
-      handshake: need(ctx.handshake),
-      chain: need(ctx.chain),
-      fencing: need(ctx.fencing),
-      verification,
-    },
+    }
+  } finally {
+    // Stopped on every path unless --keep (a failed run does not leave a stray agent behind).
+    if (!keep) await ctx.wild?.stop()
   }
 }
 
 export function render(result: CommandResult): string {
   const d = result.data as DemoOutput
   const v = d.verification
+  const c = d.chain
+  const kms = v.breakdown.find((b) => b.factor === 'kmsProvenance')
   return [
-    `${result.ok ? '✓' : '✗'} agent ${d.wild.agentId} uplifted from the wild into ${d.target.cvmId} (--key ${d.key})`,
+    `${result.ok ? '✓' : '✗'} agent ${d.wild.agentId} uplifted from the wild (${d.wild.url}) into ${d.target.cvmId} (--key ${d.key})`,
     '',
-    'handshake:',
-    ...d.handshake.checks.map((c) => `  ${c.ok ? '✓' : '✗'} ${c.check}`),
+    `Step 0, the agent's decision (expected value of moving into a TEE):`,
+    d.decision.table,
     '',
-    'on-chain:',
-    `  events        ${d.chain.events.join(', ')}`,
-    ...(d.chain.uplift
-      ? [`  Uplift        agent ${d.chain.uplift.agentId}, oldHost ${d.chain.uplift.oldHost}, newRA ${d.chain.uplift.newRA}`]
+    `Handshake (epoch ${d.handshake.epoch}, nonce ${d.handshake.nonce}, leaves ${d.handshake.leafIndexes.join(', ')}):`,
+    ...d.handshake.checks.map((x) => `  ${x.ok ? '✓' : '✗'} ${x.check}`),
+    '',
+    'On-chain (RegentSuccession, the handover transaction):',
+    `  events        ${c.events.join(', ')}`,
+    ...(c.uplift ? [`  Uplift        agent ${c.uplift.agentId}, oldHost ${c.uplift.oldHost}, newRA ${c.uplift.newRA}`] : []),
+    ...(c.succession
+      ? [`  Succession    ${c.succession.oldKey} → ${c.succession.newKey} (next epoch ${c.succession.nextEpoch}; the old key is retired)`]
       : []),
-    `  epoch         ${d.chain.before.epoch} → ${d.chain.after.epoch}`,
-    `  signer        ${d.chain.before.signer} → ${d.chain.after.signer}${d.chain.sameWallet ? ' (same address)' : ' (new key)'}`,
-    `  host          ${d.chain.after.host}`,
-    `  state         ${d.chain.after.stateRoot} (seq ${d.chain.after.stateSeq})`,
-    `  treasury      ${d.chain.treasuryWei} wei (intact)`,
+    `  epoch         ${c.before.epoch} → ${c.after.epoch}`,
+    `  signer        ${c.before.signer} → ${c.after.signer}${c.sameWallet ? ' (same address)' : ' (new key)'}`,
+    `  host          ${c.before.host} → ${c.after.host}`,
+    `  state         ${c.after.stateRoot} (seq ${c.after.stateSeq})`,
+    `  transaction   ${d.uplift.transactionHash}`,
     '',
-    `demoted source: ${d.fencing.refused ? 'refused' : 'NOT refused'} — ${d.fencing.error}: ${d.fencing.message}${d.fencing.contract ? ` (contract: ${d.fencing.contract})` : ''}`,
+    `Demoted source: GET /health → role ${d.demoted.role}, forwarding to ${d.demoted.forwardingTo}; POST /admin/withdraw → ${d.demoted.withdraw.status} ${d.demoted.withdraw.code}${d.demoted.refused ? ' (refused)' : ' (NOT refused)'}`,
+    `Treasury: ${d.treasury.afterWei} wei (${d.treasury.intact ? 'intact' : `CHANGED from ${d.treasury.beforeWei}`})`,
     '',
-    v.served
-      ? `outside verifier: identity function ${v.isAgent ? 'holds' : 'fails'}, security score ${v.score}${v.failures.length ? ` (${v.failures.join('; ')})` : ''}`
-      : `outside verifier: ${v.note}\n  RegentSuccession canonical instance: signer ${v.canonical.signer}, host ${v.canonical.host}, epoch ${v.canonical.epoch}, compose hash ${v.canonical.composeHash}, quote hash ${v.canonical.quoteHash}`,
+    `Outside verifier (verifyInstance on ${d.target.url}):`,
+    `  identity function: (a) key ${mark(v.holds.a)}  (b) latest state ${mark(v.holds.b)}  (c) approved code ${mark(v.holds.c)}  (d) canonical ${mark(v.holds.d)}  → ${v.isAgent ? 'it is the agent' : 'NOT the agent'}`,
+    `  security score: ${v.score}/100`,
+    ...v.breakdown.map((b) => `    ${b.factor.padEnd(20)} ${String(b.points).padStart(3)} / ${String(b.max).padEnd(3)} ${b.why}`),
+    ...v.failures.map((f) => `  ✗ ${f}`),
+    ...v.reasons.map((r) => `  note ${r.code}: ${r.message}`),
+    ...(d.key === 'import' && kms && kms.points === 0
+      ? ['  (no KMS-provenance points: the key was imported from the wild, so no KMS derived it for this CVM)']
+      : []),
     '',
-    `source journal: ${d.uplift.journal} (\`regent uplift status --journal <file>\`)`,
+    d.wild.kept
+      ? `The wild agent keeps running (demoted, forwarding): ${d.wild.url}, pid ${d.wild.pid}; stop it with \`kill ${d.wild.pid}\`.`
+      : `The wild agent (pid ${d.wild.pid}) was stopped (SIGTERM). Its source journal: ${d.uplift.journal} (\`regent uplift status --journal <file>\`).`,
   ].join('\n')
+}
+
+/** The handshake as the agent journaled it; the checks passed because the source posts the handover only after them. */
+function handshakeOf(
+  h: { epoch: string; nonce: string; leafIndexes: string[] } | null,
+  up: UpliftOutput,
+  result: NonNullable<UpliftOutput['result']>,
+): DemoOutput['handshake'] {
+  const passed = up.state === 'done' && (up.status?.steps ?? []).some((s) => s.step === 'handover-tx')
+  const leaves = h?.leafIndexes ?? []
+  return {
+    epoch: h?.epoch ?? '',
+    nonce: h?.nonce ?? '',
+    leafIndexes: [...leaves],
+    checks: [
+      { check: `(i) signature over the fresh nonce by the new signer ${result.signer}`, ok: passed && h !== null },
+      {
+        check: `(ii) ${leaves.length} Merkle-leaf challenge${leaves.length === 1 ? '' : 's'} (random chunks of the checkpoint, at most 8) with proofs against the state root ${short(result.stateRoot)}`,
+        ok: passed && h !== null,
+      },
+      { check: '(iii) a fresh RA quote over the nonce, verified against the devnet root and RegentAppAuth', ok: passed && h !== null },
+    ],
+  }
 }
 
 async function approve(file: DevnetFile.DevnetFile, compose: Uint8Array, salt: Hex) {
   return Host.call<{ appId: Hex; composeHash: Hex }>(file, '/v1/apps', { compose: Buffer.from(compose).toString('base64'), salt })
 }
 
-/** An agent in the wild: its own key (kept in memory only), self-registered, enrolled, state committed, treasury funded. */
-async function startWild(file: DevnetFile.DevnetFile, client: AppAuth.Clients['publicClient'], appId: Hex, composeHash: Hex) {
-  const key = generatePrivateKey()
-  const account = privateKeyToAccount(key)
-  await Host.call(file, '/v1/faucet', { address: account.address })
-  const wallet = createWalletClient({ account, chain: client.chain, transport: http(file.rpcUrl) })
-  const contracts = file.contracts
-  const { agentId } = await registerAgent(wallet, {
-    contracts,
-    registration: {
-      name: `demo-wild-${account.address.slice(2, 8).toLowerCase()}`,
-      description: 'an agent in the wild',
-      services: [{ name: 'web', endpoint: wildHost, version: '1' }],
-    },
-  })
-  await enroll(wallet, {
-    contracts,
-    agentId,
-    appId,
-    instance: {
-      signer: account.address,
-      composeHash,
-      instanceId: getAddress(`0x${keccak256(toBytes(`wild:${account.address}`)).slice(26)}`),
-      quoteHash: keccak256(toBytes('no quote: this agent runs in the wild')),
-      host: wildHost,
-    },
-  })
-  const db = new Database(':memory:')
-  Checkpoint.createSchema(db)
-  const insert = db.prepare('INSERT INTO memory (id, key, value) VALUES (?, ?, ?)')
-  const learned = ['the user prefers short answers', 'ETH gas is cheapest at night UTC', 'the treasury pays for inference']
-  for (let i = 1; i <= 30; i++) insert.run(i, `fact${i}`, `${learned[i % learned.length]} (${i})`)
-  const committed = Checkpoint.exportState(db, { chunkSize: 512 })
-  await commitState(wallet, { contracts, agentId, stateRoot: committed.stateRoot, seq: 1n })
-  insert.run(31, 'latest', 'learned just before the uplift')
-  const treasuryWei = 10n ** 18n
-  await client.waitForTransactionReceipt({
-    hash: await wallet.writeContract({
-      address: contracts.treasury,
-      abi: agentTreasuryAbi,
-      functionName: 'deposit',
-      args: [agentId],
-      value: treasuryWei,
-    }),
-  })
-  return { key, account, wallet, agentId, db, committed, rows: 31, treasuryWei }
-}
-
-/** The demoted source tries to commit: A holds the old epoch (assertCanonical + the contract), B's key is retired. */
-async function tryCommit(
-  mode: 'import' | 'rotate',
-  w: Awaited<ReturnType<typeof startWild>>,
-  client: AppAuth.Clients['publicClient'],
-  contracts: DevnetFile.DevnetFile['contracts'],
-  heldEpoch: bigint,
-): Promise<DemoOutput['fencing']> {
-  const stateRoot = `0x${'11'.repeat(32)}` as Hex
-  const attempt =
-    mode === 'import'
-      ? assertCanonical(client, { contracts, agentId: w.agentId, signer: w.account.address, epoch: heldEpoch })
-      : commitState(w.wallet, { contracts, agentId: w.agentId, stateRoot, seq: 99n })
-  const error = await attempt.then(
-    () => undefined,
-    (e: unknown) => e,
-  )
-  const contract = await client
-    .simulateContract({
-      account: w.account,
-      address: contracts.succession,
-      abi: regentSuccessionAbi,
-      functionName: 'commitState',
-      args: [w.agentId, heldEpoch, stateRoot, 99n],
-    })
-    .then(
-      () => null,
-      (e: unknown) => (e as { cause?: { data?: { errorName?: string } } }).cause?.data?.errorName ?? 'reverted',
-    )
-  return {
-    refused: error instanceof NotCanonicalError && contract !== null,
-    error: error instanceof Error ? error.name : 'none',
-    message: error instanceof Error ? ((error as { shortMessage?: string }).shortMessage ?? error.message.split('\n')[0] ?? '') : '',
-    contract,
+/**
+ * The example agent as a process in the wild on a free loopback port, its data under `<devnet dir>/demo/`. Resolves
+ * once it serves (its `ready` line; with `keep`, a detached process that outlives the demo, once its /health answers).
+ */
+async function startWild(
+  file: DevnetFile.DevnetFile,
+  params: { appId: Hex; adminToken: string; devnetDir: string; keep: boolean },
+): Promise<Wild> {
+  const port = await freePort()
+  const name = `demo-wild-${randomBytes(4).toString('hex')}`
+  const dataDir = resolve(params.devnetDir, 'demo', name)
+  await mkdir(dataDir, { recursive: true, mode: 0o700 })
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('REGENT_'))) as Record<string, string>
+  const env: Record<string, string> = {
+    ...inherited,
+    PORT: String(port),
+    REGENT_RUNTIME: 'wild',
+    REGENT_AGENT_NAME: name,
+    REGENT_APP_ID: params.appId,
+    REGENT_KEYSTORE_PASSWORD: randomBytes(24).toString('base64url'),
+    REGENT_ADMIN_TOKEN: params.adminToken,
+    REGENT_RPC_URL: file.rpcUrl,
+    REGENT_CHAIN_ID: String(file.chainId),
+    REGENT_CONTRACTS: JSON.stringify(file.contracts),
+    REGENT_FAUCET_URL: `${file.hostUrl}/v1/faucet`,
+    REGENT_DATA_DIR: dataDir,
+    REGENT_COLLATERAL_URL: file.collateralUrl,
+    REGENT_TRUSTED_ROOT_PEM: file.rootCa,
   }
-}
-
-/** `/identity` of the new instance through `regent identity verify`, or (when it serves none) RegentSuccession's record. */
-async function verifyCanonical(
-  cvm: CvmRecord,
-  agentId: bigint,
-  client: AppAuth.Clients['publicClient'],
-  contracts: DevnetFile.DevnetFile['contracts'],
-  devnetDir: string,
-): Promise<DemoOutput['verification']> {
-  const nonce = `0x${randomBytes(32).toString('hex')}`
-  const served = await fetch(`${cvm.appUrl}/identity?nonce=${nonce}`, { signal: AbortSignal.timeout(30_000) }).then(
-    (r) => r.ok,
-    () => false,
-  )
-  if (served) {
-    const { verify } = await import('./identity.js')
-    const r = await verify.run({ args: [cvm.appUrl], flags: { devnetDir }, note: () => {} })
-    const d = r.data as { isAgent: boolean; score: number; failures: string[] }
-    return { served: true, isAgent: d.isAgent, score: d.score, failures: d.failures }
-  }
-  const c = await readCanonical(client, { contracts, agentId })
-  return {
-    served: false,
-    note: 'the target serves the uplift API but no /identity endpoint yet, so the identity function cannot be run on it',
-    canonical: {
-      epoch: String(c.epoch),
-      signer: c.instance.signer,
-      composeHash: c.instance.composeHash,
-      quoteHash: c.instance.quoteHash,
-      host: c.instance.host,
-    },
-  }
-}
-
-/** Polls (bounded) until the target answers /health; fails early when its CVM exits. Returns its wallet. */
-async function waitForTarget(file: DevnetFile.DevnetFile, cvm: CvmRecord): Promise<string> {
-  const deadline = Date.now() + bootTimeoutMs
-  for (;;) {
-    const health = await fetch(`${cvm.appUrl}/health`, { signal: AbortSignal.timeout(5_000) }).then(
-      (r) => (r.ok ? (r.json() as Promise<{ wallet?: unknown }>) : undefined),
-      () => undefined,
-    )
-    if (health && typeof health.wallet === 'string') return health.wallet
-    const now = await Host.get(file, cvm.cvmId)
-    if (now.status !== 'running' || Date.now() > deadline)
-      throw new CliError('target.boot_failed', `the target in ${cvm.cvmId} did not start (${now.status})`, {
-        hint: `see its output: \`regent dev cvm logs ${cvm.cvmId}\``,
+  const url = `http://127.0.0.1:${port}`
+  const entry = join(agentDir, 'index.mjs')
+  const failed = (why: string, output: string) =>
+    new CliError(
+      'wild.boot_failed',
+      `the agent in the wild did not start: ${why}${output ? `\n${output.trim().split('\n').slice(-15).join('\n')}` : ''}`,
+      {
+        hint: `its data directory: ${dataDir}`,
         docs,
-      })
-    await new Promise((r) => setTimeout(r, 200)) // the target is still booting (KMS keys)
+      },
+    )
+
+  if (params.keep) {
+    // Detached, its output in a log file: it must outlive this command.
+    const log = openSync(join(dataDir, 'agent.log'), 'a', 0o600)
+    const child = spawn(process.execPath, [entry], { cwd: agentDir, env, detached: true, stdio: ['ignore', log, log] })
+    closeSync(log)
+    child.unref()
+    let exited: number | null | undefined
+    child.once('exit', (code) => {
+      exited = code
+    })
+    const logText = () => readFile(join(dataDir, 'agent.log'), 'utf8').catch(() => '')
+    const deadline = Date.now() + readyTimeoutMs
+    for (;;) {
+      const h = await fetch(`${url}/health`, { signal: AbortSignal.timeout(5_000) }).then(
+        (r) => (r.ok ? (r.json() as Promise<{ agentId?: string; wallet?: string }>) : undefined),
+        () => undefined,
+      )
+      if (h?.agentId && h.wallet)
+        return { url, dataDir, pid: child.pid ?? -1, agentId: BigInt(h.agentId), wallet: h.wallet, stop: async () => {} }
+      if (exited !== undefined) throw failed(`it exited (${exited})`, await logText())
+      if (Date.now() > deadline) {
+        child.kill('SIGTERM') // a detached agent that never answered is not left behind
+        throw failed(`no answer within ${readyTimeoutMs / 1000} s`, await logText())
+      }
+      await new Promise((r) => setTimeout(r, 200)) // the poll interval of its /health (it registers and enrolls on boot)
+    }
   }
+
+  const p: Guarded = spawnGuarded(process.execPath, [entry], { cwd: agentDir, env })
+  // Its output also goes to agent.log in its data directory (no secrets: it prints its address, never its key).
+  const log = createWriteStream(join(dataDir, 'agent.log'), { flags: 'a', mode: 0o600 })
+  p.child.stdout.pipe(log)
+  p.child.stderr.pipe(log)
+  let output = '' // the end of its output, for an error
+  const keepTail = (text: string) => {
+    output = (output + text).slice(-16_384)
+  }
+  p.child.stderr.on('data', (c: Buffer) => keepTail(c.toString('utf8')))
+  const ready = await new Promise<string>((resolveReady, reject) => {
+    let partial = ''
+    const timer = setTimeout(() => reject(failed(`no ready line within ${readyTimeoutMs / 1000} s`, output)), readyTimeoutMs)
+    p.child.stdout.on('data', (c: Buffer) => {
+      const text = c.toString('utf8')
+      keepTail(text)
+      const parts = (partial + text).split('\n')
+      partial = parts.pop() ?? ''
+      const line = parts.find((l) => l.startsWith('ready '))
+      if (line === undefined) return
+      clearTimeout(timer)
+      resolveReady(line)
+    })
+    void p.exited.then((code) => {
+      clearTimeout(timer)
+      reject(failed(`it exited (${code})`, output))
+    })
+  }).catch(async (error: unknown) => {
+    await p.stop()
+    throw error
+  })
+  const r = JSON.parse(ready.slice('ready '.length)) as { agentId: string; wallet: string }
+  return { url, dataDir, pid: p.pid, agentId: BigInt(r.agentId), wallet: r.wallet, stop: () => p.stop().then(() => {}) }
+}
+
+/** JSON on the agent (public API, or the admin API with its token); a non-2xx answer fails the step. */
+async function agentCall<T>(url: string, path: string, body?: unknown, token?: string): Promise<T> {
+  const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {}
+  if (body !== undefined) headers['content-type'] = 'application/json'
+  const res = await fetch(`${url}${path}`, {
+    method: body === undefined ? 'GET' : 'POST',
+    headers,
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    signal: AbortSignal.timeout(60_000),
+  })
+  const json = (await res.json().catch(() => ({}))) as T & { error?: { code?: string; message?: string } }
+  if (!res.ok)
+    throw new CliError('wild.request_failed', `${path} answered ${res.status}: ${json.error?.code ?? ''} ${json.error?.message ?? ''}`, {
+      docs,
+    })
+  return json
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  const port = (server.address() as { port: number }).port
+  await new Promise((r) => server.close(r))
+  return port
 }
 
 async function fetchText(url: string): Promise<string> {
@@ -472,9 +573,10 @@ async function fetchText(url: string): Promise<string> {
   return res.text()
 }
 
-function need<T>(value: T | undefined): T {
-  if (value === undefined) throw new Error('a demo step ran before the step it depends on')
+function need<T>(value: T | undefined | null): T {
+  if (value === undefined || value === null) throw new Error('a demo step ran before the step it depends on')
   return value
 }
 
+const mark = (ok: boolean) => (ok ? '✓' : '✗')
 const short = (hex: string) => (hex.length > 20 ? `${hex.slice(0, 10)}…${hex.slice(-6)}` : hex)
