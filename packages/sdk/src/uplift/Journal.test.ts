@@ -1,4 +1,4 @@
-import { mkdtemp, readFile } from 'node:fs/promises'
+import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, test } from 'vitest'
@@ -62,5 +62,26 @@ describe('Journal.open', () => {
     const p = await path()
     Journal.open({ path: p, role: 'source', key }).close()
     expect(() => Journal.open({ path: p, role: 'target', key })).toThrow(Journal.JournalRoleError)
+  })
+
+  test('behavior: the file and its WAL are owner-only (0600), also when the file existed with a wider mode', async () => {
+    const p = await path()
+    await writeFile(p, '', { mode: 0o644 })
+    const j = Journal.open({ path: p, role: 'source', key })
+    j.put('hello', { n: 1 })
+    expect((await stat(p)).mode & 0o777).toBe(0o600)
+    expect((await stat(`${p}-wal`)).mode & 0o777).toBe(0o600)
+    j.close()
+  })
+
+  test('behavior: the failpoint hook sees after:<step> once per new row and the named points', async () => {
+    const seen: string[] = []
+    const j = Journal.open({ path: await path(), role: 'source', key, failpoint: (point) => seen.push(point) })
+    j.put('hello', { n: 1 })
+    j.put('hello', { n: 2 }) // already done: no new row, no point
+    await j.step('key', () => ({ k: 1 }))
+    j.point('sent:key')
+    expect(seen).toEqual(['after:hello', 'after:key', 'sent:key'])
+    j.close()
   })
 })

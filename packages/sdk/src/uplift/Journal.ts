@@ -9,6 +9,7 @@
  * side replays the journal instead of recomputing (and re-randomizing) a message.
  */
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto'
+import { chmodSync, closeSync, openSync } from 'node:fs'
 import Database from 'better-sqlite3'
 import { BaseError } from '../errors.js'
 import { PrivateKey } from '../Keys.js'
@@ -76,6 +77,10 @@ export function open(parameters: OpenParameters): Journal {
   const secretKey = (parameters.key instanceof PrivateKey ? parameters.key : new PrivateKey(parameters.key)).use(
     (ikm) => new Uint8Array(hkdfSync('sha256', ikm, new Uint8Array(0), label, 32)),
   )
+  // Owner-only, like the sealed state: the secrets are sealed, but the steps (session, messages) are the owner's
+  // business. SQLite gives its -wal/-shm files the database file's mode.
+  closeSync(openSync(parameters.path, 'a', 0o600))
+  chmodSync(parameters.path, 0o600)
   const db = new Database(parameters.path)
   db.pragma('journal_mode = WAL')
   db.exec(`CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
