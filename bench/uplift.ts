@@ -1,244 +1,327 @@
 /**
- * Uplift figures (issue 7 "Figures"), one JSON object, on a fresh devnet (anvil, one KMS node, TDX host): for both
- * key options (import, rotate), an agent in the wild with a memory DB of `--state-mib` MiB uplifts into a devnet CVM
- * running the example agent in target mode, while a client reads the agent's public endpoint (the source's
- * forwarding layer, examples/agent/src/Handover.ts) in a loop.
+ * Uplift figures (issue 7 "Figures"), one JSON object, with real processes as an operator runs them: a fresh devnet
+ * (anvil, one KMS node, the TDX host) in a temp dir; for each state size and each key option (import, rotate,
+ * interleaved run by run) the example agent runs in the wild (its own process, REGENT_RUNTIME=wild,
+ * test/e2e/agent-process.ts), is filled through POST /remember, commits (POST /checkpoint), and is asked over its
+ * admin API to uplift into a devnet CVM running the example agent as target, while a client reads and writes through
+ * the SOURCE's public URL.
  *
- *   npm run bench:uplift [-- --state-mib 4]
+ *   npm run bench:uplift                       # full: 4 MiB and 16 MiB, 3 runs per option, medians
+ *   npm run bench:uplift -- --profile fast     # 256 KiB, 1 run per option (BENCH_PROFILE=fast also works)
+ *   npm run bench:uplift -- --state-kib 256,768 # other state sizes, with the profile's runs
  *
- * - `endToEndMs`: from the moment the target CVM answers (CVM process start excluded) until `uplift()` returns.
- * - `stepsMs`: from the source journal's step timestamps; each step's time runs from the previous step's record
- *   (or the start) to its own, so it includes the messages sent after the previous step (e.g. `challenge` includes
- *   posting the state offer, every chunk and the load).
- * - `stateTransfer`: checkpoint bytes / (journal `challenge` − `commit`): encrypting, sending, decrypting, root check
- *   and restore of the checkpoint.
- * - `client`: requests during the uplift and for 300 ms after it, failed ones (status ≠ 2xx, an error, or another
- *   answer than before the uplift), the longest latency overall and during the handover (requests started from
- *   the journal's `challenge-answer` on).
+ * Per run:
+ * - `endToEndMs`: from sending POST /admin/uplift to reading the agent's `uplift {"state":"done"…}` stdout line. The
+ *   target CVM is launched and answering before (CVM process start and KMS boot excluded).
+ * - `stepsMs`: differences of consecutive `at` timestamps of GET /admin/uplift `steps` (the source journal; each
+ *   step's record is written when the step is done, so a step's time includes what the source sent after the
+ *   previous record); `source-hello` counts from the POST.
+ * - `sealedStateBytes`: the source's sealed state file (SQLite page count × page size + 52 bytes of header and tag)
+ *   after the fill and POST /checkpoint, before the client starts (its writes until the checkpoint add a few KiB);
+ *   no public route tells the checkpoint's byte length. `checkpointChunks`: the `state-chunk:` entries of the
+ *   target's GET /uplift/v1/status (1 MiB chunks); `logicalBytesWritten`: the text the bench remembered.
+ * - `transferMiBps`: sealedStateBytes / (`challenge` − `commit`): sealing every chunk for the target, posting the
+ *   offer, the chunks and the load, the target's decryption, root check and restore, and one chain read.
+ * - the client: two lanes run side by side, one reading (GET /topics?user=alice) and one writing (POST /remember),
+ *   each sequential, from just before the POST until 50 requests after the done line (one alternating lane would
+ *   stop reading while a write is held by the freeze). A request fails on a non-200 answer, a network error or a
+ *   read answering another topics list than before the uplift. The handover window runs from the `challenge-answer`
+ *   record to the `handover` record; a request is in it when its [start, end] intersects it. Writes wait from the
+ *   checkpoint to the switch by design (docs/uplift.md), so write latencies are reported apart from reads.
+ * - `heldWrites`: GET /admin/uplift `heldWrites.held`, the writes the source served between its checkpoint and the
+ *   switch and replayed at the target (requests through the demoted source wait for that replay).
+ * - `lostWrites`: source /health `memories` before the client started + acknowledged writes − target /health
+ *   `memories` afterwards.
  */
-import { mkdtemp, readFile } from 'node:fs/promises'
-import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
-import { tmpdir } from 'node:os'
+import { mkdtemp, rm, stat } from 'node:fs/promises'
+import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { Collateral } from '@regent/attest'
 import { startDevnet } from '@regent/devnet'
-import { Checkpoint, commitState, enroll, openUpliftJournal, PrivateKey, registerAgent, uplift } from '@regent/sdk'
-import Database from 'better-sqlite3'
-import { createPublicClient, createWalletClient, defineChain, getAddress, type Hex, http, keccak256, toBytes } from 'viem'
-import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
-import { createForwarder, serveMemory } from '../examples/agent/src/Handover.js'
-import { learn } from '../examples/agent/src/Memory.js'
+import { keccak256, toBytes } from 'viem'
+import { admin, adminToken, call, randomName, startWild, targetCompose, upliftLine, wildComposeBytes } from '../test/e2e/agent-process.js'
+import { launchTarget } from '../test/e2e/uplift-fixture.js'
 
-const flag = process.argv.indexOf('--state-mib')
-const stateMib = flag > 0 ? Number(process.argv[flag + 1]) : 4
-if (!(stateMib > 0 && stateMib <= 64)) throw new Error('--state-mib must be in (0, 64]')
-const chunkSize = 256 * 1024
-const agentDir = fileURLToPath(new URL('../examples/agent/', import.meta.url))
+const modes = ['import', 'rotate'] as const
+type Mode = (typeof modes)[number]
+const profiles = {
+  fast: { sizes: [256 * 1024], runs: 1 },
+  full: { sizes: [4 * 1024 * 1024, 16 * 1024 * 1024], runs: 3 },
+} as const
+const arg = (name: string) => {
+  const i = process.argv.indexOf(name)
+  return i > 0 ? process.argv[i + 1] : undefined
+}
+const profileName = arg('--profile') ?? process.env.BENCH_PROFILE ?? 'full'
+if (profileName !== 'fast' && profileName !== 'full') throw new Error('--profile must be fast or full')
+// --state-kib 768,1024: other state sizes with the profile's runs.
+const sizes =
+  arg('--state-kib')
+    ?.split(',')
+    .map((k) => Number(k) * 1024) ?? profiles[profileName].sizes
+if (!sizes.every((x) => x > 0 && x <= 64 * 1024 * 1024)) throw new Error('--state-kib takes sizes in (0, 65536] KiB')
+const profile = { sizes, runs: profiles[profileName].runs }
+const textChars = 4000 // ≤ 4096 (the agent's limit); 4000 keeps one memory row per 4 KiB SQLite page
+const fillConcurrency = 4
+const afterDone = 50 // client requests after the done line (through the demoted source's forwarding)
+const targets = { failedRequests: 0, longestHandoverLatencyMs: 250 }
 const salt = keccak256(toBytes('regent bench uplift'))
-const wildCompose = new TextEncoder().encode(JSON.stringify({ manifest_version: 2, name: 'wild-agent', runner: 'none' }))
-const dir = await mkdtemp(join(tmpdir(), 'regent-bench-uplift-'))
 const log = (line: string) => process.stderr.write(`${line}\n`)
 const round = (x: number) => Number(x.toFixed(1))
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = s.length >> 1
+  return round(s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2)
+}
+const now = () => performance.timeOrigin + performance.now() // epoch ms with sub-ms resolution, as the journal's clock
 
-log('starting the devnet…')
-const devnet = await startDevnet({ dir, kmsNodes: 1 })
-const compose = new Uint8Array(await readFile(join(agentDir, 'app-compose.json')))
-const { appId } = await devnet.approveApp({ compose, salt })
-await devnet.approveApp({ compose: wildCompose, salt })
-const contracts = devnet.file.contracts
-const chain = defineChain({
-  id: devnet.file.chainId,
-  name: 'devnet',
-  nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
-  rpcUrls: { default: { http: [devnet.file.rpcUrl] } },
-})
-const client = createPublicClient({ chain, transport: http(devnet.file.rpcUrl) })
-
-/** An agent in the wild: its own key, self-registered, enrolled, a memory DB of about `stateMib` MiB committed. */
-async function wildAgent(name: string) {
-  const key = generatePrivateKey()
-  const account = privateKeyToAccount(key)
-  const faucet = await fetch(`${devnet.file.hostUrl}/v1/faucet`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ address: account.address }),
-  })
-  if (!faucet.ok) throw new Error(`faucet answered ${faucet.status}`)
-  const wallet = createWalletClient({ account, chain, transport: http(devnet.file.rpcUrl) })
-  const { agentId } = await registerAgent(wallet, {
-    contracts,
-    registration: {
-      name,
-      description: 'an agent in the wild',
-      services: [{ name: 'web', endpoint: 'https://wild.example', version: '1' }],
-    },
-  })
-  const composeHash = `0x${Buffer.from(new Uint8Array(await crypto.subtle.digest('SHA-256', wildCompose))).toString('hex')}` as Hex
-  await enroll(wallet, {
-    contracts,
-    agentId,
-    appId,
-    instance: {
-      signer: account.address,
-      composeHash,
-      instanceId: getAddress(`0x${keccak256(toBytes(`wild:${name}`)).slice(26)}`),
-      quoteHash: keccak256(toBytes(`no quote: ${name} runs in the wild`)),
-      host: 'https://wild.example',
-    },
-  })
-  const db = new Database(':memory:')
-  Checkpoint.createSchema(db)
-  for (let i = 0; i < 20; i++) learn(db, { user: 'alice', text: `alice likes tea, trains and tea number ${i}` })
-  const insert = db.prepare('INSERT INTO memory (key, value, created_at) VALUES (?, ?, 0)')
-  const filler = (i: number) => `${i.toString(36)} ${'memory filler '.repeat(73)}` // ~1 KiB, not all alike
-  db.transaction(() => {
-    for (let i = 0; i < stateMib * 1024; i++) insert.run(`fact${i}`, filler(i))
-  })()
-  await commitState(wallet, { contracts, agentId, stateRoot: Checkpoint.exportState(db, { chunkSize }).stateRoot, seq: 1n })
-  return { key, wallet, agentId, db }
+const vocabulary = 'tea trains mountains rivers music jazz coffee morning evening weather garden books chess cooking travel sailing'.split(
+  ' ',
+)
+/** A memory text of `textChars` characters from a small vocabulary (the learned word weights stay few rows). */
+const fillerText = (i: number) => {
+  let s = `note ${i}:`
+  for (let j = i; s.length < textChars; j++) s += ` ${vocabulary[j % vocabulary.length]}`
+  return s.slice(0, textChars)
 }
 
-async function launchTarget() {
-  const cvm = await devnet.host.launch({
-    compose,
-    bundle: agentDir,
-    appId: Buffer.from(appId.slice(2), 'hex'),
-    env: {
-      REGENT_CHAIN_ID: String(devnet.file.chainId),
-      REGENT_CONTRACTS: JSON.stringify(contracts),
-      REGENT_UPLIFT_ROLE: 'target',
-    },
-  })
-  const deadline = Date.now() + 60_000
-  for (;;) {
-    if (
-      await fetch(`${cvm.appUrl}/health`).then(
-        (r) => r.ok,
-        () => false,
-      )
-    )
-      return cvm
-    if (devnet.host.get(cvm.cvmId).status !== 'running' || Date.now() > deadline) throw new Error(await devnet.host.logs(cvm.cvmId))
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
+type Request = { kind: 'read' | 'write'; start: number; end: number; ok: boolean }
 
-async function run(mode: 'import' | 'rotate') {
-  log(`uplift ${mode}: preparing a wild agent with ${stateMib} MiB of memory…`)
-  const w = await wildAgent(`bench-${mode}`)
-  const cvm = await launchTarget()
-  const journal = openUpliftJournal({
-    path: join(await mkdtemp(join(dir, 'src-')), 'uplift-source.db'),
-    role: 'source',
-    key: new Uint8Array(32).fill(7),
-  })
-  const switched = () => journal.get('handover-tx') !== undefined
-  const endpoint = createServer(
-    createForwarder({
-      serve: (req, res) => {
-        serveMemory(w.db, req, res).then(
-          (served) => void (served || res.writeHead(404).end()),
-          () => res.writeHead(500).end(),
-        )
-      },
-      switched,
-      targetUrl: cvm.appUrl,
-    }),
-  )
-  await new Promise<void>((r) => endpoint.listen(0, '127.0.0.1', r))
-  const url = `http://127.0.0.1:${(endpoint.address() as AddressInfo).port}/topics?user=alice`
-  const expected = await (await fetch(url)).text()
-  let byteLength = 0
-  const results: { ok: boolean; end: number; ms: number; forwarded: boolean }[] = []
-  let running = true
-
-  const start = performance.now()
-  const startedAt = Date.now()
-  const loop = (async () => {
-    while (running) {
-      const t = performance.now()
-      const forwarded = switched()
-      const ok = await fetch(url).then(
-        async (res) => res.ok && (await res.text()) === expected,
-        () => false,
-      )
-      results.push({ ok, end: Date.now(), ms: performance.now() - t, forwarded })
-    }
-  })()
-  await uplift({
-    mode,
-    agentId: w.agentId,
-    chainId: devnet.file.chainId,
-    contracts,
-    wallet: w.wallet,
-    ...(mode === 'import' ? { privateKey: new PrivateKey(Buffer.from(w.key.slice(2), 'hex')) } : {}),
-    client,
-    targetUrl: cvm.appUrl,
-    journal,
-    checkpoint: () => {
-      const c = Checkpoint.exportState(w.db, { chunkSize })
-      byteLength = c.byteLength
-      return c
-    },
-    collateral: Collateral.parse(devnet.host.collateral),
-    trustedRoots: [devnet.host.trustedRoot],
-  })
-  const endToEndMs = performance.now() - start
-  await new Promise((r) => setTimeout(r, 300)) // the client keeps reading through the forwarder
-  running = false
-  await loop
-  endpoint.close()
-
-  const entries = journal.entries()
-  journal.close()
-  const at = (step: string) => Date.parse(entries.find((e) => e.step === step)?.at ?? '')
-  const stepsMs: Record<string, number> = {}
-  let previous = startedAt
-  for (const e of entries) {
-    stepsMs[e.step] = Date.parse(e.at) - previous
-    previous = Date.parse(e.at)
-  }
-  const transferMs = at('challenge') - at('commit')
-  const handoverFrom = at('challenge-answer')
-  const during = results.filter((r) => r.end - r.ms >= handoverFrom)
-  const max = (xs: number[]) => round(Math.max(0, ...xs))
-  return {
-    endToEndMs: round(endToEndMs),
-    stepsMs,
-    stateTransfer: {
-      bytes: byteLength,
-      chunks: Math.max(1, Math.ceil(byteLength / chunkSize)),
-      ms: transferMs,
-      mibPerSecond: Number((byteLength / 1024 / 1024 / (transferMs / 1000)).toFixed(2)),
-    },
-    client: {
-      requests: results.length,
-      forwarded: results.filter((r) => r.forwarded).length,
-      failed: results.filter((r) => !r.ok).length,
-      longestLatencyMs: max(results.map((r) => r.ms)),
-      longestHandoverLatencyMs: max(during.map((r) => r.ms)),
-    },
-  }
-}
-
+const dir = await mkdtemp(join(tmpdir(), 'regent-bench-uplift-'))
+const cleanup: (() => Promise<unknown>)[] = [() => rm(dir, { recursive: true, force: true })]
+const loadBefore = loadavg()
 try {
-  const importFigures = await run('import')
-  const rotateFigures = await run('rotate')
+  log('starting the devnet…')
+  const devnet = await startDevnet({ dir, kmsNodes: 1 })
+  cleanup.unshift(() => devnet.stop())
+  const compose = await targetCompose()
+  const { appId } = await devnet.approveApp({ compose, salt })
+  if ((await devnet.approveApp({ compose: await wildComposeBytes(), salt })).appId !== appId)
+    throw new Error('the two composes got two apps')
+  const targetEnv = {
+    REGENT_ADMIN_TOKEN: adminToken,
+    REGENT_COLLATERAL_URL: devnet.file.collateralUrl,
+    REGENT_TRUSTED_ROOT_PEM: devnet.file.rootCa,
+  }
+
+  /** Remembers `bytes` of text as `alice`, `fillConcurrency` requests in flight. */
+  async function fill(url: string, bytes: number): Promise<number> {
+    const count = Math.ceil(bytes / textChars)
+    let next = 0
+    await Promise.all(
+      Array.from({ length: fillConcurrency }, async () => {
+        for (let i = next++; i < count; i = next++) {
+          const r = await call(url, '/remember', { user: 'alice', text: fillerText(i) })
+          if (r.status !== 200) throw new Error(`POST /remember answered ${r.status}: ${JSON.stringify(r.body)}`)
+        }
+      }),
+    )
+    return count * textChars
+  }
+
+  async function run(mode: Mode, size: number) {
+    const w = await startWild(devnet, dir, { name: randomName(`bench-${mode}`), appId })
+    const stops: (() => Promise<unknown>)[] = [() => w.process.stop()]
+    try {
+      const logicalBytesWritten = await fill(w.url, size)
+      const committed = await call(w.url, '/checkpoint', {})
+      if (committed.status !== 200) throw new Error(`POST /checkpoint answered ${committed.status}`)
+      const cvm = await launchTarget(devnet, { compose, appId, env: targetEnv })
+      stops.unshift(() => devnet.host.stop(cvm.cvmId))
+      const memoriesBefore = ((await call(w.url, '/health')).body as { memories: number }).memories
+      const sealedStateBytes = (await stat(join(w.dataDir, 'agent.sealed'))).size // every /remember saves it
+      const expectedTopics = JSON.stringify((await call(w.url, '/topics?user=alice')).body)
+
+      const requests: Request[] = []
+      let writesAcknowledged = 0
+      let stopAt = Number.POSITIVE_INFINITY
+      const lane = async (kind: Request['kind']) => {
+        for (let i = 0; requests.length < stopAt; i++) {
+          const start = now()
+          const ok = await (kind === 'write'
+            ? call(w.url, '/remember', { user: 'bob', text: `bob note ${i}` }).then((r) => r.status === 200)
+            : call(w.url, '/topics?user=alice').then((r) => r.status === 200 && JSON.stringify(r.body) === expectedTopics)
+          ).catch(() => false)
+          requests.push({ kind, start, end: now(), ok })
+          if (kind === 'write' && ok) writesAcknowledged++
+        }
+      }
+      const client = Promise.all([lane('read'), lane('write')])
+      stops.unshift(() => {
+        stopAt = 0 // on an error too: the lanes end
+        return client
+      })
+
+      const postedAt = now()
+      const t0 = performance.now()
+      const started = await admin(w.url, 'uplift', { targetUrl: cvm.appUrl, key: mode })
+      if (started.status !== 202) throw new Error(`POST /admin/uplift answered ${started.status}: ${JSON.stringify(started.body)}`)
+      // The line that does not come rejects once the agent stops; that is ignored.
+      const done = w.line(upliftLine('done'), 600_000).then(() => undefined)
+      const failed = w.line(upliftLine('failed'), 600_000)
+      for (const p of [done, failed]) p.catch(() => undefined)
+      const failure = await Promise.race([done, failed])
+      const endToEndMs = performance.now() - t0
+      stopAt = requests.length + afterDone
+      if (failure !== undefined) {
+        stopAt = 0
+        await client
+        const { next, error } = JSON.parse(failure.slice('uplift '.length)) as { next: string; error: unknown }
+        log(`  the uplift failed at ${next}: ${JSON.stringify(error)}`)
+        return { failed: { next, error } } as const
+      }
+      await client
+
+      const status = (await admin(w.url, 'uplift')).body as {
+        steps: { step: string; at: string }[]
+        heldWrites?: { held: number; replayed: number }
+      }
+      const at = (step: string) => {
+        const s = status.steps.find((x) => x.step === step)
+        if (s === undefined) throw new Error(`no journaled ${step} step`)
+        return Date.parse(s.at)
+      }
+      const stepsMs: Record<string, number> = {}
+      let previous = postedAt
+      for (const s of status.steps) {
+        stepsMs[s.step] = round(Date.parse(s.at) - previous)
+        previous = Date.parse(s.at)
+      }
+      const targetStatus = (await call(cvm.appUrl, '/uplift/v1/status')).body as { steps: string[] }
+      const memoriesAfter = ((await call(cvm.appUrl, '/health')).body as { memories: number }).memories
+      const transferMs = at('challenge') - at('commit')
+      const window = { from: at('challenge-answer'), to: at('handover') }
+      const inWindow = (r: Request) => r.start <= window.to && r.end >= window.from
+      const longest = (rs: Request[], kind: Request['kind']) =>
+        round(Math.max(0, ...rs.filter((r) => r.kind === kind).map((r) => r.end - r.start)))
+      const slowestRead = requests.filter((r) => r.kind === 'read').sort((a, b) => b.end - b.start - (a.end - a.start))[0]
+      const keyStep = mode === 'import' ? 'key-envelope' : 'key-offer'
+      return {
+        endToEndMs: round(endToEndMs),
+        stepsMs,
+        checkpointToSwitchMs: at('handover-tx') - at(keyStep),
+        handoverWindowMs: window.to - window.from,
+        sealedStateBytes,
+        checkpointChunks: targetStatus.steps.filter((s) => s.startsWith('state-chunk:')).length,
+        logicalBytesWritten,
+        transferMiBps: round(sealedStateBytes / 1024 / 1024 / (transferMs / 1000)),
+        requests: requests.length,
+        failedRequests: requests.filter((r) => !r.ok).length,
+        longestReadMs: longest(requests, 'read'),
+        longestWriteMs: longest(requests, 'write'),
+        handoverReads: requests.filter((r) => r.kind === 'read' && inWindow(r)).length,
+        longestHandoverReadMs: longest(requests.filter(inWindow), 'read'),
+        longestHandoverWriteMs: longest(requests.filter(inWindow), 'write'),
+        // Where the slowest read sat: its start and end relative to the `handover-tx` record (the switch).
+        slowestReadFromSwitchMs: slowestRead
+          ? { start: round(slowestRead.start - at('handover-tx')), end: round(slowestRead.end - at('handover-tx')) }
+          : null,
+        writesAcknowledged,
+        heldWrites: status.heldWrites?.held ?? 0,
+        lostWrites: memoriesBefore + writesAcknowledged - memoriesAfter,
+      }
+    } finally {
+      for (const stop of stops) await stop().catch(() => undefined)
+    }
+  }
+
+  type Outcome = Awaited<ReturnType<typeof run>>
+  type Run = Exclude<Outcome, { failed: unknown }>
+  const summarize = (outcomes: Outcome[]) => {
+    const rs = outcomes.filter((r): r is Run => !('failed' in r))
+    const failedUplifts = outcomes.flatMap((r) => ('failed' in r ? [r.failed] : []))
+    if (rs.length === 0) return { runs: 0, failedUplifts }
+    const pick = (f: (r: Run) => number) => rs.map(f)
+    const max = (f: (r: Run) => number) => Math.max(...pick(f))
+    const sum = (f: (r: Run) => number) => pick(f).reduce((a, b) => a + b, 0)
+    return {
+      runs: rs.length,
+      failedUplifts,
+      endToEndMs: { median: median(pick((r) => r.endToEndMs)), all: pick((r) => r.endToEndMs) },
+      stepsMs: Object.fromEntries(Object.keys(rs[0]?.stepsMs ?? {}).map((s) => [s, median(pick((r) => r.stepsMs[s] ?? 0))])),
+      checkpointToSwitchMs: median(pick((r) => r.checkpointToSwitchMs)),
+      handoverWindowMs: median(pick((r) => r.handoverWindowMs)),
+      sealedStateBytes: median(pick((r) => r.sealedStateBytes)),
+      checkpointChunks: median(pick((r) => r.checkpointChunks)),
+      logicalBytesWritten: median(pick((r) => r.logicalBytesWritten)),
+      transferMiBps: median(pick((r) => r.transferMiBps)),
+      requests: sum((r) => r.requests),
+      failedRequests: sum((r) => r.failedRequests),
+      longestReadMs: { median: median(pick((r) => r.longestReadMs)), max: max((r) => r.longestReadMs) },
+      longestWriteMs: { median: median(pick((r) => r.longestWriteMs)), max: max((r) => r.longestWriteMs) },
+      handoverReads: sum((r) => r.handoverReads),
+      longestHandoverReadMs: { median: median(pick((r) => r.longestHandoverReadMs)), max: max((r) => r.longestHandoverReadMs) },
+      longestHandoverWriteMs: { median: median(pick((r) => r.longestHandoverWriteMs)), max: max((r) => r.longestHandoverWriteMs) },
+      slowestReadFromSwitchMs: rs.map((r) => r.slowestReadFromSwitchMs),
+      writesAcknowledged: sum((r) => r.writesAcknowledged),
+      heldWrites: sum((r) => r.heldWrites),
+      lostWrites: sum((r) => r.lostWrites),
+    }
+  }
+
+  const results: Record<string, Record<string, unknown>> = {}
+  let failedUplifts = 0
+  let doneUplifts = 0
+  let failedRequests = 0
+  let lostWrites = 0
+  let longestHandoverReadMs = 0
+  let longestHandoverWriteMs = 0
+  for (const size of profile.sizes) {
+    const runs: Record<Mode, Outcome[]> = { import: [], rotate: [] }
+    for (let i = 0; i < profile.runs; i++)
+      for (const mode of modes) {
+        log(`${size / 1024} KiB, ${mode}, run ${i + 1}/${profile.runs}…`)
+        runs[mode].push(await run(mode, size))
+      }
+    for (const r of [...runs.import, ...runs.rotate]) {
+      if ('failed' in r) {
+        failedUplifts++
+        continue
+      }
+      doneUplifts++
+      failedRequests += r.failedRequests
+      lostWrites += r.lostWrites
+      longestHandoverReadMs = Math.max(longestHandoverReadMs, r.longestHandoverReadMs)
+      longestHandoverWriteMs = Math.max(longestHandoverWriteMs, r.longestHandoverWriteMs)
+    }
+    const [imp, rot] = [summarize(runs.import), summarize(runs.rotate)]
+    results[`${size / 1024}KiB`] = {
+      import: imp,
+      rotate: rot,
+      endToEndRatioRotateImport:
+        imp.endToEndMs && rot.endToEndMs ? Number((rot.endToEndMs.median / imp.endToEndMs.median).toFixed(2)) : null,
+    }
+  }
+
   process.stdout.write(
     `${JSON.stringify(
       {
-        stateMib,
-        chunkSize,
-        note: 'devnet on one machine; end-to-end starts once the target CVM answers (CVM process start excluded)',
-        import: importFigures,
-        rotate: rotateFigures,
+        bench: 'uplift',
+        date: new Date().toISOString(),
+        profile: profileName,
+        node: process.version,
+        cpus: cpus().length,
+        loadAverage: { before: loadBefore.map(round), after: loadavg().map(round) },
+        targets,
+        // Over the uplifts that finished (false when none did).
+        met: {
+          everyUpliftDone: failedUplifts === 0,
+          failedRequests: doneUplifts > 0 && failedRequests === targets.failedRequests,
+          longestHandoverReadLatencyMs: doneUplifts > 0 && longestHandoverReadMs <= targets.longestHandoverLatencyMs,
+          longestHandoverWriteLatencyMs: doneUplifts > 0 && longestHandoverWriteMs <= targets.longestHandoverLatencyMs,
+          lostWrites: doneUplifts > 0 && lostWrites === 0,
+        },
+        sizes: results,
+        notes: [
+          'one machine runs anvil, the KMS node, the target CVM process, the source agent process and this client',
+          'endToEndMs: POST /admin/uplift → the `uplift {"state":"done"` stdout line; the target CVM was answering before',
+          'a write between the checkpoint and the switch (at most checkpointToSwitchMs) is served by the source and replayed at the target after the switch; writes are reported apart from reads',
+          'per size and option: medians of the runs; requests, failedRequests, writesAcknowledged, lostWrites are sums; longest latencies also give the max over runs',
+        ],
       },
       null,
       2,
     )}\n`,
   )
 } finally {
-  await devnet.stop()
+  for (const c of cleanup) await c().catch((e: unknown) => log(`cleanup: ${(e as Error).message}`))
 }
