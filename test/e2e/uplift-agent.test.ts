@@ -234,6 +234,31 @@ describe("the agent's admin API", () => {
       ['bad payee', admin(w.url, 'withdraw', { to: '0x12', amount: '1' }), 400, 'bad_request'],
       ['zero amount', admin(w.url, 'withdraw', { to: `0x${'11'.repeat(20)}`, amount: '0' }), 400, 'bad_request'],
       ['unknown route', admin(w.url, 'reboot', {}), 404, 'not_found'],
+      [
+        'empty batch',
+        call(w.url, '/remember/batch', { items: [] }).then((r) => ({ status: r.status, body: r.body as { error?: { code: string } } })),
+        400,
+        'bad_request',
+      ],
+      [
+        'batch without keys',
+        call(w.url, '/remember/batch', { items: [{ user: 'a', text: 'b' }] }).then((r) => ({
+          status: r.status,
+          body: r.body as { error?: { code: string } },
+        })),
+        400,
+        'bad_request',
+      ],
+      [
+        'bad idempotency key',
+        raw('../remember', {
+          method: 'POST',
+          headers: { ...json, 'idempotency-key': 'has space' },
+          body: JSON.stringify({ user: 'a', text: 'b' }),
+        }),
+        400,
+        'bad_request',
+      ],
     ]
     for (const [name, answer, status, code] of cases) {
       const r = await answer

@@ -55,6 +55,12 @@ export class AgentActionError extends Error {
 
 const log = (line: string) => process.stdout.write(`${line}\n`)
 
+/**
+ * Chunk size of every checkpoint this agent commits or moves (the root depends on it): well under the uplift
+ * protocol's 512 KiB per chunk, and enough leaves for the handshake's Merkle challenges.
+ */
+export const stateChunkSize = 64 * 1024
+
 export type CreateAgentParameters = {
   readonly config: Config
   readonly runtime: Runtime
@@ -87,7 +93,7 @@ export function createAgent(parameters: CreateAgentParameters): Agent {
     committed: { stateRoot: `0x${'00'.repeat(32)}`, seq: 0n, epoch: 0n },
     async checkpoint() {
       state.save()
-      const cp = state.checkpoint()
+      const cp = state.checkpoint({ chunkSize: stateChunkSize })
       const now = await read()
       if (now.stateRoot.toLowerCase() === cp.stateRoot.toLowerCase()) {
         agent.committed = { stateRoot: cp.stateRoot, seq: now.stateSeq, epoch: now.epoch }

@@ -112,17 +112,21 @@ export const idempotencyHeader = 'idempotency-key'
 export type HeldWrite = { readonly path: string; readonly body: unknown; readonly key: string }
 
 /**
- * Replays one held write at the target with its idempotency key (applied once however often it is replayed).
- * Resolves true when the target answered (2xx: applied or already applied; 4xx: it refuses the write, which the
- * source had accepted — reported, not retried); false when it did not answer.
+ * Replays held writes at the target in one batch (`POST /remember/batch`, each with its idempotency key, so a batch
+ * replayed twice is applied once). `answered`: the target answered (2xx applied or already applied; 4xx it refuses
+ * the batch, which the source had accepted — reported, not retried); false when it did not answer.
  */
-export async function replay(base: string, write: HeldWrite): Promise<{ answered: boolean; status: number }> {
+export async function replay(base: string, writes: readonly HeldWrite[]): Promise<{ answered: boolean; status: number }> {
+  const items = writes.map((w) => {
+    if (w.path !== '/remember') throw new Error(`cannot replay a write to ${w.path}`)
+    return { ...(w.body as { user: string; text: string }), key: w.key }
+  })
   try {
-    const res = await fetch(`${base.replace(/\/$/, '')}${write.path}`, {
+    const res = await fetch(`${base.replace(/\/$/, '')}/remember/batch`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', [idempotencyHeader]: write.key },
-      body: JSON.stringify(write.body),
-      signal: AbortSignal.timeout(10_000),
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ items }),
+      signal: AbortSignal.timeout(30_000),
     })
     await res.arrayBuffer()
     return { answered: res.status < 500, status: res.status }

@@ -23,7 +23,7 @@ import {
   type UpliftReturnType,
   uplift,
 } from '@regent/sdk'
-import { type Agent, AgentActionError } from './Agent.js'
+import { type Agent, AgentActionError, stateChunkSize } from './Agent.js'
 import { type Config, failpointHook } from './config.js'
 import { type HeldWrite, replay } from './Handover.js'
 
@@ -72,6 +72,8 @@ export type UpliftSource = {
   holdWrite(write: HeldWrite): void
   /** Resolves once every held write has been replayed at the target (at once when there is none). */
   drained(): Promise<void>
+  /** Held writes are not all replayed yet. */
+  replaying(): boolean
   /** The chain names the target: forward everything. */
   switched(): boolean
   /** The journaled target URL (forwarding destination). */
@@ -166,7 +168,7 @@ export function createUpliftSource(parameters: { config: Config; agent: Agent })
         checkpoint: () => {
           frozen = true
           agent.state.save()
-          return agent.state.checkpoint()
+          return agent.state.checkpoint({ chunkSize: stateChunkSize })
         },
         collateral,
         ...(trustedRoots.length > 0 ? { trustedRoots } : {}),
@@ -197,28 +199,36 @@ export function createUpliftSource(parameters: { config: Config; agent: Agent })
   const writes = { held: countOf('write:'), replayed: countOf('replayed:') }
   let draining: Promise<void> | undefined
 
-  /** Replays the held writes at the target, in order; retries a target that does not answer (it is the agent now). */
+  /** Replays the held writes at the target, in order, in batches; retries a target that does not answer (it is the agent now). */
   function drain(): Promise<void> {
     draining ??= (async () => {
       const target = session()?.targetUrl as string
       for (let delay = 50; writes.replayed < writes.held; ) {
-        const n = writes.replayed
-        const write = journal.get<HeldWrite>(`write:${n}`) as HeldWrite
-        const r = await replay(target, write)
+        const batch: HeldWrite[] = []
+        let bytes = 0
+        for (let n = writes.replayed; n < writes.held && batch.length < 500 && bytes < 512 * 1024; n++) {
+          const w = journal.get<HeldWrite>(`write:${n}`) as HeldWrite
+          batch.push(w)
+          bytes += JSON.stringify(w).length
+        }
+        const r = await replay(target, batch)
         if (!r.answered) {
           await new Promise((done) => setTimeout(done, delay)) // back off: the target did not answer
           delay = Math.min(delay * 2, 2_000)
           continue
         }
-        if (r.status >= 400) process.stderr.write(`held write ${n} refused by the target (HTTP ${r.status})\n`)
-        journal.put(`replayed:${n}`, { status: r.status })
-        writes.replayed++
+        if (r.status >= 400)
+          process.stderr.write(
+            `held writes ${writes.replayed}–${writes.replayed + batch.length - 1} refused by the target (HTTP ${r.status})\n`,
+          )
+        for (const _ of batch) journal.put(`replayed:${writes.replayed++}`, { status: r.status })
       }
     })().finally(() => {
       draining = undefined
     })
     return draining
   }
+
   const source: UpliftSource = {
     status,
     start({ targetUrl, mode, force, decision: weighing }) {
@@ -262,6 +272,7 @@ export function createUpliftSource(parameters: { config: Config; agent: Agent })
       if (journal.get('handover-tx') !== undefined) void drain() // accepted just as the switch landed
     },
     drained: () => (writes.replayed < writes.held ? drain() : Promise.resolve()),
+    replaying: () => writes.replayed < writes.held,
     switched: () => journal.get('handover-tx') !== undefined,
     targetUrl: () => session()?.targetUrl,
     settled: () =>

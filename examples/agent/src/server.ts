@@ -2,6 +2,7 @@
  * The agent's HTTP API (its public endpoint):
  *   GET  /health                        { ok, role, runtime, agentId, wallet, … }
  *   POST /remember   { user, text }     learns; { remembered, topics } (header idempotency-key: applied once)
+ *   POST /remember/batch { items: [{ user, text, key }] }   many writes, one transaction, each key applied once
  *   GET  /topics?user=                  what it learned about a user
  *   POST /checkpoint                    commits the state root on-chain (fenced); { stateRoot, seq, epoch }
  *   GET  /identity?nonce=0x…            the identity bundle attested over the nonce (docs/protocol.md)
@@ -17,12 +18,16 @@ import type { Hex } from 'viem'
 import { serveAdmin } from './Admin.js'
 import { type Agent, AgentActionError } from './Agent.js'
 import { forward, idempotencyHeader } from './Handover.js'
-import { learn, topics } from './Memory.js'
+import { learn, learnMany, topics } from './Memory.js'
 import type { UpliftSource } from './UpliftSource.js'
 
 class HttpError extends AgentActionError {}
 
 const maxBody = 64 * 1024
+/** A batch of writes (the replay of an uplift window) may be larger than one write. */
+const maxBatchBody = 1024 * 1024
+/** Read routes a demoted source may still answer during its replay. */
+const readable = new Set(['/topics'])
 
 export type AgentServerParameters = {
   /** The agent, once there is one here (an uplift target has none before the chain names it canonical). */
@@ -54,11 +59,14 @@ async function handle(p: AgentServerParameters, req: IncomingMessage, res: Serve
   if (url.pathname === '/admin' || url.pathname.startsWith('/admin/')) return serveAdmin(p, req, res)
   const source = p.source()
   const target = source?.targetUrl()
+  const agent = p.agent()
   if (source?.switched() && target) {
-    await source.drained() // the window's writes reach the target before anything that follows them
+    // While the window's writes are replayed at the target, this instance still answers reads from its own state
+    // (it holds every acknowledged write); anything else waits for the replay, so it reaches the target after them.
+    if (source.replaying() && agent !== undefined && req.method === 'GET' && readable.has(url.pathname)) return route(agent, url, req, res)
+    await source.drained()
     return forward(target, req, res)
   }
-  const agent = p.agent()
   if (agent === undefined) throw new HttpError(404, 'not_found', `no route ${req.method} ${url.pathname}`)
   if (source?.frozen() && req.method === 'POST' && url.pathname === '/checkpoint') {
     // A commit would outrun the seq that moves: it waits for the switch (then the target commits) or a failure.
@@ -94,6 +102,29 @@ async function route(agent: Agent, url: URL, req: IncomingMessage, res: ServerRe
       agent.state.save()
       return send(res, 200, learned)
     }
+    case 'POST /remember/batch': {
+      // Many writes in one transaction and one seal, each applied once by its key (the replay of an uplift window).
+      const body = await readJsonObject(req, maxBatchBody)
+      const items = body.items
+      if (!Array.isArray(items) || items.length === 0 || items.length > 1000)
+        throw new HttpError(400, 'bad_request', '"items" must be 1–1000 writes')
+      const writes = items.map((item: unknown, i) => {
+        const { user, text, key } = (item ?? {}) as Record<string, unknown>
+        if (typeof user !== 'string' || !/^[\w.-]{1,64}$/.test(user))
+          throw new HttpError(400, 'bad_request', `items[${i}].user must be 1–64 word characters`)
+        if (typeof text !== 'string' || text.length === 0 || text.length > 4096)
+          throw new HttpError(400, 'bad_request', `items[${i}].text must be 1–4096 characters`)
+        if (typeof key !== 'string' || !/^[\w.:-]{1,128}$/.test(key))
+          throw new HttpError(400, 'bad_request', `items[${i}].key must be 1–128 characters of [A-Za-z0-9_.:-]`)
+        return { user, text, requestId: key }
+      })
+      if (window !== undefined)
+        for (const w of writes) window.holdWrite({ path: '/remember', body: { user: w.user, text: w.text }, key: w.requestId })
+      const results = learnMany(agent.state.db, writes)
+      agent.state.save()
+      const duplicates = results.filter((r) => r.duplicate === true).length
+      return send(res, 200, { applied: results.length - duplicates, duplicates })
+    }
     case 'GET /topics': {
       const user = url.searchParams.get('user') ?? ''
       if (!/^[\w.-]{1,64}$/.test(user)) throw new HttpError(400, 'bad_request', '"user" must be 1–64 word characters')
@@ -125,14 +156,14 @@ function nonceOf(url: URL): Hex {
 }
 
 /** Reads a JSON object body (application/json, ≤ 64 KiB). */
-export async function readJsonObject(req: IncomingMessage): Promise<Record<string, unknown>> {
+export async function readJsonObject(req: IncomingMessage, limit = maxBody): Promise<Record<string, unknown>> {
   if (!(req.headers['content-type'] ?? '').startsWith('application/json'))
     throw new HttpError(415, 'unsupported_media_type', 'send application/json')
   const chunks: Buffer[] = []
   let size = 0
   for await (const c of req) {
     size += (c as Buffer).length
-    if (size > maxBody) throw new HttpError(413, 'too_large', `body over ${maxBody} bytes`)
+    if (size > limit) throw new HttpError(413, 'too_large', `body over ${limit} bytes`)
     chunks.push(c as Buffer)
   }
   let v: unknown

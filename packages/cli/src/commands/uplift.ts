@@ -770,6 +770,9 @@ function render(result: CommandResult): string {
     `  epoch     ${r?.epoch}`,
     `  state     ${r?.stateRoot} (seq ${r?.seq})`,
     `  handover  tx ${r?.transactionHash}`,
+    ...(d.status?.heldWrites
+      ? [`  writes    ${d.status.heldWrites.held} accepted in the window, ${d.status.heldWrites.replayed} replayed at the target`]
+      : []),
     `  target    ${t?.url ?? '?'}${t?.id ? ` (${t.provider} ${t.id})` : ''}${t?.wallet ? `, its own KMS wallet ${t.wallet}` : ''}`,
     ...(d.status?.sessionId ? [`  session   ${d.status.sessionId}`] : []),
     ...(v

@@ -40,6 +40,10 @@ export type UpliftStatus = {
   decision: Decision | null
   error: { code: string; message: string } | null
   result: { signer: string; epoch: string; stateRoot: string; seq: string; transactionHash: string } | null
+  /** The self-continuity challenge, once sent. */
+  handshake: { epoch: string; nonce: string; leafIndexes: string[] } | null
+  /** Writes the source accepted in the window, and how many the target applied. */
+  heldWrites: { held: number; replayed: number } | null
 }
 
 /** What `GET /health` answers (the fields the CLI reads). */
@@ -142,5 +146,7 @@ function assertStatus(url: string, body: unknown): UpliftStatus {
     decision: s.decision ?? null,
     error: s.error ?? null,
     result: s.result ?? null,
+    handshake: s.handshake ?? null,
+    heldWrites: s.heldWrites ?? null,
   }
 }

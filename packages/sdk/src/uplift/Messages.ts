@@ -28,7 +28,8 @@ export const limits = {
   maxQuoteBytes: 64 * 1024,
   maxEventLogChars: 1024 * 1024,
   maxUrlChars: 2048,
-  maxChunkSize: 64 * 1024 * 1024,
+  /** A StateEnvelope carries its chunk hex-encoded in one request body (≤ 2 MiB at the target): 512 KiB fits. */
+  maxChunkSize: 512 * 1024,
   maxLeafIndexes: 256,
   maxSiblings: 64,
 } as const

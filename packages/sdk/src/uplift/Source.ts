@@ -47,7 +47,10 @@ export type UpliftParameters = {
   /** The target's base URL (its uplift API is under `/uplift/v1`). */
   readonly targetUrl: string
   readonly journal: Journal.Journal
-  /** The frozen state to move (the source stops writing first). Called once; the result is journaled sealed. */
+  /**
+   * The frozen state to move. Called once; the result is journaled sealed. Its chunks must be at most
+   * `UpliftMessages.limits.maxChunkSize` (512 KiB) or the uplift stops here with `state.chunk_size`.
+   */
   readonly checkpoint: () => Checkpoint.Checkpoint
   readonly collateral: VerifyTargetParameters['collateral']
   readonly trustedRoots?: VerifyTargetParameters['trustedRoots']
@@ -160,7 +163,18 @@ export async function uplift(parameters: UpliftParameters): Promise<UpliftReturn
   // Step 3: state. The frozen checkpoint is journaled sealed; its root is committed first (same root on-chain).
   let sealed = journal.getSecret('checkpoint')
   if (sealed === undefined) {
-    journal.putSecret('checkpoint', serializeCheckpoint(parameters.checkpoint()))
+    const frozen = parameters.checkpoint()
+    if (frozen.chunkSize > Messages.limits.maxChunkSize)
+      throw new UpliftRefusedError({
+        step: 'state transfer',
+        reasons: [
+          {
+            code: 'state.chunk_size',
+            message: `Checkpoint chunks of ${frozen.chunkSize} bytes exceed the protocol's ${Messages.limits.maxChunkSize}.`,
+          },
+        ],
+      })
+    journal.putSecret('checkpoint', serializeCheckpoint(frozen))
     sealed = journal.getSecret('checkpoint') as Uint8Array
   }
   const checkpoint = parseCheckpoint(sealed)

@@ -1,6 +1,6 @@
 /**
- * Crash safety of the self-uplift (issue 7; docs/uplift.md "Crash safety"), with real processes on a real devnet:
- * the source (the example agent in the wild) or the target (the example agent in a devnet CVM) SIGKILLs itself at
+ * The crash scenario of test/e2e/uplift-crash-{source,target}.test.ts (one devnet per file). Crash safety of the
+ * self-uplift (issue 7; docs/uplift.md "Crash safety"), with real processes on a real devnet: the source (the example agent in the wild) or the target (the example agent in a devnet CVM) SIGKILLs itself at
  * one journal point — after a step's row is written (`after:<step>`), or after a side effect whose row is not yet
  * written (`sent:<effect>`: a request answered, a transaction mined). The dead side is started again on the same
  * disk (a killed source resumes its journaled session at boot; a killed target is rebooted by the host and the
@@ -16,29 +16,32 @@ import { type Devnet, startDevnet } from '@regent/devnet'
 import { readCanonical } from '@regent/sdk'
 import { createPublicClient, createWalletClient, type Hex, http, keccak256, parseEventLogs, toBytes, zeroAddress } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
-import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { afterAll, beforeAll, expect } from 'vitest'
 import { admin, adminToken, call, randomName, startWild, targetCompose, upliftLine, wildComposeBytes } from './agent-process.js'
 import { devnetChain, launchTarget } from './uplift-fixture.js'
 
-const salt = keccak256(toBytes('regent uplift crash e2e'))
 let devnet: Devnet
 let compose: Uint8Array
 let appId: Hex
 let dir: string
 
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'regent-uplift-crash-'))
-  devnet = await startDevnet({ dir, kmsNodes: 1 })
-  compose = await targetCompose()
-  ;({ appId } = await devnet.approveApp({ compose, salt }))
-  await devnet.approveApp({ compose: await wildComposeBytes(), salt })
-})
-afterAll(async () => {
-  await devnet?.stop()
-})
+/** Starts this file's devnet (one KMS node) and approves the example agent's and the wild agent's compose under one app. */
+export function useCrashDevnet(label: string): void {
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), `regent-uplift-crash-${label}-`))
+    devnet = await startDevnet({ dir, kmsNodes: 1 })
+    compose = await targetCompose()
+    const salt = keccak256(toBytes(`regent uplift crash e2e: ${label}`))
+    ;({ appId } = await devnet.approveApp({ compose, salt }))
+    await devnet.approveApp({ compose: await wildComposeBytes(), salt })
+  })
+  afterAll(async () => {
+    await devnet?.stop()
+  })
+}
 
 /** The source's points, in the order it reaches them (docs/uplift.md "Crash safety"). */
-const sourcePoints = (mode: 'import' | 'rotate') => [
+export const sourcePoints = (mode: 'import' | 'rotate') => [
   'after:session',
   'after:source-hello',
   'after:target-hello',
@@ -58,7 +61,7 @@ const sourcePoints = (mode: 'import' | 'rotate') => [
   'sent:handover',
 ]
 /** The target's points: each kills it after it journaled a request, before it answered. */
-const targetPoints = (mode: 'import' | 'rotate') => [
+export const targetPoints = (mode: 'import' | 'rotate') => [
   'after:source-hello',
   'after:target-hello',
   mode === 'import' ? 'after:key-envelope' : 'after:key-offer',
@@ -74,11 +77,13 @@ const targetPoints = (mode: 'import' | 'rotate') => [
 const client = () => createPublicClient({ chain: devnetChain(devnet), transport: http(devnet.file.rpcUrl) })
 const targetEnv = { REGENT_ADMIN_TOKEN: adminToken }
 
-async function scenario(side: 'source' | 'target', mode: 'import' | 'rotate', point: string) {
+/** One uplift in which `side` SIGKILLs itself at `point`; it must finish with every property checked. */
+export async function scenario(side: 'source' | 'target', mode: 'import' | 'rotate', point: string) {
   const name = randomName(`crash-${side}`)
   const failpoint = { REGENT_FAILPOINT: point }
   const first = await startWild(devnet, dir, { name, appId, ...(side === 'source' ? { env: failpoint } : {}) })
   let source = first
+  let writing = true
   try {
     for (let i = 0; i < 12; i++) await call(first.url, '/remember', { user: 'carol', text: `carol keeps bees ${i}` })
     const before = (await call(first.url, '/health')).body as { agentId: string; wallet: Hex; memories: number }
@@ -103,14 +108,18 @@ async function scenario(side: 'source' | 'target', mode: 'import' | 'rotate', po
     const targetWallet = ((await call(cvm.appUrl, '/health')).body as { wallet: Hex }).wallet
 
     // A writer through the source's endpoint all along: every write it acknowledges must end up in the target.
+    // A write whose answer never came (the source died in between) may or may not have been applied: `unknown`.
     let acked = 0
-    let writing = true
+    let unknown = 0
     let up: Promise<unknown> = Promise.resolve()
     const writer = (async () => {
       for (let i = 0; writing; i++) {
         const r = await call(source.url, '/remember', { user: 'dave', text: `dave writes ${i}` }).catch(() => undefined)
         if (r?.status === 200) acked++
-        else await up // the source is down: wait until it is started again
+        else {
+          unknown++
+          await up.catch(() => undefined) // the source is down: wait until it is started again
+        }
       }
     })()
     // (Killed at after:session, the source dies before it answers this request.)
@@ -148,7 +157,11 @@ async function scenario(side: 'source' | 'target', mode: 'import' | 'rotate', po
     expect(switched.map((l) => [l.args.agentId, l.args.epoch])).toEqual([[agentId, 2n]])
     const loaded = (await call(cvm.appUrl, '/uplift/v1/status')).body as { stateRoot: Hex; canonical: boolean }
     expect(loaded).toMatchObject({ stateRoot: now.stateRoot, canonical: true })
-    expect((await call(cvm.appUrl, '/health')).body).toMatchObject({ role: 'agent', memories: before.memories + acked })
+    // Every acknowledged write is there, and nothing that was never sent.
+    const after = (await call(cvm.appUrl, '/health')).body as { role: string; memories: number }
+    expect(after.role).toBe('agent')
+    expect(after.memories).toBeGreaterThanOrEqual(before.memories + acked)
+    expect(after.memories).toBeLessThanOrEqual(before.memories + acked + unknown)
     expect((await call(source.url, '/health')).body).toMatchObject({ role: 'demoted' })
     const treasury = await client().readContract({
       address: devnet.file.contracts.treasury,
@@ -159,16 +172,8 @@ async function scenario(side: 'source' | 'target', mode: 'import' | 'rotate', po
     expect(treasury).toBe(12345n)
     await devnet.host.stop(cvm.cvmId)
   } finally {
+    writing = false
     await source.process.stop()
     await first.process.stop()
   }
 }
-
-describe('uplift: SIGKILL at every step, both sides, both key options', () => {
-  for (const mode of ['import', 'rotate'] as const) {
-    for (const point of sourcePoints(mode))
-      test(`source killed at ${point} (${mode}) resumes and finishes`, () => scenario('source', mode, point))
-    for (const point of targetPoints(mode))
-      test(`target killed at ${point} (${mode}) reboots and the uplift finishes`, () => scenario('target', mode, point))
-  }
-})
