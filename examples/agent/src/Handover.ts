@@ -1,19 +1,12 @@
 /**
- * Zero-downtime handover (docs/uplift.md "Zero downtime"): the memory routes that both sides of an uplift serve,
- * and the forwarding layer in front of the source's handler.
- *
- *   GET  /topics?user=                  what the agent learned about a user
- *   POST /remember   { user, text }     learns; { remembered, topics }
- *
- * The source serves its own state until its journal shows the on-chain switch (`handover-tx`), then forwards every
- * new request to the target, which serves the same routes on the state it loaded once the chain names it canonical.
+ * Zero-downtime handover (docs/uplift.md "Zero downtime"): how a demoted source reaches its target. After the
+ * on-chain switch (`handover-tx` in its journal) it forwards every request, and it replays the writes it accepted
+ * in the uplift window as batches with their idempotency keys.
  */
-import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http'
-import type { Database } from 'better-sqlite3'
-import { learn, topics } from './Memory.js'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 
-const maxBody = 64 * 1024
-const userPattern = /^[\w.-]{1,64}$/
+/** The largest body any agent route takes (a write batch). */
+const maxBody = 1024 * 1024
 
 function send(res: ServerResponse, status: number, body: unknown): void {
   if (res.headersSent) return void res.end()
@@ -30,60 +23,6 @@ async function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
     chunks.push(c as Buffer)
   }
   return Buffer.concat(chunks)
-}
-
-/** Serves the memory routes on `db`; false for any other path (nothing is written to `res`). */
-export async function serveMemory(db: Database, req: IncomingMessage, res: ServerResponse): Promise<boolean> {
-  const url = new URL(req.url ?? '/', 'http://agent')
-  if (req.method === 'GET' && url.pathname === '/topics') {
-    const user = url.searchParams.get('user') ?? ''
-    if (!userPattern.test(user)) fail(res, 400, 'bad_request', '"user" must be 1–64 word characters')
-    else send(res, 200, { user, topics: topics(db, user) })
-    return true
-  }
-  if (req.method === 'POST' && url.pathname === '/remember') {
-    const raw = await readBody(req)
-    if (raw === undefined) {
-      fail(res, 413, 'too_large', `body over ${maxBody} bytes`)
-      return true
-    }
-    let body: { user?: unknown; text?: unknown }
-    try {
-      body = JSON.parse(raw.toString('utf8')) as typeof body
-    } catch {
-      fail(res, 400, 'bad_request', 'body is not valid JSON')
-      return true
-    }
-    const { user, text } = body ?? {}
-    if (typeof user !== 'string' || !userPattern.test(user)) fail(res, 400, 'bad_request', '"user" must be 1–64 word characters')
-    else if (typeof text !== 'string' || text.length === 0 || text.length > 4096)
-      fail(res, 400, 'bad_request', '"text" must be 1–4096 characters')
-    else send(res, 200, learn(db, { user, text }))
-    return true
-  }
-  return false
-}
-
-export type ForwarderParameters = {
-  /** The source's own handler (it serves until the switch). */
-  readonly serve: RequestListener
-  /** True once the handover is on-chain, e.g. `() => journal.get('handover-tx') !== undefined`. Checked per request. */
-  readonly switched: () => boolean
-  /** The target's public base URL. */
-  readonly targetUrl: string
-}
-
-/**
- * The forwarding layer in front of a source: each request goes to `serve` until `switched()` is true, then to the
- * target (method, path, query, content-type and body; the target's status and body come back unchanged).
- * A request that cannot reach the target gets 502 `{ error: { code: "forward.unreachable" } }`.
- */
-export function createForwarder(parameters: ForwarderParameters): RequestListener {
-  const base = parameters.targetUrl.replace(/\/$/, '')
-  return (req, res) => {
-    if (!parameters.switched()) return void parameters.serve(req, res)
-    void forward(base, req, res)
-  }
 }
 
 /** Forwards one request to `base` (the target); 502 `forward.unreachable` when it does not answer. */
