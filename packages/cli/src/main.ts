@@ -25,11 +25,11 @@ const version = '0.1.0'
 /** One-line descriptions of command groups (`regent dev`, `regent dev cvm`, …). */
 const groups: Record<string, string> = {
   dev: 'the embedded devnet: up, down, status, and its CVMs',
-  cvm: 'devnet CVMs: launch, list, stop, logs',
+  cvm: 'devnet CVMs: launch, list, stop, restart, logs',
   attest: 'verify Intel TDX/SGX quotes (DCAP) offline',
   identity: 'show and verify agent identity bundles (identity function, security score)',
   keys: 'derive keys inside a CVM (address and provenance, never the key unless asked)',
-  uplift: 'the self-uplift protocol: journal status (the full run is in progress; see `regent demo`)',
+  uplift: 'the self-uplift protocol: move a running agent into a TEE, resume it, follow it',
 }
 
 /** Runs `regent <argv…>` and resolves to the exit code. Never throws. */
