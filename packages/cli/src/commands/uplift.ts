@@ -288,19 +288,20 @@ export const resume: Command = {
           task: async (_c, task) => {
             const r = await Admin.call(o.agent, { method: 'POST', path: '/admin/uplift/resume', token: o.token, body: {} })
             if (r.ok) first = r.status
-            else if (r.refusal.code === 'uplift.busy') {
-              // Already running: follow it to the end.
+            else if (r.refusal.code === 'uplift.busy' || r.refusal.code === 'uplift.none') {
+              // Already running (follow it to the end), or already complete (a restarted agent resumes by itself).
               const s = await Admin.call(o.agent, { method: 'GET', path: '/admin/uplift', token: o.token })
               if (!s.ok) throw refusalError(o.agent, s.refusal)
-              first = s.status
-            } else if (r.refusal.code === 'uplift.none')
-              throw new CliError('uplift.none', `the agent at ${o.agent} has no uplift to resume (${r.refusal.message})`, {
-                hint: `start one: regent uplift --agent ${o.agent} --target local`,
-                docs,
-              })
-            else throw refusalError(o.agent, r.refusal)
+              if (r.refusal.code === 'uplift.busy' || s.status.state === 'done') first = s.status
+              else
+                throw new CliError('uplift.none', `the agent at ${o.agent} has no uplift to resume (${r.refusal.message})`, {
+                  hint: `start one: regent uplift --agent ${o.agent} --target local`,
+                  docs,
+                })
+            } else throw refusalError(o.agent, r.refusal)
             const s = need(first)
-            task.title = `resume: session ${s.sessionId ? short(s.sessionId) : '?'} ${r.ok ? 'resumed' : 'already running, following it'}${s.next ? ` at ${s.next}` : ''}`
+            const how = r.ok ? 'resumed' : s.state === 'done' ? 'already complete' : 'already running, following it'
+            task.title = `resume: session ${s.sessionId ? short(s.sessionId) : '?'} ${how}${s.next ? ` at ${s.next}` : ''}`
           },
         },
       ],

@@ -1,0 +1,96 @@
+/**
+ * `regent uplift` against a real agent (issue 7 "CLI and demo"; docs/cli/uplift.md): the example agent runs in the
+ * wild as its own process on an in-process devnet, and the operator moves it with the real binary —
+ * `regent uplift --agent <url> --target local` (launch through the devnet provider, the agent drives the protocol,
+ * the CLI follows it and verifies the result), `regent uplift status --agent`, and `regent uplift resume` after the
+ * agent was SIGKILLed mid-uplift and started again.
+ */
+import { mkdtemp } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { type Devnet, startDevnet } from '@regent/devnet'
+import { readCanonical } from '@regent/sdk'
+import { createPublicClient, type Hex, http, keccak256, toBytes } from 'viem'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { regent } from '../../packages/cli/test/cli.js'
+import { adminToken, call, randomName, startWild, targetCompose, upliftLine, type WildProcess, wildComposeBytes } from './agent-process.js'
+import { devnetChain } from './uplift-fixture.js'
+
+let devnet: Devnet
+let appId: Hex
+let dir: string
+const wilds: WildProcess[] = []
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'regent-uplift-cli-'))
+  devnet = await startDevnet({ dir, kmsNodes: 1 })
+  const salt = keccak256(toBytes('regent uplift cli e2e'))
+  ;({ appId } = await devnet.approveApp({ compose: await targetCompose(), salt }))
+  await devnet.approveApp({ compose: await wildComposeBytes(), salt })
+})
+afterAll(async () => {
+  await Promise.all(wilds.map((w) => w.process.stop()))
+  await devnet?.stop()
+})
+
+const cli = (args: string[], devnetDir = true) =>
+  regent([...args, ...(devnetDir ? ['--devnet-dir', dir] : []), '--json'], { env: { REGENT_ADMIN_TOKEN: adminToken } })
+const canonical = (agentId: bigint) =>
+  readCanonical(createPublicClient({ chain: devnetChain(devnet), transport: http(devnet.file.rpcUrl) }), {
+    contracts: devnet.file.contracts,
+    agentId,
+  })
+
+async function wild(prefix: string, env: Record<string, string> = {}) {
+  const w = await startWild(devnet, dir, { name: randomName(prefix), appId, env })
+  wilds.push(w)
+  for (let i = 0; i < 10; i++) await call(w.url, '/remember', { user: 'erin', text: `erin collects maps ${i}` })
+  const health = (await call(w.url, '/health')).body as { agentId: string; wallet: Hex }
+  return { w, agentId: BigInt(health.agentId), wallet: health.wallet }
+}
+
+describe('regent uplift against the example agent', () => {
+  test('default: --target local --key rotate moves the agent into a devnet CVM; status reads it back; resume reports it complete', async () => {
+    const { w, agentId, wallet } = await wild('cli-rotate')
+    const r = await cli(['uplift', '--agent', w.url, '--target', 'local', '--key', 'rotate'])
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout).not.toContain(adminToken)
+    const d = JSON.parse(r.stdout)
+    expect(d).toMatchObject({ state: 'done', key: 'rotate', sameWallet: false })
+    const now = await canonical(agentId)
+    expect([now.epoch, now.instance.host, now.instance.signer]).toEqual([2n, d.target.url, d.result.signer])
+    expect(now.instance.signer.toLowerCase()).not.toBe(wallet.toLowerCase())
+    expect(d.verification).toMatchObject({ served: true, isAgent: true })
+
+    const status = await cli(['uplift', 'status', '--agent', w.url], false)
+    expect(status.code).toBe(0)
+    expect(JSON.parse(status.stdout)).toMatchObject({ state: 'done', mode: 'rotate', next: null })
+    // Resuming a complete uplift changes nothing and reports it.
+    const resume = await cli(['uplift', 'resume', '--agent', w.url])
+    expect(resume.code, resume.stdout + resume.stderr).toBe(0)
+    expect(JSON.parse(resume.stdout)).toMatchObject({ state: 'done', result: { signer: d.result.signer } })
+    expect((await canonical(agentId)).epoch).toBe(2n)
+  })
+
+  test('behavior: the agent is SIGKILLed mid-uplift; started again it resumes, and `regent uplift resume` follows it to the end', async () => {
+    const point = 'after:challenge'
+    const first = await wild('cli-crash', { REGENT_FAILPOINT: point })
+    const r = await cli(['uplift', '--agent', first.w.url, '--target', 'local', '--key', 'import'])
+    expect(r.code).not.toBe(0) // the agent died under the CLI
+    await first.w.line((l) => l === `failpoint ${point}`)
+    await first.w.process.exited
+    const again = await startWild(devnet, dir, {
+      name: 'unused',
+      appId,
+      dataDir: first.w.dataDir,
+      port: Number(new URL(first.w.url).port),
+    })
+    wilds.push(again)
+    const resume = await cli(['uplift', 'resume', '--agent', again.url])
+    expect(resume.code, resume.stdout + resume.stderr).toBe(0)
+    expect(JSON.parse(resume.stdout)).toMatchObject({ state: 'done' })
+    await again.line(upliftLine('done'))
+    const now = await canonical(first.agentId)
+    expect([now.epoch, now.instance.signer.toLowerCase()]).toEqual([2n, first.wallet.toLowerCase()])
+  })
+})
