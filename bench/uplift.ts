@@ -2,15 +2,17 @@
  * Uplift figures (issue 7 "Figures"), one JSON object, with real processes as an operator runs them: a fresh devnet
  * (anvil, one KMS node, the TDX host) in a temp dir; for each state size and each key option (import, rotate,
  * interleaved run by run) the example agent runs in the wild (its own process, REGENT_RUNTIME=wild,
- * test/e2e/agent-process.ts), is filled through POST /remember, commits (POST /checkpoint), and is asked over its
- * admin API to uplift into a devnet CVM running the example agent as target, while a client reads and writes through
- * the SOURCE's public URL.
+ * test/e2e/agent-process.ts), is filled through POST /remember/batch, commits (POST /checkpoint), and is asked over
+ * its admin API to uplift into a devnet CVM running the example agent as target, while a client reads and writes
+ * through the SOURCE's public URL.
  *
  *   npm run bench:uplift                       # full: 4 MiB and 16 MiB, 3 runs per option, medians
  *   npm run bench:uplift -- --profile fast     # 256 KiB, 1 run per option (BENCH_PROFILE=fast also works)
  *   npm run bench:uplift -- --state-kib 256,768 # other state sizes, with the profile's runs
  *
  * Per run:
+ * - `fillMs`: filling the memory (POST /remember/batch, one transaction and one seal per request) and the commit
+ *   (POST /checkpoint); reported apart, it is part of no uplift figure.
  * - `endToEndMs`: from sending POST /admin/uplift to reading the agent's `uplift {"state":"done"…}` stdout line. The
  *   target CVM is launched and answering before (CVM process start and KMS boot excluded).
  * - `stepsMs`: differences of consecutive `at` timestamps of GET /admin/uplift `steps` (the source journal; each
@@ -19,7 +21,7 @@
  * - `sealedStateBytes`: the source's sealed state file (SQLite page count × page size + 52 bytes of header and tag)
  *   after the fill and POST /checkpoint, before the client starts (its writes until the checkpoint add a few KiB);
  *   no public route tells the checkpoint's byte length. `checkpointChunks`: the `state-chunk:` entries of the
- *   target's GET /uplift/v1/status (1 MiB chunks); `logicalBytesWritten`: the text the bench remembered.
+ *   target's GET /uplift/v1/status (64 KiB chunks); `logicalBytesWritten`: the text the bench remembered.
  * - `transferMiBps`: sealedStateBytes / (`challenge` − `commit`): sealing every chunk for the target, posting the
  *   offer, the chunks and the load, the target's decryption, root check and restore, and one chain read.
  * - the client: two lanes run side by side, one reading (GET /topics?user=alice) and one writing (POST /remember),
@@ -61,7 +63,7 @@ const sizes =
 if (!sizes.every((x) => x > 0 && x <= 64 * 1024 * 1024)) throw new Error('--state-kib takes sizes in (0, 65536] KiB')
 const profile = { sizes, runs: profiles[profileName].runs }
 const textChars = 4000 // ≤ 4096 (the agent's limit); 4000 keeps one memory row per 4 KiB SQLite page
-const fillConcurrency = 4
+const fillItemsPerRequest = 200 // × ~4 KiB of JSON each: ~0.8 MiB, under the route's 1 MiB body and 1000 items
 const afterDone = 50 // client requests after the done line (through the demoted source's forwarding)
 const targets = { failedRequests: 0, longestHandoverLatencyMs: 250 }
 const salt = keccak256(toBytes('regent bench uplift'))
@@ -89,6 +91,7 @@ type Request = { kind: 'read' | 'write'; start: number; end: number; ok: boolean
 const dir = await mkdtemp(join(tmpdir(), 'regent-bench-uplift-'))
 const cleanup: (() => Promise<unknown>)[] = [() => rm(dir, { recursive: true, force: true })]
 const loadBefore = loadavg()
+const benchStart = performance.now()
 try {
   log('starting the devnet…')
   const devnet = await startDevnet({ dir, kmsNodes: 1 })
@@ -103,18 +106,22 @@ try {
     REGENT_TRUSTED_ROOT_PEM: devnet.file.rootCa,
   }
 
-  /** Remembers `bytes` of text as `alice`, `fillConcurrency` requests in flight. */
+  /**
+   * Remembers `bytes` of text as `alice` through POST /remember/batch, `fillItemsPerRequest` writes per request, one
+   * request at a time (each is one transaction and one seal of the whole state; more in flight would only queue).
+   */
   async function fill(url: string, bytes: number): Promise<number> {
     const count = Math.ceil(bytes / textChars)
-    let next = 0
-    await Promise.all(
-      Array.from({ length: fillConcurrency }, async () => {
-        for (let i = next++; i < count; i = next++) {
-          const r = await call(url, '/remember', { user: 'alice', text: fillerText(i) })
-          if (r.status !== 200) throw new Error(`POST /remember answered ${r.status}: ${JSON.stringify(r.body)}`)
-        }
-      }),
-    )
+    for (let from = 0; from < count; from += fillItemsPerRequest) {
+      const items = Array.from({ length: Math.min(fillItemsPerRequest, count - from) }, (_, j) => ({
+        user: 'alice',
+        text: fillerText(from + j),
+        key: `bench-fill-${from + j}`,
+      }))
+      const r = await call(url, '/remember/batch', { items })
+      if (r.status !== 200 || r.body.applied !== items.length)
+        throw new Error(`POST /remember/batch answered ${r.status}: ${JSON.stringify(r.body)}`)
+    }
     return count * textChars
   }
 
@@ -122,13 +129,15 @@ try {
     const w = await startWild(devnet, dir, { name: randomName(`bench-${mode}`), appId })
     const stops: (() => Promise<unknown>)[] = [() => w.process.stop()]
     try {
+      const fillStart = performance.now()
       const logicalBytesWritten = await fill(w.url, size)
       const committed = await call(w.url, '/checkpoint', {})
       if (committed.status !== 200) throw new Error(`POST /checkpoint answered ${committed.status}`)
+      const fillMs = round(performance.now() - fillStart)
       const cvm = await launchTarget(devnet, { compose, appId, env: targetEnv })
       stops.unshift(() => devnet.host.stop(cvm.cvmId))
       const memoriesBefore = ((await call(w.url, '/health')).body as { memories: number }).memories
-      const sealedStateBytes = (await stat(join(w.dataDir, 'agent.sealed'))).size // every /remember saves it
+      const sealedStateBytes = (await stat(join(w.dataDir, 'agent.sealed'))).size // every write request saves it
       const expectedTopics = JSON.stringify((await call(w.url, '/topics?user=alice')).body)
 
       const requests: Request[] = []
@@ -167,7 +176,7 @@ try {
         await client
         const { next, error } = JSON.parse(failure.slice('uplift '.length)) as { next: string; error: unknown }
         log(`  the uplift failed at ${next}: ${JSON.stringify(error)}`)
-        return { failed: { next, error } } as const
+        return { failed: { next, error }, fillMs } as const
       }
       await client
 
@@ -196,6 +205,7 @@ try {
       const slowestRead = requests.filter((r) => r.kind === 'read').sort((a, b) => b.end - b.start - (a.end - a.start))[0]
       const keyStep = mode === 'import' ? 'key-envelope' : 'key-offer'
       return {
+        fillMs,
         endToEndMs: round(endToEndMs),
         stepsMs,
         checkpointToSwitchMs: at('handover-tx') - at(keyStep),
@@ -229,13 +239,16 @@ try {
   const summarize = (outcomes: Outcome[]) => {
     const rs = outcomes.filter((r): r is Run => !('failed' in r))
     const failedUplifts = outcomes.flatMap((r) => ('failed' in r ? [r.failed] : []))
-    if (rs.length === 0) return { runs: 0, failedUplifts }
+    // Filling and committing before the uplift, apart from every uplift figure (failed runs too).
+    const fillMs = { median: median(outcomes.map((r) => r.fillMs)), all: outcomes.map((r) => r.fillMs) }
+    if (rs.length === 0) return { runs: 0, failedUplifts, fillMs }
     const pick = (f: (r: Run) => number) => rs.map(f)
     const max = (f: (r: Run) => number) => Math.max(...pick(f))
     const sum = (f: (r: Run) => number) => pick(f).reduce((a, b) => a + b, 0)
     return {
       runs: rs.length,
       failedUplifts,
+      fillMs,
       endToEndMs: { median: median(pick((r) => r.endToEndMs)), all: pick((r) => r.endToEndMs) },
       stepsMs: Object.fromEntries(Object.keys(rs[0]?.stepsMs ?? {}).map((s) => [s, median(pick((r) => r.stepsMs[s] ?? 0))])),
       checkpointToSwitchMs: median(pick((r) => r.checkpointToSwitchMs)),
@@ -301,6 +314,7 @@ try {
         node: process.version,
         cpus: cpus().length,
         loadAverage: { before: loadBefore.map(round), after: loadavg().map(round) },
+        wallClockS: Math.round((performance.now() - benchStart) / 1000),
         targets,
         // Over the uplifts that finished (false when none did).
         met: {
@@ -315,6 +329,7 @@ try {
           'one machine runs anvil, the KMS node, the target CVM process, the source agent process and this client',
           'endToEndMs: POST /admin/uplift → the `uplift {"state":"done"` stdout line; the target CVM was answering before',
           'a write between the checkpoint and the switch (at most checkpointToSwitchMs) is served by the source and replayed at the target after the switch; writes are reported apart from reads',
+          'fillMs: POST /remember/batch until the memory holds the size, then POST /checkpoint; before and apart from the uplift',
           'per size and option: medians of the runs; requests, failedRequests, writesAcknowledged, lostWrites are sums; longest latencies also give the max over runs',
         ],
       },
