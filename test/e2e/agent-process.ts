@@ -7,10 +7,11 @@ import { randomBytes } from 'node:crypto'
 import { mkdtemp, readFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
-import { type Guarded, spawnGuarded } from '@regent/contracts'
+import { agentTreasuryAbi, type Guarded, spawnGuarded } from '@regent/contracts'
 import type { Devnet } from '@regent/devnet'
-import type { Hex } from 'viem'
-import { agentDir } from './uplift-fixture.js'
+import { createPublicClient, createWalletClient, type Hex, http } from 'viem'
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
+import { agentDir, devnetChain } from './uplift-fixture.js'
 
 export const adminToken = 'e2e-admin-token-0123456789'
 
@@ -132,3 +133,19 @@ export async function call(url: string, path: string, body?: unknown) {
 export const targetCompose = async () => new Uint8Array(await readFile(join(agentDir, 'app-compose.json')))
 export const wildComposeBytes = async () => new Uint8Array(await readFile(join(agentDir, 'wild-compose.json')))
 export const randomName = (prefix: string) => `${prefix}-${randomBytes(4).toString('hex')}`
+
+/** Deposits `wei` into the agent's treasury from a fresh account the devnet faucet funds. */
+export async function deposit(devnet: Devnet, agentId: bigint, wei: bigint): Promise<void> {
+  const chain = devnetChain(devnet)
+  const transport = http(devnet.file.rpcUrl)
+  const funder = createWalletClient({ account: privateKeyToAccount(generatePrivateKey()), chain, transport })
+  await devnet.host.fund(funder.account.address, wei + 10n ** 17n)
+  const hash = await funder.writeContract({
+    address: devnet.file.contracts.treasury,
+    abi: agentTreasuryAbi,
+    functionName: 'deposit',
+    args: [agentId],
+    value: wei,
+  })
+  await createPublicClient({ chain, transport }).waitForTransactionReceipt({ hash })
+}

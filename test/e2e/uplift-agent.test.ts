@@ -13,13 +13,14 @@ import { Collateral } from '@regent/attest'
 import { agentTreasuryAbi } from '@regent/contracts'
 import { type CvmRecord, type Devnet, startDevnet } from '@regent/devnet'
 import { readCanonical, verifyInstance } from '@regent/sdk'
-import { createPublicClient, createWalletClient, type Hex, http, keccak256, toBytes, zeroAddress } from 'viem'
+import { createPublicClient, type Hex, http, keccak256, toBytes, zeroAddress } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import {
   admin,
   adminToken,
   call,
+  deposit,
   randomName,
   startWild,
   targetCompose,
@@ -57,13 +58,6 @@ const treasuryBalance = (agentId: bigint) =>
     args: [agentId, zeroAddress],
   })
 
-/** A funded account of the test's own (deposits into the treasury, receives withdrawals). */
-async function payer() {
-  const account = privateKeyToAccount(generatePrivateKey())
-  await devnet.host.fund(account.address, 10n ** 19n)
-  return createWalletClient({ account, chain: devnetChain(devnet), transport: http(devnet.file.rpcUrl) })
-}
-
 /** The example agent in the wild with memories, a committed root and 1 ETH in its treasury. */
 async function wildAgent(prefix: string) {
   const w = await startWild(devnet, dir, { name: randomName(prefix), appId })
@@ -73,16 +67,7 @@ async function wildAgent(prefix: string) {
   expect((await call(w.url, '/checkpoint', {})).status).toBe(200)
   const health = (await call(w.url, '/health')).body as { agentId: string; wallet: Hex; memories: number }
   const agentId = BigInt(health.agentId)
-  const funder = await payer()
-  await client().waitForTransactionReceipt({
-    hash: await funder.writeContract({
-      address: devnet.file.contracts.treasury,
-      abi: agentTreasuryAbi,
-      functionName: 'deposit',
-      args: [agentId],
-      value: 10n ** 18n,
-    }),
-  })
+  await deposit(devnet, agentId, 10n ** 18n)
   return { w, agentId, wallet: health.wallet, memories: health.memories }
 }
 

@@ -14,10 +14,9 @@ import { join } from 'node:path'
 import { agentTreasuryAbi, regentSuccessionAbi } from '@regent/contracts'
 import { type Devnet, startDevnet } from '@regent/devnet'
 import { readCanonical } from '@regent/sdk'
-import { createPublicClient, createWalletClient, type Hex, http, keccak256, parseEventLogs, toBytes, zeroAddress } from 'viem'
-import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
+import { createPublicClient, type Hex, http, keccak256, parseEventLogs, toBytes, zeroAddress } from 'viem'
 import { afterAll, beforeAll, expect } from 'vitest'
-import { admin, adminToken, call, randomName, startWild, targetCompose, upliftLine, wildComposeBytes } from './agent-process.js'
+import { admin, adminToken, call, deposit, randomName, startWild, targetCompose, upliftLine, wildComposeBytes } from './agent-process.js'
 import { devnetChain, launchTarget } from './uplift-fixture.js'
 
 let devnet: Devnet
@@ -89,21 +88,7 @@ export async function scenario(side: 'source' | 'target', mode: 'import' | 'rota
     const before = (await call(first.url, '/health')).body as { agentId: string; wallet: Hex; memories: number }
     const agentId = BigInt(before.agentId)
     // A deposit: the treasury must be exactly this afterwards.
-    const funder = createWalletClient({
-      account: privateKeyToAccount(generatePrivateKey()),
-      chain: devnetChain(devnet),
-      transport: http(devnet.file.rpcUrl),
-    })
-    await devnet.host.fund(funder.account.address, 10n ** 18n)
-    await client().waitForTransactionReceipt({
-      hash: await funder.writeContract({
-        address: devnet.file.contracts.treasury,
-        abi: agentTreasuryAbi,
-        functionName: 'deposit',
-        args: [agentId],
-        value: 12345n,
-      }),
-    })
+    await deposit(devnet, agentId, 12345n)
     const cvm = await launchTarget(devnet, { compose, appId, env: { ...targetEnv, ...(side === 'target' ? failpoint : {}) } })
     const targetWallet = ((await call(cvm.appUrl, '/health')).body as { wallet: Hex }).wallet
 

@@ -22,6 +22,7 @@ import {
   UpliftRefusedError,
   type UpliftReturnType,
   uplift,
+  upliftSourceSteps,
 } from '@regent/sdk'
 import { type Agent, AgentActionError, stateChunkSize } from './Agent.js'
 import { type Config, failpointHook } from './config.js'
@@ -45,20 +46,6 @@ export type UpliftStatus = {
   /** Writes accepted in the window, and how many the target has applied. */
   heldWrites: { held: number; replayed: number }
 }
-
-/** The source's steps, in order (the key step is `key-envelope` for import, `key-offer` for rotate). */
-export const sourceSteps = [
-  'source-hello',
-  'target-hello',
-  'key',
-  'commit',
-  'state-offer',
-  'challenge',
-  'challenge-answer',
-  'handover-tx',
-  'registration',
-  'handover',
-] as const
 
 export type UpliftSource = {
   status(): UpliftStatus
@@ -126,7 +113,7 @@ export function createUpliftSource(parameters: { config: Config; agent: Agent })
     const s = session()
     const hello = journal.get<{ sessionId: string }>('source-hello')
     const challenge = journal.get<{ epoch: string; nonce: string; leafIndexes: string[] }>('challenge')
-    const next = s === undefined ? null : (sourceSteps.find((x) => !names.has(x)) ?? null)
+    const next = s === undefined ? null : (upliftSourceSteps.find((x) => !names.has(x)) ?? null)
     return {
       state,
       sessionId: hello?.sessionId ?? null,

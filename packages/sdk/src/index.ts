@@ -196,7 +196,7 @@ export {
   verifyTarget,
 } from './uplift/KeyTransfer.js'
 export * as UpliftMessages from './uplift/Messages.js'
-export { type UpliftParameters, type UpliftReturnType, uplift } from './uplift/Source.js'
+export { sourceSteps as upliftSourceSteps, type UpliftParameters, type UpliftReturnType, uplift } from './uplift/Source.js'
 export {
   type OfferStateParameters,
   type OfferStateReturnType,

@@ -4,24 +4,14 @@
  * (`authorization: Bearer <REGENT_ADMIN_TOKEN>`). The token is sent only in that header: never in a URL, an error
  * or an output.
  */
+import { upliftSourceSteps } from '@regent/sdk'
 import { CliError } from '../errors.js'
 
 const docs = 'docs/cli/uplift.md'
 const requestTimeoutMs = 10_000
 
 /** The source's steps in order (docs/uplift.md "Journal"); the key step is `key-envelope` (import) or `key-offer` (rotate). */
-export const sourceSteps = [
-  'source-hello',
-  'target-hello',
-  'key',
-  'commit',
-  'state-offer',
-  'challenge',
-  'challenge-answer',
-  'handover-tx',
-  'registration',
-  'handover',
-] as const
+export const sourceSteps = upliftSourceSteps
 
 /** The journal name of a source step for a key option. */
 export const stepName = (step: (typeof sourceSteps)[number], mode: 'import' | 'rotate') =>

@@ -33,6 +33,23 @@ import {
 import * as Messages from './Messages.js'
 import { offerState } from './StateTransfer.js'
 
+/**
+ * The source's journaled protocol steps, in order (docs/uplift.md "Journal"): `key` stands for `key-envelope`
+ * (import) or `key-offer` (rotate). What status readers (the agent's admin API, `regent uplift`) count.
+ */
+export const sourceSteps = [
+  'source-hello',
+  'target-hello',
+  'key',
+  'commit',
+  'state-offer',
+  'challenge',
+  'challenge-answer',
+  'handover-tx',
+  'registration',
+  'handover',
+] as const
+
 export type UpliftParameters = {
   readonly mode: 'import' | 'rotate'
   readonly agentId: bigint
