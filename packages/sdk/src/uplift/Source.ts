@@ -8,13 +8,12 @@
 import { identityRegistryAbi, regentAppAuthAbi, regentSuccessionAbi } from '@regent/contracts'
 import { type Client, getAddress, type Hex, type LocalAccount, parseEventLogs } from 'viem'
 import { readContract } from 'viem/actions'
-import * as Checkpoint from '../Checkpoint.js'
+import type * as Checkpoint from '../Checkpoint.js'
 import { assertCanonical } from '../chain/assertCanonical.js'
 import { commitState } from '../chain/commitState.js'
 import { readCanonical } from '../chain/readCanonical.js'
 import { fromAgentUri, toAgentUri } from '../chain/registerAgent.js'
 import { type RegentContracts, send as sendTx, type WriteClient } from '../chain/transact.js'
-import { fromHex, toHex } from '../internal/bytes.js'
 import type { PrivateKey } from '../Keys.js'
 import { UpliftRefusedError } from './errors.js'
 import { createChallenge, verifyHandshake } from './Handshake.js'
@@ -68,7 +67,7 @@ export type UpliftParameters = {
    * The frozen state to move. Called once; the result is journaled sealed. Its chunks must be at most
    * `UpliftMessages.limits.maxChunkSize` (512 KiB) or the uplift stops here with `state.chunk_size`.
    */
-  readonly checkpoint: () => Checkpoint.Checkpoint
+  readonly checkpoint: () => Checkpoint.Checkpoint | Promise<Checkpoint.Checkpoint>
   readonly collateral: VerifyTargetParameters['collateral']
   readonly trustedRoots?: VerifyTargetParameters['trustedRoots']
   /** Quote policy besides measurements (measurements are always RegentAppAuth's, for the agent's app). */
@@ -91,16 +90,38 @@ export type UpliftReturnType = {
 }
 
 const lower = (a: string) => a.toLowerCase() as Hex
-const serializeCheckpoint = (c: Checkpoint.Checkpoint) =>
-  new TextEncoder().encode(JSON.stringify({ chunkSize: c.chunkSize, stateRoot: c.stateRoot, chunks: c.chunks.map((x) => toHex(x)) }))
-function parseCheckpoint(bytes: Uint8Array): Checkpoint.Checkpoint {
-  const j = JSON.parse(new TextDecoder().decode(bytes)) as { chunkSize: number; stateRoot: Hex; chunks: Hex[] }
-  const db = Checkpoint.importState({ chunkSize: j.chunkSize, stateRoot: j.stateRoot, chunks: j.chunks.map((c) => fromHex(c, 'chunk')) })
-  try {
-    return Checkpoint.exportState(db, { chunkSize: j.chunkSize })
-  } finally {
-    db.close()
+/**
+ * The frozen checkpoint as journaled (sealed): one JSON header line `{ chunkSize, byteLength, stateRoot, chunkCount }`
+ * and the chunks' bytes back to back. The journal's AEAD protects it, so reading it back only re-slices the bytes
+ * (the state root was computed once, by the export).
+ */
+function serializeCheckpoint(c: Checkpoint.Checkpoint): Uint8Array {
+  const header = new TextEncoder().encode(
+    `${JSON.stringify({ chunkSize: c.chunkSize, byteLength: c.byteLength, stateRoot: c.stateRoot, chunkCount: c.chunks.length })}\n`,
+  )
+  const out = new Uint8Array(header.length + c.byteLength)
+  out.set(header)
+  let at = header.length
+  for (const chunk of c.chunks) {
+    out.set(chunk, at)
+    at += chunk.length
   }
+  return out
+}
+function parseCheckpoint(bytes: Uint8Array): Checkpoint.Checkpoint {
+  const newline = bytes.indexOf(0x0a)
+  const h = JSON.parse(new TextDecoder().decode(bytes.subarray(0, newline))) as {
+    chunkSize: number
+    byteLength: number
+    stateRoot: Hex
+    chunkCount: number
+  }
+  const body = bytes.subarray(newline + 1)
+  if (body.length !== h.byteLength) throw new Error('the journaled checkpoint is truncated')
+  const chunks: Uint8Array[] = []
+  for (let at = 0; at < body.length || chunks.length < h.chunkCount; at += h.chunkSize) chunks.push(body.slice(at, at + h.chunkSize))
+  if (chunks.length !== h.chunkCount) throw new Error('the journaled checkpoint has the wrong chunk count')
+  return { chunkSize: h.chunkSize, byteLength: h.byteLength, stateRoot: h.stateRoot, chunks }
 }
 
 /**
@@ -180,7 +201,7 @@ export async function uplift(parameters: UpliftParameters): Promise<UpliftReturn
   // Step 3: state. The frozen checkpoint is journaled sealed; its root is committed first (same root on-chain).
   let sealed = journal.getSecret('checkpoint')
   if (sealed === undefined) {
-    const frozen = parameters.checkpoint()
+    const frozen = await parameters.checkpoint()
     if (frozen.chunkSize > Messages.limits.maxChunkSize)
       throw new UpliftRefusedError({
         step: 'state transfer',
