@@ -5,13 +5,11 @@
  * serves its memory, its identity bundle and attestations. An uplift target becomes this same agent once the
  * chain names it canonical (`UpliftTarget.ts` calls {@link createAgent} with the key it holds).
  */
-import { join } from 'node:path'
 import {
   attestationToJson,
   commitState,
   createIdentityBundle,
   enroll,
-  openSealedState,
   readCanonical,
   registerAgent,
   type SealedState,
@@ -22,6 +20,7 @@ import type { Account, Address, Chain, Hex, LocalAccount, Transport, WalletClien
 import { connect, fundIfEmpty } from './chain.js'
 import type { Config } from './config.js'
 import type { Runtime } from './Runtime.js'
+import { type AgentStore, openAgentStore } from './Store.js'
 
 export type Agent = {
   readonly config: Config
@@ -29,6 +28,8 @@ export type Agent = {
   readonly account: LocalAccount
   readonly chainWallet: WalletClient<Transport, Chain, Account>
   readonly publicClient: ReturnType<typeof connect>['publicClient']
+  /** The sealed state and its write-ahead log (`Store.ts`). */
+  readonly store: AgentStore
   readonly state: SealedState
   readonly agentId: bigint
   readonly appId: Hex
@@ -66,14 +67,15 @@ export type CreateAgentParameters = {
   readonly runtime: Runtime
   /** The agent's key here: the runtime's own, or (after an option-A uplift) the imported one. */
   readonly account: LocalAccount
-  readonly state: SealedState
+  readonly store: AgentStore
   readonly agentId: bigint
   readonly appId: Hex
 }
 
 /** The agent's actions over an open state, for an agent id it already holds (no registration, no enrollment). */
 export function createAgent(parameters: CreateAgentParameters): Agent {
-  const { config, runtime, account, state, agentId } = parameters
+  const { config, runtime, account, store, agentId } = parameters
+  const state = store.state
   const { publicClient, walletClient: chainWallet } = connect(config, account)
   const read = () => readCanonical(publicClient, { contracts: config.contracts, agentId })
   const tee = () => {
@@ -87,12 +89,13 @@ export function createAgent(parameters: CreateAgentParameters): Agent {
     account,
     chainWallet,
     publicClient,
+    store,
     state,
     agentId,
     appId: parameters.appId,
     committed: { stateRoot: `0x${'00'.repeat(32)}`, seq: 0n, epoch: 0n },
     async checkpoint() {
-      state.save()
+      store.persist()
       const cp = state.checkpoint({ chunkSize: stateChunkSize })
       const now = await read()
       if (now.stateRoot.toLowerCase() === cp.stateRoot.toLowerCase()) {
@@ -146,7 +149,7 @@ export async function boot(config: Config, runtime: Runtime): Promise<Agent> {
   log(`wallet ${account.address} (${runtime.kind}; app ${runtime.appId})`)
   const { publicClient, walletClient } = connect(config, account)
   if (await fundIfEmpty(config, publicClient, account.address)) log('funded by the devnet faucet')
-  const state = openSealedState({ path: join(config.dataDir, 'agent.sealed'), key: runtime.sealingKey })
+  const store = openAgentStore({ dataDir: config.dataDir, key: runtime.sealingKey })
 
   const { agentId, agentRegistry } = await registerAgent(walletClient, {
     contracts: config.contracts,
@@ -169,7 +172,7 @@ export async function boot(config: Config, runtime: Runtime): Promise<Agent> {
     instance: { signer: account.address, ...instance, host: config.publicUrl },
   })
 
-  const agent = createAgent({ config, runtime, account, state, agentId, appId })
+  const agent = createAgent({ config, runtime, account, store, agentId, appId })
   const first = await agent.checkpoint()
   log(`canonical at epoch ${first.epoch}; state root ${first.stateRoot} (seq ${first.seq})`)
   return agent

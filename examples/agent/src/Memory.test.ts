@@ -1,7 +1,7 @@
 import { Checkpoint } from '@regent/sdk'
 import Database from 'better-sqlite3'
 import { describe, expect, test } from 'vitest'
-import { counts, learn, learnMany, setPreference, topics } from './Memory.js'
+import { counts, learn, setPreference, topics } from './Memory.js'
 
 const fresh = () => {
   const db = new Database(':memory:')
@@ -45,25 +45,5 @@ describe('learn', () => {
     expect(Checkpoint.exportState(db).stateRoot).toBe(root)
     learn(db, { user: 'ana', text: 'kites and kites', requestId: 'k-2', at: new Date(0) })
     expect(counts(db).memories).toBe(2)
-  })
-
-  test('behavior: learnMany applies a batch in one transaction, each key once; a failing batch applies nothing', () => {
-    const db = fresh()
-    learn(db, { user: 'ana', text: 'first', requestId: 'a' })
-    const r = learnMany(db, [
-      { user: 'ana', text: 'first', requestId: 'a' },
-      { user: 'ana', text: 'second', requestId: 'b' },
-    ])
-    expect(r.map((x) => x.duplicate === true)).toEqual([true, false])
-    expect(counts(db).memories).toBe(2)
-    const root = Checkpoint.exportState(db).stateRoot
-    db.exec("CREATE TRIGGER refuse BEFORE INSERT ON memory WHEN NEW.value = 'boom' BEGIN SELECT RAISE(ABORT, 'refused'); END")
-    expect(() =>
-      learnMany(db, [
-        { user: 'ana', text: 'third', requestId: 'c' },
-        { user: 'ana', text: 'boom', requestId: 'd' },
-      ]),
-    ).toThrow('refused')
-    expect(Checkpoint.exportState(db).stateRoot).toBe(root)
   })
 })

@@ -41,11 +41,6 @@ export function learn(
   return { remembered: text, topics: topics(db, user), ...(duplicate ? { duplicate: true } : {}) }
 }
 
-/** {@link learn} for many writes in one transaction (all or none). */
-export function learnMany(db: Database, writes: readonly { user: string; text: string; requestId?: string; at?: Date }[]) {
-  return db.transaction(() => writes.map((w) => learn(db, w)))()
-}
-
 /** The words `user` mentions most, best first. */
 export function topics(db: Database, user: string, limit = 5): { word: string; weight: number }[] {
   const rows = db

@@ -154,7 +154,7 @@ export function createUpliftSource(parameters: { config: Config; agent: Agent })
         // Freeze first (writes wait from here), then export: the frozen state is exactly what moves.
         checkpoint: () => {
           frozen = true
-          agent.state.save()
+          agent.store.persist()
           return agent.state.checkpoint({ chunkSize: stateChunkSize })
         },
         collateral,

@@ -6,12 +6,13 @@
  * (option A) or its own (option B) — so a forwarding source loses no request, and it can itself uplift later.
  */
 import { join } from 'node:path'
-import { createTarget, openSealedState, openUpliftJournal, readCanonical } from '@regent/sdk'
+import { createTarget, openUpliftJournal, readCanonical } from '@regent/sdk'
 import { type Agent, createAgent } from './Agent.js'
 import { connect, fundIfEmpty } from './chain.js'
 import { type Config, failpointHook } from './config.js'
 import { counts } from './Memory.js'
 import type { Runtime } from './Runtime.js'
+import { openAgentStore } from './Store.js'
 import { createAgentServer } from './server.js'
 import { createUpliftSource, type UpliftSource } from './UpliftSource.js'
 
@@ -20,7 +21,8 @@ export async function bootTarget(config: Config, runtime: Runtime) {
   if (runtime.tee === undefined || wallet === undefined) throw new Error('an uplift target runs in a CVM (REGENT_RUNTIME=cvm)')
   const { publicClient: client, walletClient } = connect(config, runtime.account)
   await fundIfEmpty(config, client, wallet.address)
-  const state = openSealedState({ path: join(config.dataDir, 'agent.sealed'), key: runtime.sealingKey })
+  const store = openAgentStore({ dataDir: config.dataDir, key: runtime.sealingKey })
+  const state = store.state
   const failpoint = failpointHook(config)
   const journal = openUpliftJournal({
     path: join(config.dataDir, 'uplift-target.db'),
@@ -50,7 +52,7 @@ export async function bootTarget(config: Config, runtime: Runtime) {
     const agentId = BigInt(hello.agentId)
     const now = await readCanonical(client, { contracts: config.contracts, agentId })
     if (now.instance.host !== config.publicUrl || now.instance.signer.toLowerCase() !== account.address.toLowerCase()) return undefined
-    agent = createAgent({ config, runtime, account, state, agentId, appId: runtime.appId })
+    agent = createAgent({ config, runtime, account, store, agentId, appId: runtime.appId })
     const loaded = journal.get<{ stateRoot: `0x${string}`; seq: string }>('state-loaded')
     if (loaded) agent.committed = { stateRoot: loaded.stateRoot, seq: BigInt(loaded.seq), epoch: now.epoch }
     source = createUpliftSource({ config, agent })
@@ -90,7 +92,7 @@ export async function bootTarget(config: Config, runtime: Runtime) {
     close() {
       source?.close()
       journal.close()
-      state.close()
+      store.close()
     },
   }
 }

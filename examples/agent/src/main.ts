@@ -3,12 +3,11 @@
  *   REGENT_UPLIFT_ROLE=target   a fresh CVM waiting to be handed an agent (UpliftTarget.ts)
  *   otherwise                   the agent: boots (or, mid-uplift, resumes its journaled session) and serves
  */
-import { join } from 'node:path'
-import { openSealedState } from '@regent/sdk'
 import { type Agent, boot, createAgent } from './Agent.js'
 import { type Config, fromEnv } from './config.js'
 import { counts } from './Memory.js'
 import { openRuntime, type Runtime } from './Runtime.js'
+import { openAgentStore } from './Store.js'
 import { createAgentServer } from './server.js'
 import { createUpliftSource, journaledAgentId } from './UpliftSource.js'
 import { bootTarget } from './UpliftTarget.js'
@@ -17,8 +16,8 @@ import { bootTarget } from './UpliftTarget.js'
 async function bootAgent(config: Config, runtime: Runtime): Promise<Agent> {
   const agentId = journaledAgentId(config, runtime.sealingKey)
   if (agentId === undefined) return boot(config, runtime)
-  const state = openSealedState({ path: join(config.dataDir, 'agent.sealed'), key: runtime.sealingKey })
-  const agent = createAgent({ config, runtime, account: runtime.account, state, agentId, appId: runtime.appId })
+  const store = openAgentStore({ dataDir: config.dataDir, key: runtime.sealingKey })
+  const agent = createAgent({ config, runtime, account: runtime.account, store, agentId, appId: runtime.appId })
   process.stdout.write(`agent ${agentId} resumes its uplift journal\n`)
   return agent
 }
@@ -52,7 +51,7 @@ try {
       server,
       close() {
         source.close()
-        agent.state.close()
+        agent.store.close()
       },
       ready: {
         url: config.publicUrl,

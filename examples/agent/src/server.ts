@@ -18,7 +18,7 @@ import type { Hex } from 'viem'
 import { serveAdmin } from './Admin.js'
 import { type Agent, AgentActionError } from './Agent.js'
 import { forward, idempotencyHeader } from './Handover.js'
-import { learn, learnMany, topics } from './Memory.js'
+import { topics } from './Memory.js'
 import type { UpliftSource } from './UpliftSource.js'
 
 class HttpError extends AgentActionError {}
@@ -98,12 +98,11 @@ async function route(agent: Agent, url: URL, req: IncomingMessage, res: ServerRe
         requestId ??= `uplift-${randomUUID()}`
         window.holdWrite({ path: '/remember', body: { user, text }, key: requestId })
       }
-      const learned = learn(agent.state.db, { user, text, ...(requestId === undefined ? {} : { requestId }) })
-      agent.state.save()
+      const [learned] = agent.store.remember([{ user, text, ...(requestId === undefined ? {} : { requestId }) }])
       return send(res, 200, learned)
     }
     case 'POST /remember/batch': {
-      // Many writes in one transaction and one seal, each applied once by its key (the replay of an uplift window).
+      // Many writes in one transaction and one log append, each applied once by its key (the replay of an uplift window).
       const body = await readJsonObject(req, maxBatchBody)
       const items = body.items
       if (!Array.isArray(items) || items.length === 0 || items.length > 1000)
@@ -120,8 +119,7 @@ async function route(agent: Agent, url: URL, req: IncomingMessage, res: ServerRe
       })
       if (window !== undefined)
         for (const w of writes) window.holdWrite({ path: '/remember', body: { user: w.user, text: w.text }, key: w.requestId })
-      const results = learnMany(agent.state.db, writes)
-      agent.state.save()
+      const results = agent.store.remember(writes)
       const duplicates = results.filter((r) => r.duplicate === true).length
       return send(res, 200, { applied: results.length - duplicates, duplicates })
     }
