@@ -11,7 +11,7 @@
  *   npm run bench:uplift -- --state-kib 256,768 # other state sizes, with the profile's runs
  *
  * Per run:
- * - `fillMs`: filling the memory (POST /remember/batch, one transaction and one seal per request) and the commit
+ * - `fillMs`: filling the memory (POST /remember/batch, one transaction and one log append per request) and the commit
  *   (POST /checkpoint); reported apart, it is part of no uplift figure.
  * - `endToEndMs`: from sending POST /admin/uplift to reading the agent's `uplift {"state":"done"…}` stdout line. The
  *   target CVM is launched and answering before (CVM process start and KMS boot excluded).
@@ -108,7 +108,7 @@ try {
 
   /**
    * Remembers `bytes` of text as `alice` through POST /remember/batch, `fillItemsPerRequest` writes per request, one
-   * request at a time (each is one transaction and one seal of the whole state; more in flight would only queue).
+   * request at a time (each is one transaction and one log append; more in flight would only queue).
    */
   async function fill(url: string, bytes: number): Promise<number> {
     const count = Math.ceil(bytes / textChars)
@@ -137,7 +137,7 @@ try {
       const cvm = await launchTarget(devnet, { compose, appId, env: targetEnv })
       stops.unshift(() => devnet.host.stop(cvm.cvmId))
       const memoriesBefore = ((await call(w.url, '/health')).body as { memories: number }).memories
-      const sealedStateBytes = (await stat(join(w.dataDir, 'agent.sealed'))).size // every write request saves it
+      const sealedStateBytes = (await stat(join(w.dataDir, 'agent.sealed'))).size // current: POST /checkpoint renewed the snapshot
       const expectedTopics = JSON.stringify((await call(w.url, '/topics?user=alice')).body)
 
       const requests: Request[] = []
