@@ -130,7 +130,7 @@ describe('an import session, end to end', () => {
       })
       expect(handshake.reasons).toEqual([])
 
-      // Step 5 (orchestration, not built yet): the source posts uplift with the same key; epoch + 1.
+      // Step 5 (here by hand; Source.ts does it in the orchestration): the source posts uplift with the same key; epoch + 1.
       const a = verdict.target as NonNullable<typeof verdict.target>
       const hash = await sourceWallet.writeContract({
         address: contracts.succession,
