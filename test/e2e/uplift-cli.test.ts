@@ -13,7 +13,18 @@ import { readCanonical } from '@regent/sdk'
 import { createPublicClient, type Hex, http, keccak256, toBytes } from 'viem'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { regent } from '../../packages/cli/test/cli.js'
-import { adminToken, call, randomName, startWild, targetCompose, upliftLine, type WildProcess, wildComposeBytes } from './agent-process.js'
+import {
+  admin,
+  adminToken,
+  call,
+  deposit,
+  randomName,
+  startWild,
+  targetCompose,
+  upliftLine,
+  type WildProcess,
+  wildComposeBytes,
+} from './agent-process.js'
 import { devnetChain } from './uplift-fixture.js'
 
 let devnet: Devnet
@@ -61,6 +72,12 @@ describe('regent uplift against the example agent', () => {
     expect([now.epoch, now.instance.host, now.instance.signer]).toEqual([2n, d.target.url, d.result.signer])
     expect(now.instance.signer.toLowerCase()).not.toBe(wallet.toLowerCase())
     expect(d.verification).toMatchObject({ served: true, isAgent: true })
+    // The new agent keeps the operator's admin API (same token) and can pay from the treasury it now holds.
+    const moved = await admin(d.target.url, 'uplift')
+    expect([moved.status, moved.body.state]).toEqual([200, 'idle'])
+    await deposit(devnet, agentId, 5000n)
+    const paid = await admin(d.target.url, 'withdraw', { to: `0x${'22'.repeat(20)}`, amount: '5000' })
+    expect([paid.status, paid.body.epoch]).toEqual([200, '2'])
 
     const status = await cli(['uplift', 'status', '--agent', w.url], false)
     expect(status.code).toBe(0)

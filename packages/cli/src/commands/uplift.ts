@@ -179,10 +179,14 @@ export async function upliftAgent(p: UpliftAgentParameters): Promise<CommandResu
             compose: need(compose),
             bundle,
             appId: need(out.appId) as Hex,
+            // Once it is the agent, the same operator keeps its admin API, and it can verify its own future targets.
             env: {
               REGENT_CHAIN_ID: String(file.chainId),
               REGENT_CONTRACTS: JSON.stringify(file.contracts),
               REGENT_UPLIFT_ROLE: 'target',
+              REGENT_COLLATERAL_URL: file.collateralUrl,
+              REGENT_TRUSTED_ROOT_PEM: file.rootCa,
+              ...(o.token ? { REGENT_ADMIN_TOKEN: o.token } : {}),
             },
           })
           out.target = { url: launched.url, wallet: null, provider: launched.provider, id: launched.id, stopped: false }
