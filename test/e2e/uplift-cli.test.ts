@@ -61,7 +61,7 @@ async function wild(prefix: string, env: Record<string, string> = {}) {
 }
 
 describe('regent uplift against the example agent', () => {
-  test('default: --target local --key rotate moves the agent into a devnet CVM; status reads it back; resume reports it complete', async () => {
+  test('default: --target local --key rotate moves the agent into a devnet CVM; status reads it back; resume reports it complete; the new agent moves again (TEE → TEE)', async () => {
     const { w, agentId, wallet } = await wild('cli-rotate')
     const r = await cli(['uplift', '--agent', w.url, '--target', 'local', '--key', 'rotate'])
     expect(r.code, r.stderr).toBe(0)
@@ -87,9 +87,17 @@ describe('regent uplift against the example agent', () => {
     expect(resume.code, resume.stdout + resume.stderr).toBe(0)
     expect(JSON.parse(resume.stdout)).toMatchObject({ state: 'done', result: { signer: d.result.signer } })
     expect((await canonical(agentId)).epoch).toBe(2n)
+
+    // TEE → TEE: the new agent (its own KMS key after rotate) moves again, into another CVM, with its key.
+    const hop = await cli(['uplift', '--agent', d.target.url, '--target', 'local', '--key', 'import'])
+    expect(hop.code, hop.stdout + hop.stderr).toBe(0)
+    const h = JSON.parse(hop.stdout)
+    const after = await canonical(agentId)
+    expect([after.epoch, after.instance.host, after.instance.signer]).toEqual([3n, h.target.url, d.result.signer])
+    expect(((await call(d.target.url, '/health')).body as { role: string }).role).toBe('demoted')
   })
 
-  test('behavior: the agent is SIGKILLed mid-uplift; started again it resumes, and `regent uplift resume` follows it to the end', async () => {
+  test('behavior: the agent is SIGKILLed mid-uplift; started again it resumes, `regent uplift resume` follows it to the end; the CVM then moves on with the imported key', async () => {
     const point = 'after:challenge'
     const first = await wild('cli-crash', { REGENT_FAILPOINT: point })
     const r = await cli(['uplift', '--agent', first.w.url, '--target', 'local', '--key', 'import'])
@@ -109,5 +117,12 @@ describe('regent uplift against the example agent', () => {
     await again.line(upliftLine('done'))
     const now = await canonical(first.agentId)
     expect([now.epoch, now.instance.signer.toLowerCase()]).toEqual([2n, first.wallet.toLowerCase()])
+
+    // TEE → TEE with the imported key: the CVM that holds the wild key hands the same key on to another CVM.
+    const d = JSON.parse(resume.stdout) as { target: { url: string } }
+    const hop = await cli(['uplift', '--agent', d.target.url, '--target', 'local', '--key', 'import'])
+    expect(hop.code, hop.stdout + hop.stderr).toBe(0)
+    const after = await canonical(first.agentId)
+    expect([after.epoch, after.instance.signer.toLowerCase()]).toEqual([3n, first.wallet.toLowerCase()])
   })
 })

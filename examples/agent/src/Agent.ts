@@ -10,6 +10,7 @@ import {
   commitState,
   createIdentityBundle,
   enroll,
+  type PrivateKey,
   readCanonical,
   registerAgent,
   type SealedState,
@@ -39,6 +40,8 @@ export type Agent = {
   checkpoint(): Promise<{ stateRoot: Hex; seq: bigint; epoch: bigint; transactionHash: Hex | undefined }>
   identity(nonce: Hex): Promise<unknown>
   attest(nonce: Hex, payload: Uint8Array): Promise<unknown>
+  /** The agent key's bytes, for an option-A uplift of this agent (the caller wipes them). */
+  privateKey(): Promise<PrivateKey>
   /** Pays `amount` wei from the agent's treasury (fenced: only as the canonical signer of the current epoch). */
   withdraw(to: Address, amount: bigint): Promise<{ transactionHash: Hex; epoch: bigint }>
 }
@@ -67,6 +70,8 @@ export type CreateAgentParameters = {
   readonly runtime: Runtime
   /** The agent's key here: the runtime's own, or (after an option-A uplift) the imported one. */
   readonly account: LocalAccount
+  /** That key's bytes (default: the runtime's own key). */
+  readonly privateKey?: () => Promise<PrivateKey>
   readonly store: AgentStore
   readonly agentId: bigint
   readonly appId: Hex
@@ -135,6 +140,7 @@ export function createAgent(parameters: CreateAgentParameters): Agent {
       })
       return attestationToJson(a)
     },
+    privateKey: parameters.privateKey ?? (() => runtime.privateKey()),
     async withdraw(to, amount) {
       const sent = await withdraw(chainWallet, { contracts: config.contracts, agentId, to, amount })
       return { transactionHash: sent.transactionHash, epoch: sent.epoch }

@@ -140,7 +140,7 @@ export function createUpliftSource(parameters: { config: Config; agent: Agent })
       if (config.collateralUrl === undefined)
         throw new AgentActionError(500, 'uplift.config', 'REGENT_COLLATERAL_URL is not set: the target cannot be verified.')
       const collateral = Collateral.parse(await (await fetch(config.collateralUrl, { signal: AbortSignal.timeout(30_000) })).text())
-      if (s.mode === 'import') privateKey = await agent.runtime.privateKey()
+      if (s.mode === 'import') privateKey = await agent.privateKey()
       const r: UpliftReturnType = await uplift({
         mode: s.mode,
         agentId: agent.agentId,

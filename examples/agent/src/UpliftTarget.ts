@@ -6,7 +6,7 @@
  * (option A) or its own (option B) — so a forwarding source loses no request, and it can itself uplift later.
  */
 import { join } from 'node:path'
-import { createTarget, openUpliftJournal, readCanonical } from '@regent/sdk'
+import { createTarget, openUpliftJournal, PrivateKey, readCanonical } from '@regent/sdk'
 import { type Agent, createAgent } from './Agent.js'
 import { connect, fundIfEmpty } from './chain.js'
 import { type Config, failpointHook } from './config.js'
@@ -52,7 +52,26 @@ export async function bootTarget(config: Config, runtime: Runtime) {
     const agentId = BigInt(hello.agentId)
     const now = await readCanonical(client, { contracts: config.contracts, agentId })
     if (now.instance.host !== config.publicUrl || now.instance.signer.toLowerCase() !== account.address.toLowerCase()) return undefined
-    agent = createAgent({ config, runtime, account, store, agentId, appId: runtime.appId })
+    // An imported key (option A) lives sealed in the target journal; its own key (B) is the runtime's.
+    const imported = async () => {
+      const key = journal.getSecret('wallet')
+      if (key === undefined) throw new Error('no imported key in the uplift journal')
+      try {
+        return new PrivateKey(key)
+      } finally {
+        key.fill(0)
+      }
+    }
+    const importedKey = journal.get('key-envelope') !== undefined
+    agent = createAgent({
+      config,
+      runtime,
+      account,
+      store,
+      agentId,
+      appId: runtime.appId,
+      ...(importedKey ? { privateKey: imported } : {}),
+    })
     const loaded = journal.get<{ stateRoot: `0x${string}`; seq: string }>('state-loaded')
     if (loaded) agent.committed = { stateRoot: loaded.stateRoot, seq: BigInt(loaded.seq), epoch: now.epoch }
     source = createUpliftSource({ config, agent })
