@@ -6,11 +6,13 @@
 import { randomBytes } from 'node:crypto'
 import { mkdtemp, readFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { agentTreasuryAbi, type Guarded, spawnGuarded } from '@regent/contracts'
-import type { Devnet } from '@regent/devnet'
-import { createPublicClient, createWalletClient, type Hex, http } from 'viem'
+import { type Devnet, startDevnet } from '@regent/devnet'
+import { createPublicClient, createWalletClient, type Hex, http, keccak256, toBytes } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
+import { afterAll, beforeAll } from 'vitest'
 import { agentDir, devnetChain } from './uplift-fixture.js'
 
 export const adminToken = 'e2e-admin-token-0123456789'
@@ -148,4 +150,29 @@ export async function deposit(devnet: Devnet, agentId: bigint, wei: bigint): Pro
     value: wei,
   })
   await createPublicClient({ chain, transport }).waitForTransactionReceipt({ hash })
+}
+
+/** What {@link useAgentDevnet} sets up (filled in by its beforeAll). */
+export type AgentDevnet = { devnet: Devnet; dir: string; appId: Hex; compose: Uint8Array; wilds: WildProcess[] }
+
+/**
+ * A test file's devnet (one KMS node, in a temp dir) with the example agent's compose and the wild agent's approved
+ * under one app; afterwards every wild process in `wilds` and the devnet are stopped.
+ */
+export function useAgentDevnet(label: string): AgentDevnet {
+  const env = { wilds: [] } as unknown as AgentDevnet
+  beforeAll(async () => {
+    env.dir = await mkdtemp(join(tmpdir(), `regent-${label}-`))
+    env.devnet = await startDevnet({ dir: env.dir, kmsNodes: 1 })
+    env.compose = await targetCompose()
+    const salt = keccak256(toBytes(`regent e2e: ${label}`))
+    env.appId = (await env.devnet.approveApp({ compose: env.compose, salt })).appId
+    const wild = await env.devnet.approveApp({ compose: await wildComposeBytes(), salt })
+    if (wild.appId !== env.appId) throw new Error('the two approvals landed in different apps')
+  })
+  afterAll(async () => {
+    await Promise.all(env.wilds.map((w) => w.process.stop()))
+    await env.devnet?.stop()
+  })
+  return env
 }

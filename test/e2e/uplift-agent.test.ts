@@ -1,52 +1,21 @@
-/**
- * The self-uplift driven by the agent itself, as real processes (issue 7; docs/uplift.md "The agent's admin API"):
- * the example agent runs in the wild (a plain process, its key in an encrypted keystore, registered in ERC-8004,
- * enrolled, a funded treasury and a memory DB); its operator asks it, over its admin API, to move into the example
- * agent's uplift target in a devnet CVM. A client reads AND writes the agent's public endpoint throughout: no request
- * fails and no acknowledged write is lost. Afterwards the target is the agent (every route, its treasury), the source
- * is demoted (forwards, refuses to act), and an outside verifier accepts the new instance (option B).
- */
-import { mkdtemp } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { Collateral } from '@regent/attest'
 import { agentTreasuryAbi } from '@regent/contracts'
-import { type CvmRecord, type Devnet, startDevnet } from '@regent/devnet'
+import type { CvmRecord, Devnet } from '@regent/devnet'
 import { readCanonical, verifyInstance } from '@regent/sdk'
 import { createPublicClient, type Hex, http, keccak256, toBytes, zeroAddress } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
-import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import {
-  admin,
-  adminToken,
-  call,
-  deposit,
-  randomName,
-  startWild,
-  targetCompose,
-  upliftLine,
-  type WildProcess,
-  wildComposeBytes,
-} from './agent-process.js'
+import { beforeAll, describe, expect, test } from 'vitest'
+import { admin, adminToken, call, deposit, randomName, startWild, upliftLine, useAgentDevnet } from './agent-process.js'
 import { devnetChain, launchTarget } from './uplift-fixture.js'
 
-const salt = keccak256(toBytes('regent uplift agent e2e'))
+const env = useAgentDevnet('uplift-agent')
 let devnet: Devnet
 let compose: Uint8Array
 let appId: Hex
 let dir: string
-const wilds: WildProcess[] = []
-
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'regent-uplift-agent-'))
-  devnet = await startDevnet({ dir, kmsNodes: 1 })
-  compose = await targetCompose()
-  ;({ appId } = await devnet.approveApp({ compose, salt }))
-  expect((await devnet.approveApp({ compose: await wildComposeBytes(), salt })).appId).toBe(appId)
-})
-afterAll(async () => {
-  await Promise.all(wilds.map((w) => w.process.stop()))
-  await devnet?.stop()
+const wilds = env.wilds
+beforeAll(() => {
+  ;({ devnet, compose, appId, dir } = env)
 })
 
 const client = () => createPublicClient({ chain: devnetChain(devnet), transport: http(devnet.file.rpcUrl) })

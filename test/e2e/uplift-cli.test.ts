@@ -1,47 +1,18 @@
-/**
- * `regent uplift` against a real agent (issue 7 "CLI and demo"; docs/cli/uplift.md): the example agent runs in the
- * wild as its own process on an in-process devnet, and the operator moves it with the real binary —
- * `regent uplift --agent <url> --target local` (launch through the devnet provider, the agent drives the protocol,
- * the CLI follows it and verifies the result), `regent uplift status --agent`, and `regent uplift resume` after the
- * agent was SIGKILLed mid-uplift and started again.
- */
-import { mkdtemp } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { type Devnet, startDevnet } from '@regent/devnet'
+import type { Devnet } from '@regent/devnet'
 import { readCanonical } from '@regent/sdk'
-import { createPublicClient, type Hex, http, keccak256, toBytes } from 'viem'
-import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { createPublicClient, type Hex, http } from 'viem'
+import { beforeAll, describe, expect, test } from 'vitest'
 import { regent } from '../../packages/cli/test/cli.js'
-import {
-  admin,
-  adminToken,
-  call,
-  deposit,
-  randomName,
-  startWild,
-  targetCompose,
-  upliftLine,
-  type WildProcess,
-  wildComposeBytes,
-} from './agent-process.js'
+import { admin, adminToken, call, deposit, randomName, startWild, upliftLine, useAgentDevnet } from './agent-process.js'
 import { devnetChain } from './uplift-fixture.js'
 
+const env = useAgentDevnet('uplift-cli')
 let devnet: Devnet
 let appId: Hex
 let dir: string
-const wilds: WildProcess[] = []
-
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'regent-uplift-cli-'))
-  devnet = await startDevnet({ dir, kmsNodes: 1 })
-  const salt = keccak256(toBytes('regent uplift cli e2e'))
-  ;({ appId } = await devnet.approveApp({ compose: await targetCompose(), salt }))
-  await devnet.approveApp({ compose: await wildComposeBytes(), salt })
-})
-afterAll(async () => {
-  await Promise.all(wilds.map((w) => w.process.stop()))
-  await devnet?.stop()
+const wilds = env.wilds
+beforeAll(() => {
+  ;({ devnet, appId, dir } = env)
 })
 
 const cli = (args: string[], devnetDir = true) =>

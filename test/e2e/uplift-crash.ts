@@ -1,22 +1,9 @@
-/**
- * The crash scenario of test/e2e/uplift-crash-{source,target}.test.ts (one devnet per file). Crash safety of the
- * self-uplift (issue 7; docs/uplift.md "Crash safety"), with real processes on a real devnet: the source (the example agent in the wild) or the target (the example agent in a devnet CVM) SIGKILLs itself at
- * one journal point — after a step's row is written (`after:<step>`), or after a side effect whose row is not yet
- * written (`sent:<effect>`: a request answered, a transaction mined). The dead side is started again on the same
- * disk (a killed source resumes its journaled session at boot; a killed target is rebooted by the host and the
- * source is told to resume), and the uplift must finish with exactly one canonical instance — the target — the
- * same address (A) or a valid succession (B), the same state root on-chain and in the target, the agent's memory
- * intact, and the treasury untouched. Every point of both sides, both key options.
- */
-import { mkdtemp } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { agentTreasuryAbi, regentSuccessionAbi } from '@regent/contracts'
-import { type Devnet, startDevnet } from '@regent/devnet'
+import type { Devnet } from '@regent/devnet'
 import { readCanonical } from '@regent/sdk'
-import { createPublicClient, type Hex, http, keccak256, parseEventLogs, toBytes, zeroAddress } from 'viem'
-import { afterAll, beforeAll, expect } from 'vitest'
-import { admin, adminToken, call, deposit, randomName, startWild, targetCompose, upliftLine, wildComposeBytes } from './agent-process.js'
+import { createPublicClient, type Hex, http, parseEventLogs, zeroAddress } from 'viem'
+import { beforeAll, expect } from 'vitest'
+import { admin, adminToken, call, deposit, randomName, startWild, upliftLine, useAgentDevnet } from './agent-process.js'
 import { devnetChain, launchTarget } from './uplift-fixture.js'
 
 let devnet: Devnet
@@ -24,18 +11,11 @@ let compose: Uint8Array
 let appId: Hex
 let dir: string
 
-/** Starts this file's devnet (one KMS node) and approves the example agent's and the wild agent's compose under one app. */
+/** Starts this file's devnet (`useAgentDevnet`) and points the scenario at it. */
 export function useCrashDevnet(label: string): void {
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), `regent-uplift-crash-${label}-`))
-    devnet = await startDevnet({ dir, kmsNodes: 1 })
-    compose = await targetCompose()
-    const salt = keccak256(toBytes(`regent uplift crash e2e: ${label}`))
-    ;({ appId } = await devnet.approveApp({ compose, salt }))
-    await devnet.approveApp({ compose: await wildComposeBytes(), salt })
-  })
-  afterAll(async () => {
-    await devnet?.stop()
+  const env = useAgentDevnet(`uplift-crash-${label}`)
+  beforeAll(() => {
+    ;({ devnet, compose, appId, dir } = env)
   })
 }
 
