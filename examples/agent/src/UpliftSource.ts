@@ -15,6 +15,7 @@ import { existsSync, renameSync } from 'node:fs'
 import { join } from 'node:path'
 import { Collateral, createTrustedRoot } from '@regent/attest'
 import {
+  Checkpoint,
   Decide,
   openUpliftJournal,
   type PrivateKey,
@@ -24,6 +25,7 @@ import {
   uplift,
   upliftSourceSteps,
 } from '@regent/sdk'
+import Database from 'better-sqlite3'
 import { type Agent, AgentActionError, stateChunkSize } from './Agent.js'
 import { type Config, failpointHook } from './config.js'
 import { type HeldWrite, replay } from './Handover.js'
@@ -151,11 +153,16 @@ export function createUpliftSource(parameters: { config: Config; agent: Agent })
         client: agent.publicClient,
         targetUrl: s.targetUrl,
         journal,
-        // Freeze first (writes wait from here), then export: the frozen state is exactly what moves.
-        checkpoint: () => {
+        // The window opens here: writes from now on are journaled for replay. The state that moves is a copy taken in
+        // the same tick, exported while the agent keeps serving (its writes are durable in the write-ahead log).
+        checkpoint: async () => {
           frozen = true
-          agent.store.persist()
-          return agent.state.checkpoint({ chunkSize: stateChunkSize })
+          const copy = new Database(agent.state.db.serialize())
+          try {
+            return await Checkpoint.exportStateAsync(copy, { chunkSize: stateChunkSize })
+          } finally {
+            copy.close()
+          }
         },
         collateral,
         ...(trustedRoots.length > 0 ? { trustedRoots } : {}),

@@ -94,6 +94,31 @@ describe('exportState / importState', () => {
   })
 })
 
+describe('exportStateAsync', () => {
+  test('behavior: the same checkpoint as exportState, and the event loop runs while it exports', async () => {
+    const rows: Rows = {
+      memory: Array.from({ length: 3000 }, (_, i) => [`k${i}`, `value ${i} `.repeat(8), i] as [string, string, number]),
+      prefs: [['tone', 'dry']],
+      learned: [['a', 'b', 1.5]],
+    }
+    const db = dbWith(rows)
+    // Another task that needs the event loop: it gets turns only if the export gives them.
+    let turns = 0
+    let running = true
+    const tick = () => {
+      if (!running) return
+      turns++
+      setImmediate(tick)
+    }
+    setImmediate(tick)
+    const async = await Checkpoint.exportStateAsync(db, { chunkSize: 4096, yieldEvery: 100 })
+    running = false
+    expect(async).toEqual(Checkpoint.exportState(db, { chunkSize: 4096 }))
+    expect(turns).toBeGreaterThanOrEqual(30) // 3,000 rows, a turn every 100
+    await expect(Checkpoint.exportStateAsync(db, { chunkSize: 0 })).rejects.toThrow(Checkpoint.InvalidChunkSizeError)
+  })
+})
+
 describe('Merkle', () => {
   test('vector: leaf/node domain separation and the root formula', () => {
     const chunks = ['a', 'b', 'c'].map((s) => new TextEncoder().encode(s))

@@ -110,6 +110,47 @@ function i64(v: bigint): Uint8Array {
   return b
 }
 
+/** Writes the canonical stream of `db` into `w`, pausing (a `yield`) after every `every` rows. */
+function* encodeState(db: Database.Database, w: ChunkWriter, every: number): Generator<void, void, undefined> {
+  w.write(concat([utf8(magic), Uint8Array.of(version)]))
+  let n = 0
+  for (const t of tables) {
+    const name = utf8(t.name)
+    const count = (db.prepare(`SELECT count(*) AS n FROM ${t.name}`).get() as { n: number }).n
+    w.write(
+      concat([
+        Uint8Array.of(1),
+        u16(name.length),
+        name,
+        u16(t.columns.length),
+        ...t.columns.flatMap((c) => [u16(utf8(c).length), utf8(c)]),
+        u64(count),
+      ]),
+    )
+    const rows = db
+      .prepare(`SELECT ${t.columns.join(', ')} FROM ${t.name} ORDER BY ${t.primaryKey}`)
+      .safeIntegers(true)
+      .raw(true)
+      .iterate() as IterableIterator<unknown[]>
+    for (const row of rows) {
+      for (const v of row) w.write(encodeValue(v))
+      if (++n % every === 0) yield
+    }
+  }
+  w.write(Uint8Array.of(0xff))
+}
+
+function writerFor(options: { chunkSize?: number }): ChunkWriter {
+  const chunkSize = options.chunkSize ?? defaultChunkSize
+  if (!Number.isSafeInteger(chunkSize) || chunkSize < 1) throw new InvalidChunkSizeError({ chunkSize })
+  return new ChunkWriter(chunkSize)
+}
+
+function finish(w: ChunkWriter): Checkpoint {
+  const chunks = w.finish()
+  return { chunkSize: w.chunkSize, byteLength: w.byteLength, chunks, stateRoot: computeRoot(chunks, w.chunkSize) }
+}
+
 /**
  * Exports the whole state canonically and computes its root.
  *
@@ -118,36 +159,30 @@ function i64(v: bigint): Uint8Array {
  * const { stateRoot, chunks } = Checkpoint.exportState(db)
  */
 export function exportState(db: Database.Database, options: { chunkSize?: number } = {}): Checkpoint {
-  const chunkSize = options.chunkSize ?? defaultChunkSize
-  if (!Number.isSafeInteger(chunkSize) || chunkSize < 1) throw new InvalidChunkSizeError({ chunkSize })
-  const w = new ChunkWriter(chunkSize)
-  w.write(concat([utf8(magic), Uint8Array.of(version)]))
-  const read = db.transaction(() => {
-    for (const t of tables) {
-      const name = utf8(t.name)
-      const count = (db.prepare(`SELECT count(*) AS n FROM ${t.name}`).get() as { n: number }).n
-      w.write(
-        concat([
-          Uint8Array.of(1),
-          u16(name.length),
-          name,
-          u16(t.columns.length),
-          ...t.columns.flatMap((c) => [u16(utf8(c).length), utf8(c)]),
-          u64(count),
-        ]),
-      )
-      const rows = db
-        .prepare(`SELECT ${t.columns.join(', ')} FROM ${t.name} ORDER BY ${t.primaryKey}`)
-        .safeIntegers(true)
-        .raw(true)
-        .iterate() as IterableIterator<unknown[]>
-      for (const row of rows) for (const v of row) w.write(encodeValue(v))
-    }
-  })
-  read()
-  w.write(Uint8Array.of(0xff))
-  const chunks = w.finish()
-  return { chunkSize, byteLength: w.byteLength, chunks, stateRoot: computeRoot(chunks, chunkSize) }
+  const w = writerFor(options)
+  db.transaction(() => {
+    for (const _ of encodeState(db, w, Number.POSITIVE_INFINITY));
+  })()
+  return finish(w)
+}
+
+/**
+ * {@link exportState} that gives the event loop a turn every `yieldEvery` rows (default 1,000), for a server that
+ * must keep answering while it exports a large state. `db` must not be used by anything else until it resolves
+ * (it reads outside a transaction): export a copy, e.g. `new Database(live.serialize())`.
+ *
+ * @throws {InvalidChunkSizeError}
+ * @example
+ * const copy = new Database(live.serialize())
+ * const checkpoint = await Checkpoint.exportStateAsync(copy, { chunkSize: 64 * 1024 })
+ */
+export async function exportStateAsync(
+  db: Database.Database,
+  options: { chunkSize?: number; yieldEvery?: number } = {},
+): Promise<Checkpoint> {
+  const w = writerFor(options)
+  for (const _ of encodeState(db, w, options.yieldEvery ?? 1000)) await new Promise<void>((resolve) => setImmediate(resolve))
+  return finish(w)
 }
 
 function leafHashes(chunks: readonly Uint8Array[]): Uint8Array[] {
