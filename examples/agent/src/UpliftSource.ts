@@ -108,9 +108,8 @@ export function createUpliftSource(parameters: { config: Config; agent: Agent })
   }
 
   function status(): UpliftStatus {
-    const entries = journal
-      .entries()
-      .filter((e) => e.step !== 'session' && e.step !== 'complete' && !e.step.startsWith('write:') && !e.step.startsWith('replayed:'))
+    const internal = /^(session|complete|write:|replayed:|state-envelope:)/
+    const entries = journal.list().filter((e) => !internal.test(e.step))
     const names = new Set(entries.map((e) => (e.step === 'key-envelope' || e.step === 'key-offer' ? 'key' : e.step)))
     const s = session()
     const hello = journal.get<{ sessionId: string }>('source-hello')
@@ -189,7 +188,7 @@ export function createUpliftSource(parameters: { config: Config; agent: Agent })
 
   // Frozen from the journaled checkpoint until the switch (also after a restart mid-session).
   let frozen = journal.getSecret('checkpoint') !== undefined
-  const countOf = (prefix: string) => journal.entries().filter((e) => e.step.startsWith(prefix)).length
+  const countOf = (prefix: string) => journal.list().filter((e) => e.step.startsWith(prefix)).length
   const writes = { held: countOf('write:'), replayed: countOf('replayed:') }
   let draining: Promise<void> | undefined
 

@@ -668,9 +668,9 @@ async function journalStatus(path: string): Promise<JournalStatusOutput> {
   try {
     // Only the protocol's steps: an agent's journal also holds its own rows (`session`, `complete`, state chunks).
     const names = new Set<string>([...Admin.sourceSteps, 'key-envelope', 'key-offer'])
-    const entries = journal.entries().filter((e) => names.has(e.step))
+    const entries = journal.list().filter((e) => names.has(e.step))
     const done = new Set(entries.map((e) => (e.step === 'key-envelope' || e.step === 'key-offer' ? 'key' : e.step)))
-    const first = entries.find((e) => e.step === 'source-hello')?.data as { sessionId?: unknown } | undefined
+    const first = journal.get<{ sessionId?: unknown }>('source-hello')
     const mode = entries.some((e) => e.step === 'key-envelope') ? 'import' : entries.some((e) => e.step === 'key-offer') ? 'rotate' : null
     const next = Admin.sourceSteps.find((s) => !done.has(s)) ?? null
     return {

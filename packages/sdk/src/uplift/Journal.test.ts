@@ -84,4 +84,14 @@ describe('Journal.open', () => {
     expect(seen).toEqual(['after:hello', 'after:key', 'sent:key'])
     j.close()
   })
+
+  test('behavior: list and transcript read names, times and transcript hashes without parsing the data', async () => {
+    const j = Journal.open({ path: await path(), role: 'target', key })
+    j.put('hello', { big: 'x'.repeat(10) }, '0xaa')
+    j.put('chunk:0', { n: 0 })
+    expect(j.list().map((e) => e.step)).toEqual(['hello', 'chunk:0'])
+    expect(j.list()[0]?.at).toMatch(/^\d{4}-\d{2}-\d{2}T/)
+    expect([j.transcript('hello'), j.transcript('chunk:0'), j.transcript('none')]).toEqual(['0xaa', undefined, undefined])
+    j.close()
+  })
 })

@@ -37,6 +37,10 @@ export type Journal = {
   step<T>(step: string, run: () => Promise<T> | T, transcript?: (value: T) => string | undefined): Promise<T>
   /** Every completed step, in order. */
   entries(): Entry[]
+  /** The transcript hash journaled with `step`, if any. */
+  transcript(step: string): string | undefined
+  /** The completed steps' names and times, in order, without their data (cheap to poll). */
+  list(): { readonly step: string; readonly at: string }[]
   /**
    * A named point between a side effect and its journal row (e.g. `sent:commit`: the transaction is mined, the step
    * not yet recorded). Calls the `failpoint` hook, if any; does nothing otherwise.
@@ -116,6 +120,13 @@ export function open(parameters: OpenParameters): Journal {
       const value = await run()
       journal.put(step, value, transcript?.(value))
       return journal.get<T>(step) as T
+    },
+    transcript(step) {
+      const row = db.prepare('SELECT transcript FROM steps WHERE step = ?').get(step) as { transcript: string | null } | undefined
+      return row?.transcript ?? undefined
+    },
+    list() {
+      return db.prepare('SELECT step, at FROM steps ORDER BY n').all() as { step: string; at: string }[]
     },
     entries() {
       return (db.prepare('SELECT step, status, data, transcript, at FROM steps ORDER BY n').all() as Row[]).map((r) => ({

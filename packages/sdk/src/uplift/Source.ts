@@ -199,8 +199,10 @@ export async function uplift(parameters: UpliftParameters): Promise<UpliftReturn
   const afterKey = Messages.appendTranscript(target.transcript, keyMessage)
 
   // Step 3: state. The frozen checkpoint is journaled sealed; its root is committed first (same root on-chain).
-  let sealed = journal.getSecret('checkpoint')
-  if (sealed === undefined) {
+  const sealed = journal.getSecret('checkpoint')
+  let checkpoint: Checkpoint.Checkpoint
+  if (sealed !== undefined) checkpoint = parseCheckpoint(sealed)
+  else {
     const frozen = await parameters.checkpoint()
     if (frozen.chunkSize > Messages.limits.maxChunkSize)
       throw new UpliftRefusedError({
@@ -213,9 +215,8 @@ export async function uplift(parameters: UpliftParameters): Promise<UpliftReturn
         ],
       })
     journal.putSecret('checkpoint', serializeCheckpoint(frozen))
-    sealed = journal.getSecret('checkpoint') as Uint8Array
+    checkpoint = frozen
   }
-  const checkpoint = parseCheckpoint(sealed)
   const { seq } = await journal.step('commit', async () => {
     const c = await readCanonical(client, { contracts, agentId })
     if (lower(c.stateRoot) === lower(checkpoint.stateRoot)) return { seq: c.stateSeq.toString() }
@@ -224,12 +225,22 @@ export async function uplift(parameters: UpliftParameters): Promise<UpliftReturn
     journal.point('sent:commit')
     return { seq: s.toString() }
   })
+  // The envelopes are journaled one row each, named after the offer's sender key (a single state-sized row stalled the
+  // source's event loop); rows of an offer whose step never completed are never read.
+  const envelopeRow = (offer: Messages.StateOffer, i: number) => `state-envelope:${offer.senderPublicKey}:${i}`
   const sent = await journal.step('state-offer', async () => {
     const o = await offerState({ verdict, account, checkpoint, seq: BigInt(seq), transcript: afterKey, ...base })
-    return { offer: o.offer, envelopes: o.envelopes, transcript: o.transcript }
+    for (const [i, e] of o.envelopes.entries()) {
+      journal.put(envelopeRow(o.offer, i), e)
+      if (i % 16 === 15) await new Promise<void>((resolve) => setImmediate(resolve))
+    }
+    return { offer: o.offer, transcript: o.transcript }
   })
   await post(api('state/offer'), Messages.serialize(sent.offer), 'state offer')
-  for (const e of sent.envelopes) await post(api('state/chunk'), Messages.serialize(e), 'state chunk')
+  for (let i = 0; i < Number(sent.offer.chunkCount); i++) {
+    const e = journal.get<Messages.StateEnvelope>(envelopeRow(sent.offer, i)) as Messages.StateEnvelope
+    await post(api('state/chunk'), Messages.serialize(e), 'state chunk')
+  }
   await post(api('state/load'), '{}', 'state load')
   journal.point('sent:state')
 

@@ -143,17 +143,20 @@ export async function offerState(parameters: OfferStateParameters): Promise<Offe
     sender.privateKey.fill(0)
   }
   try {
-    const envelopes = checkpoint.chunks.map((chunk, index): Messages.StateEnvelope => {
+    const envelopes: Messages.StateEnvelope[] = []
+    for (const [index, chunk] of checkpoint.chunks.entries()) {
       const { iv, ciphertext } = Envelope.encrypt(key as Uint8Array, chunk, chunkAd(parameters.transcript, offer, index))
-      return {
+      envelopes.push({
         version: Messages.version,
         type: 'state-envelope',
         sessionId: target.sessionId,
         index: index.toString(),
         iv: toHex(iv),
         ciphertext: toHex(ciphertext),
-      }
-    })
+      })
+      // A large state: give the caller's event loop a turn every 16 chunks (a source keeps serving meanwhile).
+      if (index % 16 === 15) await new Promise<void>((resolve) => setImmediate(resolve))
+    }
     return { offer, envelopes, transcript: Messages.appendTranscript(parameters.transcript, offer) }
   } finally {
     key.fill(0)

@@ -86,7 +86,7 @@ export type TargetStatus = {
 export function createTarget(parameters: CreateTargetParameters): Target {
   const { journal, contracts, chainId } = parameters
   const get = <T extends Messages.Type>(step: T) => journal.get<Messages.ByType<T>>(step)
-  const transcriptOf = (step: string) => journal.entries().find((e) => e.step === step)?.transcript as Hex
+  const transcriptOf = (step: string) => journal.transcript(step) as Hex
   const refuse = (status: number, code: string, message: string): never => {
     throw new HttpRefusal(status, code, message)
   }
@@ -319,7 +319,7 @@ export function createTarget(parameters: CreateTargetParameters): Target {
       const loaded = journal.get<{ stateRoot: Hex }>('state-loaded')
       return {
         sessionId: hello?.sessionId ?? null,
-        steps: journal.entries().map((e) => e.step),
+        steps: journal.list().map((e) => e.step),
         wallet: getAddress(parameters.wallet.address),
         agentWallet: account()?.address ?? null,
         stateRoot: loaded?.stateRoot ?? null,
