@@ -94,6 +94,31 @@ const journal = async () =>
   openUpliftJournal({ path: join(await mkdtemp(join(dir, 'src-')), 'uplift-source.db'), role: 'source', key: new Uint8Array(32).fill(1) })
 
 describe('uplift', () => {
+  test('behavior: a checkpoint whose chunks exceed 512 KiB stops with state.chunk_size before it is journaled or committed', async () => {
+    const w = await wildAgent('big-chunk-bot')
+    const cvm = await launchTarget()
+    const before = await readCanonical(w.client, { contracts: contracts(), agentId: w.agentId })
+    const j = await journal()
+    const run = uplift({
+      mode: 'rotate',
+      agentId: w.agentId,
+      chainId: devnet.file.chainId,
+      contracts: contracts(),
+      wallet: w.wallet,
+      client: w.client,
+      targetUrl: cvm.appUrl,
+      journal: j,
+      checkpoint: () => Checkpoint.exportState(w.db, { chunkSize: 1024 * 1024 }),
+      ...trust(),
+    })
+    await expect(run).rejects.toMatchObject({ code: 'state.chunk_size' })
+    expect(j.getSecret('checkpoint')).toBeUndefined()
+    expect(j.list().map((e) => e.step)).not.toContain('commit')
+    expect(await readCanonical(w.client, { contracts: contracts(), agentId: w.agentId })).toEqual(before)
+    expect((await status(cvm)).stateRoot).toBeNull()
+    j.close()
+  })
+
   test('default: option A (import) — same address, same state root, Uplift at epoch + 1, the old instance fenced', async () => {
     const w = await wildAgent('import-bot')
     const cvm = await launchTarget()
