@@ -79,6 +79,10 @@ async function wildAgent(name: string) {
   return { key, account, wallet, agentId, db, client }
 }
 
+/** The agent's ETH in AgentTreasury. */
+const treasuryBalance = (w: { client: ReturnType<typeof publicClient>; agentId: bigint }) =>
+  w.client.readContract({ address: contracts().treasury, abi: agentTreasuryAbi, functionName: 'balanceOf', args: [w.agentId, zeroAddress] })
+
 const launchTarget = (options: { compose?: Uint8Array; appId?: Hex } = {}) =>
   launchUpliftTarget(devnet, { compose: options.compose ?? compose, appId: options.appId ?? appId })
 
@@ -196,13 +200,7 @@ describe('uplift', () => {
         args: [w.agentId, before.epoch, w.account.address, 1n],
       }),
     ).rejects.toThrow()
-    const balance = await w.client.readContract({
-      address: contracts().treasury,
-      abi: agentTreasuryAbi,
-      functionName: 'balanceOf',
-      args: [w.agentId, zeroAddress],
-    })
-    expect(balance).toBe(10n ** 18n)
+    expect(await treasuryBalance(w)).toBe(10n ** 18n)
     j.close()
   })
 
@@ -247,13 +245,7 @@ describe('uplift', () => {
         deadline: 2n ** 40n,
       }),
     ).rejects.toThrow(NotCanonicalError)
-    const balance = await w.client.readContract({
-      address: contracts().treasury,
-      abi: agentTreasuryAbi,
-      functionName: 'balanceOf',
-      args: [w.agentId, zeroAddress],
-    })
-    expect(balance).toBe(10n ** 18n)
+    expect(await treasuryBalance(w)).toBe(10n ** 18n)
     j.close()
   })
 

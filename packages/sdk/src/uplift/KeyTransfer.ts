@@ -260,6 +260,36 @@ export type SealKeyParameters = {
 }
 
 /**
+ * The AEAD key of a sealed message to an attested target: a fresh X25519 sender key agreed with the target's
+ * ephemeral key (the one its quote commits to), HKDF-SHA256 with the transcript as salt and `info`. The sender's
+ * private key is wiped here; the caller wipes `key` and sends `senderPublicKey`.
+ *
+ * @throws {UpliftRefusedError} `target.key_binding` when the target's key is not a usable X25519 public key.
+ */
+export function keyToTarget(parameters: { target: AttestedTarget; transcript: Hex; info: string; step: string }): {
+  key: Uint8Array
+  senderPublicKey: Uint8Array
+} {
+  const sender = Envelope.createKeyPair()
+  try {
+    const key = Envelope.deriveKey({
+      privateKey: sender.privateKey,
+      peerPublicKey: fromHex(parameters.target.ephemeralPublicKey, 'ephemeralPublicKey'),
+      salt: fromHex(parameters.transcript, 'transcript'),
+      info: parameters.info,
+    })
+    return { key, senderPublicKey: sender.publicKey }
+  } catch {
+    throw new UpliftRefusedError({
+      step: parameters.step,
+      reasons: [{ code: 'target.key_binding', message: 'The ephemeral key is not a usable X25519 public key.' }],
+    })
+  } finally {
+    sender.privateKey.fill(0)
+  }
+}
+
+/**
  * Option A (source side): seals the wallet key to the verified target's ephemeral key.
  *
  * @throws {UpliftRefusedError} before anything is encrypted: the verdict's codes when it is not ok,
@@ -277,37 +307,23 @@ export function sealKey(parameters: SealKeyParameters): Messages.KeyEnvelope {
   const address = parameters.privateKey.use((bytes) => lower(privateKeyToAddress(toHex(bytes))))
   if (address !== target.source)
     refuse('key.address', `The key is ${getAddress(address)}, not the session's source ${getAddress(target.source)}.`)
-  const sender = Envelope.createKeyPair()
-  let key: Uint8Array | undefined
+  const { key, senderPublicKey } = keyToTarget({ target, transcript: target.transcript, info: keyEnvelopeLabel, step: 'key transfer' })
   try {
-    key = Envelope.deriveKey({
-      privateKey: sender.privateKey,
-      peerPublicKey: fromHex(target.ephemeralPublicKey, 'ephemeralPublicKey'),
-      salt: fromHex(target.transcript, 'transcript'),
-      info: keyEnvelopeLabel,
-    })
-  } catch {
-    refuse('target.key_binding', 'The ephemeral key is not a usable X25519 public key.')
-  }
-  try {
-    const { iv, ciphertext } = parameters.privateKey.use((bytes) =>
-      Envelope.encrypt(key as Uint8Array, bytes, keyAd(target.transcript, address)),
-    )
+    const { iv, ciphertext } = parameters.privateKey.use((bytes) => Envelope.encrypt(key, bytes, keyAd(target.transcript, address)))
     return Messages.parse(
       {
         version: Messages.version,
         type: 'key-envelope',
         sessionId: target.sessionId,
         address,
-        senderPublicKey: toHex(sender.publicKey),
+        senderPublicKey: toHex(senderPublicKey),
         iv: toHex(iv),
         ciphertext: toHex(ciphertext),
       },
       'key-envelope',
     )
   } finally {
-    key?.fill(0)
-    sender.privateKey.fill(0)
+    key.fill(0)
   }
 }
 

@@ -16,7 +16,7 @@ import type { RegentContracts } from '../chain/transact.js'
 import { concat, fromHex, toHex, u32, u64, utf8 } from '../internal/bytes.js'
 import { type Reason, UpliftRefusedError } from './errors.js'
 import * as Envelope from './internal/envelope.js'
-import { assertTarget, type TargetVerdict } from './KeyTransfer.js'
+import { assertTarget, keyToTarget, type TargetVerdict } from './KeyTransfer.js'
 import * as Messages from './Messages.js'
 
 /** HKDF info and AD label of the chunk envelopes. Permanent. */
@@ -110,7 +110,13 @@ export type OfferStateReturnType = {
 export async function offerState(parameters: OfferStateParameters): Promise<OfferStateReturnType> {
   const target = assertTarget(parameters.verdict, 'state transfer')
   const { checkpoint } = parameters
-  const sender = Envelope.createKeyPair()
+  // Derived first: an unusable target key is refused before anything is signed.
+  const { key, senderPublicKey } = keyToTarget({
+    target,
+    transcript: parameters.transcript,
+    info: stateEnvelopeLabel,
+    step: 'state transfer',
+  })
   const base = {
     version: Messages.version,
     type: 'state-offer' as const,
@@ -122,30 +128,14 @@ export async function offerState(parameters: OfferStateParameters): Promise<Offe
     byteLength: checkpoint.byteLength.toString(),
     chunkCount: checkpoint.chunks.length.toString(),
     signer: parameters.account.address.toLowerCase() as Hex,
-    senderPublicKey: toHex(sender.publicKey),
-  }
-  const signature = await parameters.account.signTypedData(toTypedData({ offer: base, ...parameters }))
-  const offer = Messages.parse({ ...base, signature: signature.toLowerCase() }, 'state-offer')
-  let key: Uint8Array | undefined
-  try {
-    key = Envelope.deriveKey({
-      privateKey: sender.privateKey,
-      peerPublicKey: fromHex(target.ephemeralPublicKey, 'ephemeralPublicKey'),
-      salt: fromHex(parameters.transcript, 'transcript'),
-      info: stateEnvelopeLabel,
-    })
-  } catch {
-    throw new UpliftRefusedError({
-      step: 'state transfer',
-      reasons: [{ code: 'target.key_binding', message: 'The ephemeral key is not a usable X25519 public key.' }],
-    })
-  } finally {
-    sender.privateKey.fill(0)
+    senderPublicKey: toHex(senderPublicKey),
   }
   try {
+    const signature = await parameters.account.signTypedData(toTypedData({ offer: base, ...parameters }))
+    const offer = Messages.parse({ ...base, signature: signature.toLowerCase() }, 'state-offer')
     const envelopes: Messages.StateEnvelope[] = []
     for (const [index, chunk] of checkpoint.chunks.entries()) {
-      const { iv, ciphertext } = Envelope.encrypt(key as Uint8Array, chunk, chunkAd(parameters.transcript, offer, index))
+      const { iv, ciphertext } = Envelope.encrypt(key, chunk, chunkAd(parameters.transcript, offer, index))
       envelopes.push({
         version: Messages.version,
         type: 'state-envelope',
