@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { DstackClient } from '@phala/dstack-sdk'
-import { type CvmRecord, down, up } from '@regent/devnet'
+import { type CvmRecord, down, up } from '@regent-tee/devnet'
 
 const callsFlag = process.argv.indexOf('--calls')
 const calls = callsFlag > 0 ? Number(process.argv[callsFlag + 1]) : 400

@@ -1,5 +1,5 @@
 /**
- * @regent/sdk figures (issue 6): prints ONE JSON object.
+ * @regent-tee/sdk figures (issue 6): prints ONE JSON object.
  *
  * - signAndAttest and verifySignedAttestation latency (p50/p99) on an in-process devnet CVM and guest agent (HTTP
  *   transport on loopback, the same code path as dstack); sequential calls, each with a fresh nonce and payload.
@@ -14,8 +14,8 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
-import { createCvm, createLocalKeyProvider, DevnetCollateral, DevnetPki, DevnetQe, startGuestAgent } from '@regent/devnet'
-import { Checkpoint, createTeeClient, deriveWallet, http, signAndAttest, toAccount, verifySignedAttestation } from '@regent/sdk'
+import { createCvm, createLocalKeyProvider, DevnetCollateral, DevnetPki, DevnetQe, startGuestAgent } from '@regent-tee/devnet'
+import { Checkpoint, createTeeClient, deriveWallet, http, signAndAttest, toAccount, verifySignedAttestation } from '@regent-tee/sdk'
 import Database from 'better-sqlite3'
 
 const { values } = parseArgs({

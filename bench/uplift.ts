@@ -38,7 +38,7 @@
 import { mkdtemp, rm, stat } from 'node:fs/promises'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { startDevnet } from '@regent/devnet'
+import { startDevnet } from '@regent-tee/devnet'
 import { keccak256, toBytes } from 'viem'
 import { admin, adminToken, call, randomName, startWild, targetCompose, upliftLine, wildComposeBytes } from '../test/e2e/agent-process.js'
 import { launchTarget } from '../test/e2e/uplift-fixture.js'

@@ -1,5 +1,5 @@
 /**
- * Quote verification throughput on one core: @regent/attest verifyQuoteSync vs @phala/dcap-qvl 0.3.9 `verify`, on the
+ * Quote verification throughput on one core: @regent-tee/attest verifyQuoteSync vs @phala/dcap-qvl 0.3.9 `verify`, on the
  * same real quotes (shared/vectors) with the same collateral and time, in the same process, in interleaved rounds.
  * Also measures two floors with node:crypto alone: the per-quote signature work with nothing memoised (attestation key
  * import, quote signature, QE report signature, PCK leaf signature), and the quote signature alone with its key
@@ -7,14 +7,15 @@
  *
  *   npm run bench:verify
  */
+
 import { createPublicKey, verify as cryptoVerify, X509Certificate } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
-import { fileURLToPath } from 'node:url'
 import qvl from '@phala/dcap-qvl'
-import { CertChain, Collateral, intelSgxRootCa, Quote, verifyQuoteSync } from '@regent/attest'
+import { CertChain, Collateral, intelSgxRootCa, Quote, verifyQuoteSync } from '@regent-tee/attest'
+import { vectorsDir } from '@regent-tee/testing/vectors'
 
-const vectors = fileURLToPath(new URL('../../shared/vectors/', import.meta.url))
+const vectors = vectorsDir
 const bin = (p: string) => new Uint8Array(readFileSync(vectors + p))
 const text = (p: string) => readFileSync(vectors + p, 'utf8')
 

@@ -8,8 +8,8 @@ import { mkdtemp, readFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { agentTreasuryAbi, type Guarded, spawnGuarded } from '@regent/contracts'
-import { type Devnet, startDevnet } from '@regent/devnet'
+import { agentTreasuryAbi, type Guarded, spawnGuarded } from '@regent-tee/contracts'
+import { type Devnet, startDevnet } from '@regent-tee/devnet'
 import { createPublicClient, createWalletClient, type Hex, http, keccak256, toBytes } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { afterAll, beforeAll } from 'vitest'
@@ -58,7 +58,7 @@ export async function startWild(devnet: Devnet, root: string, options: WildOptio
     REGENT_TRUSTED_ROOT_PEM: devnet.file.rootCa,
     ...options.env,
   }
-  const p = spawnGuarded(process.execPath, [join(agentDir, 'index.mjs')], { cwd: agentDir, env })
+  const p = spawnGuarded(process.execPath, [join(agentDir, 'dist', 'main.js')], { cwd: agentDir, env })
   const lines: string[] = []
   const listeners = new Set<(line: string) => void>()
   let partial = ''

@@ -17,7 +17,7 @@ const run = promisify(execFile)
 describe('npm start', () => {
   const start = async (args: string[]) => {
     const dir = await mkdtemp(join(tmpdir(), 'regent-start-'))
-    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'examples/agent/scripts/start.ts', ...args, '--down'], {
+    const { stdout } = await run(process.execPath, ['examples/agent/scripts/start.mjs', ...args, '--down'], {
       cwd: root,
       env: { ...process.env, REGENT_DIR: dir },
     })

@@ -12,9 +12,9 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Collateral, intelSgxRootCa } from '@regent/attest'
-import { agentTreasuryAbi, regentAppAuthAbi, regentSuccessionAbi } from '@regent/contracts'
-import { type CvmRecord, type Devnet, DevnetTd, startDevnet } from '@regent/devnet'
+import { Collateral, intelSgxRootCa } from '@regent-tee/attest'
+import { agentTreasuryAbi, regentAppAuthAbi, regentSuccessionAbi } from '@regent-tee/contracts'
+import { type CvmRecord, type Devnet, DevnetTd, startDevnet } from '@regent-tee/devnet'
 import {
   assertCanonical,
   Checkpoint,
@@ -27,7 +27,7 @@ import {
   UpliftRefusedError,
   uplift,
   withdraw,
-} from '@regent/sdk'
+} from '@regent-tee/sdk'
 import Database from 'better-sqlite3'
 import { createPublicClient, createWalletClient, type Hex, http, keccak256, toBytes, toHex, zeroAddress } from 'viem'
 import { mnemonicToAccount } from 'viem/accounts'

@@ -1,5 +1,5 @@
-import type { Devnet } from '@regent/devnet'
-import { readCanonical } from '@regent/sdk'
+import type { Devnet } from '@regent-tee/devnet'
+import { readCanonical } from '@regent-tee/sdk'
 import { createPublicClient, type Hex, http } from 'viem'
 import { beforeAll, describe, expect, test } from 'vitest'
 import { regent } from '../../packages/cli/test/cli.js'

@@ -5,8 +5,8 @@
  */
 import { createHash } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
-import type { CvmRecord, Devnet } from '@regent/devnet'
-import { enroll, registerAgent } from '@regent/sdk'
+import type { CvmRecord, Devnet } from '@regent-tee/devnet'
+import { enroll, registerAgent } from '@regent-tee/sdk'
 import { createPublicClient, createWalletClient, defineChain, getAddress, type Hex, http, keccak256, toBytes } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 

@@ -10,9 +10,9 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Collateral } from '@regent/attest'
-import { agentTreasuryAbi, identityRegistryAbi, regentSuccessionAbi } from '@regent/contracts'
-import { type CvmRecord, type Devnet, startDevnet } from '@regent/devnet'
+import { Collateral } from '@regent-tee/attest'
+import { agentTreasuryAbi, identityRegistryAbi, regentSuccessionAbi } from '@regent-tee/contracts'
+import { type CvmRecord, type Devnet, startDevnet } from '@regent-tee/devnet'
 import {
   assertCanonical,
   Checkpoint,
@@ -26,7 +26,7 @@ import {
   UpliftRefusedError,
   uplift,
   withdraw,
-} from '@regent/sdk'
+} from '@regent-tee/sdk'
 import Database from 'better-sqlite3'
 import { createPublicClient, type Hex, http, keccak256, parseEventLogs, toBytes, zeroAddress } from 'viem'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'

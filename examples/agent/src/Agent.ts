@@ -16,7 +16,7 @@ import {
   type SealedState,
   signAndAttest,
   withdraw,
-} from '@regent/sdk'
+} from '@regent-tee/sdk'
 import type { Account, Address, Chain, Hex, LocalAccount, Transport, WalletClient } from 'viem'
 import { connect, fundIfEmpty } from './chain.js'
 import type { Config } from './config.js'

@@ -1,4 +1,4 @@
-import { Checkpoint } from '@regent/sdk'
+import { Checkpoint } from '@regent-tee/sdk'
 import Database from 'better-sqlite3'
 import { describe, expect, test } from 'vitest'
 import { counts, learn, setPreference, topics } from './Memory.js'

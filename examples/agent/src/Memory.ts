@@ -1,7 +1,7 @@
 /**
  * The agent's memory: it remembers what it is told, learns which words matter to each user, and
  * keeps preferences — all in its sealed SQLite state (tables memory, preferences,
- * learned_behaviours from @regent/sdk's checkpoint schema).
+ * learned_behaviours from @regent-tee/sdk's checkpoint schema).
  */
 import type { Database } from 'better-sqlite3'
 

@@ -23,7 +23,7 @@ import {
   fromEnv as teeFromEnv,
   toAccount,
   writeKeystore,
-} from '@regent/sdk'
+} from '@regent-tee/sdk'
 import { getAddress, type Hex, keccak256, type LocalAccount, toBytes } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import type { Config } from './config.js'

@@ -1,11 +1,11 @@
 /**
- * The agent's state on disk: the sealed snapshot (`agent.sealed`, @regent/sdk SealedState) plus the write-ahead log
+ * The agent's state on disk: the sealed snapshot (`agent.sealed`, @regent-tee/sdk SealedState) plus the write-ahead log
  * (`agent.log`, `WriteLog.ts`). A write is applied in one transaction that also advances `regent.log.seq`, then its
  * record is appended and fsynced before it is answered; the snapshot is renewed (and the log emptied) at boot, on
  * every commit and checkpoint, when the log passes 4 MiB, and on close.
  */
 import { join } from 'node:path'
-import { openSealedState, type PrivateKey, type SealedState } from '@regent/sdk'
+import { openSealedState, type PrivateKey, type SealedState } from '@regent-tee/sdk'
 import { learn, setPreference } from './Memory.js'
 import { openWriteLog, seqPreference, type WriteLog, type WriteRecord } from './WriteLog.js'
 

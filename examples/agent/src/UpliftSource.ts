@@ -13,7 +13,7 @@
  */
 import { existsSync, renameSync } from 'node:fs'
 import { join } from 'node:path'
-import { Collateral, createTrustedRoot } from '@regent/attest'
+import { Collateral, createTrustedRoot } from '@regent-tee/attest'
 import {
   Checkpoint,
   Decide,
@@ -24,7 +24,7 @@ import {
   type UpliftReturnType,
   uplift,
   upliftSourceSteps,
-} from '@regent/sdk'
+} from '@regent-tee/sdk'
 import Database from 'better-sqlite3'
 import { type Agent, AgentActionError, stateChunkSize } from './Agent.js'
 import { type Config, failpointHook } from './config.js'

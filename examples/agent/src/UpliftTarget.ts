@@ -6,7 +6,7 @@
  * (option A) or its own (option B) — so a forwarding source loses no request, and it can itself uplift later.
  */
 import { join } from 'node:path'
-import { createTarget, openUpliftJournal, PrivateKey, readCanonical } from '@regent/sdk'
+import { createTarget, openUpliftJournal, PrivateKey, readCanonical } from '@regent-tee/sdk'
 import { type Agent, createAgent } from './Agent.js'
 import { connect, fundIfEmpty } from './chain.js'
 import { type Config, failpointHook } from './config.js'

@@ -10,7 +10,7 @@
  */
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto'
 import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs'
-import type { PrivateKey } from '@regent/sdk'
+import type { PrivateKey } from '@regent-tee/sdk'
 
 /** HKDF info and AD of the log. Permanent. */
 const label = 'regent-example/write-log/v1'

@@ -1,6 +1,6 @@
 /** The agent's configuration, from its environment (set by the devnet host, by `regent deploy`, or by its operator). */
 import { join } from 'node:path'
-import type { RegentContracts } from '@regent/sdk'
+import type { RegentContracts } from '@regent-tee/sdk'
 import type { Address, Hex } from 'viem'
 
 export type Config = {

@@ -1,12 +1,12 @@
 import { createHash, X509Certificate } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
+import { vectorsDir } from '@regent-tee/testing/vectors'
 import { describe, expect, test } from 'vitest'
 import * as CertChain from './CertChain.js'
 import * as Crl from './Crl.js'
 import { createTrustedRoot, intelSgxRootCa, intelSgxRootCaPem } from './roots.js'
 
-const vectors = fileURLToPath(new URL('../../../../shared/vectors/', import.meta.url))
+const vectors = vectorsDir
 
 /** Test-only: the PEM PCK chain embedded in a quote's certification data (type 5). */
 function pckChainOf(quote: Buffer): string {

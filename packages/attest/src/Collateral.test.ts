@@ -1,12 +1,12 @@
 import { readFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { fileURLToPath } from 'node:url'
+import { vectorsDir } from '@regent-tee/testing/vectors'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import * as Collateral from './Collateral.js'
 import { createTrustedRoot, intelSgxRootCa, intelSgxRootCaPem } from './roots.js'
 
-const vectors = fileURLToPath(new URL('../../../../shared/vectors/', import.meta.url))
+const vectors = vectorsDir
 const read = (file: string) => readFileSync(`${vectors}${file}`, 'utf8')
 
 // Collateral file, "mid" time and window (shared/vectors/README.md and _composed/README.md).

@@ -1,12 +1,12 @@
 import { X509Certificate } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
+import { vectorsDir } from '@regent-tee/testing/vectors'
 import { describe, expect, test } from 'vitest'
 import * as CertChain from './CertChain.js'
 import * as Crl from './Crl.js'
 import { intelSgxRootCaPem } from './roots.js'
 
-const vectors = fileURLToPath(new URL('../../../../shared/vectors/', import.meta.url))
+const vectors = vectorsDir
 const collateral = JSON.parse(readFileSync(`${vectors}dcap-qvl/sample/tdx_quote_collateral.json`, 'utf8'))
 const root = new X509Certificate(intelSgxRootCaPem)
 const platformCa = CertChain.fromPem(collateral.pck_crl_issuer_chain)[0] as X509Certificate

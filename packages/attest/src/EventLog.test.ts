@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
+import { vectorsDir } from '@regent-tee/testing/vectors'
 import { describe, expect, test } from 'vitest'
 import * as EventLog from './EventLog.js'
 import * as Quote from './Quote.js'
 
-const fixtures = fileURLToPath(new URL('../../../../shared/vectors/dstack/verifier-fixtures/', import.meta.url))
+const fixtures = join(vectorsDir, 'dstack/verifier-fixtures/')
 const load = (name: string) => JSON.parse(readFileSync(fixtures + name, 'utf8')) as { quote: string; event_log: string }
 const hex = (b: Uint8Array | undefined) => Buffer.from(b ?? new Uint8Array(0)).toString('hex')
 const bytes = (h: string) => new Uint8Array(Buffer.from(h, 'hex'))

@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
+import { vectorsDir } from '@regent-tee/testing/vectors'
 import { describe, expect, test } from 'vitest'
 import * as CertChain from './CertChain.js'
 import * as PckCertificate from './PckCertificate.js'
 import { intelSgxRootCaPem } from './roots.js'
 
-const vectors = fileURLToPath(new URL('../../../../shared/vectors/', import.meta.url))
+const vectors = vectorsDir
 
 /** Test-only: the PEM PCK leaf embedded in a quote's certification data (type 5). */
 function leafOf(file: string): string {

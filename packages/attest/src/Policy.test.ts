@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
+import { vectorsDir } from '@regent-tee/testing/vectors'
 import { describe, expect, test } from 'vitest'
 import * as Policy from './Policy.js'
 import * as Quote from './Quote.js'
 import type * as TdReport from './TdReport.js'
 
-const vectors = fileURLToPath(new URL('../../../../shared/vectors/', import.meta.url))
+const vectors = vectorsDir
 const fixture = JSON.parse(readFileSync(`${vectors}dstack/verifier-fixtures/quote-report.json`, 'utf8'))
 const quote = Quote.parse(new Uint8Array(Buffer.from(String(fixture.quote).replace(/^0x/, ''), 'hex')))
 const td = quote.body as TdReport.TdReport

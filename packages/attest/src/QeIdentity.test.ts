@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
+import { vectorsDir } from '@regent-tee/testing/vectors'
 import { describe, expect, test } from 'vitest'
 import * as QeIdentity from './QeIdentity.js'
 
-const vectors = fileURLToPath(new URL('../../../../shared/vectors/', import.meta.url))
+const vectors = vectorsDir
 const tdQe = QeIdentity.parse(JSON.parse(readFileSync(`${vectors}dcap-qvl/sample/tdx_quote_collateral.json`, 'utf8')).qe_identity)
 const hex = (s: string) => new Uint8Array(Buffer.from(s, 'hex'))
 const report = {

@@ -1,13 +1,13 @@
 import { readFileSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
 import qvl from '@phala/dcap-qvl'
+import { vectorsDir } from '@regent-tee/testing/vectors'
 import * as fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
 import type * as CertificationData from './CertificationData.js'
 import { BaseError } from './errors.js'
 import * as Quote from './Quote.js'
 
-const vectors = fileURLToPath(new URL('../../../../shared/vectors/', import.meta.url))
+const vectors = vectorsDir
 const read = (path: string) => new Uint8Array(readFileSync(vectors + path))
 const hex = (b: Uint8Array | undefined) => Buffer.from(b ?? new Uint8Array(0)).toString('hex')
 

@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
+import { vectorsDir } from '@regent-tee/testing/vectors'
 import { describe, expect, test } from 'vitest'
 import * as Collateral from './Collateral.js'
 import type * as QeIdentity from './QeIdentity.js'
 import * as TcbLevel from './TcbLevel.js'
 
-const vectors = fileURLToPath(new URL('../../../../shared/vectors/', import.meta.url))
+const vectors = vectorsDir
 // Automata 2025-10 TDX TCB info (FMSPC 00806F050000): the top level is tdxtcbcomponents 05 00 07 …, module TDX_01.
 const tcbInfo = Collateral.parse(
   readFileSync(`${vectors}_composed/automata-evm1025-tdx-00806f050000-2025-10_collateral.json`, 'utf8'),

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
+import { vectorsDir } from '@regent-tee/testing/vectors'
 import * as fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
 import * as Collateral from './Collateral.js'
@@ -8,7 +8,7 @@ import * as Quote from './Quote.js'
 import { intelSgxRootCa } from './roots.js'
 import { verifyQuoteSync } from './Verify.js'
 
-const vectors = fileURLToPath(new URL('../../../../shared/vectors/', import.meta.url))
+const vectors = vectorsDir
 const bin = (p: string) => new Uint8Array(readFileSync(vectors + p))
 const text = (p: string) => readFileSync(vectors + p, 'utf8')
 const hex = (s: string) => new Uint8Array(Buffer.from(s.trim().replace(/^0x/, ''), 'hex'))

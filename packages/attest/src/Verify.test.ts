@@ -1,6 +1,6 @@
 import { generateKeyPairSync, type KeyObject, sign, X509Certificate } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
+import { vectorsDir } from '@regent-tee/testing/vectors'
 import { describe, expect, test } from 'vitest'
 import * as CertChain from './CertChain.js'
 import * as Collateral from './Collateral.js'
@@ -9,7 +9,7 @@ import * as Quote from './Quote.js'
 import { createTrustedRoot, intelSgxRootCa } from './roots.js'
 import { verifyQuote, verifyQuoteSync } from './Verify.js'
 
-const vectors = fileURLToPath(new URL('../../../../shared/vectors/', import.meta.url))
+const vectors = vectorsDir
 const tdxBytes = () => new Uint8Array(readFileSync(`${vectors}dcap-qvl/sample/tdx_quote`))
 const sgxBytes = () => new Uint8Array(readFileSync(`${vectors}dcap-qvl/sample/sgx_quote`))
 const tdxJson = () => JSON.parse(readFileSync(`${vectors}dcap-qvl/sample/tdx_quote_collateral.json`, 'utf8')) as Collateral.Json

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
 import qvl from '@phala/dcap-qvl'
+import { vectorsDir } from '@regent-tee/testing/vectors'
 import { describe, expect, test } from 'vitest'
 import * as Collateral from './Collateral.js'
 import * as Quote from './Quote.js'
@@ -9,7 +9,7 @@ import type * as TcbInfo from './TcbInfo.js'
 import { verifyQuoteSync } from './Verify.js'
 
 // shared/vectors sits beside the repository clone (CI puts it there); resolved from this file.
-const vectors = fileURLToPath(new URL('../../../../shared/vectors/', import.meta.url))
+const vectors = vectorsDir
 const bin = (p: string) => new Uint8Array(readFileSync(vectors + p))
 const text = (p: string) => readFileSync(vectors + p, 'utf8')
 const hex = (p: string) => new Uint8Array(Buffer.from(text(p).trim().replace(/^0x/, ''), 'hex'))

@@ -1,5 +1,5 @@
 /**
- * The error base of @regent/attest (same shape as every Regent package's BaseError, viem style):
+ * The error base of @regent-tee/attest (same shape as every Regent package's BaseError, viem style):
  * a one-line `shortMessage`, optional `details`, hints in `metaMessages`, a docs pointer, a `cause`.
  */
 export type BaseErrorOptions = {

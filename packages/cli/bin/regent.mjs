@@ -1,7 +1,5 @@
 #!/usr/bin/env node
-// The `regent` command. Sources are TypeScript; tsx compiles them on first use (cached).
-import { register } from 'tsx/esm/api'
+// The `regent` command: the compiled CLI (dist/, built by `npm run build`).
+import { main } from '../dist/main.js'
 
-register()
-const { main } = await import('../src/main.ts')
 process.exitCode = await main(process.argv.slice(2))

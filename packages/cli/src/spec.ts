@@ -137,7 +137,7 @@ export const commands: readonly CommandSpec[] = [
   },
   {
     path: ['init'],
-    summary: 'scaffold an agent project (agent code on @regent/sdk, app-compose template, regent.json, README)',
+    summary: 'scaffold an agent project (agent code on @regent-tee/sdk, app-compose template, regent.json, README)',
     description:
       'Writes a project that `regent deploy` accepts unchanged: regent.json, app-compose.json (dstack format, with the bundle digest placeholder deploy pins), package.json, index.mjs + src/main.ts (an agent that derives its wallet from the KMS, registers in ERC-8004, becomes canonical and serves /health and /identity), README.md, .gitignore. Refuses a non-empty directory unless --force.',
     args: [{ name: 'dir', description: 'where to create the project (default: the current directory)', required: false }],
@@ -273,7 +273,7 @@ export const commands: readonly CommandSpec[] = [
     path: ['keys', 'derive'],
     summary: 'derive a key through the guest agent: address, public key, signature chain and provenance',
     description:
-      "Inside a CVM (DSTACK_SIMULATOR_ENDPOINT or the dstack socket) or against a devnet CVM (--endpoint), derives the key with @regent/sdk deriveKey and verifies its signature chain to the KMS root (and, with a devnet running a KMS, that the root is the devnet's). Never prints the private key unless --reveal is given and stdout is a terminal; --reveal with --json or off a terminal exits 2.",
+      "Inside a CVM (DSTACK_SIMULATOR_ENDPOINT or the dstack socket) or against a devnet CVM (--endpoint), derives the key with @regent-tee/sdk deriveKey and verifies its signature chain to the KMS root (and, with a devnet running a KMS, that the root is the devnet's). Never prints the private key unless --reveal is given and stdout is a terminal; --reveal with --json or off a terminal exits 2.",
     args: [],
     flags: [
       { name: 'path', value: 'path', description: 'GetKey path, e.g. regent/v1/wallet' },

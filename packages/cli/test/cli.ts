@@ -1,9 +1,11 @@
 /** Runs the real `regent` binary as a child process (what a user runs), for CLI tests. */
+
 import { execFile } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { vectorsDir } from '@regent-tee/testing/vectors'
 
 export const repoRoot = fileURLToPath(new URL('../../..', import.meta.url))
-export const vectors = fileURLToPath(new URL('../../../../shared/vectors', import.meta.url))
+export const vectors = vectorsDir
 const bin = fileURLToPath(new URL('../bin/regent.mjs', import.meta.url))
 
 export type Run = { code: number; stdout: string; stderr: string }

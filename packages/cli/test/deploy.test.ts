@@ -6,7 +6,7 @@
 import { appendFile, cp, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { identityRegistryAbi, regentAppAuthAbi, regentSuccessionAbi } from '@regent/contracts'
+import { identityRegistryAbi, regentAppAuthAbi, regentSuccessionAbi } from '@regent-tee/contracts'
 import { type Address, createPublicClient, type Hex, http } from 'viem'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { regent, repoRoot } from './cli.js'

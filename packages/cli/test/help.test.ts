@@ -39,7 +39,7 @@ async function trace(name: string, args: string[]): Promise<{ code: number; load
 const heavy = [
   /\/packages\/(sdk|attest|devnet|kms|contracts)\//,
   /\/node_modules\/(viem|ox|@noble|listr2|@phala|better-sqlite3)\//,
-  /\/src\/commands\//,
+  /\/dist\/commands\//,
 ]
 
 describe('regent --help', () => {
@@ -50,17 +50,17 @@ describe('regent --help', () => {
 
     const { code, loaded } = await trace('help', ['--help'])
     expect(code).toBe(0)
-    expect(loaded.some((u) => u.endsWith('/packages/cli/src/spec.ts'))).toBe(true)
+    expect(loaded.some((u) => u.endsWith('/packages/cli/dist/spec.js'))).toBe(true)
     expect(loaded.filter((u) => heavy.some((h) => h.test(u)))).toEqual([])
   })
 
   test('behavior: the hook does see a command module and its packages when that command runs (control)', async () => {
-    // A refused `keys derive` still loads commands/keys.ts and @regent/sdk before refusing.
+    // A refused `keys derive` still loads commands/keys.js and @regent-tee/sdk before refusing.
     const { code, loaded } = await trace('keys', ['keys', 'derive', '--path', 'p', '--reveal', '--json'])
     expect(code).toBe(2)
-    expect(loaded.some((u) => u.endsWith('/src/commands/keys.ts'))).toBe(true)
+    expect(loaded.some((u) => u.endsWith('/dist/commands/keys.js'))).toBe(true)
     expect(loaded.some((u) => /\/packages\/sdk\//.test(u))).toBe(true)
-    expect(loaded.some((u) => u.endsWith('/src/commands/identity.ts'))).toBe(false)
+    expect(loaded.some((u) => u.endsWith('/dist/commands/identity.js'))).toBe(false)
   })
 
   test('behavior: each new command has --help with usage, examples and its docs page', async () => {

@@ -34,7 +34,7 @@ describe('regent init', () => {
     expect(compose.docker_compose_file).toContain('image: my-agent@{{bundleDigest}}')
     const pkg = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8'))
     expect(pkg).toMatchObject({ name: 'my-agent', type: 'module', main: 'index.mjs' })
-    expect(Object.keys(pkg.dependencies)).toEqual(['@regent/sdk', 'tsx', 'viem'])
+    expect(Object.keys(pkg.dependencies)).toEqual(['@regent-tee/sdk', 'tsx', 'viem'])
     const main = await readFile(join(dir, 'src/main.ts'), 'utf8')
     expect(main).not.toContain('{{name}}')
     for (const call of ['deriveWallet(', 'registerAgent(', 'enroll(', "'GET /health'", "'GET /identity'"]) expect(main).toContain(call)

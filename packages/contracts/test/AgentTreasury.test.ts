@@ -1,8 +1,4 @@
-import { type Address, getContract, parseEther, toFunctionSelector, zeroAddress, zeroHash } from 'viem'
-import { describe, expect } from 'vitest'
-import { deployContract } from '../src/deploy.js'
-import { testERC20Abi, testReentrantSignerAbi, testReentrantSignerBytecode } from '../src/generated/index.js'
-import { type Chain_, chainTest } from './chain.js'
+import { type Chain_, chainTest } from '@regent-tee/testing/chain'
 import {
   account,
   allAbi,
@@ -21,7 +17,11 @@ import {
   setupAgent,
   signCertificate,
   wallet,
-} from './regent-fixture.js'
+} from '@regent-tee/testing/regent-fixture'
+import { type Address, getContract, parseEther, toFunctionSelector, zeroAddress, zeroHash } from 'viem'
+import { describe, expect } from 'vitest'
+import { deployContract } from '../src/deploy.js'
+import { testERC20Abi, testReentrantSignerAbi, testReentrantSignerBytecode } from '../src/generated/index.js'
 
 function treasuryAs(chain: Chain_, regent: Regent, index: number) {
   return getContract({ address: regent.treasury, abi: allAbi, client: { public: chain.client, wallet: wallet(chain, index) } })

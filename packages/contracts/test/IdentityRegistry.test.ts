@@ -1,8 +1,8 @@
+import { type Chain_, chainTest, testAccounts } from '@regent-tee/testing/chain'
 import { type Address, encodePacked, getAddress, type Hex, keccak256, parseEventLogs, toHex, zeroAddress } from 'viem'
 import { describe, expect } from 'vitest'
 import { deployContract } from '../src/deploy.js'
 import { identityRegistryAbi, testERC1271WalletAbi, testERC1271WalletBytecode } from '../src/generated/index.js'
-import { type Chain_, chainTest, testAccounts } from './chain.js'
 import { deployRegistries, mined, now, revertOf, signAgentWalletSet, wallet } from './erc8004.js'
 import { agentWalletKeyTopic } from './erc8004-reference.js'
 

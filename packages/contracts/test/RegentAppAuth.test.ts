@@ -1,3 +1,5 @@
+import { type Chain_, chainTest } from '@regent-tee/testing/chain'
+import { appIdOf, b32, deployRegent, elapse, eventsOf, expectRevert, mineAt, mined, role, wallet } from '@regent-tee/testing/regent-fixture'
 import {
   type Address,
   BaseError,
@@ -13,8 +15,6 @@ import {
 } from 'viem'
 import { describe, expect } from 'vitest'
 import { regentAppAuthAbi, regentAppAuthBytecode } from '../src/generated/index.js'
-import { type Chain_, chainTest } from './chain.js'
-import { appIdOf, b32, deployRegent, elapse, eventsOf, expectRevert, mineAt, mined, role, wallet } from './regent-fixture.js'
 
 const DAY = 86_400n
 const salt = b32('salt')

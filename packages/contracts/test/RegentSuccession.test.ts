@@ -1,8 +1,4 @@
-import { type Address, getContract, hashTypedData, zeroAddress, zeroHash } from 'viem'
-import { describe, expect } from 'vitest'
-import { deployContract } from '../src/deploy.js'
-import { identityRegistryAbi, regentAppAuthAbi, testERC1271WalletAbi, testERC1271WalletBytecode } from '../src/generated/index.js'
-import { type Chain_, chainTest } from './chain.js'
+import { type Chain_, chainTest } from '@regent-tee/testing/chain'
 import {
   account,
   allAbi,
@@ -25,7 +21,11 @@ import {
   signCertificate,
   successionDomain,
   wallet,
-} from './regent-fixture.js'
+} from '@regent-tee/testing/regent-fixture'
+import { type Address, getContract, hashTypedData, zeroAddress, zeroHash } from 'viem'
+import { describe, expect } from 'vitest'
+import { deployContract } from '../src/deploy.js'
+import { identityRegistryAbi, regentAppAuthAbi, testERC1271WalletAbi, testERC1271WalletBytecode } from '../src/generated/index.js'
 
 const DAY = 86_400n
 

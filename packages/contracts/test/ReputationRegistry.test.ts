@@ -1,8 +1,8 @@
+import { type Chain_, chainTest, testAccounts } from '@regent-tee/testing/chain'
 import { type Address, type Hex, keccak256, parseEventLogs, toHex, zeroAddress, zeroHash } from 'viem'
 import { describe, expect } from 'vitest'
 import { deployContract } from '../src/deploy.js'
 import { identityRegistryAbi, reputationRegistryAbi, reputationRegistryBytecode } from '../src/generated/index.js'
-import { type Chain_, chainTest, testAccounts } from './chain.js'
 import { deployRegistries, identityErrors, mined, type Registries, revertOf, wallet } from './erc8004.js'
 
 const abi = reputationRegistryAbi

@@ -1,7 +1,7 @@
+import { chainTest } from '@regent-tee/testing/chain'
 import { describe, expect } from 'vitest'
 import { deployContract } from '../src/deploy.js'
 import { identityRegistryAbi, identityRegistryBytecode } from '../src/generated/index.js'
-import { chainTest } from './chain.js'
 
 describe('startAnvil', () => {
   chainTest('default: a real anvil answers on loopback with chain id 31337', async ({ chain }) => {

@@ -2,6 +2,8 @@
  * Test fixture for the ERC-8004 registries: deploys Identity, Reputation and Validation registries on the
  * worker's anvil, signs `AgentWalletSet` typed data, and decodes reverts.
  */
+
+import type { Chain_ } from '@regent-tee/testing/chain'
 import {
   type Abi,
   type Address,
@@ -23,7 +25,6 @@ import {
   validationRegistryBytecode,
 } from '../src/generated/index.js'
 import { agentWalletSetTypes, identityRegistryDomain } from '../src/typedData.js'
-import type { Chain_ } from './chain.js'
 
 export type Registries = { identity: Address; reputation: Address; validation: Address }
 

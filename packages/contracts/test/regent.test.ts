@@ -1,3 +1,4 @@
+import { chainTest } from '@regent-tee/testing/chain'
 import { describe, expect } from 'vitest'
 import {
   agentTreasuryAbi,
@@ -7,7 +8,6 @@ import {
   validationRegistryAbi,
 } from '../src/generated/index.js'
 import { deployRegent, regentContractNames } from '../src/regent.js'
-import { chainTest } from './chain.js'
 
 describe('deployRegent', () => {
   chainTest('default: deploys every contract with code and wires them together', async ({ chain }) => {

@@ -1,6 +1,3 @@
 #!/usr/bin/env node
-// Entry of the detached devnet supervisor; sources are TypeScript, compiled by tsx on first use.
-import { register } from 'tsx/esm/api'
-
-register()
-await import('../src/supervisor.ts')
+// Entry of the detached devnet supervisor: the compiled supervisor (dist/).
+import '../dist/supervisor.js'

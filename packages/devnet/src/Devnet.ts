@@ -9,9 +9,9 @@ import { createHash } from 'node:crypto'
 import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { dirname, join, resolve } from 'node:path'
-import { type TdxMeasurements, verifyQuote } from '@regent/attest'
-import { type Anvil, deployRegent, identityRegistryAbi, regentAppAuthAbi, startAnvil } from '@regent/contracts'
-import { KeyRelease } from '@regent/kms'
+import { type TdxMeasurements, verifyQuote } from '@regent-tee/attest'
+import { type Anvil, deployRegent, identityRegistryAbi, regentAppAuthAbi, startAnvil } from '@regent-tee/contracts'
+import { KeyRelease } from '@regent-tee/kms'
 import { type Address, createPublicClient, createWalletClient, defineChain, type Hex, http, keccak256, toHex } from 'viem'
 import { mnemonicToAccount } from 'viem/accounts'
 import { createCvm } from './cvm/Cvm.js'
@@ -153,7 +153,7 @@ export async function startDevnet(options: StartDevnetOptions = {}): Promise<Dev
     // its KMS); the sealing key comes from that CVM's TEE. Node 0 generates (or unseals) the roots;
     // governance approves the KMS measurement on-chain, then the others onboard from node 0.
     const kms: DevnetKmsNode[] = []
-    const kmsBundle = dirname(dirname(createRequire(import.meta.url).resolve('@regent/kms')))
+    const kmsBundle = dirname(dirname(createRequire(import.meta.url).resolve('@regent-tee/kms')))
     await mkdir(join(dir, 'kms'), { recursive: true, mode: 0o700 })
     for (let i = 0; i < kmsNodes; i++) {
       if (i === 1) {

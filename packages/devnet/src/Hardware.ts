@@ -10,7 +10,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { p256 } from '@noble/curves/p256'
 import { secp256k1 } from '@noble/curves/secp256k1'
-import { Kdf } from '@regent/kms'
+import { Kdf } from '@regent-tee/kms'
 
 /** Loads (or creates) the seed of `dir`. */
 export async function loadSeed(dir: string): Promise<Uint8Array> {

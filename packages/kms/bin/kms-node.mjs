@@ -1,7 +1,5 @@
 #!/usr/bin/env node
-// Entry of a KMS node inside a CVM (docs/kms.md "Running a node"); sources are TypeScript, compiled by tsx on first use.
-import { register } from 'tsx/esm/api'
+// Entry of a KMS node inside a CVM (docs/kms.md "Running a node"): the compiled node (dist/).
+import { runProcess } from '../dist/main.js'
 
-register()
-const { runProcess } = await import('../src/main.ts')
 await runProcess()

@@ -1,5 +1,5 @@
-import { Collateral, EventLog } from '@regent/attest'
-import { createCvm, createLocalKeyProvider, DevnetCollateral, DevnetPki, DevnetQe } from '@regent/devnet'
+import { Collateral, EventLog } from '@regent-tee/attest'
+import { createCvm, createLocalKeyProvider, DevnetCollateral, DevnetPki, DevnetQe } from '@regent-tee/devnet'
 import { describe, expect, test } from 'vitest'
 import * as KeyRelease from './KeyRelease.js'
 

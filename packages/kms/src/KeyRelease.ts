@@ -1,7 +1,7 @@
 /**
  * The checks a KMS node makes before it releases keys (DESIGN.md §6; docs/kms.md "Checks, in order"), modelled on
  * what dstack's KMS checks (reference/dstack.md §5.3) with Regent's attested-request binding instead of RA-TLS:
- * KMS-issued single-use nonces, DCAP quote verification with @regent/attest under the node's trusted roots,
+ * KMS-issued single-use nonces, DCAP quote verification with @regent-tee/attest under the node's trusted roots,
  * RTMR3 replay, the report_data binding of ReleaseRequest, boot facts read from the replayed log, the
  * on-chain RegentAppAuth decision (read at the current block, cached for that block only), and the TCB policy.
  *
@@ -17,8 +17,8 @@ import {
   type TrustedRoot,
   type Verdict,
   verifyQuote,
-} from '@regent/attest'
-import { regentAppAuthAbi } from '@regent/contracts'
+} from '@regent-tee/attest'
+import { regentAppAuthAbi } from '@regent-tee/contracts'
 import { type Address, getAddress, type Hex, type PublicClient } from 'viem'
 import { BaseError } from './errors.js'
 import * as ReleaseRequest from './ReleaseRequest.js'

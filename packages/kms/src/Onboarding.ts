@@ -11,7 +11,7 @@
  * A KMS deployment therefore pins one OS image, one compose, one app id and no instance id
  * (`no_instance_id: true`) — docs/kms.md "What identifies a KMS node".
  */
-import type { TcbInfo } from '@regent/attest'
+import type { TcbInfo } from '@regent-tee/attest'
 import * as KeyRelease from './KeyRelease.js'
 import { type Attest, createKmsClient } from './KmsClient.js'
 import type * as ReleaseRequest from './ReleaseRequest.js'

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
-import { type TdxMeasurements, verifyQuote } from '@regent/attest'
-import { regentAppAuthAbi, spawnGuarded } from '@regent/contracts'
+import { type TdxMeasurements, verifyQuote } from '@regent-tee/attest'
+import { regentAppAuthAbi, spawnGuarded } from '@regent-tee/contracts'
 import {
   createCvm,
   createLocalKeyProvider,
@@ -17,12 +17,12 @@ import {
   type GuestAgent,
   type KeyProvider,
   startGuestAgent,
-} from '@regent/devnet'
+} from '@regent-tee/devnet'
+import { type Chain_, chainTest } from '@regent-tee/testing/chain'
+import { deployRegent, mined, wallet } from '@regent-tee/testing/regent-fixture'
 import type { Address, Hex } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { afterEach, describe, expect } from 'vitest'
-import { type Chain_, chainTest } from '../../contracts/test/chain.js'
-import { deployRegent, mined, wallet } from '../../contracts/test/regent-fixture.js'
 import * as GetKey from './GetKey.js'
 import * as KeyRelease from './KeyRelease.js'
 import { createKmsClient } from './KmsClient.js'

@@ -18,7 +18,7 @@
 
 import { X509Certificate } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { Collateral, createTrustedRoot, intelSgxRootCa, TcbInfo, type TrustedRoot } from '@regent/attest'
+import { Collateral, createTrustedRoot, intelSgxRootCa, TcbInfo, type TrustedRoot } from '@regent-tee/attest'
 import { createPublicClient, custom, getAddress, isAddress, type PublicClient } from 'viem'
 import { BaseError } from './errors.js'
 import * as GuestAgent from './internal/guestAgent.js'

@@ -1,5 +1,13 @@
 // Identity bundles from a real devnet CVM: a fresh bundle verifies; tampering any field is detected.
-import { createCvm, createLocalKeyProvider, DevnetCollateral, DevnetPki, DevnetQe, type GuestAgent, startGuestAgent } from '@regent/devnet'
+import {
+  createCvm,
+  createLocalKeyProvider,
+  DevnetCollateral,
+  DevnetPki,
+  DevnetQe,
+  type GuestAgent,
+  startGuestAgent,
+} from '@regent-tee/devnet'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import * as CanonicalJson from './CanonicalJson.js'

@@ -3,7 +3,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createCvm, createLocalKeyProvider, DevnetPki, DevnetQe, type GuestAgent, startGuestAgent } from '@regent/devnet'
+import { createCvm, createLocalKeyProvider, DevnetPki, DevnetQe, type GuestAgent, startGuestAgent } from '@regent-tee/devnet'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { createTeeClient, type TeeClient } from './createTeeClient.js'
 import { deriveSealingKey, openSealedState, SealedStateCorruptError, WrongSealingKeyError } from './SealedState.js'

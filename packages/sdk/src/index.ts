@@ -1,4 +1,4 @@
-// @regent/sdk — the in-CVM runtime (DESIGN.md §7): the TEE client (viem-style client, transports, guest-agent
+// @regent-tee/sdk — the in-CVM runtime (DESIGN.md §7): the TEE client (viem-style client, transports, guest-agent
 // actions), deterministic keys with provenance, sign-and-attest, identity bundles, sealed state and checkpoints.
 export { type AttestParameters, type AttestReturnType, attest } from './actions/attest.js'
 export { type EmitEventParameters, EmptyEventNameError, emitEvent } from './actions/emitEvent.js'

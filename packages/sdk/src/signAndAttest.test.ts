@@ -1,8 +1,16 @@
 // Keys, sign-and-attest and its verifier against a real in-process devnet CVM and guest agent.
 
 import { inspect } from 'node:util'
-import { createCvm, createLocalKeyProvider, DevnetCollateral, DevnetPki, DevnetQe, type GuestAgent, startGuestAgent } from '@regent/devnet'
-import { SignatureChain } from '@regent/kms'
+import {
+  createCvm,
+  createLocalKeyProvider,
+  DevnetCollateral,
+  DevnetPki,
+  DevnetQe,
+  type GuestAgent,
+  startGuestAgent,
+} from '@regent-tee/devnet'
+import { SignatureChain } from '@regent-tee/kms'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { createTeeClient, type TeeClient } from './createTeeClient.js'
 import { type DerivedKey, deriveKey, deriveWallet, toAccount, verifyProvenance, walletPath } from './Keys.js'
@@ -34,7 +42,7 @@ beforeAll(async () => {
 afterAll(() => agent.close())
 
 describe('deriveKey', () => {
-  test('default: the wallet is GetKey(regent/v1/wallet); address, provenance and chain match @regent/kms', async () => {
+  test('default: the wallet is GetKey(regent/v1/wallet); address, provenance and chain match @regent-tee/kms', async () => {
     const { key } = await client.getKey({ path: walletPath })
     expect(toAccount(wallet).address).toBe(wallet.address)
     expect(wallet.privateKey.toHex()).toBe(hex(key))

@@ -1,12 +1,12 @@
 /**
  * Sign and attest (DESIGN.md §7): one call returns the wallet's EIP-712 signature over a {@link Statement} and a
  * quote whose report_data is `Statement.toReportData(statement)` (docs/protocol.md "Sign-and-attest report_data").
- * {@link verifySignedAttestation} checks the signature, the quote (@regent/attest `verifyQuote`: DCAP, RTMR3
+ * {@link verifySignedAttestation} checks the signature, the quote (@regent-tee/attest `verifyQuote`: DCAP, RTMR3
  * replay of the event log, measurement policy) and the binding of the quote to the statement and the nonce.
  */
 
 import { sha256 } from '@noble/hashes/sha2'
-import { type Collateral, type Policy, type TrustedRoot, type Verdict, verifyQuote } from '@regent/attest'
+import { type Collateral, type Policy, type TrustedRoot, type Verdict, verifyQuote } from '@regent-tee/attest'
 import { type Account, getAddress, type LocalAccount, recoverTypedDataAddress } from 'viem'
 import { getQuote } from './actions/getQuote.js'
 import type { BaseTeeClient } from './createTeeClient.js'
@@ -14,7 +14,7 @@ import { BaseError } from './errors.js'
 import { type BytesLike, equal, fromHex, type Hex, toBytes, toHex } from './internal/bytes.js'
 import * as Statement from './Statement.js'
 
-/** A reason code and message (same shape as @regent/attest's). */
+/** A reason code and message (same shape as @regent-tee/attest's). */
 export type Reason = { readonly code: string; readonly message: string }
 
 /** Format tag of {@link SignedAttestation}. Permanent. */
@@ -93,7 +93,7 @@ export type SignedAttestationVerdict = {
   /** The address the signature recovers to. */
   readonly signer: Hex | undefined
   readonly statement: Statement.Statement | undefined
-  /** The quote verdict of @regent/attest (hardware kind, TCB status, app info from the replayed event log). */
+  /** The quote verdict of @regent-tee/attest (hardware kind, TCB status, app info from the replayed event log). */
   readonly quote: Verdict | undefined
 }
 

@@ -3,13 +3,21 @@
 // agent registered in ERC-8004, its app and compose hash approved, enrolled, and a checkpoint committed.
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { deployRegent, regentAppAuthAbi, regentSuccessionAbi } from '@regent/contracts'
-import { createCvm, createLocalKeyProvider, DevnetCollateral, DevnetPki, DevnetQe, type GuestAgent, startGuestAgent } from '@regent/devnet'
-import { SignatureChain } from '@regent/kms'
+import { deployRegent, regentAppAuthAbi, regentSuccessionAbi } from '@regent-tee/contracts'
+import {
+  createCvm,
+  createLocalKeyProvider,
+  DevnetCollateral,
+  DevnetPki,
+  DevnetQe,
+  type GuestAgent,
+  startGuestAgent,
+} from '@regent-tee/devnet'
+import { SignatureChain } from '@regent-tee/kms'
+import { type Chain_, chainTest, testAccounts } from '@regent-tee/testing/chain'
 import Database from 'better-sqlite3'
 import { type Address, createWalletClient, encodeAbiParameters, getAddress, type Hex, keccak256, http as viemHttp, zeroHash } from 'viem'
 import { afterAll, beforeAll, describe, expect } from 'vitest'
-import { type Chain_, chainTest, testAccounts } from '../../contracts/test/chain.js'
 import * as Checkpoint from './Checkpoint.js'
 import { commitState } from './chain/commitState.js'
 import { enroll } from './chain/enroll.js'

@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { secp256k1 } from '@noble/curves/secp256k1'
-import { regentAppAuthAbi } from '@regent/contracts'
+import { regentAppAuthAbi } from '@regent-tee/contracts'
 import { type Address, type Client, getAddress } from 'viem'
 import { publicKeyToAddress } from 'viem/accounts'
 import { getChainId, readContract } from 'viem/actions'

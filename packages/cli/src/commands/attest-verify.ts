@@ -1,10 +1,10 @@
 /**
  * `regent attest verify <quote-file>`: full offline DCAP verification of one quote with
- * `@regent/attest` (docs/attest.md), printed as one JSON object with `--json`.
+ * `@regent-tee/attest` (docs/attest.md), printed as one JSON object with `--json`.
  */
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { Collateral, createTrustedRoot, intelSgxRootCa, PckCertificate, Quote, type TrustedRoot, verifyQuote } from '@regent/attest'
+import { Collateral, createTrustedRoot, intelSgxRootCa, PckCertificate, Quote, type TrustedRoot, verifyQuote } from '@regent-tee/attest'
 import type { CommandInput, CommandResult } from '../command.js'
 import { UsageError } from '../errors.js'
 

@@ -13,23 +13,23 @@ import { closeSync, createWriteStream, openSync } from 'node:fs'
 import { mkdir, readFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { Collateral, createTrustedRoot } from '@regent/attest'
-import { agentTreasuryAbi, type Guarded, regentSuccessionAbi, spawnGuarded } from '@regent/contracts'
-import { type DevnetFile, status as devnetStatus } from '@regent/devnet'
-import { readCanonical, verifyInstance } from '@regent/sdk'
+import { Collateral, createTrustedRoot } from '@regent-tee/attest'
+import { agentTreasuryAbi, type Guarded, regentSuccessionAbi, spawnGuarded } from '@regent-tee/contracts'
+import { type DevnetFile, status as devnetStatus } from '@regent-tee/devnet'
+import { readCanonical, verifyInstance } from '@regent-tee/sdk'
 import { createWalletClient, type Hex, http, parseEventLogs, zeroAddress } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import type { CommandInput, CommandResult } from '../command.js'
 import { CliError, UsageError } from '../errors.js'
 import { progress } from '../progress.js'
 import * as AppAuth from '../project/AppAuth.js'
+import * as ExampleAgent from '../project/ExampleAgent.js'
 import * as Host from '../project/Host.js'
 import { type UpliftOutput, upliftAgent } from './uplift.js'
 
 const docs = 'docs/cli/demo.md'
-const agentDir = fileURLToPath(new URL('../../../../examples/agent/', import.meta.url))
-/** How long the wild agent may take to answer (tsx compiles it on first use; it registers and enrolls on boot). */
+const agentDir = ExampleAgent.dir
+/** How long the wild agent may take to answer (it registers and enrolls on boot). */
 const readyTimeoutMs = 120_000
 /** What the demo deposits into the agent's treasury (wei). */
 const deposit = 10n ** 18n
@@ -467,7 +467,7 @@ async function startWild(
     REGENT_TRUSTED_ROOT_PEM: file.rootCa,
   }
   const url = `http://127.0.0.1:${port}`
-  const entry = join(agentDir, 'index.mjs')
+  const entry = ExampleAgent.entry
   const failed = (why: string, output: string) =>
     new CliError(
       'wild.boot_failed',

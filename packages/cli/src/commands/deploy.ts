@@ -8,8 +8,8 @@ import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { stat } from 'node:fs/promises'
 import { join, relative, resolve } from 'node:path'
-import { type CvmRecord, type DevnetFile, DevnetTd, status as devnetStatus } from '@regent/devnet'
-import type { IdentityBundle } from '@regent/sdk'
+import { type CvmRecord, type DevnetFile, DevnetTd, status as devnetStatus } from '@regent-tee/devnet'
+import type { IdentityBundle } from '@regent-tee/sdk'
 import type { ListrTask } from 'listr2'
 import type { Hex } from 'viem'
 import type { CommandInput, CommandResult } from '../command.js'
@@ -151,7 +151,7 @@ export async function run(input: CommandInput): Promise<CommandResult<DeployOutp
         const res = await fetch(`${cvm.appUrl}/identity?nonce=${nonce}`, { signal: AbortSignal.timeout(30_000) })
         if (!res.ok) throw new CliError('agent.identity', `the agent's /identity answered HTTP ${res.status}`, { docs })
         ctx.identity = (await res.json()) as IdentityBundle
-        const { verifyProvenance } = await import('@regent/sdk')
+        const { verifyProvenance } = await import('@regent-tee/sdk')
         const provenance = ctx.identity.keyProvenance
         if (provenance === null)
           throw new CliError('agent.provenance', 'the deployed agent serves a wallet key without KMS provenance', { docs })
@@ -164,7 +164,7 @@ export async function run(input: CommandInput): Promise<CommandResult<DeployOutp
       title: 'erc-8004: registered and canonical in RegentSuccession',
       task: async (ctx, task) => {
         const health = need(ctx.health)
-        const { readCanonical } = await import('@regent/sdk')
+        const { readCanonical } = await import('@regent-tee/sdk')
         const agentId = BigInt(health.agentId)
         const snapshot = await readCanonical(clients.publicClient, { contracts: file.contracts, agentId })
         if (

@@ -8,7 +8,7 @@ import {
   down as devnetDown,
   status as devnetStatus,
   up as devnetUp,
-} from '@regent/devnet'
+} from '@regent-tee/devnet'
 import type { Command, CommandInput, CommandResult } from '../command.js'
 import { CliError, UsageError } from '../errors.js'
 

@@ -3,8 +3,8 @@
  * reachable, contracts deployed, KMS nodes answering, clock skew, devnet collateral freshness — and says what to
  * fix for each failed check. Docs: docs/cli/doctor.md.
  */
-import { Collateral, createTrustedRoot } from '@regent/attest'
-import { type DevnetFile, status as devnetStatus } from '@regent/devnet'
+import { Collateral, createTrustedRoot } from '@regent-tee/attest'
+import { type DevnetFile, status as devnetStatus } from '@regent-tee/devnet'
 import type { Command, CommandInput, CommandResult } from '../command.js'
 
 /** One line of the report (`--json` prints the list). */

@@ -1,13 +1,13 @@
 /**
  * `regent identity show|verify <agent-url|bundle-file>`: an agent's identity bundle (docs/protocol.md "Identity
  * bundle", "Identity endpoint") and the verdict of the identity function with its security score (DESIGN.md §7, §8),
- * computed as an outside verifier would (`verifyInstance` of @regent/sdk). Docs: docs/cli/identity.md.
+ * computed as an outside verifier would (`verifyInstance` of @regent-tee/sdk). Docs: docs/cli/identity.md.
  */
 import { ECDH, randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
-import { Collateral, createTrustedRoot, intelSgxRootCa, PckCertificate, Quote, type TrustedRoot } from '@regent/attest'
-import { DevnetFile } from '@regent/devnet'
-import { type Evaluation, type IdentityBundle, type Reason, verifyInstance, verifyProvenance } from '@regent/sdk'
+import { Collateral, createTrustedRoot, intelSgxRootCa, PckCertificate, Quote, type TrustedRoot } from '@regent-tee/attest'
+import { DevnetFile } from '@regent-tee/devnet'
+import { type Evaluation, type IdentityBundle, type Reason, verifyInstance, verifyProvenance } from '@regent-tee/sdk'
 import { type Address, createPublicClient, getAddress, type Hex, http } from 'viem'
 import { publicKeyToAddress } from 'viem/accounts'
 import { getChainId } from 'viem/actions'

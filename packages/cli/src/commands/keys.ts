@@ -1,11 +1,11 @@
 /**
  * `regent keys derive --path <p>`: derives a key through a dstack guest agent (in a CVM, or a devnet CVM's endpoint)
- * with @regent/sdk `deriveKey`, and checks its provenance (dstack signature chain to the KMS root; docs/sdk.md "Keys",
+ * with @regent-tee/sdk `deriveKey`, and checks its provenance (dstack signature chain to the KMS root; docs/sdk.md "Keys",
  * docs/protocol.md). The private key is shown only with `--reveal` on a terminal, never under `--json`.
  * Docs: docs/cli/keys.md.
  */
 import { ECDH } from 'node:crypto'
-import { DevnetFile } from '@regent/devnet'
+import { DevnetFile } from '@regent-tee/devnet'
 import {
   createTeeClient,
   type DerivedKey,
@@ -18,7 +18,7 @@ import {
   TransportError,
   unixSocket,
   verifyProvenance,
-} from '@regent/sdk'
+} from '@regent-tee/sdk'
 import { type Address, getAddress, type Hex } from 'viem'
 import { publicKeyToAddress } from 'viem/accounts'
 import type { Command, CommandInput, CommandResult } from '../command.js'

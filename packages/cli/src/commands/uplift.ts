@@ -11,10 +11,9 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { readFile, stat } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { regentSuccessionAbi } from '@regent/contracts'
-import { type DevnetFile, DevnetTd, status as devnetStatus } from '@regent/devnet'
-import { JournalRoleError, openUpliftJournal, readCanonical } from '@regent/sdk'
+import { regentSuccessionAbi } from '@regent-tee/contracts'
+import { type DevnetFile, DevnetTd, status as devnetStatus } from '@regent-tee/devnet'
+import { JournalRoleError, openUpliftJournal, readCanonical } from '@regent-tee/sdk'
 import type { ListrTask } from 'listr2'
 import type { Address, Hex } from 'viem'
 import type { Command, CommandInput, CommandResult } from '../command.js'
@@ -22,10 +21,10 @@ import { CliError, UsageError } from '../errors.js'
 import { progress } from '../progress.js'
 import * as Admin from '../project/Admin.js'
 import * as AppAuth from '../project/AppAuth.js'
+import * as ExampleAgent from '../project/ExampleAgent.js'
 import { type LaunchedTarget, type Provider, providerFor } from '../providers/Provider.js'
 
 const docs = 'docs/cli/uplift.md'
-const exampleAgent = fileURLToPath(new URL('../../../../examples/agent/', import.meta.url))
 /** How long a launched target may take to boot (KMS keys) and answer /health as an uplift target. */
 const bootTimeoutMs = 120_000
 /** How often the agent's uplift status is read while it runs. */
@@ -142,7 +141,7 @@ export async function upliftAgent(p: UpliftAgentParameters): Promise<CommandResu
   const { key, targetUrl } = p
   const devnet = devnetReader(o.devnetDir)
   const provider = targetUrl ? undefined : providerFor(p.target ?? 'local', { devnet })
-  const bundle = resolve(p.bundle ?? exampleAgent)
+  const bundle = resolve(p.bundle ?? ExampleAgent.dir)
 
   const out: UpliftOutput = empty(o.agent, key)
   let launched: LaunchedTarget | undefined

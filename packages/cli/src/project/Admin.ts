@@ -4,7 +4,7 @@
  * (`authorization: Bearer <REGENT_ADMIN_TOKEN>`). The token is sent only in that header: never in a URL, an error
  * or an output.
  */
-import { upliftSourceSteps } from '@regent/sdk'
+import { upliftSourceSteps } from '@regent-tee/sdk'
 import { CliError } from '../errors.js'
 
 const docs = 'docs/cli/uplift.md'

@@ -4,7 +4,7 @@
  * KMS root are added and take effect after the app's timelock. On the devnet the owner is anvil's public
  * developer account (index 1); a real chain takes the owner's key from REGENT_DEPLOYER_KEY (never a flag).
  */
-import { regentAppAuthAbi } from '@regent/contracts'
+import { regentAppAuthAbi } from '@regent-tee/contracts'
 import {
   type Account,
   type Address,

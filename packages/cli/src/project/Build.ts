@@ -1,14 +1,14 @@
 /**
  * The local build (docs/cli/deploy.md "Build"): the files listed in `regent.json` `paths.bundle` are
  * copied into a content-addressed bundle directory, digested with the devnet's rule
- * (`@regent/devnet` `Bundle.digest`: SHA-256 over the sorted `path ‖ 0x00 ‖ SHA-256(content) ‖ 0x0a`),
+ * (`@regent-tee/devnet` `Bundle.digest`: SHA-256 over the sorted `path ‖ 0x00 ‖ SHA-256(content) ‖ 0x0a`),
  * and the digest is pinned into the app-compose.json template (`{{bundleDigest}}`), so the compose
  * hash — SHA-256 of the exact compose bytes — covers the code. Same inputs → same digest, same bytes.
  */
 import { createHash } from 'node:crypto'
 import { cp, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { Bundle } from '@regent/devnet'
+import { Bundle } from '@regent-tee/devnet'
 import { UsageError } from '../errors.js'
 import type { Config } from './Config.js'
 

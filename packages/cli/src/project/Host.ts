@@ -1,5 +1,5 @@
 /** Calls to the devnet host API (docs/devnet.md "Host API") for `regent deploy`. */
-import type { CvmRecord, DevnetFile } from '@regent/devnet'
+import type { CvmRecord, DevnetFile } from '@regent-tee/devnet'
 import { CliError } from '../errors.js'
 
 const docs = 'docs/cli/deploy.md'

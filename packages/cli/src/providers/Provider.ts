@@ -3,7 +3,7 @@
  * exact app-compose.json and a bundle under an app id, and returns where the new instance answers. Only the
  * devnet (`--target local`) is built; phala, dstack and eigenx are named so that a user learns they are not.
  */
-import type { DevnetFile } from '@regent/devnet'
+import type { DevnetFile } from '@regent-tee/devnet'
 import type { Hex } from 'viem'
 import { CliError, UsageError } from '../errors.js'
 import { devnet } from './devnet.js'

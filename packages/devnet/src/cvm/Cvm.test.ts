@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { EventLog, Quote, verifyQuote } from '@regent/attest'
+import { EventLog, Quote, verifyQuote } from '@regent-tee/attest'
 import { describe, expect, test } from 'vitest'
 import * as DevnetCollateral from '../tdx/DevnetCollateral.js'
 import * as DevnetPki from '../tdx/DevnetPki.js'

@@ -21,8 +21,8 @@
  */
 import { createHash, randomBytes } from 'node:crypto'
 import { p256 } from '@noble/curves/nist'
-import { BaseError, type EventLog, ReportData } from '@regent/attest'
-import { GetKey } from '@regent/kms'
+import { BaseError, type EventLog, ReportData } from '@regent-tee/attest'
+import { GetKey } from '@regent-tee/kms'
 import * as Attestation from '../guest/Attestation.js'
 import * as Certificate from '../guest/Certificate.js'
 import * as DstackKeys from '../guest/DstackKeys.js'

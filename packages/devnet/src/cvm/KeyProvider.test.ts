@@ -1,5 +1,5 @@
 import { keccak_256 } from '@noble/hashes/sha3'
-import { AppKeys } from '@regent/kms'
+import { AppKeys } from '@regent-tee/kms'
 import { describe, expect, test } from 'vitest'
 import * as DstackKeys from '../guest/DstackKeys.js'
 import * as DevnetPki from '../tdx/DevnetPki.js'

@@ -3,15 +3,15 @@
  * §4.4 step "request_app_keys") and for its TLS certificates (dstack `KMS.SignCert`, §1.2 GetTlsKey).
  *
  * {@link createLocalKeyProvider} is the DEVNET-LOCAL provider ("local-devnet"): an in-process stand-in for the
- * KMS, used until the @regent/kms service is running. It derives with @regent/kms `AppKeys.derive` (dstack §3.2), so GetKey
+ * KMS, used until the @regent-tee/kms service is running. It derives with @regent-tee/kms `AppKeys.derive` (dstack §3.2), so GetKey
  * signature chains verify to its root k256 key, and it still refuses to release keys unless the request's quote
- * verifies under the devnet root (full DCAP path, @regent/attest) and the replayed event log names the
+ * verifies under the devnet root (full DCAP path, @regent-tee/attest) and the replayed event log names the
  * requested app id and instance id.
  */
 import { p256 } from '@noble/curves/nist'
 import { secp256k1 } from '@noble/curves/secp256k1'
-import { BaseError, Collateral, ReportData, verifyQuote } from '@regent/attest'
-import { AppKeys as KmsAppKeys } from '@regent/kms'
+import { BaseError, Collateral, ReportData, verifyQuote } from '@regent-tee/attest'
+import { AppKeys as KmsAppKeys } from '@regent-tee/kms'
 import * as Certificate from '../guest/Certificate.js'
 import * as DevnetCollateral from '../tdx/DevnetCollateral.js'
 import * as DevnetPki from '../tdx/DevnetPki.js'

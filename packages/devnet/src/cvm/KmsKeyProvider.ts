@@ -1,5 +1,5 @@
 /**
- * A devnet {@link KeyProvider} backed by a running @regent/kms node over HTTP: a booting CVM obtains its app keys
+ * A devnet {@link KeyProvider} backed by a running @regent-tee/kms node over HTTP: a booting CVM obtains its app keys
  * the way dstack OS does from its KMS (reference/dstack.md §5.2), with Regent's attested request instead of
  * RA-TLS (docs/kms.md): nonce from the node → a quote of the CVM over
  * SHA-512("regent-kms-key-request/v1" ‖ 0x00 ‖ ephemeral X25519 key ‖ nonce), taken at boot-mr-done through the
@@ -9,8 +9,8 @@
  * The `key-provider` RTMR3 event names it `{"name":"kms","id":hex(root CA SPKI DER)}`, as dstack's KMS mode.
  * TLS certificates (dstack `KMS.SignCert`) are not served by the KMS node yet: `certificates` issues them.
  */
-import { BaseError } from '@regent/attest'
-import { createKmsClient, KmsClient } from '@regent/kms'
+import { BaseError } from '@regent-tee/attest'
+import { createKmsClient, KmsClient } from '@regent-tee/kms'
 import { type AppKeys, type KeyProvider, KeyRequestRejectedError } from './KeyProvider.js'
 
 /** Name of the KMS provider in `key-provider` events (dstack's). */

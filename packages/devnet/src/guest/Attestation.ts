@@ -8,7 +8,7 @@
  * TdxEvent = imr u32 LE ‖ event_type u32 LE ‖ digest Vec<u8> ‖ event String ‖ event_payload Vec<u8>. Vec and
  * String lengths are SCALE compact integers (low two bits: 0 → 6-bit, 1 → 14-bit u16 LE, 2 → 30-bit u32 LE).
  */
-import { BaseError, type EventLog } from '@regent/attest'
+import { BaseError, type EventLog } from '@regent-tee/attest'
 import { concat } from './DstackKeys.js'
 
 /** The decoded V0 attestation. */

@@ -1,5 +1,5 @@
 /**
- * The dstack key helpers the devnet guest agent needs beyond @regent/kms (which owns AppKeys and GetKey):
+ * The dstack key helpers the devnet guest agent needs beyond @regent-tee/kms (which owns AppKeys and GetKey):
  * algorithm names, the TLS-key seed expansion, PKCS#8 of P-256 keys, and Sign/Verify.
  *
  * Spec (facts from reference/dstack.md, no code copied):
@@ -16,14 +16,14 @@
  * - §1.2 Sign/Verify: key = GetKey("vms", "signing"); secp256k1 signs SHA-256(data), `secp256k1_prehashed` signs
  *   the 32-byte data as is (64-byte r‖s); ed25519 is RFC 8032.
  *
- * The KMS-side and GetKey formulas (§3.2, §3.3) live in @regent/kms and are used from there.
+ * The KMS-side and GetKey formulas (§3.2, §3.3) live in @regent-tee/kms and are used from there.
  */
 import { ed25519 } from '@noble/curves/ed25519'
 import { p256 } from '@noble/curves/nist'
 import { secp256k1 } from '@noble/curves/secp256k1'
 import { hkdf } from '@noble/hashes/hkdf'
 import { sha256 } from '@noble/hashes/sha2'
-import { BaseError } from '@regent/attest'
+import { BaseError } from '@regent-tee/attest'
 
 const encoder = new TextEncoder()
 

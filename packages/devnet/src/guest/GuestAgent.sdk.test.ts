@@ -5,8 +5,8 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DstackClient } from '@phala/dstack-sdk'
-import { EventLog, intelSgxRootCa, Quote, verifyQuote } from '@regent/attest'
-import { SignatureChain } from '@regent/kms'
+import { EventLog, intelSgxRootCa, Quote, verifyQuote } from '@regent-tee/attest'
+import { SignatureChain } from '@regent-tee/kms'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { type Cvm, createCvm } from '../cvm/Cvm.js'
 import { createLocalKeyProvider } from '../cvm/KeyProvider.js'
@@ -43,7 +43,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true })
 })
 
-/** §3.4 with @regent/kms: the chain must end at the local provider's root k256 key (throws otherwise). */
+/** §3.4 with @regent-tee/kms: the chain must end at the local provider's root k256 key (throws otherwise). */
 function chainRoot(options: {
   publicKey: Uint8Array
   purpose: string

@@ -18,7 +18,7 @@
 import { chmod, rm } from 'node:fs/promises'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { BaseError, ReportData } from '@regent/attest'
+import { BaseError, ReportData } from '@regent-tee/attest'
 import * as Cvm from '../cvm/Cvm.js'
 import * as DstackKeys from './DstackKeys.js'
 

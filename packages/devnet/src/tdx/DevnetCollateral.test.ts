@@ -1,5 +1,5 @@
 import { verify, X509Certificate } from 'node:crypto'
-import { Collateral, intelSgxRootCa, QeIdentity, TcbInfo } from '@regent/attest'
+import { Collateral, intelSgxRootCa, QeIdentity, TcbInfo } from '@regent-tee/attest'
 import { describe, expect, test } from 'vitest'
 import * as DevnetCollateral from './DevnetCollateral.js'
 import * as DevnetPki from './DevnetPki.js'

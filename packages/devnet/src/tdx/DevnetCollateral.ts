@@ -11,8 +11,8 @@
  * module SVN of TEE_TCB_SVN[0]. Options shift statuses, advisories and windows for verifier-policy tests.
  */
 import { sign } from 'node:crypto'
-import type { Collateral, TcbInfo } from '@regent/attest'
-import { BaseError } from '@regent/attest'
+import type { Collateral, TcbInfo } from '@regent-tee/attest'
+import { BaseError } from '@regent-tee/attest'
 import * as DevnetPki from './DevnetPki.js'
 import * as DevnetQe from './DevnetQe.js'
 import * as DevnetTd from './DevnetTd.js'

@@ -1,5 +1,5 @@
 import { createPublicKey, sign, verify, X509Certificate } from 'node:crypto'
-import { CertChain, Crl, intelSgxRootCa, PckCertificate } from '@regent/attest'
+import { CertChain, Crl, intelSgxRootCa, PckCertificate } from '@regent-tee/attest'
 import { describe, expect, test } from 'vitest'
 import * as DevnetPki from './DevnetPki.js'
 

@@ -1,7 +1,7 @@
 /**
  * The devnet's stand-in for Intel's DCAP PKI: a real X.509 v3 hierarchy (ECDSA P-256, SHA-256) shaped like
  * Intel's (dcap.md §2.3, §3; Intel "SGX PCK Certificate and Certificate Revocation List Profile
- * Specification") but named as devnet, so that @regent/attest verifies devnet quotes through the full DCAP
+ * Specification") but named as devnet, so that @regent-tee/attest verifies devnet quotes through the full DCAP
  * path when — and only when — the devnet root is passed as trusted (DESIGN.md §3, §5):
  *
  *   Regent Devnet Root CA (self-signed, CA, pathLen 1, keyCertSign|cRLSign)
@@ -28,7 +28,7 @@ import {
   timingSafeEqual,
   X509Certificate,
 } from 'node:crypto'
-import { BaseError, createTrustedRoot, PckCertificate, type TrustedRoot } from '@regent/attest'
+import { BaseError, createTrustedRoot, PckCertificate, type TrustedRoot } from '@regent-tee/attest'
 import * as Der from '../internal/Der.js'
 
 /**

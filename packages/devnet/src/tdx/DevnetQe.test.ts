@@ -1,5 +1,5 @@
 import { createHash, createPublicKey, verify, type X509Certificate } from 'node:crypto'
-import { CertChain, Collateral, intelSgxRootCa, QeIdentity, Quote } from '@regent/attest'
+import { CertChain, Collateral, intelSgxRootCa, QeIdentity, Quote } from '@regent-tee/attest'
 import { describe, expect, test } from 'vitest'
 import * as DevnetCollateral from './DevnetCollateral.js'
 import * as DevnetPki from './DevnetPki.js'

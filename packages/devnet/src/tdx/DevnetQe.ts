@@ -14,7 +14,7 @@
  * ISVPRODID, ISVSVN, MISCSELECT and ATTRIBUTES are those the devnet QE identity ({@link identity}) describes.
  */
 import { createHash, generateKeyPairSync, type KeyObject, sign } from 'node:crypto'
-import { BaseError, type CertificationData, EnclaveReport, Quote, type TdReport } from '@regent/attest'
+import { BaseError, type CertificationData, EnclaveReport, Quote, type TdReport } from '@regent-tee/attest'
 import * as DevnetPki from './DevnetPki.js'
 
 /**

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { keccak_256 } from '@noble/hashes/sha3'
-import { EventLog, Quote, TdReport } from '@regent/attest'
+import { EventLog, Quote, TdReport } from '@regent-tee/attest'
 import { describe, expect, test } from 'vitest'
 import * as DevnetPki from './DevnetPki.js'
 import * as DevnetQe from './DevnetQe.js'

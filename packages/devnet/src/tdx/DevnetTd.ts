@@ -22,7 +22,7 @@
 import { createHash } from 'node:crypto'
 import { sha384 } from '@noble/hashes/sha2'
 import { keccak_256 } from '@noble/hashes/sha3'
-import { BaseError, EventLog, type TdReport } from '@regent/attest'
+import { BaseError, EventLog, type TdReport } from '@regent-tee/attest'
 
 /** A devnet OS image: what the simulated firmware, kernel and command line measure. Strings are hashed as UTF-8. */
 export type OsImage = {

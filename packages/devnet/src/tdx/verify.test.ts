@@ -1,7 +1,7 @@
 // End to end: devnet quotes and collateral through attest's full DCAP verification (verifyQuote) and through
 // @phala/dcap-qvl, with the devnet root trusted (verifies, hardware "devnet") and with Intel's root (fails).
 import qvl from '@phala/dcap-qvl'
-import { intelSgxRootCa, verifyQuoteSync } from '@regent/attest'
+import { intelSgxRootCa, verifyQuoteSync } from '@regent-tee/attest'
 import { describe, expect, test } from 'vitest'
 import * as DevnetCollateral from './DevnetCollateral.js'
 import * as DevnetPki from './DevnetPki.js'

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DstackClient } from '@phala/dstack-sdk'
-import { type GuestAgent as Agent, createCvm, createLocalKeyProvider, DevnetPki, DevnetQe, startGuestAgent } from '@regent/devnet'
+import { type GuestAgent as Agent, createCvm, createLocalKeyProvider, DevnetPki, DevnetQe, startGuestAgent } from '@regent-tee/devnet'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import * as GuestAgent from './guestAgent.js'
 

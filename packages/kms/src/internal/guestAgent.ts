@@ -2,7 +2,7 @@
  * The two guest-agent calls a KMS node makes about itself (dstack 0.5.x `DstackGuest`, reference/dstack.md §1.1,
  * §1.2; docs/devnet-guest-agent.md): `GetKey` for its sealing key and `GetQuote` for its onboarding evidence. Plain
  * HTTP/1.1 JSON over the guest agent's unix socket (or a loopback URL), so the node needs no SDK at run time
- * (@regent/sdk is above kms in the package arrows; @phala/dstack-sdk is a dev dependency used in tests as the
+ * (@regent-tee/sdk is above kms in the package arrows; @phala/dstack-sdk is a dev dependency used in tests as the
  * reference client).
  */
 import { existsSync } from 'node:fs'

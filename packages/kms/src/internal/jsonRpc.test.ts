@@ -1,4 +1,4 @@
-import { type Anvil, startAnvil } from '@regent/contracts'
+import { type Anvil, startAnvil } from '@regent-tee/contracts'
 import { createPublicClient, custom, http } from 'viem'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import * as JsonRpc from './jsonRpc.js'

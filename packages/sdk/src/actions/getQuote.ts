@@ -13,7 +13,7 @@ export type GetQuoteParameters = {
 export type GetQuoteReturnType = {
   /** Raw quote (TDX v4 on dstack 0.5.x). */
   readonly quote: Uint8Array
-  /** The event log JSON text (parse with `EventLog.parse` from @regent/attest). */
+  /** The event log JSON text (parse with `EventLog.parse` from @regent-tee/attest). */
   readonly eventLog: string
   /** The 64 bytes the quote carries. */
   readonly reportData: Uint8Array

@@ -8,7 +8,8 @@ import {
   regentSuccessionAbi,
   successionCertificateTypes,
   successionDomain,
-} from '@regent/contracts'
+} from '@regent-tee/contracts'
+import { type Chain_, chainTest } from '@regent-tee/testing/chain'
 import {
   type Address,
   ContractFunctionRevertedError,
@@ -20,7 +21,6 @@ import {
   zeroHash,
 } from 'viem'
 import { describe, expect } from 'vitest'
-import { type Chain_, chainTest } from '../../../contracts/test/chain.js'
 import { assertCanonical, NotCanonicalError } from './assertCanonical.js'
 import { commitState, StaleSequenceError } from './commitState.js'
 import { enroll } from './enroll.js'

@@ -4,7 +4,7 @@
  * stale checkpoint sends nothing; the contract enforces both again (`StaleEpoch`, `NotCanonicalSigner`,
  * `StateRollback`, `ZeroStateRoot`).
  */
-import { regentSuccessionAbi } from '@regent/contracts'
+import { regentSuccessionAbi } from '@regent-tee/contracts'
 import type { Hex } from 'viem'
 import { BaseError } from '../errors.js'
 import { assertCanonical } from './assertCanonical.js'

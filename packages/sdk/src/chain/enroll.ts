@@ -3,7 +3,7 @@
  * docs/contracts.md `enroll`): epoch 1. Checks chain state before sending (DESIGN.md §10 "on-chain calls check
  * chain state before sending"): when the agent is already enrolled with this app and this signer it sends nothing.
  */
-import { regentSuccessionAbi } from '@regent/contracts'
+import { regentSuccessionAbi } from '@regent-tee/contracts'
 import type { Address } from 'viem'
 import { type Instance, readCanonical } from './readCanonical.js'
 import { type RegentContracts, type Sent, send, type WriteClient } from './transact.js'

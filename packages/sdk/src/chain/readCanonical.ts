@@ -3,7 +3,7 @@
  * canonical instance, epoch (the fencing token, 0 = not enrolled), app id, latest committed state root and
  * sequence, all at one block so that the answer is one consistent snapshot.
  */
-import { regentSuccessionAbi } from '@regent/contracts'
+import { regentSuccessionAbi } from '@regent-tee/contracts'
 import type { Address, Client, Hex } from 'viem'
 import { getBlockNumber, readContract } from 'viem/actions'
 import type { RegentContracts } from './transact.js'

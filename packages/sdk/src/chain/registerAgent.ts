@@ -5,7 +5,7 @@
  * minting, `registerAgent` mints with the file without its own registration, then `setAgentURI` with the file
  * that lists it. Both steps check chain state first (DESIGN.md §10), so a call interrupted between them resumes.
  */
-import { identityRegistryAbi } from '@regent/contracts'
+import { identityRegistryAbi } from '@regent-tee/contracts'
 import type { Address, Client } from 'viem'
 import { getContractEvents, readContract } from 'viem/actions'
 import { BaseError } from '../errors.js'

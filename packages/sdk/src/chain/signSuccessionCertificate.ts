@@ -1,10 +1,10 @@
 /**
  * Signs an EIP-712 succession certificate (DESIGN.md §10 step 2B "rotate"; docs/contracts.md "RegentSuccession";
- * typed data `successionCertificateTypes` / `successionDomain` of @regent/contracts). Fenced: the account must be
+ * typed data `successionCertificateTypes` / `successionDomain` of @regent-tee/contracts). Fenced: the account must be
  * the canonical signer of the current epoch now, and the certificate is for exactly the next epoch, so a demoted
  * or retired key never hands the agent on. Submitting it (`rotate`) is anyone's call and moves no value by itself.
  */
-import { type SuccessionCertificate, successionCertificateTypes, successionDomain } from '@regent/contracts'
+import { type SuccessionCertificate, successionCertificateTypes, successionDomain } from '@regent-tee/contracts'
 import type { Account, Address, Chain, Client, Hex, Transport } from 'viem'
 import { getChainId, signTypedData } from 'viem/actions'
 import { BaseError } from '../errors.js'

@@ -5,7 +5,7 @@
  * the receipt. Nothing here retries: a failed call is an error for the caller to act on.
  */
 
-import { agentTreasuryAbi, identityRegistryAbi, regentAppAuthAbi, regentSuccessionAbi } from '@regent/contracts'
+import { agentTreasuryAbi, identityRegistryAbi, regentAppAuthAbi, regentSuccessionAbi } from '@regent-tee/contracts'
 import {
   type Abi,
   type Account,

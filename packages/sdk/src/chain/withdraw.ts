@@ -3,7 +3,7 @@
  * fenced first (assertCanonical), then `withdraw` (ETH) or `withdrawToken` (ERC-20) with the epoch it read.
  * The contract refuses a stale epoch or a non-canonical caller with `NotCanonical`.
  */
-import { agentTreasuryAbi } from '@regent/contracts'
+import { agentTreasuryAbi } from '@regent-tee/contracts'
 import type { Address } from 'viem'
 import { assertCanonical } from './assertCanonical.js'
 import { type RegentContracts, type Sent, send, type WriteClient } from './transact.js'

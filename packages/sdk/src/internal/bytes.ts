@@ -1,4 +1,4 @@
-// Byte helpers shared inside @regent/sdk (never exported from the package).
+// Byte helpers shared inside @regent-tee/sdk (never exported from the package).
 import { BaseError } from '../errors.js'
 
 /** `0x`-prefixed hex string. */

@@ -3,10 +3,10 @@ import Database from 'better-sqlite3'
 import type { Hex } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { collateral, startTarget, type Target, trustedRoots } from '../../test/uplift-fixtures.js'
 import * as Checkpoint from '../Checkpoint.js'
 import { toAccount } from '../Keys.js'
 import { answerChallenge, createChallenge, verifyHandshake } from './Handshake.js'
-import { collateral, startTarget, type Target, trustedRoots } from './internal/testFixtures.js'
 import * as Messages from './Messages.js'
 
 let target: Target

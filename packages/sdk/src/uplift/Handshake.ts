@@ -11,7 +11,7 @@
  * root and epoch — nothing of the target's claims but the signer and the signature) and checks all three.
  */
 import { randomBytes, randomInt } from 'node:crypto'
-import type { Collateral, Policy } from '@regent/attest'
+import type { Collateral, Policy } from '@regent-tee/attest'
 import { type Account, getAddress, type Hex, type LocalAccount } from 'viem'
 import * as Checkpoint from '../Checkpoint.js'
 import type { BaseTeeClient } from '../createTeeClient.js'

@@ -1,14 +1,14 @@
 // Key continuity against real devnet CVMs (in-process guest agents on loopback) and, for rotate, a real anvil.
-import { regentSuccessionAbi } from '@regent/contracts'
+import { regentSuccessionAbi } from '@regent-tee/contracts'
+import { chainTest } from '@regent-tee/testing/chain'
 import { getAddress, type Hex, keccak256 } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { chainTest } from '../../../contracts/test/chain.js'
+import { collateral, setupAgent, startTarget, type Target, trustedRoots } from '../../test/uplift-fixtures.js'
 import { NotCanonicalError } from '../chain/assertCanonical.js'
 import { readCanonical } from '../chain/readCanonical.js'
 import { PrivateKey } from '../Keys.js'
 import { UpliftRefusedError } from './errors.js'
-import { collateral, setupAgent, startTarget, type Target, trustedRoots } from './internal/testFixtures.js'
 import {
   type AttestedTarget,
   certificateFromJson,

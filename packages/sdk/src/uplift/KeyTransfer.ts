@@ -2,7 +2,7 @@
  * Key continuity (DESIGN.md §10 steps 1–2; docs/uplift.md "Key transfer"). The session opens with
  * {@link createSourceHello} (fresh session id and nonce) and the target answers {@link createTargetHello}: a fresh
  * X25519 key and a quote whose report_data is `Messages.targetReportData` (keyCommitment ‖ freshCommitment).
- * {@link verifyTarget} checks that answer against the caller's policy (@regent/attest `verifyQuote`: trusted roots,
+ * {@link verifyTarget} checks that answer against the caller's policy (@regent-tee/attest `verifyQuote`: trusted roots,
  * DCAP, RTMR3 replay of the event log, approved measurements, TCB) and against this session (nonce, transcript,
  * both report_data halves). Only an `ok` verdict lets a key leave:
  *
@@ -14,8 +14,8 @@
  *   checks a certificate against those attested facts.
  */
 import { randomBytes } from 'node:crypto'
-import { type Collateral, type Policy, type Verdict, verifyQuote } from '@regent/attest'
-import { type SuccessionCertificate, successionCertificateTypes, successionDomain } from '@regent/contracts'
+import { type Collateral, type Policy, type Verdict, verifyQuote } from '@regent-tee/attest'
+import { type SuccessionCertificate, successionCertificateTypes, successionDomain } from '@regent-tee/contracts'
 import { type Account, type Chain, type Client, getAddress, keccak256, recoverTypedDataAddress, type Transport } from 'viem'
 import { privateKeyToAddress } from 'viem/accounts'
 import { getQuote } from '../actions/getQuote.js'
@@ -150,7 +150,7 @@ export type TargetVerdict = {
   /** True only when `reasons` is empty. */
   readonly ok: boolean
   readonly reasons: readonly Reason[]
-  /** The @regent/attest verdict (undefined when the hello was refused before the quote was looked at). */
+  /** The @regent-tee/attest verdict (undefined when the hello was refused before the quote was looked at). */
   readonly quote: Verdict | undefined
   /** Set only when `ok`. */
   readonly target: AttestedTarget | undefined

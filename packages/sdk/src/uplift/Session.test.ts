@@ -1,12 +1,13 @@
-// One whole session through the public surface of @regent/sdk, both sides keeping their own transcript: option A
+// One whole session through the public surface of @regent-tee/sdk, both sides keeping their own transcript: option A
 // (import) from an agent in the wild into a devnet CVM, against a real anvil, up to the on-chain uplift the
 // orchestration will post (same key, epoch + 1). Shows that the pieces compose; each refusal is tested beside its module.
-import { regentSuccessionAbi } from '@regent/contracts'
+import { regentSuccessionAbi } from '@regent-tee/contracts'
+import { type Chain_, chainTest } from '@regent-tee/testing/chain'
 import Database from 'better-sqlite3'
 import { createWalletClient, getAddress, type Hex, http } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { afterAll, beforeAll, describe, expect } from 'vitest'
-import { type Chain_, chainTest } from '../../../contracts/test/chain.js'
+import { collateral, setupAgent, startTarget, type Target, trustedRoots } from '../../test/uplift-fixtures.js'
 import {
   answerChallenge,
   Checkpoint,
@@ -25,7 +26,6 @@ import {
   verifyHandshake,
   verifyTarget,
 } from '../index.js'
-import { collateral, setupAgent, startTarget, type Target, trustedRoots } from './internal/testFixtures.js'
 
 let target: Target
 beforeAll(async () => {

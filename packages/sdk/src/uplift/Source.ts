@@ -5,7 +5,7 @@
  * before it is sent, so a restarted source resends exactly the same bytes; every on-chain step reads the chain
  * first, so a resumed step never sends twice. Nothing secret leaves before `verifyTarget` says ok.
  */
-import { identityRegistryAbi, regentAppAuthAbi, regentSuccessionAbi } from '@regent/contracts'
+import { identityRegistryAbi, regentAppAuthAbi, regentSuccessionAbi } from '@regent-tee/contracts'
 import { type Client, getAddress, type Hex, type LocalAccount, parseEventLogs } from 'viem'
 import { readContract } from 'viem/actions'
 import type * as Checkpoint from '../Checkpoint.js'

@@ -1,12 +1,13 @@
 // State transfer against a real devnet CVM (the target's attested ephemeral key) and a real anvil (RegentSuccession).
+
+import { type Chain_, chainTest, testAccounts } from '@regent-tee/testing/chain'
 import Database from 'better-sqlite3'
 import type { Hex } from 'viem'
 import { afterAll, beforeAll, describe, expect } from 'vitest'
-import { type Chain_, chainTest, testAccounts } from '../../../contracts/test/chain.js'
+import { collateral, setupAgent, startTarget, type Target, trustedRoots } from '../../test/uplift-fixtures.js'
 import * as Checkpoint from '../Checkpoint.js'
 import { commitState } from '../chain/commitState.js'
 import { UpliftRefusedError } from './errors.js'
-import { collateral, setupAgent, startTarget, type Target, trustedRoots } from './internal/testFixtures.js'
 import { createSourceHello, createTargetHello, verifyTarget } from './KeyTransfer.js'
 import * as Messages from './Messages.js'
 import { offerState, openState } from './StateTransfer.js'

@@ -16,7 +16,7 @@
  * A refusal is a 4xx `{ error: { code, message } }` with the protocol's code and changes nothing.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { agentWalletSetTypes, identityRegistryAbi, identityRegistryDomain } from '@regent/contracts'
+import { agentWalletSetTypes, identityRegistryAbi, identityRegistryDomain } from '@regent-tee/contracts'
 import { type Client, getAddress, type Hex, keccak256, type LocalAccount } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { readContract } from 'viem/actions'

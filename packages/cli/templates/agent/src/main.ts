@@ -20,7 +20,7 @@ import {
   registerAgent,
   fromEnv as teeFromEnv,
   toAccount,
-} from '@regent/sdk'
+} from '@regent-tee/sdk'
 import { createPublicClient, createWalletClient, defineChain, type Hex, http, keccak256, parseAbi } from 'viem'
 
 const successionAbi = parseAbi([

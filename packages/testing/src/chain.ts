@@ -3,6 +3,8 @@
  * it, anvil's public test accounts, and a per-test EVM snapshot so that every test starts from the
  * same chain state. Use `chainTest` instead of vitest's `test` in files that need a chain.
  */
+
+import { type Anvil, anvilMnemonic, startAnvil } from '@regent-tee/contracts'
 import {
   type Account,
   type Chain,
@@ -19,7 +21,6 @@ import {
 } from 'viem'
 import { mnemonicToAccount } from 'viem/accounts'
 import { test as base } from 'vitest'
-import { type Anvil, anvilMnemonic, startAnvil } from '../src/anvil.js'
 
 export type Chain_ = {
   anvil: Anvil

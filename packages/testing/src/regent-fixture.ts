@@ -4,6 +4,20 @@
  * and wait for it, to assert a revert by custom-error name and arguments, to move the chain clock,
  * and to sign EIP-712 succession certificates with anvil's test accounts.
  */
+
+import {
+  agentTreasuryAbi,
+  deployRegent as deployAll,
+  deployContract,
+  identityRegistryAbi,
+  regentAppAuthAbi,
+  regentSuccessionAbi,
+  type SuccessionCertificate,
+  successionCertificateTypes,
+  successionDomain as successionDomainOf,
+  testERC20Abi,
+  testERC20Bytecode,
+} from '@regent-tee/contracts'
 import {
   type Abi,
   type Address,
@@ -20,17 +34,6 @@ import {
   zeroHash,
 } from 'viem'
 import { expect } from 'vitest'
-import { deployContract } from '../src/deploy.js'
-import {
-  agentTreasuryAbi,
-  identityRegistryAbi,
-  regentAppAuthAbi,
-  regentSuccessionAbi,
-  testERC20Abi,
-  testERC20Bytecode,
-} from '../src/generated/index.js'
-import { deployRegent as deployAll } from '../src/regent.js'
-import { type SuccessionCertificate, successionCertificateTypes, successionDomain as successionDomainOf } from '../src/typedData.js'
 import { type Chain_, testAccounts } from './chain.js'
 
 /** Roles by anvil account index. */

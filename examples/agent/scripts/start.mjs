@@ -10,19 +10,21 @@
  *   npm start -- --down            stops the devnet at the end (otherwise it keeps running)
  * Environment: REGENT_DIR (default .regent).
  *
- * The demo runs as the `regent` binary itself (one code path: what `npx regent demo` prints, this prints).
+ * The demo runs as the `regent` binary itself (one code path: what `regent demo` prints, this prints). Plain
+ * JavaScript on the compiled packages (`npm start` builds them first).
  */
 import { spawn } from 'node:child_process'
+import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { down, up } from '@regent/devnet'
+import { down, up } from '@regent-tee/devnet'
 
 const dir = process.env.REGENT_DIR ?? '.regent'
 const args = process.argv.slice(2)
 const stopAtEnd = args.includes('--down')
 const keyAt = args.findIndex((a) => a === '--key' || a.startsWith('--key='))
 const key = keyAt < 0 ? 'import' : (args[keyAt]?.split('=')[1] ?? args[keyAt + 1] ?? '')
-const regent = fileURLToPath(new URL('../../../packages/cli/bin/regent.mjs', import.meta.url))
-const say = (line: string) => process.stdout.write(`${line}\n`)
+const regent = join(dirname(fileURLToPath(import.meta.resolve('@regent-tee/cli/package.json'))), 'bin', 'regent.mjs')
+const say = (line) => process.stdout.write(`${line}\n`)
 
 try {
   const t0 = performance.now()
@@ -30,7 +32,7 @@ try {
   say(
     `✓ devnet ${reused ? 'reused' : 'up'} in ${dir}: chain ${file.rpcUrl}, KMS ${file.kmsUrls.join(', ') || '(none)'}, host ${file.hostUrl}`,
   )
-  const code = await new Promise<number>((resolve, reject) => {
+  const code = await new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [regent, 'demo', '--devnet-dir', dir, '--key', key], { stdio: 'inherit' })
     child.once('error', reject)
     child.once('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0)))
@@ -40,7 +42,7 @@ try {
   )
   process.exitCode = code
 } catch (error) {
-  process.stderr.write(`npm start failed: ${(error as Error).message}\n`)
+  process.stderr.write(`npm start failed: ${error.message}\n`)
   process.exitCode = 1
 } finally {
   if (stopAtEnd) await down({ dir })

@@ -2,7 +2,7 @@
 // collateral, local key provider) with target CVMs and their guest agents on loopback, as signAndAttest.test.ts
 // sets them up, and the on-chain setup of an enrolled agent on the worker's anvil.
 
-import { deployRegent, regentAppAuthAbi } from '@regent/contracts'
+import { deployRegent, regentAppAuthAbi } from '@regent-tee/contracts'
 import {
   type CvmFaults,
   createCvm,
@@ -12,15 +12,15 @@ import {
   DevnetQe,
   type GuestAgent,
   startGuestAgent,
-} from '@regent/devnet'
+} from '@regent-tee/devnet'
+import type { Chain_ } from '@regent-tee/testing/chain'
 import { type Address, getAddress, type Hex, keccak256, zeroHash } from 'viem'
-import type { Chain_ } from '../../../../contracts/test/chain.js'
-import { enroll } from '../../chain/enroll.js'
-import { registerAgent } from '../../chain/registerAgent.js'
-import type { RegentContracts } from '../../chain/transact.js'
-import { createTeeClient, type TeeClient } from '../../createTeeClient.js'
-import { type DerivedKey, deriveWallet } from '../../Keys.js'
-import { http } from '../../transports/http.js'
+import { enroll } from '../src/chain/enroll.js'
+import { registerAgent } from '../src/chain/registerAgent.js'
+import type { RegentContracts } from '../src/chain/transact.js'
+import { createTeeClient, type TeeClient } from '../src/createTeeClient.js'
+import { type DerivedKey, deriveWallet } from '../src/Keys.js'
+import { http } from '../src/transports/http.js'
 
 export const pki = DevnetPki.create()
 export const qe = DevnetQe.create({ pki })
