@@ -5,16 +5,16 @@
  *
  *   npm run bench:devnet [-- --calls 500]
  */
-import { mkdtemp, readFile } from 'node:fs/promises'
+
+import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { DstackClient } from '@phala/dstack-sdk'
 import { type CvmRecord, down, up } from '@regent-tee/devnet'
+import { probeApp } from '../packages/devnet/test/probe.js'
 
 const callsFlag = process.argv.indexOf('--calls')
 const calls = callsFlag > 0 ? Number(process.argv[callsFlag + 1]) : 400
-const fixtures = fileURLToPath(new URL('../packages/devnet/test/fixtures/', import.meta.url))
 const dir = await mkdtemp(join(tmpdir(), 'regent-bench-devnet-'))
 
 const pct = (xs: number[], p: number) => {
@@ -43,7 +43,9 @@ async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
 
 try {
   const [started, upMs] = await timed(() => up({ dir, fresh: true }))
-  const compose = (await readFile(join(fixtures, 'app-compose.json'))).toString('base64')
+  // The probe agent's bundle (with its dependencies), its digest pinned in its compose; pushed with the first launch.
+  const probe = await probeApp(join(dir, 'probe-bundles'))
+  const compose = Buffer.from(probe.compose).toString('base64')
   // The KMS releases keys only to apps approved on-chain: approve the probe agent's app first.
   const approved = await fetch(`${started.file.hostUrl}/v1/apps`, {
     method: 'POST',
@@ -59,7 +61,7 @@ try {
       const res = await fetch(`${started.file.hostUrl}/v1/cvms`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ compose, bundle: join(fixtures, 'probe-agent'), appId }),
+        body: JSON.stringify({ compose, bundle: probe.bundle, appId }),
       })
       if (!res.ok) throw new Error(`launch failed: ${await res.text()}`)
       const r = (await res.json()) as CvmRecord

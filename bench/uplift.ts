@@ -39,8 +39,9 @@ import { mkdtemp, rm, stat } from 'node:fs/promises'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startDevnet } from '@regent-tee/devnet'
+import { devnetSettings, exampleAgentApp } from '@regent-tee/testing/example-agent'
 import { keccak256, toBytes } from 'viem'
-import { admin, adminToken, call, randomName, startWild, targetCompose, upliftLine, wildComposeBytes } from '../test/e2e/agent-process.js'
+import { admin, call, operator, randomName, signed, startWild, upliftLine, wildComposeBytes } from '../test/e2e/agent-process.js'
 import { launchTarget } from '../test/e2e/uplift-fixture.js'
 
 const modes = ['import', 'rotate'] as const
@@ -96,15 +97,11 @@ try {
   log('starting the devnet…')
   const devnet = await startDevnet({ dir, kmsNodes: 1 })
   cleanup.unshift(() => devnet.stop())
-  const compose = await targetCompose()
+  const { compose } = await exampleAgentApp(devnet.host.bundles.dir, devnetSettings(devnet, operator.address))
   const { appId } = await devnet.approveApp({ compose, salt })
   if ((await devnet.approveApp({ compose: await wildComposeBytes(), salt })).appId !== appId)
     throw new Error('the two composes got two apps')
-  const targetEnv = {
-    REGENT_ADMIN_TOKEN: adminToken,
-    REGENT_COLLATERAL_URL: devnet.file.collateralUrl,
-    REGENT_TRUSTED_ROOT_PEM: devnet.file.rootCa,
-  }
+  const targetEnv = { REGENT_COLLATERAL_URL: devnet.file.collateralUrl }
 
   /**
    * Remembers `bytes` of text as `alice` through POST /remember/batch, `fillItemsPerRequest` writes per request, one
@@ -131,7 +128,7 @@ try {
     try {
       const fillStart = performance.now()
       const logicalBytesWritten = await fill(w.url, size)
-      const committed = await call(w.url, '/checkpoint', {})
+      const committed = await signed(w.url, '/checkpoint', {})
       if (committed.status !== 200) throw new Error(`POST /checkpoint answered ${committed.status}`)
       const fillMs = round(performance.now() - fillStart)
       const cvm = await launchTarget(devnet, { compose, appId, env: targetEnv })

@@ -4,18 +4,22 @@
  * start it again on the same data directory and port. Also the devnet target CVM and the admin API calls.
  */
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, readFile } from 'node:fs/promises'
+import { mkdtemp } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { agentTreasuryAbi, type Guarded, spawnGuarded } from '@regent-tee/contracts'
 import { type Devnet, startDevnet } from '@regent-tee/devnet'
+import { createAdminClient } from '@regent-tee/sdk/uplift'
+import { agentDir, agentEntry, devnetSettings, exampleAgentApp, wildComposeBytes } from '@regent-tee/testing/example-agent'
 import { createPublicClient, createWalletClient, type Hex, http, keccak256, toBytes } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { afterAll, beforeAll } from 'vitest'
-import { agentDir, devnetChain } from './uplift-fixture.js'
+import { devnetChain } from './uplift-fixture.js'
 
-export const adminToken = 'e2e-admin-token-0123456789'
+/** The agents' operator in these tests: its key signs their admin requests (only signatures reach them). */
+export const operatorKey = generatePrivateKey()
+export const operator = privateKeyToAccount(operatorKey)
 
 export type WildProcess = {
   readonly url: string
@@ -53,12 +57,12 @@ export async function startWild(devnet: Devnet, root: string, options: WildOptio
     REGENT_CONTRACTS: JSON.stringify(devnet.file.contracts),
     REGENT_FAUCET_URL: `${devnet.file.hostUrl}/v1/faucet`,
     REGENT_DATA_DIR: dataDir,
-    REGENT_ADMIN_TOKEN: adminToken,
+    REGENT_OPERATOR: operator.address,
     REGENT_COLLATERAL_URL: devnet.file.collateralUrl,
     REGENT_TRUSTED_ROOT_PEM: devnet.file.rootCa,
     ...options.env,
   }
-  const p = spawnGuarded(process.execPath, [join(agentDir, 'dist', 'main.js')], { cwd: agentDir, env })
+  const p = spawnGuarded(process.execPath, [agentEntry], { cwd: agentDir, env })
   const lines: string[] = []
   const listeners = new Set<(line: string) => void>()
   let partial = ''
@@ -112,14 +116,22 @@ export async function startWild(devnet: Devnet, root: string, options: WildOptio
 /** An `uplift {…}` status line in a given state. */
 export const upliftLine = (state: 'running' | 'failed' | 'done') => (l: string) => l.startsWith(`uplift {"state":"${state}"`)
 
-/** Calls the agent's admin API. */
+/** Calls the agent's admin API (`/admin/<path>`), signed by the operator. */
 export async function admin(url: string, path: string, body?: unknown) {
-  const res = await fetch(`${url}/admin/${path}`, {
-    method: body === undefined ? 'GET' : 'POST',
-    headers: { authorization: `Bearer ${adminToken}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  })
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> & { error?: { code: string; message: string } } }
+  return signed(url, `/admin/${path}`, body)
+}
+
+/** A request to one of the agent's routes, signed by the operator (the admin scheme). */
+export async function signed(url: string, path: string, body?: unknown) {
+  const r = await createAdminClient({ url, operator }).request<Record<string, unknown>>(body === undefined ? 'GET' : 'POST', path, body)
+  if (r.ok) return { status: r.status, body: r.data as Record<string, unknown> & { error?: { code: string; message: string } } }
+  const { status, code, message, decision } = r.refusal
+  return {
+    status,
+    body: { error: { code, message }, ...(decision ? { decision } : {}) } as Record<string, unknown> & {
+      error?: { code: string; message: string }
+    },
+  }
 }
 
 /** JSON GET/POST on the agent's public API. */
@@ -132,8 +144,7 @@ export async function call(url: string, path: string, body?: unknown) {
 }
 
 /** The example agent's compose bytes (the target's measured app). */
-export const targetCompose = async () => new Uint8Array(await readFile(join(agentDir, 'app-compose.json')))
-export const wildComposeBytes = async () => new Uint8Array(await readFile(join(agentDir, 'wild-compose.json')))
+export { wildComposeBytes }
 export const randomName = (prefix: string) => `${prefix}-${randomBytes(4).toString('hex')}`
 
 /** Deposits `wei` into the agent's treasury from a fresh account the devnet faucet funds. */
@@ -164,7 +175,7 @@ export function useAgentDevnet(label: string): AgentDevnet {
   beforeAll(async () => {
     env.dir = await mkdtemp(join(tmpdir(), `regent-${label}-`))
     env.devnet = await startDevnet({ dir: env.dir, kmsNodes: 1 })
-    env.compose = await targetCompose()
+    env.compose = (await exampleAgentApp(env.devnet.host.bundles.dir, devnetSettings(env.devnet, operator.address))).compose
     const salt = keccak256(toBytes(`regent e2e: ${label}`))
     env.appId = (await env.devnet.approveApp({ compose: env.compose, salt })).appId
     const wild = await env.devnet.approveApp({ compose: await wildComposeBytes(), salt })

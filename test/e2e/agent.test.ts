@@ -3,17 +3,20 @@
  * answers bad input with 4xx and changes nothing, it learns and commits state, and an outside
  * verifier accepts it — and rejects a tampered bundle (issue 6).
  */
-import { mkdtemp, readFile } from 'node:fs/promises'
+import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { Collateral } from '@regent-tee/attest'
 import { type CvmRecord, type Devnet, startDevnet } from '@regent-tee/devnet'
 import { verifyInstance } from '@regent-tee/sdk'
+import { createAdminClient } from '@regent-tee/sdk/uplift'
+import { devnetSettings, exampleAgentApp } from '@regent-tee/testing/example-agent'
 import { createPublicClient, defineChain, type Hex, http } from 'viem'
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 
-const agentDir = fileURLToPath(new URL('../../examples/agent/', import.meta.url))
+/** The agent's operator (its address is in the measured compose). */
+const operator = privateKeyToAccount(generatePrivateKey())
 let devnet: Devnet
 let cvm: CvmRecord
 
@@ -29,13 +32,12 @@ const call = async (path: string, init?: RequestInit) => {
 
 beforeAll(async () => {
   devnet = await startDevnet({ dir: await mkdtemp(join(tmpdir(), 'regent-agent-')) })
-  const compose = new Uint8Array(await readFile(join(agentDir, 'app-compose.json')))
+  const { compose } = await exampleAgentApp(devnet.host.bundles.dir, devnetSettings(devnet, operator.address))
   const { appId } = await devnet.approveApp({ compose })
   cvm = await devnet.host.launch({
     compose,
-    bundle: agentDir,
     appId: Buffer.from(appId.slice(2), 'hex'),
-    env: { REGENT_CHAIN_ID: String(devnet.file.chainId), REGENT_CONTRACTS: JSON.stringify(devnet.file.contracts) },
+    env: { REGENT_COLLATERAL_URL: devnet.file.collateralUrl },
   })
   const deadline = Date.now() + 60_000
   for (;;) {
@@ -81,7 +83,17 @@ describe('example agent', () => {
       { word: 'tea', weight: 2 },
       { word: 'coffee', weight: 1 },
     ])
-    const cp = await call('/checkpoint', post({}))
+    // An anonymous caller cannot make the agent spend gas; its operator's signed request can.
+    const anonymous = await call('/checkpoint', post({}))
+    expect([anonymous.status, (anonymous.body.error as { code: string }).code]).toEqual([401, 'admin.unsigned'])
+    const stranger = await createAdminClient({ url: cvm.appUrl, operator: privateKeyToAccount(generatePrivateKey()) }).request(
+      'POST',
+      '/checkpoint',
+      {},
+    )
+    expect(stranger.ok ? 200 : [stranger.refusal.status, stranger.refusal.code]).toEqual([403, 'admin.not_operator'])
+    const committed = await createAdminClient({ url: cvm.appUrl, operator }).request<Record<string, unknown>>('POST', '/checkpoint', {})
+    const cp = { body: committed.ok ? committed.data : {} }
     expect(cp.body).toMatchObject({ stateRoot: expect.stringMatching(/^0x[0-9a-f]{64}$/), epoch: '1' })
 
     const chain = defineChain({

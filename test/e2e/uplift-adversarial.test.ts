@@ -7,7 +7,7 @@
  * it loads): no handover, the source stays canonical, the target is not canonical.
  */
 import { generateKeyPairSync } from 'node:crypto'
-import { mkdtemp, readFile } from 'node:fs/promises'
+import { mkdtemp } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -32,7 +32,14 @@ import Database from 'better-sqlite3'
 import { createPublicClient, createWalletClient, type Hex, http, keccak256, toBytes, toHex, zeroAddress } from 'viem'
 import { mnemonicToAccount } from 'viem/accounts'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { agentDir, devnetChain, enrollWildAgent, launchTarget as launchUpliftTarget, wildCompose } from './uplift-fixture.js'
+import {
+  devnetChain,
+  devnetSettings,
+  enrollWildAgent,
+  exampleAgentApp,
+  launchTarget as launchUpliftTarget,
+  wildCompose,
+} from './uplift-fixture.js'
 
 const salt = keccak256(toBytes('regent uplift adversarial e2e'))
 /** anvil's public test mnemonic; account 1 is the devnet's app developer (owner of the apps approveApp registers). */
@@ -47,7 +54,7 @@ const servers: Server[] = []
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'regent-uplift-adv-'))
   devnet = await startDevnet({ dir, kmsNodes: 1 })
-  compose = new Uint8Array(await readFile(join(agentDir, 'app-compose.json')))
+  compose = (await exampleAgentApp(devnet.host.bundles.dir, devnetSettings(devnet, undefined))).compose
   ;({ appId, composeHash } = await devnet.approveApp({ compose, salt }))
   await devnet.approveApp({ compose: wildCompose, salt })
 })

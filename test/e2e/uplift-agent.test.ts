@@ -2,10 +2,11 @@ import { Collateral } from '@regent-tee/attest'
 import { agentTreasuryAbi } from '@regent-tee/contracts'
 import type { CvmRecord, Devnet } from '@regent-tee/devnet'
 import { readCanonical, verifyInstance } from '@regent-tee/sdk'
+import { AdminRequest } from '@regent-tee/sdk/uplift'
 import { createPublicClient, type Hex, http, keccak256, toBytes, zeroAddress } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { beforeAll, describe, expect, test } from 'vitest'
-import { admin, adminToken, call, deposit, randomName, startWild, upliftLine, useAgentDevnet } from './agent-process.js'
+import { admin, call, deposit, operator, randomName, signed, startWild, upliftLine, useAgentDevnet } from './agent-process.js'
 import { devnetChain, launchTarget } from './uplift-fixture.js'
 
 const env = useAgentDevnet('uplift-agent')
@@ -33,18 +34,15 @@ async function wildAgent(prefix: string) {
   wilds.push(w)
   for (let i = 0; i < 25; i++)
     expect((await call(w.url, '/remember', { user: 'alice', text: `alice likes tea and trains ${i}` })).status).toBe(200)
-  expect((await call(w.url, '/checkpoint', {})).status).toBe(200)
+  expect((await signed(w.url, '/checkpoint', {})).status).toBe(200)
   const health = (await call(w.url, '/health')).body as { agentId: string; wallet: Hex; memories: number }
   const agentId = BigInt(health.agentId)
   await deposit(devnet, agentId, 10n ** 18n)
   return { w, agentId, wallet: health.wallet, memories: health.memories }
 }
 
-const targetEnv = () => ({
-  REGENT_ADMIN_TOKEN: adminToken,
-  REGENT_COLLATERAL_URL: devnet.file.collateralUrl,
-  REGENT_TRUSTED_ROOT_PEM: devnet.file.rootCa,
-})
+/** A target's host settings (its operator and trusted roots are in its measured compose). */
+const targetEnv = () => ({ REGENT_COLLATERAL_URL: devnet.file.collateralUrl })
 
 describe('uplift driven by the agent process', () => {
   for (const mode of ['import', 'rotate'] as const)
@@ -122,7 +120,7 @@ describe('uplift driven by the agent process', () => {
       expect(await treasuryBalance(agentId)).toBe(10n ** 18n - 1000n)
 
       // The new instance commits state as the canonical signer (its checkpoint route, through the source too).
-      const commit = await call(w.url, '/checkpoint', {})
+      const commit = await signed(w.url, '/checkpoint', {})
       expect(commit.status).toBe(200)
       expect((commit.body as { epoch: string }).epoch).toBe('2')
 
@@ -144,34 +142,65 @@ describe('uplift driven by the agent process', () => {
 })
 
 describe("the agent's admin API", () => {
-  test('behavior: bad input is refused with a code and changes nothing; no token configured → admin.disabled', async () => {
-    const { w } = await wildAgent('admin-input')
+  test('behavior: unsigned, foreign, expired, replayed or malformed requests are refused with a code and change nothing; no operator → admin.disabled', async () => {
+    const { w, agentId } = await wildAgent('admin-input')
+    const scope = { chainId: devnet.file.chainId, succession: devnet.file.contracts.succession, agentId }
     const raw = (path: string, init: RequestInit) =>
       fetch(`${w.url}/admin/${path}`, init).then(async (r) => ({
         status: r.status,
         body: (await r.json()) as { error?: { code: string } },
       }))
+    /** A request signed by `who` over exactly these bytes (the scheme of docs/uplift.md "Admin API"). */
+    const sign = async (method: string, path: string, body: string, options: { who?: typeof operator; now?: Date } = {}) =>
+      AdminRequest.sign(options.who ?? operator, {
+        ...scope,
+        method,
+        path: `/admin/${path}`,
+        body: new TextEncoder().encode(body),
+        ...(options.now ? { now: options.now } : {}),
+      })
     const json = { 'content-type': 'application/json' }
-    const auth = { authorization: `Bearer ${adminToken}` }
+    const stranger = privateKeyToAccount(generatePrivateKey())
+    const once = await sign('GET', 'uplift', '')
     const cases: [string, Promise<{ status: number; body: { error?: { code: string } } }>, number, string][] = [
-      ['no token', raw('uplift', { method: 'GET' }), 401, 'admin.unauthorized'],
+      ['unsigned', raw('uplift', { method: 'GET' }), 401, 'admin.unsigned'],
       [
-        'wrong token',
-        raw('uplift', { method: 'GET', headers: { authorization: `Bearer ${adminToken.replace(/.$/, 'x')}` } }),
-        401,
-        'admin.unauthorized',
+        'signed by a stranger',
+        raw('uplift', { method: 'GET', headers: await sign('GET', 'uplift', '', { who: stranger }) }),
+        403,
+        'admin.not_operator',
       ],
-      ['short token', raw('uplift', { method: 'GET', headers: { authorization: 'Bearer x' } }), 401, 'admin.unauthorized'],
-      ['not JSON', raw('uplift', { method: 'POST', headers: { ...auth, ...json }, body: '{' }), 400, 'bad_request'],
+      [
+        'expired',
+        raw('uplift', { method: 'GET', headers: await sign('GET', 'uplift', '', { now: new Date(Date.now() - 120_000) }) }),
+        401,
+        'admin.expired',
+      ],
+      [
+        'signed for another route',
+        raw('uplift/resume', { method: 'POST', headers: { ...json, ...(await sign('POST', 'withdraw', '{}')) }, body: '{}' }),
+        403,
+        'admin.not_operator',
+      ],
+      [
+        'not JSON',
+        raw('uplift', { method: 'POST', headers: { ...json, ...(await sign('POST', 'uplift', '{')) }, body: '{' }),
+        400,
+        'bad_request',
+      ],
       [
         'not JSON type',
-        raw('uplift', { method: 'POST', headers: { ...auth, 'content-type': 'text/plain' }, body: '{}' }),
+        raw('uplift', { method: 'POST', headers: { 'content-type': 'text/plain', ...(await sign('POST', 'uplift', '{}')) }, body: '{}' }),
         415,
         'unsupported_media_type',
       ],
       [
         'oversized',
-        raw('uplift', { method: 'POST', headers: { ...auth, ...json }, body: JSON.stringify({ pad: 'x'.repeat(70_000) }) }),
+        raw('uplift', {
+          method: 'POST',
+          headers: { ...json, ...(await sign('POST', 'uplift', '')) },
+          body: JSON.stringify({ pad: 'x'.repeat(70_000) }),
+        }),
         413,
         'too_large',
       ],
@@ -218,19 +247,22 @@ describe("the agent's admin API", () => {
       const r = await answer
       expect([name, r.status, r.body.error?.code]).toEqual([name, status, code])
     }
+    // A signed request is good once: the same headers again are a replay.
+    expect((await raw('uplift', { method: 'GET', headers: once })).status).toBe(200)
+    const replayed = await raw('uplift', { method: 'GET', headers: once })
+    expect([replayed.status, replayed.body.error?.code]).toEqual([401, 'admin.replayed'])
     // A negative expected value is refused with the table (and forced, it would proceed).
     const noPros = { weights: { keyCustody: 0, attestation: 0, survivability: 0, regentBenefits: 0 } }
     const negative = await admin(w.url, 'uplift', { targetUrl: 'http://127.0.0.1:1', key: 'import', decision: noPros })
     expect([negative.status, negative.body.error?.code]).toEqual([422, 'decide.negative'])
     expect((negative.body.decision as { ev: number; table: string }).ev).toBeLessThan(0)
     expect((negative.body.decision as { table: string }).table).toContain('downtimeRisk')
-    // Nothing changed: no session, the agent serves, no token in any answer.
+    // Nothing changed: no session, the agent serves.
     const after = await admin(w.url, 'uplift')
     expect(after.body).toMatchObject({ state: 'idle', sessionId: null, mode: null, steps: [] })
-    expect(JSON.stringify(after.body)).not.toContain(adminToken)
     expect((await call(w.url, '/topics?user=alice')).status).toBe(200)
 
-    const closed = await startWild(devnet, dir, { name: randomName('admin-off'), appId, env: { REGENT_ADMIN_TOKEN: '' } })
+    const closed = await startWild(devnet, dir, { name: randomName('admin-off'), appId, env: { REGENT_OPERATOR: '' } })
     wilds.push(closed)
     const off = await admin(closed.url, 'uplift')
     expect([off.status, off.body.error?.code]).toEqual([404, 'admin.disabled'])

@@ -3,7 +3,7 @@ import { readCanonical } from '@regent-tee/sdk'
 import { createPublicClient, type Hex, http } from 'viem'
 import { beforeAll, describe, expect, test } from 'vitest'
 import { regent } from '../../packages/cli/test/cli.js'
-import { admin, adminToken, call, deposit, randomName, startWild, upliftLine, useAgentDevnet } from './agent-process.js'
+import { admin, call, deposit, operatorKey, randomName, startWild, upliftLine, useAgentDevnet } from './agent-process.js'
 import { devnetChain } from './uplift-fixture.js'
 
 const env = useAgentDevnet('uplift-cli')
@@ -16,7 +16,7 @@ beforeAll(() => {
 })
 
 const cli = (args: string[], devnetDir = true) =>
-  regent([...args, ...(devnetDir ? ['--devnet-dir', dir] : []), '--json'], { env: { REGENT_ADMIN_TOKEN: adminToken } })
+  regent([...args, ...(devnetDir ? ['--devnet-dir', dir] : []), '--json'], { env: { REGENT_OPERATOR_KEY: operatorKey } })
 const canonical = (agentId: bigint) =>
   readCanonical(createPublicClient({ chain: devnetChain(devnet), transport: http(devnet.file.rpcUrl) }), {
     contracts: devnet.file.contracts,
@@ -36,14 +36,14 @@ describe('regent uplift against the example agent', () => {
     const { w, agentId, wallet } = await wild('cli-rotate')
     const r = await cli(['uplift', '--agent', w.url, '--target', 'local', '--key', 'rotate'])
     expect(r.code, r.stderr).toBe(0)
-    expect(r.stdout).not.toContain(adminToken)
+    expect(r.stdout + r.stderr).not.toContain(operatorKey.slice(2)) // the operator's key never appears
     const d = JSON.parse(r.stdout)
     expect(d).toMatchObject({ state: 'done', key: 'rotate', sameWallet: false })
     const now = await canonical(agentId)
     expect([now.epoch, now.instance.host, now.instance.signer]).toEqual([2n, d.target.url, d.result.signer])
     expect(now.instance.signer.toLowerCase()).not.toBe(wallet.toLowerCase())
     expect(d.verification).toMatchObject({ served: true, isAgent: true })
-    // The new agent keeps the operator's admin API (same token) and can pay from the treasury it now holds.
+    // The new agent keeps the operator's admin API (same operator, in its measured compose) and can pay from the treasury it now holds.
     const moved = await admin(d.target.url, 'uplift')
     expect([moved.status, moved.body.state]).toEqual([200, 'idle'])
     await deposit(devnet, agentId, 5000n)

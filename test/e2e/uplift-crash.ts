@@ -3,7 +3,7 @@ import type { Devnet } from '@regent-tee/devnet'
 import { readCanonical } from '@regent-tee/sdk'
 import { createPublicClient, type Hex, http, parseEventLogs, zeroAddress } from 'viem'
 import { beforeAll, expect } from 'vitest'
-import { admin, adminToken, call, deposit, randomName, startWild, upliftLine, useAgentDevnet } from './agent-process.js'
+import { admin, call, deposit, randomName, startWild, upliftLine, useAgentDevnet } from './agent-process.js'
 import { devnetChain, launchTarget } from './uplift-fixture.js'
 
 let devnet: Devnet
@@ -54,7 +54,7 @@ export const targetPoints = (mode: 'import' | 'rotate') => [
 ]
 
 const client = () => createPublicClient({ chain: devnetChain(devnet), transport: http(devnet.file.rpcUrl) })
-const targetEnv = { REGENT_ADMIN_TOKEN: adminToken }
+const targetEnv: Record<string, string> = {}
 
 /** One uplift in which `side` SIGKILLs itself at `point`; it must finish with every property checked. */
 export async function scenario(side: 'source' | 'target', mode: 'import' | 'rotate', point: string) {

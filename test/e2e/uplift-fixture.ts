@@ -4,13 +4,12 @@
  * self-registered in ERC-8004, enrolled in RegentSuccession with the wild compose hash).
  */
 import { createHash } from 'node:crypto'
-import { fileURLToPath } from 'node:url'
 import type { CvmRecord, Devnet } from '@regent-tee/devnet'
 import { enroll, registerAgent } from '@regent-tee/sdk'
 import { createPublicClient, createWalletClient, defineChain, getAddress, type Hex, http, keccak256, toBytes } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 
-export const agentDir = fileURLToPath(new URL('../../examples/agent/', import.meta.url))
+export { agentDir, devnetSettings, exampleAgentApp } from '@regent-tee/testing/example-agent'
 
 /** The compose of an agent that runs outside any TEE (its hash is still enrolled on-chain). */
 export const wildCompose = new TextEncoder().encode(JSON.stringify({ manifest_version: 2, name: 'wild-agent', runner: 'none' }))
@@ -70,14 +69,14 @@ export async function launchTarget(
   devnet: Devnet,
   { compose, appId, env = {} }: { compose: Uint8Array; appId: Hex; env?: Record<string, string> },
 ): Promise<CvmRecord> {
+  // The compose pins the example agent's bundle (exampleAgentApp put it in the host's store); its measured settings
+  // are in the compose, so the environment holds host settings only.
   const cvm = await devnet.host.launch({
     compose,
-    bundle: agentDir,
     appId: Buffer.from(appId.slice(2), 'hex'),
     env: {
-      REGENT_CHAIN_ID: String(devnet.file.chainId),
-      REGENT_CONTRACTS: JSON.stringify(devnet.file.contracts),
       REGENT_UPLIFT_ROLE: 'target',
+      REGENT_COLLATERAL_URL: devnet.file.collateralUrl,
       ...env,
     },
   })

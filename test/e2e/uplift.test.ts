@@ -5,7 +5,7 @@
  * devnet CVM running the example agent in target mode. Option A (import) and option B (rotate), and an adversarial
  * target refused before any key or state leaves.
  */
-import { mkdtemp, readFile } from 'node:fs/promises'
+import { mkdtemp } from 'node:fs/promises'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -30,7 +30,14 @@ import {
 import Database from 'better-sqlite3'
 import { createPublicClient, type Hex, http, keccak256, parseEventLogs, toBytes, zeroAddress } from 'viem'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { agentDir, devnetChain, enrollWildAgent, launchTarget as launchUpliftTarget, wildCompose } from './uplift-fixture.js'
+import {
+  devnetChain,
+  devnetSettings,
+  enrollWildAgent,
+  exampleAgentApp,
+  launchTarget as launchUpliftTarget,
+  wildCompose,
+} from './uplift-fixture.js'
 
 const salt = keccak256(toBytes('regent uplift e2e'))
 let devnet: Devnet
@@ -41,7 +48,7 @@ let dir: string
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'regent-uplift-'))
   devnet = await startDevnet({ dir, kmsNodes: 1 })
-  compose = new Uint8Array(await readFile(join(agentDir, 'app-compose.json')))
+  compose = (await exampleAgentApp(devnet.host.bundles.dir, devnetSettings(devnet, undefined))).compose
   ;({ appId } = await devnet.approveApp({ compose, salt }))
   const wild = await devnet.approveApp({ compose: wildCompose, salt })
   expect(wild.appId).toBe(appId)
@@ -251,9 +258,8 @@ describe('uplift', () => {
 
   test('behavior: a target whose compose hash is not approved for the agent is refused before any key or state leaves', async () => {
     const w = await wildAgent('careful-bot')
-    const evilCompose = new TextEncoder().encode(
-      JSON.stringify({ kms_enabled: true, manifest_version: 2, name: 'evil-target', runner: 'docker-compose' }),
-    )
+    // The same bundle under another name: another compose hash, approved only for its own app.
+    const evilCompose = new TextEncoder().encode(JSON.stringify({ ...JSON.parse(new TextDecoder().decode(compose)), name: 'evil-target' }))
     const evil = await devnet.approveApp({ compose: evilCompose }) // approved for its own app, not the agent's
     const cvm = await launchTarget({ compose: evilCompose, appId: evil.appId })
     const j = await journal()

@@ -1,49 +1,37 @@
 /**
- * The example agent's runtime (DESIGN.md §7; docs/protocol.md "Identity endpoint"): on boot it takes its wallet
- * from its runtime (the KMS in a CVM, its keystore in the wild), opens its sealed memory, registers itself in
- * ERC-8004 with a registration file, becomes canonical in RegentSuccession and commits its state root — then
- * serves its memory, its identity bundle and attestations. An uplift target becomes this same agent once the
- * chain names it canonical (`UpliftTarget.ts` calls {@link createAgent} with the key it holds).
+ * The example agent's own behaviour (DESIGN.md §7; docs/protocol.md "Identity endpoint"): on boot it takes its wallet
+ * from its runtime (the KMS in a CVM, its keystore in the wild), opens its sealed memory, registers itself in ERC-8004
+ * with a registration file, becomes canonical in RegentSuccession and commits its state root — then serves its memory,
+ * its identity bundle and attestations. Moving (the uplift) is the SDK's (`mountUplift`, main.ts); an uplift target
+ * becomes this same agent when the SDK tells it the chain named it canonical.
  */
 import {
   attestationToJson,
   commitState,
   createIdentityBundle,
   enroll,
-  type PrivateKey,
   readCanonical,
   registerAgent,
   type SealedState,
   signAndAttest,
-  withdraw,
 } from '@regent-tee/sdk'
-import type { Account, Address, Chain, Hex, LocalAccount, Transport, WalletClient } from 'viem'
-import { connect, fundIfEmpty } from './chain.js'
+import type { Hex, LocalAccount } from 'viem'
+import { type ChainClients, type ChainSettings, connect, fundIfEmpty } from './chain.js'
 import type { Config } from './config.js'
 import type { Runtime } from './Runtime.js'
-import { type AgentStore, openAgentStore } from './Store.js'
+import type { AgentStore } from './Store.js'
 
 export type Agent = {
-  readonly config: Config
-  readonly runtime: Runtime
   readonly account: LocalAccount
-  readonly chainWallet: WalletClient<Transport, Chain, Account>
-  readonly publicClient: ReturnType<typeof connect>['publicClient']
-  /** The sealed state and its write-ahead log (`Store.ts`). */
   readonly store: AgentStore
   readonly state: SealedState
   readonly agentId: bigint
-  readonly appId: Hex
   /** The last committed state root and its sequence number (what the agent attests to). */
   committed: { stateRoot: Hex; seq: bigint; epoch: bigint }
   /** Checkpoints the state and commits its root on-chain (fenced: only as the canonical signer). */
   checkpoint(): Promise<{ stateRoot: Hex; seq: bigint; epoch: bigint; transactionHash: Hex | undefined }>
   identity(nonce: Hex): Promise<unknown>
   attest(nonce: Hex, payload: Uint8Array): Promise<unknown>
-  /** The agent key's bytes, for an option-A uplift of this agent (the caller wipes them). */
-  privateKey(): Promise<PrivateKey>
-  /** Pays `amount` wei from the agent's treasury (fenced: only as the canonical signer of the current epoch). */
-  withdraw(to: Address, amount: bigint): Promise<{ transactionHash: Hex; epoch: bigint }>
 }
 
 /** Why an agent action cannot be served here (mapped to an HTTP status by the server). */
@@ -66,38 +54,31 @@ const log = (line: string) => process.stdout.write(`${line}\n`)
 export const stateChunkSize = 64 * 1024
 
 export type CreateAgentParameters = {
-  readonly config: Config
+  readonly chain: ChainSettings
   readonly runtime: Runtime
   /** The agent's key here: the runtime's own, or (after an option-A uplift) the imported one. */
   readonly account: LocalAccount
-  /** That key's bytes (default: the runtime's own key). */
-  readonly privateKey?: () => Promise<PrivateKey>
   readonly store: AgentStore
   readonly agentId: bigint
-  readonly appId: Hex
 }
 
 /** The agent's actions over an open state, for an agent id it already holds (no registration, no enrollment). */
 export function createAgent(parameters: CreateAgentParameters): Agent {
-  const { config, runtime, account, store, agentId } = parameters
+  const { chain, runtime, account, store, agentId } = parameters
   const state = store.state
-  const { publicClient, walletClient: chainWallet } = connect(config, account)
-  const read = () => readCanonical(publicClient, { contracts: config.contracts, agentId })
+  const { publicClient, walletFor } = connect(chain)
+  const wallet = walletFor(account)
+  const read = () => readCanonical(publicClient, { contracts: chain.contracts, agentId })
   const tee = () => {
     if (runtime.tee === undefined)
       throw new AgentActionError(501, 'tee.none', 'This instance runs in the wild: it has no TEE to attest with.')
     return runtime.tee
   }
   const agent: Agent = {
-    config,
-    runtime,
     account,
-    chainWallet,
-    publicClient,
     store,
     state,
     agentId,
-    appId: parameters.appId,
     committed: { stateRoot: `0x${'00'.repeat(32)}`, seq: 0n, epoch: 0n },
     async checkpoint() {
       store.persist()
@@ -108,7 +89,7 @@ export function createAgent(parameters: CreateAgentParameters): Agent {
         return { ...agent.committed, transactionHash: undefined }
       }
       const seq = now.stateSeq + 1n
-      const sent = await commitState(chainWallet, { contracts: config.contracts, agentId, stateRoot: cp.stateRoot, seq })
+      const sent = await commitState(wallet, { contracts: chain.contracts, agentId, stateRoot: cp.stateRoot, seq })
       agent.committed = { stateRoot: cp.stateRoot, seq, epoch: sent.epoch }
       return { ...agent.committed, transactionHash: sent.transactionHash }
     },
@@ -119,8 +100,8 @@ export function createAgent(parameters: CreateAgentParameters): Agent {
       return createIdentityBundle(client, {
         wallet: runtime.wallet,
         account,
-        chainId: config.chainId,
-        identityRegistry: config.contracts.identityRegistry,
+        chainId: chain.chainId,
+        identityRegistry: chain.contracts.identityRegistry,
         agentId,
         stateRoot: agent.committed.stateRoot,
         stateSeq: agent.committed.seq,
@@ -140,25 +121,23 @@ export function createAgent(parameters: CreateAgentParameters): Agent {
       })
       return attestationToJson(a)
     },
-    privateKey: parameters.privateKey ?? (() => runtime.privateKey()),
-    async withdraw(to, amount) {
-      const sent = await withdraw(chainWallet, { contracts: config.contracts, agentId, to, amount })
-      return { transactionHash: sent.transactionHash, epoch: sent.epoch }
-    },
   }
   return agent
 }
 
-/** Boots the agent (idempotent across restarts: registration, enrollment and commits are skipped when done). */
-export async function boot(config: Config, runtime: Runtime): Promise<Agent> {
+/** Registers (or finds) the agent and makes this instance canonical (idempotent across restarts). */
+export async function register(
+  config: Config,
+  chain: ChainSettings,
+  runtime: Runtime,
+  clients: ChainClients = connect(chain),
+): Promise<bigint> {
   const account = runtime.account
   log(`wallet ${account.address} (${runtime.kind}; app ${runtime.appId})`)
-  const { publicClient, walletClient } = connect(config, account)
-  if (await fundIfEmpty(config, publicClient, account.address)) log('funded by the devnet faucet')
-  const store = openAgentStore({ dataDir: config.dataDir, key: runtime.sealingKey })
-
-  const { agentId, agentRegistry } = await registerAgent(walletClient, {
-    contracts: config.contracts,
+  if (await fundIfEmpty(config.faucetUrl, clients.publicClient, account.address)) log('funded by the devnet faucet')
+  const wallet = clients.walletFor(account)
+  const { agentId, agentRegistry } = await registerAgent(wallet, {
+    contracts: chain.contracts,
     registration: {
       name: config.name,
       description: 'A Regent TEE example agent: remembers what it is told, in a TEE, with its own wallet.',
@@ -169,17 +148,12 @@ export async function boot(config: Config, runtime: Runtime): Promise<Agent> {
     },
   })
   log(`ERC-8004 agent ${agentId} in ${agentRegistry}`)
-  const appId = runtime.appId
   const instance = await runtime.enrollment()
-  await enroll(walletClient, {
-    contracts: config.contracts,
+  await enroll(wallet, {
+    contracts: chain.contracts,
     agentId,
-    appId,
+    appId: runtime.appId,
     instance: { signer: account.address, ...instance, host: config.publicUrl },
   })
-
-  const agent = createAgent({ config, runtime, account, store, agentId, appId })
-  const first = await agent.checkpoint()
-  log(`canonical at epoch ${first.epoch}; state root ${first.stateRoot} (seq ${first.seq})`)
-  return agent
+  return agentId
 }

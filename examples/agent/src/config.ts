@@ -1,31 +1,36 @@
-/** The agent's configuration, from its environment (set by the devnet host, by `regent deploy`, or by its operator). */
+/**
+ * The agent's configuration. Two kinds of settings (docs/sdk.md "Measured settings"):
+ *
+ * - **Security settings** — the operator who administers it, the chain and contracts it answers to, the roots of
+ *   trust it accepts besides Intel's. In a CVM they come from the measured compose (`x-regent`, read through the
+ *   guest agent), never from the environment: the host sets the environment, and the agent refuses to boot when one of
+ *   them is there. In the wild the operator is also the host, and they come from the environment.
+ * - **Host settings** whose change cannot hurt the agent: its port and public URL, the chain RPC (checked against the
+ *   measured chain id), where quote collateral is fetched (it is signed), its data directory, the devnet faucet.
+ */
 import { join } from 'node:path'
-import type { RegentContracts } from '@regent-tee/sdk'
-import type { Address, Hex } from 'viem'
+import { MeasuredSettings } from '@regent-tee/sdk'
 
+/** Host settings (from the environment). */
 export type Config = {
   name: string
   port: number
   /** Where clients reach this instance (its public endpoint). */
   publicUrl: string
   rpcUrl: string
-  chainId: number
-  contracts: RegentContracts
   /** Devnet only: asks for gas when the wallet is empty. */
   faucetUrl: string | undefined
   dataDir: string
-  /** `cvm`: keys from the guest agent (dstack). `wild`: a plain server, its key in an encrypted keystore. */
+  /** `cvm`: keys and settings from the guest agent (dstack). `wild`: a plain server, its key in an encrypted keystore. */
   runtime: 'cvm' | 'wild'
+  /** `target`: a fresh CVM waiting to be handed the agent. */
+  role: 'agent' | 'target'
   /** Wild only: the keystore password (REGENT_KEYSTORE_PASSWORD). */
   keystorePassword: string | undefined
   /** Wild only: the RegentAppAuth app the agent enrolls under (REGENT_APP_ID). */
-  appId: Hex | undefined
-  /** Enables `/admin/*` (bearer token, ≥ 16 characters); undefined: the admin API answers 404. */
-  adminToken: string | undefined
-  /** Uplift source: where the target's quote collateral is fetched (QuoteCollateralV3 JSON). */
+  appId: `0x${string}` | undefined
+  /** Where quote collateral is fetched (QuoteCollateralV3 JSON; signed, so any source will do). */
   collateralUrl: string | undefined
-  /** Uplift source: a root trusted besides Intel's (the devnet root CA, PEM). Without it only Intel hardware verifies. */
-  trustedRootPem: string | undefined
   /** Test hook (docs/uplift.md "Crash safety"): the journal point at which the process SIGKILLs itself. */
   failpoint: string | undefined
 }
@@ -39,43 +44,49 @@ export function fromEnv(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const port = Number(need('PORT'))
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error('PORT must be a port number')
-  const chainId = Number(need('REGENT_CHAIN_ID'))
-  if (!Number.isSafeInteger(chainId) || chainId < 1) throw new Error('REGENT_CHAIN_ID must be a chain id')
-  let contracts: Record<string, Address>
-  try {
-    contracts = JSON.parse(need('REGENT_CONTRACTS')) as Record<string, Address>
-  } catch {
-    throw new Error('REGENT_CONTRACTS must be the JSON of the deployment addresses')
-  }
-  for (const k of ['identityRegistry', 'appAuth', 'succession', 'treasury'])
-    if (!/^0x[0-9a-fA-F]{40}$/.test(contracts[k] ?? '')) throw new Error(`REGENT_CONTRACTS.${k} is not an address`)
   const runtime = env.REGENT_RUNTIME ?? 'cvm'
   if (runtime !== 'cvm' && runtime !== 'wild') throw new Error('REGENT_RUNTIME must be "cvm" or "wild"')
-  const adminToken = env.REGENT_ADMIN_TOKEN || undefined
-  if (adminToken !== undefined && adminToken.length < 16) throw new Error('REGENT_ADMIN_TOKEN must be at least 16 characters')
+  const role = env.REGENT_UPLIFT_ROLE === 'target' ? 'target' : 'agent'
   const appId = env.REGENT_APP_ID || undefined
   if (appId !== undefined && !/^0x[0-9a-fA-F]{40}$/.test(appId)) throw new Error('REGENT_APP_ID must be a 20-byte 0x hex app id')
   if (runtime === 'wild') {
     need('REGENT_KEYSTORE_PASSWORD')
     need('REGENT_APP_ID')
-  }
+  } else MeasuredSettings.assertNoSecurityEnvironment(env)
   return {
     name: env.REGENT_AGENT_NAME ?? 'regent-example-agent',
     port,
     publicUrl: env.REGENT_PUBLIC_URL ?? `http://127.0.0.1:${port}`,
     rpcUrl: need('REGENT_RPC_URL'),
-    chainId,
-    contracts: contracts as unknown as RegentContracts,
     faucetUrl: env.REGENT_FAUCET_URL || undefined,
     dataDir: env.REGENT_DATA_DIR ?? join(process.cwd(), '.agent-data'),
     runtime,
+    role,
     keystorePassword: env.REGENT_KEYSTORE_PASSWORD || undefined,
-    appId: appId?.toLowerCase() as Hex | undefined,
-    adminToken,
+    appId: appId?.toLowerCase() as `0x${string}` | undefined,
     collateralUrl: env.REGENT_COLLATERAL_URL || undefined,
-    trustedRootPem: env.REGENT_TRUSTED_ROOT_PEM || undefined,
     failpoint: env.REGENT_FAILPOINT || undefined,
   }
+}
+
+/**
+ * The security settings of an agent in the wild, from its environment (its operator runs it): REGENT_OPERATOR,
+ * REGENT_CHAIN_ID, REGENT_CONTRACTS (JSON), REGENT_TRUSTED_ROOT_PEM (a root accepted besides Intel's).
+ */
+export function wildSettings(env: NodeJS.ProcessEnv = process.env): MeasuredSettings.Settings {
+  let contracts: unknown
+  try {
+    contracts = JSON.parse(env.REGENT_CONTRACTS ?? '')
+  } catch {
+    throw new Error('REGENT_CONTRACTS must be the JSON of the deployment addresses')
+  }
+  return MeasuredSettings.parse({
+    v: 1,
+    ...(env.REGENT_OPERATOR ? { operator: env.REGENT_OPERATOR } : {}),
+    chainId: Number(env.REGENT_CHAIN_ID),
+    contracts,
+    ...(env.REGENT_TRUSTED_ROOT_PEM ? { trustedRoots: [env.REGENT_TRUSTED_ROOT_PEM] } : {}),
+  })
 }
 
 /** The journal hook that kills this process (SIGKILL, no clean-up) at the configured point; undefined when none. */

@@ -1,71 +1,115 @@
 /**
  * The example agent's entry. Prints one `ready {…}` line when serving.
- *   REGENT_UPLIFT_ROLE=target   a fresh CVM waiting to be handed an agent (UpliftTarget.ts)
- *   otherwise                   the agent: boots (or, mid-uplift, resumes its journaled session) and serves
+ *   REGENT_UPLIFT_ROLE=target   a fresh CVM waiting to be handed an agent (the SDK's target role); it becomes the agent
+ *                               when the chain names it canonical
+ *   otherwise                   the agent: boots (registers, enrolls, commits) or, mid-uplift, resumes its journal
+ * Its security settings come from its measured compose in a CVM, from its environment in the wild (config.ts).
  */
-import { type Agent, boot, createAgent } from './Agent.js'
-import { type Config, fromEnv } from './config.js'
-import { counts } from './Memory.js'
-import { openRuntime, type Runtime } from './Runtime.js'
+import { mkdir } from 'node:fs/promises'
+import { Collateral, createTrustedRoot } from '@regent-tee/attest'
+import { Checkpoint, MeasuredSettings } from '@regent-tee/sdk'
+import { journaledAgentId, mountUplift } from '@regent-tee/sdk/uplift'
+import Database from 'better-sqlite3'
+import { type Agent, createAgent, register, stateChunkSize } from './Agent.js'
+import { type ChainSettings, connect, fundIfEmpty } from './chain.js'
+import { failpointHook, fromEnv, wildSettings } from './config.js'
+import { openRuntime } from './Runtime.js'
 import { openAgentStore } from './Store.js'
 import { createAgentServer } from './server.js'
-import { createUpliftSource, journaledAgentId } from './UpliftSource.js'
-import { bootTarget } from './UpliftTarget.js'
 
-/** A source that crashed mid-uplift comes back as the same agent without touching the chain (its journal resumes). */
-async function bootAgent(config: Config, runtime: Runtime): Promise<Agent> {
-  const agentId = journaledAgentId(config, runtime.sealingKey)
-  if (agentId === undefined) return boot(config, runtime)
-  const store = openAgentStore({ dataDir: config.dataDir, key: runtime.sealingKey })
-  const agent = createAgent({ config, runtime, account: runtime.account, store, agentId, appId: runtime.appId })
-  process.stdout.write(`agent ${agentId} resumes its uplift journal\n`)
-  return agent
-}
+const log = (line: string) => process.stdout.write(`${line}\n`)
 
 try {
   const config = fromEnv()
+  await mkdir(config.dataDir, { recursive: true, mode: 0o700 })
   const runtime = await openRuntime(config)
-  let served: { server: import('node:http').Server; close(): void; ready: Record<string, unknown> }
-  if (process.env.REGENT_UPLIFT_ROLE === 'target') {
-    const target = await bootTarget(config, runtime)
-    served = { ...target, ready: { url: config.publicUrl, role: 'uplift-target' } }
-  } else {
-    const agent = await bootAgent(config, runtime)
-    const source = createUpliftSource({ config, agent })
-    const server = createAgentServer({
-      agent: () => agent,
-      source: () => source,
-      adminToken: config.adminToken,
-      health: async () => ({
-        ok: true,
-        role: source.switched() ? 'demoted' : 'agent',
-        runtime: runtime.kind,
-        agentId: agent.agentId.toString(),
-        wallet: agent.account.address,
-        ...(source.switched() ? { forwardingTo: source.targetUrl() } : {}),
-        uplift: source.status().state,
-        ...counts(agent.state.db),
-      }),
-    })
-    served = {
-      server,
-      close() {
-        source.close()
-        agent.store.close()
+  const settings = runtime.tee ? await MeasuredSettings.read(runtime.tee) : wildSettings()
+  const chain: ChainSettings = { chainId: settings.chainId, contracts: settings.contracts, rpcUrl: config.rpcUrl }
+  const clients = connect(chain)
+  const rpcChain = await clients.publicClient.getChainId()
+  if (rpcChain !== settings.chainId) throw new Error(`the RPC serves chain ${rpcChain}, not the measured chain ${settings.chainId}`)
+  const store = openAgentStore({ dataDir: config.dataDir, key: runtime.sealingKey })
+  const trustedRoots = (settings.trustedRoots ?? []).map((pem, i) => createTrustedRoot({ name: `measured-${i}`, pem }))
+
+  let agent: Agent | undefined
+  if (config.role === 'agent') {
+    // A source that crashed mid-uplift comes back as the same agent without touching the chain (its journal resumes).
+    const journaled = journaledAgentId({ dataDir: config.dataDir, sealingKey: runtime.sealingKey })
+    const agentId = journaled ?? (await register(config, chain, runtime, clients))
+    agent = createAgent({ chain, runtime, account: runtime.account, store, agentId })
+    if (journaled === undefined) {
+      const first = await agent.checkpoint()
+      log(`canonical at epoch ${first.epoch}; state root ${first.stateRoot} (seq ${first.seq})`)
+    } else log(`agent ${agentId} resumes its uplift journal`)
+  } else if (runtime.wallet) await fundIfEmpty(config.faucetUrl, clients.publicClient, runtime.wallet.address)
+
+  const uplift = await mountUplift({
+    dataDir: config.dataDir,
+    sealingKey: runtime.sealingKey,
+    publicUrl: config.publicUrl,
+    tee: runtime.tee,
+    ownWallet: runtime.wallet,
+    chain: { chainId: chain.chainId, contracts: chain.contracts, client: clients.publicClient, walletFor: clients.walletFor },
+    state: store.state,
+    // The state that moves is a copy taken when the window opens, exported while the agent keeps serving (its writes
+    // are durable in the write-ahead log and held for replay from now on).
+    async checkpoint() {
+      const copy = new Database(store.state.db.serialize())
+      try {
+        return await Checkpoint.exportStateAsync(copy, { chunkSize: stateChunkSize })
+      } finally {
+        copy.close()
+      }
+    },
+    ...(agent ? { agent: { agentId: agent.agentId, account: runtime.account, privateKey: () => runtime.privateKey() } } : {}),
+    onAgent(became) {
+      agent = createAgent({ chain, runtime, account: became.account, store, agentId: became.agentId })
+      agent.committed = { stateRoot: became.stateRoot, seq: became.seq, epoch: became.epoch }
+    },
+    operator: settings.operator,
+    trust: {
+      trustedRoots,
+      async collateral() {
+        if (config.collateralUrl === undefined) throw new Error('REGENT_COLLATERAL_URL is not set: targets cannot be verified')
+        const res = await fetch(config.collateralUrl, { signal: AbortSignal.timeout(30_000) })
+        return Collateral.parse(await res.text())
       },
-      ready: {
-        url: config.publicUrl,
-        agentId: agent.agentId.toString(),
-        wallet: agent.account.address,
-        appId: agent.appId,
-        runtime: runtime.kind,
-      },
-    }
-  }
-  served.server.listen(config.port, '127.0.0.1', () => process.stdout.write(`ready ${JSON.stringify(served.ready)}\n`))
+    },
+    // The window's writes go to the target as batches (one transaction each there), each key applied once.
+    async replay(targetUrl, writes) {
+      try {
+        const res = await fetch(`${targetUrl.replace(/\/$/, '')}/remember/batch`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ items: writes.map((w) => ({ ...(w.body as { user: string; text: string }), key: w.key })) }),
+          signal: AbortSignal.timeout(30_000),
+        })
+        await res.arrayBuffer()
+        return { answered: res.status < 500, status: res.status }
+      } catch {
+        return { answered: false, status: 0 }
+      }
+    },
+    localReads: (path) => path === '/topics',
+    failpoint: failpointHook(config),
+  })
+
+  const server = createAgentServer({ agent: () => agent, uplift, runtime: runtime.kind })
+  const ready =
+    agent === undefined
+      ? { url: config.publicUrl, role: 'uplift-target' }
+      : {
+          url: config.publicUrl,
+          agentId: agent.agentId.toString(),
+          wallet: agent.account.address,
+          appId: runtime.appId,
+          runtime: runtime.kind,
+        }
+  server.listen(config.port, '127.0.0.1', () => log(`ready ${JSON.stringify(ready)}`))
   const stop = () => {
-    served.close()
-    served.server.close(() => process.exit(0))
+    uplift.close()
+    store.close()
+    server.close(() => process.exit(0))
   }
   process.on('SIGTERM', stop)
   process.on('SIGINT', stop)

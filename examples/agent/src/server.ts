@@ -1,89 +1,101 @@
 /**
- * The agent's HTTP API (its public endpoint):
- *   GET  /health                        { ok, role, runtime, agentId, wallet, … }
+ * The agent's HTTP API (its public endpoint), behind the SDK's uplift (`mountUplift`: `/admin/*` signed by the
+ * operator, `/uplift/v1/*` while this instance is an uplift target, forwarding once it handed the agent over):
+ *   GET  /health                        { ok, role, runtime, agentId, wallet, memories, … }
  *   POST /remember   { user, text }     learns; { remembered, topics } (header idempotency-key: applied once)
  *   POST /remember/batch { items: [{ user, text, key }] }   many writes, one transaction, each key applied once
  *   GET  /topics?user=                  what it learned about a user
- *   POST /checkpoint                    commits the state root on-chain (fenced); { stateRoot, seq, epoch }
+ *   POST /checkpoint                    commits the state root on-chain (operator-signed; fenced)
  *   GET  /identity?nonce=0x…            the identity bundle attested over the nonce (docs/protocol.md)
  *   GET  /attest?nonce=0x…              a signed attestation over the nonce and the agent's state
- *   /admin/…                            the operator's API (bearer token; `Admin.ts`)
- * During an uplift the source gates these routes (`UpliftSource.ts`): in the window after its checkpoint, writes
- * are journaled for replay and served, commits wait; once switched, every request is forwarded to the target
- * (`Handover.ts`) after the window's writes were replayed there. Bad input → 4xx `{ error: { code, message } }`; nothing changes.
+ * In an uplift's window each write is declared to the SDK (`uplift.hold`) before it is applied, so it is replayed at
+ * the target; a commit waits for the switch (`uplift.gate`). Anonymous callers cannot make the agent spend gas: only a
+ * request signed by the operator commits; public writes are rate-limited per client. Bad input → 4xx
+ * `{ error: { code, message } }`; nothing changes.
  */
 import { randomUUID } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { Uplift } from '@regent-tee/sdk/uplift'
 import type { Hex } from 'viem'
-import { serveAdmin } from './Admin.js'
 import { type Agent, AgentActionError } from './Agent.js'
-import { forward, idempotencyHeader } from './Handover.js'
-import { topics } from './Memory.js'
-import type { UpliftSource } from './UpliftSource.js'
+import { counts, topics } from './Memory.js'
 
 class HttpError extends AgentActionError {}
 
 const maxBody = 64 * 1024
 /** A batch of writes (the replay of an uplift window) may be larger than one write. */
 const maxBatchBody = 1024 * 1024
-/** Read routes a demoted source may still answer during its replay. */
-const readable = new Set(['/topics'])
+/** The request header that makes a write idempotent (the SDK's). */
+const idempotencyHeader = 'idempotency-key'
 
 export type AgentServerParameters = {
   /** The agent, once there is one here (an uplift target has none before the chain names it canonical). */
   readonly agent: () => Agent | undefined
-  /** The uplift source of this agent, if it has one. */
-  readonly source: () => UpliftSource | undefined
-  /** What `GET /health` answers. */
-  readonly health: () => Promise<Record<string, unknown>>
-  /** The admin API's bearer token (undefined: `/admin/*` answers 404). */
-  readonly adminToken: string | undefined
-  /** Routes served before the agent's (the uplift target's API); resolves true when it answered. */
-  readonly before?: (req: IncomingMessage, res: ServerResponse) => Promise<boolean>
+  readonly uplift: Uplift
+  readonly runtime: 'cvm' | 'wild'
+  /** Writes per client address per minute on the public routes. */
+  readonly writesPerMinute?: number
 }
 
 export function createAgentServer(parameters: AgentServerParameters): Server {
-  return createServer((req, res) => {
-    handle(parameters, req, res).catch((error: unknown) => {
-      const e = error instanceof AgentActionError ? error : new HttpError(500, 'internal', 'internal error')
-      if (!(error instanceof AgentActionError)) process.stderr.write(`request failed: ${(error as Error).message}\n`)
+  const limiter = rateLimiter(parameters.writesPerMinute ?? 6000)
+  const server = createServer((req, res) => {
+    handle(parameters, limiter, req, res).catch((error: unknown) => {
+      const e =
+        error instanceof AgentActionError
+          ? error
+          : (error as { code?: unknown }).code === 'uplift.paused'
+            ? new HttpError(503, 'uplift.paused', (error as Error).message)
+            : new HttpError(500, 'internal', 'internal error')
+      if (!(error instanceof AgentActionError) && e.status === 500) process.stderr.write(`request failed: ${(error as Error).message}\n`)
       send(res, e.status, { error: { code: e.code, message: e.message } })
     })
   })
+  // A body that does not arrive within 30 s is closed (slowloris); headers within 10 s.
+  server.requestTimeout = 30_000
+  server.headersTimeout = 10_000
+  return server
 }
 
-async function handle(p: AgentServerParameters, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(p: AgentServerParameters, limiter: RateLimiter, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://agent')
-  if (p.before && (await p.before(req, res))) return
-  if (req.method === 'GET' && url.pathname === '/health') return send(res, 200, await p.health())
-  if (url.pathname === '/admin' || url.pathname.startsWith('/admin/')) return serveAdmin(p, req, res)
-  const source = p.source()
-  const target = source?.targetUrl()
+  if (await p.uplift.handle(req, res)) return
+  if (req.method === 'GET' && url.pathname === '/health') return send(res, 200, await health(p))
   const agent = p.agent()
-  if (source?.switched() && target) {
-    // While the window's writes are replayed at the target, this instance still answers reads from its own state
-    // (it holds every acknowledged write); anything else waits for the replay, so it reaches the target after them.
-    if (source.replaying() && agent !== undefined && req.method === 'GET' && readable.has(url.pathname)) return route(agent, url, req, res)
-    await source.drained()
-    return forward(target, req, res)
-  }
   if (agent === undefined) throw new HttpError(404, 'not_found', `no route ${req.method} ${url.pathname}`)
-  if (source?.frozen() && req.method === 'POST' && url.pathname === '/checkpoint') {
-    // A commit would outrun the seq that moves: it waits for the switch (then the target commits) or a failure.
-    if ((await source.settled()) && target) {
-      await source.drained()
-      return forward(target, req, res)
-    }
-    throw new HttpError(503, 'uplift.paused', 'An uplift is paused after its checkpoint: commit again once it is resumed.')
-  }
-  return route(agent, url, req, res, source?.frozen() ? source : undefined)
+  return route(p, limiter, agent, url, req, res)
 }
 
-/** `window`: the uplift source while its checkpoint is frozen (writes are journaled for replay at the target). */
-async function route(agent: Agent, url: URL, req: IncomingMessage, res: ServerResponse, window?: UpliftSource): Promise<void> {
+async function health(p: AgentServerParameters): Promise<Record<string, unknown>> {
+  const agent = p.agent()
+  const role = p.uplift.role()
+  const controller = p.uplift.controller()
+  // A target that is not the agent yet: its own KMS wallet and the uplift session it serves.
+  if (agent === undefined) return { ok: true, role: 'uplift-target', runtime: p.runtime, agentId: null, ...(await p.uplift.targetStatus()) }
+  return {
+    ok: true,
+    role: role === 'target' ? 'uplift-target' : role,
+    runtime: p.runtime,
+    agentId: agent?.agentId.toString() ?? null,
+    wallet: agent?.account.address ?? null,
+    ...(controller?.switched() ? { forwardingTo: controller.targetUrl() } : {}),
+    ...(controller ? { uplift: controller.status().state } : {}),
+    ...(agent ? counts(agent.state.db) : {}),
+  }
+}
+
+async function route(
+  p: AgentServerParameters,
+  limiter: RateLimiter,
+  agent: Agent,
+  url: URL,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   const key = `${req.method} ${url.pathname}`
   switch (key) {
     case 'POST /remember': {
+      limiter.take(req)
       const body = await readJsonObject(req)
       const user = body.user
       const text = body.text
@@ -94,15 +106,16 @@ async function route(agent: Agent, url: URL, req: IncomingMessage, res: ServerRe
       let requestId = req.headers[idempotencyHeader]
       if (requestId !== undefined && (typeof requestId !== 'string' || !/^[\w.:-]{1,128}$/.test(requestId)))
         throw new HttpError(400, 'bad_request', `"${idempotencyHeader}" must be 1–128 characters of [A-Za-z0-9_.:-]`)
-      if (window !== undefined) {
+      if (p.uplift.controller()?.frozen()) {
         requestId ??= `uplift-${randomUUID()}`
-        window.holdWrite({ path: '/remember', body: { user, text }, key: requestId })
+        p.uplift.hold({ method: 'POST', path: '/remember', body: { user, text }, key: requestId })
       }
       const [learned] = agent.store.remember([{ user, text, ...(requestId === undefined ? {} : { requestId }) }])
       return send(res, 200, learned)
     }
     case 'POST /remember/batch': {
       // Many writes in one transaction and one log append, each applied once by its key (the replay of an uplift window).
+      limiter.take(req)
       const body = await readJsonObject(req, maxBatchBody)
       const items = body.items
       if (!Array.isArray(items) || items.length === 0 || items.length > 1000)
@@ -117,8 +130,8 @@ async function route(agent: Agent, url: URL, req: IncomingMessage, res: ServerRe
           throw new HttpError(400, 'bad_request', `items[${i}].key must be 1–128 characters of [A-Za-z0-9_.:-]`)
         return { user, text, requestId: key }
       })
-      if (window !== undefined)
-        for (const w of writes) window.holdWrite({ path: '/remember', body: { user: w.user, text: w.text }, key: w.requestId })
+      if (p.uplift.controller()?.frozen())
+        for (const w of writes) p.uplift.hold({ method: 'POST', path: '/remember', body: { user: w.user, text: w.text }, key: w.requestId })
       const results = agent.store.remember(writes)
       const duplicates = results.filter((r) => r.duplicate === true).length
       return send(res, 200, { applied: results.length - duplicates, duplicates })
@@ -129,6 +142,10 @@ async function route(agent: Agent, url: URL, req: IncomingMessage, res: ServerRe
       return send(res, 200, { user, topics: topics(agent.state.db, user) })
     }
     case 'POST /checkpoint': {
+      // An on-chain commit spends the agent's gas: only its operator may ask (a signed request, like /admin/*).
+      const body = await readBody(req, maxBody)
+      await operatorOnly(p, req, body)
+      if ((await p.uplift.gate()) === 'forward') throw new HttpError(409, 'agent.moved', 'The agent moved: commit at its new instance.')
       const r = await agent.checkpoint()
       return send(res, 200, {
         stateRoot: r.stateRoot,
@@ -146,6 +163,12 @@ async function route(agent: Agent, url: URL, req: IncomingMessage, res: ServerRe
   }
 }
 
+/** A request signed by the agent's operator (the admin scheme), or its refusal. */
+async function operatorOnly(p: AgentServerParameters, req: IncomingMessage, body: Buffer): Promise<void> {
+  const verdict = await p.uplift.authorize(req, body)
+  if (!verdict.ok) throw new HttpError(verdict.status, verdict.code, verdict.message)
+}
+
 function nonceOf(url: URL): Hex {
   const nonce = url.searchParams.get('nonce') ?? ''
   if (!/^0x(?:[0-9a-f]{2}){1,1024}$/.test(nonce))
@@ -153,10 +176,27 @@ function nonceOf(url: URL): Hex {
   return nonce as Hex
 }
 
-/** Reads a JSON object body (application/json, ≤ 64 KiB). */
-export async function readJsonObject(req: IncomingMessage, limit = maxBody): Promise<Record<string, unknown>> {
-  if (!(req.headers['content-type'] ?? '').startsWith('application/json'))
-    throw new HttpError(415, 'unsupported_media_type', 'send application/json')
+type RateLimiter = { take(req: IncomingMessage): void }
+
+/** A token bucket per client address: `perMinute` writes, refilled continuously; beyond it 429 `rate_limited`. */
+function rateLimiter(perMinute: number): RateLimiter {
+  const buckets = new Map<string, { tokens: number; at: number }>()
+  return {
+    take(req) {
+      const who = req.socket.remoteAddress ?? 'unknown'
+      const now = Date.now()
+      const b = buckets.get(who) ?? { tokens: perMinute, at: now }
+      b.tokens = Math.min(perMinute, b.tokens + ((now - b.at) / 60_000) * perMinute)
+      b.at = now
+      if (b.tokens < 1) throw new HttpError(429, 'rate_limited', `More than ${perMinute} writes a minute from ${who}.`)
+      b.tokens -= 1
+      buckets.set(who, b)
+      if (buckets.size > 10_000) buckets.delete(buckets.keys().next().value as string)
+    },
+  }
+}
+
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const chunks: Buffer[] = []
   let size = 0
   for await (const c of req) {
@@ -164,9 +204,17 @@ export async function readJsonObject(req: IncomingMessage, limit = maxBody): Pro
     if (size > limit) throw new HttpError(413, 'too_large', `body over ${limit} bytes`)
     chunks.push(c as Buffer)
   }
+  return Buffer.concat(chunks)
+}
+
+/** Reads a JSON object body (application/json, ≤ 64 KiB). */
+export async function readJsonObject(req: IncomingMessage, limit = maxBody): Promise<Record<string, unknown>> {
+  if (!(req.headers['content-type'] ?? '').startsWith('application/json'))
+    throw new HttpError(415, 'unsupported_media_type', 'send application/json')
+  const text = (await readBody(req, limit)).toString('utf8')
   let v: unknown
   try {
-    v = JSON.parse(Buffer.concat(chunks).toString('utf8'))
+    v = JSON.parse(text)
   } catch {
     throw new HttpError(400, 'bad_request', 'body is not valid JSON')
   }

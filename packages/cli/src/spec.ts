@@ -35,7 +35,9 @@ export const globalFlags: readonly FlagSpec[] = [
   { name: 'no-color', description: 'no colour even on a terminal' },
 ]
 
-const dirFlag: FlagSpec = { name: 'dir', value: 'dir', description: 'devnet state directory', default: '.regent' }
+/** Where the devnet lives: given, else $REGENT_DEVNET_DIR, else the nearest .regent/ with a devnet.json walking up, else ./.regent. */
+const devnetDirHelp = 'devnet state directory (default: $REGENT_DEVNET_DIR, else the nearest .regent/ above, else ./.regent)'
+const dirFlag: FlagSpec = { name: 'dir', value: 'dir', description: devnetDirHelp }
 
 export const commands: readonly CommandSpec[] = [
   {
@@ -166,7 +168,7 @@ export const commands: readonly CommandSpec[] = [
         choices: ['local', 'phala', 'dstack', 'eigenx'],
       },
       { name: 'dir', value: 'project', description: 'the project directory (with regent.json)', default: '.' },
-      { name: 'devnet-dir', value: 'dir', description: 'devnet state directory (`regent dev up --dir`)', default: '.regent' },
+      { name: 'devnet-dir', value: 'dir', description: devnetDirHelp },
       {
         name: 'timelock',
         value: 'seconds',
@@ -246,7 +248,6 @@ export const commands: readonly CommandSpec[] = [
         name: 'devnet-dir',
         value: 'dir',
         description: 'devnet state directory (chain, contracts, root CA, collateral)',
-        default: '.regent',
       },
       { name: 'rpc-url', value: 'url', description: 'another chain instead of the devnet (needs --contracts)' },
       { name: 'contracts', value: 'file', description: 'JSON with identityRegistry, appAuth, succession addresses (for --rpc-url)' },
@@ -292,7 +293,6 @@ export const commands: readonly CommandSpec[] = [
         name: 'devnet-dir',
         value: 'dir',
         description: 'devnet whose KMS root the chain should end at, when there is one',
-        default: '.regent',
       },
       { name: 'reveal', description: 'also print the private key (only on a terminal, never with --json)' },
     ],
@@ -314,7 +314,7 @@ export const commands: readonly CommandSpec[] = [
     summary: 'check the environment: Node, devnet, contracts, KMS, clock skew, collateral freshness',
     description: 'Prints each check with ✓ or ✗ and what to fix. Exit code 0 when every check passes, 1 otherwise.',
     args: [],
-    flags: [{ name: 'devnet-dir', value: 'dir', description: 'devnet state directory', default: '.regent' }],
+    flags: [{ name: 'devnet-dir', value: 'dir', description: devnetDirHelp }],
     examples: [
       { command: 'regent doctor', description: 'what is wrong, and how to fix it' },
       { command: 'regent doctor --json', description: 'a list of { check, ok, detail, fix? }' },
@@ -326,12 +326,12 @@ export const commands: readonly CommandSpec[] = [
     path: ['demo'],
     summary: 'the self-uplift story on the devnet: the example agent moves from the wild into a TEE, verified end to end',
     description:
-      "On the running devnet: starts the example agent as a plain process in the wild (REGENT_RUNTIME=wild: its own key in an encrypted keystore; ERC-8004 identity, memory DB, a funded treasury), moves it into a devnet CVM through the same code as `regent uplift --agent <url> --target local`, and prints the agent's decision table, the handshake checks, the on-chain Uplift (or succession) event, the demoted source, the treasury and the new canonical instance as an outside verifier sees it (identity function, security score). The wild process is stopped at the end unless --keep. Its admin token and keystore password are generated and never printed.",
+      "On the running devnet: starts the example agent as a plain process in the wild (REGENT_RUNTIME=wild: its own key in an encrypted keystore; ERC-8004 identity, memory DB, a funded treasury), moves it into a devnet CVM through the same code as `regent uplift --agent <url> --target local`, and prints the agent's decision table, the handshake checks, the on-chain Uplift (or succession) event, the demoted source, the treasury and the new canonical instance as an outside verifier sees it (identity function, security score). The wild process is stopped at the end unless --keep. Its operator key and keystore password are generated and never printed.",
     args: [],
     flags: [
       { name: 'key', value: 'option', description: 'key continuity: import (same address) or rotate (a new key)', default: 'import' },
       { name: 'keep', description: 'leave the demoted wild agent running (prints its URL and pid)' },
-      { name: 'devnet-dir', value: 'dir', description: 'devnet state directory (`regent dev up --dir`)', default: '.regent' },
+      { name: 'devnet-dir', value: 'dir', description: devnetDirHelp },
     ],
     examples: [
       { command: 'regent dev up && regent demo', description: 'option A on the devnet in .regent' },
@@ -345,7 +345,7 @@ export const commands: readonly CommandSpec[] = [
     path: ['uplift'],
     summary: 'move a running agent into a new TEE: launch the target, tell the agent to uplift, follow it to the end',
     description:
-      "Reads the agent's /health (it must be an agent that holds its epoch) and its admin API (no uplift in progress), reads its app id in RegentSuccession, checks that the app approves the target's compose hash, OS image and KMS root (--approve approves them on the devnet), launches the target bundle with REGENT_UPLIFT_ROLE=target through the --target provider, waits for it, posts /admin/uplift to the agent and shows each source step as the agent completes it, then the new signer, epoch, state and handover transaction, and checks the new canonical instance from the outside. The admin token comes from REGENT_ADMIN_TOKEN (or --token) and is never printed. Exit 0 when the uplift is done and verified, 1 when it failed or the agent refused (resume with `regent uplift resume`), 2 for usage errors.",
+      "Reads the agent's /health (it must be an agent that holds its epoch) and its admin API (no uplift in progress), reads its app id in RegentSuccession, checks that the app approves the target's compose hash, OS image and KMS root (--approve approves them on the devnet), launches the target bundle with REGENT_UPLIFT_ROLE=target through the --target provider, waits for it, posts /admin/uplift to the agent and shows each source step as the agent completes it, then the new signer, epoch, state and handover transaction, and checks the new canonical instance from the outside. Every admin request is signed with the operator's key from REGENT_OPERATOR_KEY (EIP-712, one request each, expiring within a minute); the key never leaves this process and is never printed. Exit 0 when the uplift is done and verified, 1 when it failed or the agent refused (resume with `regent uplift resume`), 2 for usage errors.",
     args: [],
     flags: [
       { name: 'agent', value: 'url', description: "the running agent's base URL (its /health and admin API)" },
@@ -363,20 +363,19 @@ export const commands: readonly CommandSpec[] = [
       { name: 'key', value: 'option', description: 'key continuity: import (same address) or rotate (a new key)', default: 'import' },
       { name: 'force', description: "move even when the agent's decision table says no (EV ≤ 0)" },
       {
-        name: 'token',
-        value: 'token',
-        description: "the agent's admin token (default: env REGENT_ADMIN_TOKEN; prefer the env: argv is visible to other users)",
+        name: 'bundle',
+        value: 'dir',
+        description: 'the target agent package (package.json, its installed dependencies, app-compose.json; default: the example agent)',
       },
-      { name: 'bundle', value: 'dir', description: 'the target bundle, with its app-compose.json (default: examples/agent)' },
       {
         name: 'approve',
         description: "devnet: approve the target's compose hash, OS image and KMS root for the agent's app (as its owner) first",
       },
-      { name: 'devnet-dir', value: 'dir', description: 'devnet state directory (`regent dev up --dir`)', default: '.regent' },
+      { name: 'devnet-dir', value: 'dir', description: devnetDirHelp },
     ],
     examples: [
       {
-        command: 'REGENT_ADMIN_TOKEN=… regent uplift --agent http://127.0.0.1:8080 --target local --approve',
+        command: 'REGENT_OPERATOR_KEY=0x… regent uplift --agent http://127.0.0.1:8080 --target local --approve',
         description: 'move the agent into a devnet CVM running the example agent (option A: same address)',
       },
       {
@@ -395,12 +394,10 @@ export const commands: readonly CommandSpec[] = [
     args: [],
     flags: [
       { name: 'agent', value: 'url', description: "the running agent's base URL" },
-      { name: 'token', value: 'token', description: "the agent's admin token (default: env REGENT_ADMIN_TOKEN)" },
       {
         name: 'devnet-dir',
         value: 'dir',
         description: 'devnet to read the chain from for the outside check (skipped without one)',
-        default: '.regent',
       },
     ],
     examples: [{ command: 'regent uplift resume --agent http://127.0.0.1:8080', description: 'resume after a failure' }],
@@ -413,7 +410,6 @@ export const commands: readonly CommandSpec[] = [
     args: [],
     flags: [
       { name: 'agent', value: 'url', description: "the running agent's base URL (reads GET /admin/uplift)" },
-      { name: 'token', value: 'token', description: "the agent's admin token (default: env REGENT_ADMIN_TOKEN)" },
       { name: 'journal', value: 'file', description: "a source's uplift journal (SQLite), read offline" },
     ],
     examples: [

@@ -5,14 +5,18 @@
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import type { DevnetFile } from '@regent-tee/devnet'
+import { createAdminClient } from '@regent-tee/sdk/uplift'
+import { exampleAgentApp } from '@regent-tee/testing/example-agent'
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { regent } from './cli.js'
 
-const agentDir = fileURLToPath(new URL('../../../examples/agent/', import.meta.url))
 let dir: string
 let work: string
-let file: { hostUrl: string; chainId: number; rpcUrl: string; contracts: Record<string, string> }
+/** The agent's operator (in its measured compose): commits are its signed requests. */
+const operator = privateKeyToAccount(generatePrivateKey())
+let file: DevnetFile.DevnetFile
 let url: string
 let health: { agentId: string; wallet: string }
 
@@ -35,17 +39,22 @@ beforeAll(async () => {
   if (up.code !== 0) throw new Error(up.stderr)
   file = JSON.parse(up.stdout)
   // The same host calls as examples/agent/scripts/start.ts: approve the app on-chain, launch the agent in a CVM.
-  const compose = (await readFile(join(agentDir, 'app-compose.json'))).toString('base64')
+  const app = await exampleAgentApp(join(work, 'bundles'), {
+    v: 1,
+    operator: operator.address,
+    chainId: file.chainId,
+    contracts: file.contracts,
+    trustedRoots: [file.rootCa],
+  })
+  const compose = Buffer.from(app.compose).toString('base64')
   const { appId } = await call<{ appId: string }>(`${file.hostUrl}/v1/apps`, post({ compose }))
   const cvm = await call<{ cvmId: string; appUrl: string }>(
     `${file.hostUrl}/v1/cvms`,
     post({
       compose,
-      bundle: agentDir,
+      bundle: app.bundle,
       appId,
       env: {
-        REGENT_CHAIN_ID: String(file.chainId),
-        REGENT_CONTRACTS: JSON.stringify(file.contracts),
         REGENT_AGENT_NAME: 'regent-cli-identity-test',
       },
     }),
@@ -257,7 +266,8 @@ describe('regent identity verify', () => {
 
     // The agent commits a new state root: the saved bundle is now stale (b), the live agent still verifies.
     await call(`${url}/remember`, post({ user: 'ana', text: 'tea tea coffee' }))
-    await call(`${url}/checkpoint`, post({}))
+    const committed = await createAdminClient({ url, operator }).request('POST', '/checkpoint', {}) // the operator's signed request
+    expect(committed.ok).toBe(true)
     const stale = await regent(['identity', 'verify', path, '--devnet-dir', dir, '--json'])
     expect(stale.code).toBe(1)
     const sv = JSON.parse(stale.stdout)

@@ -5,7 +5,17 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { regent } from './cli.js'
 
-const files = ['.gitignore', 'README.md', 'app-compose.json', 'index.mjs', 'package.json', 'regent.json', 'src/main.ts']
+const files = [
+  '.dockerignore',
+  '.gitignore',
+  'Dockerfile',
+  'README.md',
+  'app-compose.json',
+  'package.json',
+  'regent.json',
+  'src/main.ts',
+  'tsconfig.json',
+]
 let root: string
 
 beforeAll(async () => {
@@ -26,18 +36,28 @@ describe('regent init', () => {
       version: 1,
       name: 'my-agent',
       target: 'local',
-      paths: { compose: 'app-compose.json', bundle: ['package.json', 'index.mjs', 'src'] },
+      paths: { compose: 'app-compose.json', bundle: ['package.json', 'dist'] },
       local: { timelock: 0 },
     })
     const compose = JSON.parse(await readFile(join(dir, 'app-compose.json'), 'utf8'))
     expect(compose).toMatchObject({ manifest_version: 2, name: 'my-agent', runner: 'docker-compose', kms_enabled: true })
     expect(compose.docker_compose_file).toContain('image: my-agent@{{bundleDigest}}')
     const pkg = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8'))
-    expect(pkg).toMatchObject({ name: 'my-agent', type: 'module', main: 'index.mjs' })
-    expect(Object.keys(pkg.dependencies)).toEqual(['@regent-tee/sdk', 'tsx', 'viem'])
+    // Compiled at build time (npm run build), plain JavaScript at run time; the SDK of this CLI's release.
+    expect(pkg).toMatchObject({ name: 'my-agent', type: 'module', main: 'dist/main.js', scripts: { build: 'tsc -p tsconfig.json' } })
+    expect(pkg.dependencies).toEqual({ '@regent-tee/sdk': '0.1.0', viem: '2.57.20' })
     const main = await readFile(join(dir, 'src/main.ts'), 'utf8')
     expect(main).not.toContain('{{name}}')
-    for (const call of ['deriveWallet(', 'registerAgent(', 'enroll(', "'GET /health'", "'GET /identity'"]) expect(main).toContain(call)
+    for (const call of [
+      'MeasuredSettings.read(',
+      'deriveWallet(',
+      'registerAgent(',
+      'enroll(',
+      'mountUplift(',
+      "'GET /health'",
+      "'GET /identity'",
+    ])
+      expect(main).toContain(call)
   })
 
   test('behavior: human output lists the files and the next commands', async () => {
@@ -50,8 +70,10 @@ describe('regent init', () => {
         ...files.map((f) => `  ${f}`),
         '',
         'next:',
+        `  cd ${dir}`,
+        '  npm install',
         '  regent dev up',
-        `  regent deploy --target local --dir ${dir}`,
+        '  regent deploy --target local',
         '',
       ].join('\n'),
     )

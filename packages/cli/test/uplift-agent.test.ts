@@ -6,14 +6,20 @@
  */
 
 import { mkdtemp, rm } from 'node:fs/promises'
-import { createServer, type IncomingMessage, type Server } from 'node:http'
+import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { AdminRequest } from '@regent-tee/sdk/uplift'
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest'
 import { regent } from './cli.js'
 
-const token = 'test-admin-token-7f3a'
+/** The stand-in agent's operator: the CLI signs with this key (REGENT_OPERATOR_KEY). */
+const operatorKey = generatePrivateKey()
+const operator = privateKeyToAccount(operatorKey)
+const scope = { agentId: 7n, chainId: 31337, succession: '0x000000000000000000000000000000000000dEaD' as const }
+const nonces = AdminRequest.createNonceStore()
 const wallet = '0x1111111111111111111111111111111111111111'
 const targetWallet = '0x2222222222222222222222222222222222222222'
 const at = '2025-01-01T00:00:00.000Z'
@@ -41,10 +47,10 @@ const table = 'factor  kind  p  value  weight  contribution\n…\nEV = -3.10 →
 type Reply = [number, unknown]
 type Route = (body: unknown) => Reply
 
-/** The stand-in agent: /health, and the admin routes answered by `routes` (set per test) behind the bearer token. */
+/** The stand-in agent: /health, and the admin routes answered by `routes` (set per test) behind the operator's signature. */
 let routes: Record<string, Route>
 let health: unknown
-let requests: { route: string; authorization: string | undefined; body: unknown }[]
+let requests: { route: string; signed: boolean; body: unknown }[]
 let agent: Server
 let agentUrl: string
 let target: Server
@@ -95,25 +101,26 @@ async function listen(server: Server): Promise<string> {
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
 }
 
-async function readJson(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = []
-  for await (const c of req) chunks.push(c as Buffer)
-  const text = Buffer.concat(chunks).toString('utf8')
-  return text ? JSON.parse(text) : undefined
-}
-
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'regent-uplift-agent-'))
   noDevnet = join(root, 'no-devnet')
   agent = createServer(async (req, res) => {
     const route = `${req.method} ${req.url}`
-    const body = await readJson(req)
-    requests.push({ route, authorization: req.headers.authorization, body })
+    const chunks: Buffer[] = []
+    for await (const c of req) chunks.push(c as Buffer)
+    const raw = Buffer.concat(chunks)
+    const body = raw.length > 0 ? JSON.parse(raw.toString('utf8')) : undefined
+    requests.push({ route, signed: typeof req.headers[AdminRequest.headers.signature] === 'string', body })
     const send = ([status, json]: Reply) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(json))
     if (route === 'GET /health') return send([200, health])
     if (!route.includes('/admin/')) return send([404, { error: { code: 'not_found', message: 'no route' } }])
-    if (req.headers.authorization !== `Bearer ${token}`)
-      return send([401, { error: { code: 'admin.unauthorized', message: 'missing or wrong admin token' } }])
+    if (route === 'GET /admin/info' && routes[route] === undefined)
+      return send([200, { agentId: '7', chainId: scope.chainId, succession: scope.succession, operator: operator.address }])
+    const verdict = await AdminRequest.verify(
+      { method: req.method ?? 'GET', path: req.url ?? '/', body: raw, headers: req.headers },
+      { ...scope, operator: operator.address, nonces },
+    )
+    if (!verdict.ok) return send([verdict.status, { error: { code: verdict.code, message: verdict.message } }])
     const handler = routes[route]
     return send(handler ? handler(body) : [404, { error: { code: 'not_found', message: 'no route' } }])
   })
@@ -143,8 +150,8 @@ beforeEach(() => {
   requests = []
 })
 
-/** `regent uplift --agent <stand-in> --target-url <stand-in target> …` with the admin token in the environment. */
-const move = (args: string[] = [], env: Record<string, string> = { REGENT_ADMIN_TOKEN: token }) =>
+/** `regent uplift --agent <stand-in> --target-url <stand-in target> …` with the operator's key in the environment. */
+const move = (args: string[] = [], env: Record<string, string> = { REGENT_OPERATOR_KEY: operatorKey }) =>
   regent(['uplift', '--agent', agentUrl, '--target-url', targetUrl, '--devnet-dir', noDevnet, ...args], { env })
 
 describe('regent uplift (usage)', () => {
@@ -235,23 +242,22 @@ describe('regent uplift (the agent)', () => {
     expect([r.code, JSON.parse(r.stdout).error.code]).toEqual([1, 'agent.not_agent'])
   })
 
-  test('behavior: a wrong token → admin.unauthorized, and the token is never printed', async () => {
-    const r = await move([], { REGENT_ADMIN_TOKEN: 'wrong-token-value' })
+  test("behavior: a key that is not the agent's operator → admin.not_operator; no key → operator.missing; a key is never printed", async () => {
+    const stranger = generatePrivateKey()
+    const r = await move([], { REGENT_OPERATOR_KEY: stranger })
     expect(r.code).toBe(1)
-    expect(r.stderr).toContain(
-      `error: the agent at ${agentUrl} refused the admin token (missing or wrong admin token)\nhint: pass the agent's REGENT_ADMIN_TOKEN in the environment variable REGENT_ADMIN_TOKEN (or --token)\n`,
-    )
-    expect(requests.at(-1)?.authorization).toBe('Bearer wrong-token-value')
-    expect(r.stdout + r.stderr).not.toContain('wrong-token-value')
-    const none = await move(['--json'], { REGENT_ADMIN_TOKEN: '' })
-    expect(JSON.parse(none.stdout).error).toMatchObject({
-      code: 'admin.unauthorized',
-      message: `the agent at ${agentUrl} wants an admin token (missing or wrong admin token)`,
-    })
+    expect(r.stderr).toContain(`\nerror: the agent at ${agentUrl} refused: Signed by 0x`)
+    expect(r.stderr).toContain("not by this agent's operator.\nhint: REGENT_OPERATOR_KEY must be the key of the operator")
+    expect(requests.at(-1)?.signed).toBe(true)
+    expect(r.stdout + r.stderr).not.toContain(stranger.slice(2))
+    const none = await move(['--json'], { REGENT_OPERATOR_KEY: '' })
+    expect([none.code, JSON.parse(none.stdout).error.code]).toEqual([2, 'operator.missing'])
+    const bad = await move(['--json'], { REGENT_OPERATOR_KEY: '0x1234' })
+    expect([bad.code, JSON.parse(bad.stdout).error.code]).toEqual([2, 'operator.invalid'])
   })
 
-  test('behavior: an agent without a token configured → admin.disabled', async () => {
-    routes['GET /admin/uplift'] = () => [404, { error: { code: 'admin.disabled', message: 'no admin token configured' } }]
+  test('behavior: an agent without an operator → admin.disabled', async () => {
+    routes['GET /admin/uplift'] = () => [404, { error: { code: 'admin.disabled', message: 'no operator' } }]
     const r = await move(['--json'])
     expect([r.code, JSON.parse(r.stdout).error.code]).toEqual([1, 'admin.disabled'])
   })
@@ -337,8 +343,8 @@ describe('regent uplift (the agent)', () => {
       error: null,
     })
     expect(d.status.steps.map((s: { step: string }) => s.step)).toEqual(stepsImport)
-    for (const step of stepsImport) expect(r.stderr).toContain(`✔ ${step}: `)
-    expect(r.stdout + r.stderr).not.toContain(token)
+    for (const step of stepsImport) expect(r.stderr).toMatch(new RegExp(`✔ step \\d \\(\\w+\\) ${step}: `))
+    expect(r.stdout + r.stderr).not.toContain(operatorKey.slice(2))
 
     follow = () => [200, idle()]
     const human = await move()
@@ -376,7 +382,7 @@ describe('regent uplift (the agent)', () => {
 describe('regent uplift resume', () => {
   test('behavior: nothing to resume (409 uplift.none) exits 1 with a hint', async () => {
     routes['POST /admin/uplift/resume'] = () => [409, { error: { code: 'uplift.none', message: 'no unfinished session' } }]
-    const r = await regent(['uplift', 'resume', '--agent', agentUrl, '--json'], { env: { REGENT_ADMIN_TOKEN: token } })
+    const r = await regent(['uplift', 'resume', '--agent', agentUrl, '--json'], { env: { REGENT_OPERATOR_KEY: operatorKey } })
     expect([r.code, JSON.parse(r.stdout).error]).toEqual([
       1,
       {
@@ -392,7 +398,9 @@ describe('regent uplift resume', () => {
     const follow = progressing({ ...running(10, 'done'), next: null, result: { ...result, signer: targetWallet } })
     routes['POST /admin/uplift/resume'] = () => [202, running(4)]
     routes['GET /admin/uplift'] = follow
-    const r = await regent(['uplift', 'resume', '--agent', agentUrl, '--token', token, '--devnet-dir', noDevnet, '--json'])
+    const r = await regent(['uplift', 'resume', '--agent', agentUrl, '--devnet-dir', noDevnet, '--json'], {
+      env: { REGENT_OPERATOR_KEY: operatorKey },
+    })
     expect(r.code).toBe(0)
     expect(JSON.parse(r.stdout)).toMatchObject({ state: 'done', key: 'import', sameWallet: false, target: { url: targetUrl } })
   })
@@ -401,7 +409,7 @@ describe('regent uplift resume', () => {
 describe('regent uplift status --agent', () => {
   test('default: renders the session', async () => {
     routes['GET /admin/uplift'] = () => [200, { ...running(3, 'failed'), error: { code: 'commit.reverted', message: 'StaleSeq' } }]
-    const r = await regent(['uplift', 'status', '--agent', agentUrl], { env: { REGENT_ADMIN_TOKEN: token } })
+    const r = await regent(['uplift', 'status', '--agent', agentUrl], { env: { REGENT_OPERATOR_KEY: operatorKey } })
     expect(r.code).toBe(0)
     expect(r.stdout).toBe(
       [
@@ -415,12 +423,12 @@ describe('regent uplift status --agent', () => {
         '',
       ].join('\n'),
     )
-    const j = await regent(['uplift', 'status', '--agent', agentUrl, '--json'], { env: { REGENT_ADMIN_TOKEN: token } })
+    const j = await regent(['uplift', 'status', '--agent', agentUrl, '--json'], { env: { REGENT_OPERATOR_KEY: operatorKey } })
     expect(JSON.parse(j.stdout)).toMatchObject({ agent: agentUrl, state: 'failed', next: 'commit', mode: 'import' })
   })
 
   test('behavior: idle', async () => {
-    const r = await regent(['uplift', 'status', '--agent', `${agentUrl}/`], { env: { REGENT_ADMIN_TOKEN: token } })
+    const r = await regent(['uplift', 'status', '--agent', `${agentUrl}/`], { env: { REGENT_OPERATOR_KEY: operatorKey } })
     expect([r.code, r.stdout]).toEqual([0, '– no uplift: the agent is idle\n'])
   })
 })

@@ -1,6 +1,8 @@
 /**
  * A real anvil (npm `@foundry-rs/anvil`, its binary shipped in the platform package) on a random
- * loopback port. Used by tests (one per worker), benchmarks, `npm start` and the devnet.
+ * loopback port. Used by tests (one per worker), benchmarks, `npm start` and the devnet. `@foundry-rs/anvil` is not a
+ * dependency of this package (an agent's bundle must not carry the binary): it is resolved only when anvil is
+ * started, and `@regent-tee/devnet` depends on it.
  *
  * The binary runs under the process guard (process.ts): when we call `stop()` or when this process
  * dies for any reason, anvil is ended. No orphan chains.
@@ -116,7 +118,9 @@ export class AnvilNotInstalledError extends BaseError {
   constructor({ pkg, cause }: { pkg: string; cause: unknown }) {
     super(`anvil binary not found (${pkg}).`, {
       cause,
-      metaMessages: ['Run `npm ci` at the repository root; the binary ships in that npm package.'],
+      metaMessages: [
+        'Install `@foundry-rs/anvil` (a dependency of @regent-tee/devnet; agents never need it), or run `npm ci` in this repository.',
+      ],
     })
   }
 }

@@ -71,10 +71,22 @@ export type Devnet = {
 /** anvil's public test mnemonic: account 0 is governance (deploys, approves KMS), account 1 the app developer. */
 const mnemonic = 'test test test test test test test test test test test junk'
 
-/** The compose of a devnet KMS node (`no_instance_id`: every node of the KMS app measures the same). */
-export const kmsCompose = new TextEncoder().encode(
-  JSON.stringify({ manifest_version: 2, name: 'regent-kms', runner: 'docker-compose', no_instance_id: true, key_provider: 'local' }),
-)
+/**
+ * The compose of a devnet KMS node, pinning the KMS bundle (`no_instance_id`: every node of the KMS app measures the
+ * same).
+ */
+export function kmsCompose(bundleDigest: string): Uint8Array {
+  return new TextEncoder().encode(
+    JSON.stringify({
+      manifest_version: 2,
+      name: 'regent-kms',
+      runner: 'docker-compose',
+      docker_compose_file: `services:\n  kms:\n    image: regent-kms@${bundleDigest}\n`,
+      no_instance_id: true,
+      key_provider: 'local',
+    }),
+  )
+}
 
 /**
  * Starts anvil (state persisted in `<dir>/anvil-state.json`), deploys the contracts (or reuses a
@@ -153,11 +165,15 @@ export async function startDevnet(options: StartDevnetOptions = {}): Promise<Dev
     // its KMS); the sealing key comes from that CVM's TEE. Node 0 generates (or unseals) the roots;
     // governance approves the KMS measurement on-chain, then the others onboard from node 0.
     const kms: DevnetKmsNode[] = []
-    const kmsBundle = dirname(dirname(createRequire(import.meta.url).resolve('@regent-tee/kms')))
+    // The KMS's code is the @regent-tee/kms package with its dependencies, pinned in the KMS compose by digest: its
+    // measurement (and the sealing key the local key provider derives from it) covers every byte the node runs.
+    const kmsPackage = dirname(createRequire(import.meta.url).resolve('@regent-tee/kms/package.json'))
+    const kmsBundle = await host.bundles.assemble({ dir: kmsPackage, files: ['package.json', 'dist', 'bin'] })
+    const kmsComposeBytes = kmsCompose(kmsBundle.digest)
     await mkdir(join(dir, 'kms'), { recursive: true, mode: 0o700 })
     for (let i = 0; i < kmsNodes; i++) {
       if (i === 1) {
-        const probe = await createCvm({ compose: kmsCompose, qe: host.qe, keyProvider: local })
+        const probe = await createCvm({ compose: kmsComposeBytes, qe: host.qe, keyProvider: local })
         await approveKmsMeasurement({ attest: (reportData) => probe.quote({ reportData }) })
       }
       const configPath = join(dir, 'kms', `node-${i}.json`)
@@ -170,8 +186,7 @@ export async function startDevnet(options: StartDevnetOptions = {}): Promise<Dev
       }
       await writeFile(configPath, `${JSON.stringify(config, null, 2)}\n`)
       const record = await host.launch({
-        compose: kmsCompose,
-        bundle: kmsBundle,
+        compose: kmsComposeBytes,
         entry: 'bin/kms-node.mjs',
         keyProvider: local,
         env: { REGENT_KMS_CONFIG: configPath, REGENT_KMS_DATA: join(dir, 'kms', `node-${i}`) },

@@ -27,7 +27,11 @@ export * as Attestation from './guest/Attestation.js'
 export { type GuestAgent, startGuestAgent } from './guest/GuestAgent.js'
 // The devnet itself: state file, in-process devnet, detached control, host and its API, bundles.
 export * as Bundle from './host/Bundle.js'
+export { type BundleStore, createBundleStore } from './host/BundleStore.js'
 export {
+  BundleDigestMismatchError,
+  BundleNotFoundError,
+  BundleUnpinnedError,
   type CreateHostOptions,
   type CvmRecord,
   createHost,

@@ -3,18 +3,15 @@
  * instance — a fresh measured boot from its launch parameters, its disk, port and socket kept — through
  * `Host.restart` and `POST /v1/cvms/:id/restart`, with the probe agent (official dstack SDK) inside.
  */
-import { mkdtemp, readFile } from 'node:fs/promises'
+import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { EventLog, Quote, verifyQuote } from '@regent-tee/attest'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { type Devnet, startDevnet } from '../src/Devnet.js'
 import { type CvmRecord, CvmRunningError } from '../src/host/Host.js'
 import { json, post, waitForHttp } from './http.js'
-
-const fixtures = fileURLToPath(new URL('./fixtures/', import.meta.url))
-const bundle = join(fixtures, 'probe-agent')
+import { probeApp } from './probe.js'
 
 type Probe = {
   key: string
@@ -27,6 +24,7 @@ type Refusal = { error: { code: string; message: string } }
 let devnet: Devnet
 let dir: string
 let compose: Uint8Array
+let bundle: string
 let appId: string
 
 const hostUrl = () => devnet.file.hostUrl
@@ -69,7 +67,7 @@ function measurements(p: Probe) {
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'regent-cvm-restart-'))
-  compose = new Uint8Array(await readFile(join(fixtures, 'app-compose.json')))
+  ;({ compose, bundle } = await probeApp(join(dir, 'probe-bundles')))
   devnet = await startDevnet({ dir })
   appId = (await devnet.approveApp({ compose })).appId.slice(2).toLowerCase()
 })

@@ -3,19 +3,17 @@
  * that talks to its guest agent through the official dstack SDK (DESIGN.md §5, issue 4).
  */
 import { createHash } from 'node:crypto'
-import { mkdtemp, readFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { EventLog, intelSgxRootCa, Quote, verifyQuote } from '@regent-tee/attest'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { type Devnet, startDevnet } from '../src/Devnet.js'
 import * as DevnetFile from '../src/DevnetFile.js'
+import * as Bundle from '../src/host/Bundle.js'
 import type { CvmRecord } from '../src/host/Host.js'
 import { json, post, waitForHttp } from './http.js'
-
-const fixtures = fileURLToPath(new URL('./fixtures/', import.meta.url))
-const bundle = join(fixtures, 'probe-agent')
+import { probeApp } from './probe.js'
 
 type Probe = {
   key: string
@@ -28,6 +26,8 @@ type Probe = {
 let devnet: Devnet
 let dir: string
 let compose: Uint8Array
+let bundle: string
+let digest: string
 let appId: string
 
 async function launch(extra: Record<string, unknown> = {}): Promise<CvmRecord> {
@@ -44,7 +44,7 @@ const probe = async (cvm: CvmRecord, reportData = '00') => (await json<Probe>(`$
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'regent-devnet-'))
-  compose = new Uint8Array(await readFile(join(fixtures, 'app-compose.json')))
+  ;({ compose, bundle, digest } = await probeApp(join(dir, 'probe-bundles')))
   devnet = await startDevnet({ dir, kmsNodes: 2 })
   appId = (await devnet.approveApp({ compose })).appId.slice(2).toLowerCase()
 })
@@ -168,7 +168,16 @@ describe('CVM', () => {
 
 describe('KMS', () => {
   test('behavior: an app that is not approved on-chain gets no keys: the CVM does not boot, nothing is launched', async () => {
-    const other = new TextEncoder().encode('{"manifest_version":2,"name":"not-approved","runner":"docker-compose","key_provider":"kms"}')
+    const other = Bundle.pin(
+      {
+        manifest_version: 2,
+        name: 'not-approved',
+        runner: 'docker-compose',
+        docker_compose_file: 'services:\n  a:\n    image: a@{{bundleDigest}}\n',
+        key_provider: 'kms',
+      },
+      digest,
+    )
     const before = (await json<{ cvms: unknown[] }>(`${devnet.file.hostUrl}/v1/cvms`)).body.cvms.length
     const r = await json<{ error: { code: string; message: string } }>(
       `${devnet.file.hostUrl}/v1/cvms`,
@@ -179,6 +188,33 @@ describe('KMS', () => {
     expect((await json<{ cvms: unknown[] }>(`${devnet.file.hostUrl}/v1/cvms`)).body.cvms.length).toBe(before)
     const log = await json<{ entries: { outcome: string }[] }>(`${devnet.kms[0]?.url}/v1/log?from=0&limit=1000`)
     expect(log.body.entries.at(-1)).toMatchObject({ outcome: 'refused' })
+  })
+})
+
+describe('bundles', () => {
+  test('behavior: a CVM runs only its bundle — an import that resolves outside it (a node_modules above) fails the boot', async () => {
+    // A package a parent directory of the bundle store provides: Node's lookup would walk up to it.
+    await mkdir(join(dir, 'node_modules', 'leak'), { recursive: true })
+    await writeFile(join(dir, 'node_modules', 'leak', 'package.json'), '{"name":"leak","type":"module","main":"index.js"}')
+    await writeFile(join(dir, 'node_modules', 'leak', 'index.js'), "export default 'unmeasured code'\n")
+    const app = join(dir, 'leaky-app')
+    await mkdir(app, { recursive: true })
+    await writeFile(join(app, 'package.json'), '{"name":"leaky","type":"module","main":"index.mjs"}')
+    await writeFile(join(app, 'index.mjs'), "import leak from 'leak'\nconsole.log('loaded', leak)\n")
+    const leaky = await Bundle.assemble({ dir: app, files: ['package.json', 'index.mjs'], out: join(dir, 'probe-bundles') })
+    const template = JSON.parse(new TextDecoder().decode(compose)) as Record<string, unknown>
+    const leakyCompose = Bundle.pin(
+      { ...template, name: 'leaky', docker_compose_file: 'services:\n  a:\n    image: leaky@{{bundleDigest}}\n' },
+      leaky.digest,
+    )
+    const { appId: leakyApp } = await devnet.approveApp({ compose: leakyCompose })
+    const r = await json<CvmRecord>(
+      `${devnet.file.hostUrl}/v1/cvms`,
+      post({ compose: Buffer.from(leakyCompose).toString('base64'), bundle: leaky.dir, appId: leakyApp.slice(2) }),
+    )
+    expect([r.status, r.body.bundleDigest]).toEqual([201, leaky.digest])
+    await expect(devnet.host.waitForLine(r.body.cvmId, (l) => l.startsWith('loaded'))).rejects.toThrow('exited (code 1) first')
+    expect(await devnet.host.logs(r.body.cvmId)).toContain("outside this CVM's bundle")
   })
 })
 
@@ -200,6 +236,13 @@ describe('faucet', () => {
 
 describe('host API', () => {
   test('behavior: bad input gets a 4xx with { error: { code, message } } and launches nothing', async () => {
+    const template = JSON.parse(new TextDecoder().decode(compose)) as Record<string, unknown>
+    const unpinned = new TextEncoder().encode(
+      JSON.stringify({ ...template, docker_compose_file: 'services:\n  a:\n    image: a:latest\n' }),
+    )
+    const otherDigest = new TextEncoder().encode(
+      JSON.stringify({ ...template, docker_compose_file: `services:\n  a:\n    image: a@sha256:${'ab'.repeat(32)}\n` }),
+    )
     const before = (await json<{ cvms: unknown[] }>(`${devnet.file.hostUrl}/v1/cvms`)).body.cvms.length
     const url = `${devnet.file.hostUrl}/v1/cvms`
     const cases: [RequestInit, number, string][] = [
@@ -207,10 +250,12 @@ describe('host API', () => {
       [post({ compose: 'x', bundle }, 'text/plain'), 415, 'unsupported_media_type'],
       [post([]), 400, 'invalid_request'],
       [post({ compose: '!!!', bundle }), 400, 'invalid_request'],
-      [post({ compose: Buffer.from(compose).toString('base64') }), 400, 'invalid_request'],
+      [post({ compose: Buffer.from(unpinned).toString('base64'), bundle }), 400, 'bundle.unpinned'],
+      [post({ compose: Buffer.from(otherDigest).toString('base64'), bundle }), 400, 'bundle.digest_mismatch'],
+      [post({ compose: Buffer.from(otherDigest).toString('base64') }), 400, 'bundle.not_found'],
       [post({ compose: Buffer.from(compose).toString('base64'), bundle, appId: 'zz' }), 400, 'invalid_request'],
       [post({ compose: Buffer.from(compose).toString('base64'), bundle, env: { A: 1 } }), 400, 'invalid_request'],
-      [post({ compose: Buffer.from(compose).toString('base64'), bundle: join(dir, 'no-such-bundle') }), 400, 'invalid_request'],
+      [post({ compose: Buffer.from(compose).toString('base64'), bundle: join(dir, 'no-such-bundle') }), 400, 'bundle.invalid'],
       [post({ compose: Buffer.from('not json').toString('base64'), bundle }), 400, 'invalid_request'],
       [post('x'.repeat((1 << 20) + 10)), 413, 'too_large'],
     ]

@@ -1,26 +1,24 @@
 /** Keys survive the devnet: after `down`/`up` the KMS unseals its root and an app gets the same wallet. */
-import { mkdtemp, readFile } from 'node:fs/promises'
+import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { describe, expect, test } from 'vitest'
 import { startDevnet } from '../src/Devnet.js'
 import type { CvmRecord } from '../src/host/Host.js'
 import { json, post, waitForHttp } from './http.js'
-
-const fixtures = fileURLToPath(new URL('./fixtures/', import.meta.url))
+import { probeApp } from './probe.js'
 
 describe('startDevnet (restart)', () => {
   test('behavior: a restarted devnet unseals the same KMS root and reuses the contracts: same app, same key', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'regent-restart-'))
-    const compose = new Uint8Array(await readFile(join(fixtures, 'app-compose.json')))
+    const { compose, bundle } = await probeApp(join(dir, 'probe-bundles'))
     const keyOnce = async () => {
       const devnet = await startDevnet({ dir })
       try {
         const { appId } = await devnet.approveApp({ compose })
         const r = await json<CvmRecord>(
           `${devnet.file.hostUrl}/v1/cvms`,
-          post({ compose: Buffer.from(compose).toString('base64'), bundle: join(fixtures, 'probe-agent'), appId }),
+          post({ compose: Buffer.from(compose).toString('base64'), bundle, appId }),
         )
         await waitForHttp(`${r.body.appUrl}/`)
         const probe = await json<{ key: string }>(`${r.body.appUrl}/probe`)

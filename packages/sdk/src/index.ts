@@ -108,6 +108,7 @@ export {
   type WriteKeystoreOptions,
   writeKeystore,
 } from './Keystore.js'
+export * as MeasuredSettings from './MeasuredSettings.js'
 export * as Merkle from './Merkle.js'
 export {
   deriveSealingKey,

@@ -17,12 +17,15 @@ import { Collateral, createTrustedRoot } from '@regent-tee/attest'
 import { agentTreasuryAbi, type Guarded, regentSuccessionAbi, spawnGuarded } from '@regent-tee/contracts'
 import { type DevnetFile, status as devnetStatus } from '@regent-tee/devnet'
 import { readCanonical, verifyInstance } from '@regent-tee/sdk'
-import { createWalletClient, type Hex, http, parseEventLogs, zeroAddress } from 'viem'
+import { type Address, createWalletClient, type Hex, http, parseEventLogs, zeroAddress } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import type { CommandInput, CommandResult } from '../command.js'
 import { CliError, UsageError } from '../errors.js'
 import { progress } from '../progress.js'
+import * as Admin from '../project/Admin.js'
+import * as AgentApp from '../project/AgentApp.js'
 import * as AppAuth from '../project/AppAuth.js'
+import { resolveDevnetDir } from '../project/DevnetDir.js'
 import * as ExampleAgent from '../project/ExampleAgent.js'
 import * as Host from '../project/Host.js'
 import { type UpliftOutput, upliftAgent } from './uplift.js'
@@ -111,7 +114,7 @@ export async function run(input: CommandInput): Promise<CommandResult<DemoOutput
   const mode = keyFlag
   const json = input.flags.json === true
   const keep = input.flags.keep === true
-  const devnetDir = typeof input.flags.devnetDir === 'string' ? input.flags.devnetDir : '.regent'
+  const devnetDir = resolveDevnetDir(input.flags.devnetDir).dir
   const s = await devnetStatus({ dir: devnetDir })
   if (!s.running || !s.file)
     throw new CliError('devnet.not_running', `no devnet is running in ${devnetDir}`, {
@@ -123,7 +126,8 @@ export async function run(input: CommandInput): Promise<CommandResult<DemoOutput
   const contracts = file.contracts
   const salt = `0x${randomBytes(32).toString('hex')}` as Hex
   // The agent's operator secrets: generated here, handed to the process in its environment, never printed.
-  const adminToken = randomBytes(24).toString('base64url')
+  // The agent's operator: a key made for this demo, kept in this process (only its signatures reach the agent).
+  const operator = privateKeyToAccount(generatePrivateKey())
   const ctx: Ctx = {}
   const treasuryOf = (agentId: bigint) =>
     client.readContract({ address: contracts.treasury, abi: agentTreasuryAbi, functionName: 'balanceOf', args: [agentId, zeroAddress] })
@@ -134,7 +138,15 @@ export async function run(input: CommandInput): Promise<CommandResult<DemoOutput
         {
           title: "contracts: one app approving both the wild agent's compose hash and the example agent's",
           task: async (_c, task) => {
-            const target = await approve(file, await readFile(join(agentDir, 'app-compose.json')), salt)
+            // The example agent's bundle with its dependencies, its digest pinned in the compose that gets approved.
+            // Its measured settings: the demo's operator, the devnet chain and contracts, the devnet root (what
+            // `regent uplift` writes into the target's compose: the same bytes, so the same compose hash).
+            const app = await AgentApp.build({
+              dir: agentDir,
+              out: resolve(devnetDir, 'builds'),
+              settings: { v: 1, operator: operator.address, chainId: file.chainId, contracts: file.contracts, trustedRoots: [file.rootCa] },
+            })
+            const target = await approve(file, app.compose, salt)
             const wild = await approve(file, await readFile(join(agentDir, 'wild-compose.json')), salt)
             if (target.appId.toLowerCase() !== wild.appId.toLowerCase()) throw new Error('the two approvals landed in different apps')
             ctx.appId = target.appId
@@ -145,7 +157,7 @@ export async function run(input: CommandInput): Promise<CommandResult<DemoOutput
         {
           title: 'wild: start the example agent as a plain process (REGENT_RUNTIME=wild, its key in an encrypted keystore)',
           task: async (_c, task) => {
-            ctx.wild = await startWild(file, { appId: need(ctx.appId), adminToken, devnetDir, keep })
+            ctx.wild = await startWild(file, { appId: need(ctx.appId), operator: operator.address, devnetDir, keep })
             const w = ctx.wild
             task.title = `wild: agent ${w.agentId} at ${w.url} (pid ${w.pid}, wallet ${w.wallet}; registered in ERC-8004, canonical at epoch 1)`
           },
@@ -155,7 +167,19 @@ export async function run(input: CommandInput): Promise<CommandResult<DemoOutput
           task: async (_c, task) => {
             const w = need(ctx.wild)
             for (const [user, text] of memories) await agentCall(w.url, '/remember', { user, text })
-            const cp = await agentCall<{ stateRoot: string; seq: string; epoch: string }>(w.url, '/checkpoint', {})
+            // A commit spends the agent's gas: only its operator may ask (a signed request).
+            const committed = await Admin.client(w.url, operator).request<{ stateRoot: string; seq: string; epoch: string }>(
+              'POST',
+              '/checkpoint',
+              {},
+            )
+            if (!committed.ok)
+              throw new CliError(
+                'wild.request_failed',
+                `/checkpoint answered ${committed.refusal.status}: ${committed.refusal.code} ${committed.refusal.message}`,
+                { docs },
+              )
+            const cp = committed.data
             ctx.committed = { stateRoot: cp.stateRoot, seq: cp.seq, epoch: cp.epoch }
             ctx.memories = (await agentCall<{ memories: number }>(w.url, '/health')).memories
             task.title = `memory: ${ctx.memories} memories; state root ${short(cp.stateRoot)} committed at seq ${cp.seq}`
@@ -190,7 +214,7 @@ export async function run(input: CommandInput): Promise<CommandResult<DemoOutput
     // The same code path as `regent uplift --agent <url> --target local`; the outside check comes last, below.
     const moved = await upliftAgent({
       agent: w.url,
-      token: adminToken,
+      operator: () => operator,
       key: mode,
       target: 'local',
       bundle: agentDir,
@@ -204,7 +228,12 @@ export async function run(input: CommandInput): Promise<CommandResult<DemoOutput
       throw new CliError(
         up.error?.code ?? 'uplift.failed',
         `the uplift did not finish (${up.state}${up.status?.next ? ` before ${up.status.next}` : ''}): ${up.error?.message ?? ''}`,
-        { hint: keep ? `regent uplift resume --agent ${w.url} (with its admin token)` : 'run `regent demo` again', docs },
+        {
+          hint: keep
+            ? `regent uplift resume --agent ${w.url} (signed by the demo's operator key, which is gone: run the demo again)`
+            : 'run `regent demo` again',
+          docs,
+        },
       )
     const result = up.result
 
@@ -213,12 +242,9 @@ export async function run(input: CommandInput): Promise<CommandResult<DemoOutput
         {
           title: 'handshake: the challenge the source sent and verified',
           task: async (_c, task) => {
-            const status = await agentCall<{ handshake?: { epoch: string; nonce: string; leafIndexes: string[] } | null }>(
-              w.url,
-              '/admin/uplift',
-              undefined,
-              adminToken,
-            )
+            const r = await Admin.client(w.url, operator).status()
+            if (!r.ok) throw new CliError('wild.request_failed', `/admin/uplift answered ${r.refusal.code}: ${r.refusal.message}`, { docs })
+            const status = r.data
             ctx.handshake = handshakeOf(status.handshake ?? null, up, result)
             task.title = `handshake: epoch ${ctx.handshake.epoch}, nonce ${short(ctx.handshake.nonce)}, ${ctx.handshake.leafIndexes.length} leaves; all three checks passed`
           },
@@ -261,19 +287,15 @@ export async function run(input: CommandInput): Promise<CommandResult<DemoOutput
           task: async (_c, task) => {
             const h = await agentCall<{ role: string; forwardingTo?: string }>(w.url, '/health')
             const payee = privateKeyToAccount(generatePrivateKey()).address
-            const res = await fetch(`${w.url}/admin/withdraw`, {
-              method: 'POST',
-              headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
-              body: JSON.stringify({ to: payee, amount: '1000' }),
-              signal: AbortSignal.timeout(30_000),
-            })
-            const body = (await res.json().catch(() => ({}))) as { error?: { code?: string } }
-            const code = body.error?.code ?? null
+            // The operator itself asks the demoted source to pay: it refuses (it no longer acts for the agent).
+            const paid = await Admin.client(w.url, operator).withdraw({ to: payee, amount: 1000n })
+            const status = paid.ok ? paid.status : paid.refusal.status
+            const code = paid.ok ? null : paid.refusal.code
             ctx.demoted = {
               role: h.role,
               forwardingTo: h.forwardingTo ?? null,
-              withdraw: { status: res.status, code },
-              refused: res.status === 409 && code === 'agent.demoted',
+              withdraw: { status, code },
+              refused: status === 409 && code === 'agent.demoted',
             }
             const d = ctx.demoted
             task.title = `demoted: role ${d.role}, forwarding to ${d.forwardingTo}; withdraw → ${d.withdraw.status} ${d.withdraw.code}`
@@ -443,7 +465,7 @@ async function approve(file: DevnetFile.DevnetFile, compose: Uint8Array, salt: H
  */
 async function startWild(
   file: DevnetFile.DevnetFile,
-  params: { appId: Hex; adminToken: string; devnetDir: string; keep: boolean },
+  params: { appId: Hex; operator: Address; devnetDir: string; keep: boolean },
 ): Promise<Wild> {
   const port = await freePort()
   const name = `demo-wild-${randomBytes(4).toString('hex')}`
@@ -457,7 +479,7 @@ async function startWild(
     REGENT_AGENT_NAME: name,
     REGENT_APP_ID: params.appId,
     REGENT_KEYSTORE_PASSWORD: randomBytes(24).toString('base64url'),
-    REGENT_ADMIN_TOKEN: params.adminToken,
+    REGENT_OPERATOR: params.operator,
     REGENT_RPC_URL: file.rpcUrl,
     REGENT_CHAIN_ID: String(file.chainId),
     REGENT_CONTRACTS: JSON.stringify(file.contracts),
@@ -541,9 +563,9 @@ async function startWild(
   return { url, dataDir, pid: p.pid, agentId: BigInt(r.agentId), wallet: r.wallet, stop: () => p.stop().then(() => {}) }
 }
 
-/** JSON on the agent (public API, or the admin API with its token); a non-2xx answer fails the step. */
-async function agentCall<T>(url: string, path: string, body?: unknown, token?: string): Promise<T> {
-  const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {}
+/** JSON on the agent's public API; a non-2xx answer fails the step. */
+async function agentCall<T>(url: string, path: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = {}
   if (body !== undefined) headers['content-type'] = 'application/json'
   const res = await fetch(`${url}${path}`, {
     method: body === undefined ? 'GET' : 'POST',

@@ -11,13 +11,15 @@ import { join, relative, resolve } from 'node:path'
 import { type CvmRecord, type DevnetFile, DevnetTd, status as devnetStatus } from '@regent-tee/devnet'
 import type { IdentityBundle } from '@regent-tee/sdk'
 import type { ListrTask } from 'listr2'
-import type { Hex } from 'viem'
+import { type Address, getAddress, type Hex, isAddress } from 'viem'
 import type { CommandInput, CommandResult } from '../command.js'
 import { CliError, UsageError } from '../errors.js'
 import { progress } from '../progress.js'
+import * as Admin from '../project/Admin.js'
 import * as AppAuth from '../project/AppAuth.js'
 import * as Build from '../project/Build.js'
 import * as Config from '../project/Config.js'
+import { resolveDevnetDir } from '../project/DevnetDir.js'
 import * as Host from '../project/Host.js'
 import * as Record from '../project/Record.js'
 
@@ -78,7 +80,7 @@ export async function run(input: CommandInput): Promise<CommandResult<DeployOutp
     throw new CliError('target.unsupported', `deploying to ${target} is not available in this version`, { docs })
   }
 
-  const devnetDir = typeof input.flags.devnetDir === 'string' ? input.flags.devnetDir : '.regent'
+  const devnetDir = resolveDevnetDir(input.flags.devnetDir).dir
   const s = await devnetStatus({ dir: devnetDir })
   if (!s.running || !s.file)
     throw new CliError('devnet.not_running', `no devnet is running in ${devnetDir}`, {
@@ -94,17 +96,29 @@ export async function run(input: CommandInput): Promise<CommandResult<DeployOutp
       ? previousRecord
       : undefined
   const clients = AppAuth.clients(file)
+  const operator = operatorAddress()
+  if (!operator)
+    input.note(
+      "no operator: the agent's admin API (uplift, withdraw) stays disabled — set REGENT_OPERATOR_KEY (or REGENT_OPERATOR) to name one",
+    )
 
   const tasks: ListrTask<Context>[] = [
     {
-      title: 'build: deterministic bundle and app-compose.json',
+      title: 'build: the bundle (code + dependencies) and app-compose.json',
       task: async (ctx, task) => {
-        ctx.build = await Build.build(dir, config).catch((error: unknown) => {
-          if ((error as Error).name === 'Bundle.InvalidBundleError')
-            throw new UsageError('build.invalid', (error as { shortMessage: string }).shortMessage, { docs })
-          throw error
+        // The agent's security settings go into its compose (measured): its operator, this chain and its contracts,
+        // and the devnet's root of trust (it verifies its own uplift targets with it).
+        ctx.build = await Build.build(dir, config, {
+          settings: {
+            v: 1,
+            ...(operator ? { operator } : {}),
+            chainId: file.chainId,
+            contracts: file.contracts,
+            trustedRoots: [file.rootCa],
+          },
         })
-        task.title = `build: bundle ${ctx.build.bundleDigest} (${ctx.build.files.length} files), compose hash ${ctx.build.composeHash}`
+        const b = ctx.build
+        task.title = `build: ${b.script ? 'npm run build, then ' : ''}bundle ${b.bundleDigest} (${b.fileCount} files, ${(b.bytes / 2 ** 20).toFixed(1)} MiB, ${b.packages.length} dependency packages), compose hash ${b.composeHash}`
       },
     },
     {
@@ -133,11 +147,8 @@ export async function run(input: CommandInput): Promise<CommandResult<DeployOutp
           compose: b.compose,
           bundle: b.bundleDir,
           appId: need(ctx.approval).appId,
-          env: {
-            REGENT_CHAIN_ID: String(file.chainId),
-            REGENT_CONTRACTS: JSON.stringify(file.contracts),
-            REGENT_AGENT_NAME: config.name,
-          },
+          // Host settings only (docs/sdk.md "Measured settings"): nothing here can change who the agent answers to.
+          env: { REGENT_AGENT_NAME: config.name, REGENT_COLLATERAL_URL: file.collateralUrl },
         })
         task.title = `tee: ${ctx.cvm.cvmId} booted (keys from ${file.keyProvider.name} after attestation), agent at ${ctx.cvm.appUrl}`
       },
@@ -321,6 +332,16 @@ async function buildImage(dir: string, config: Config.Config, target: string): P
   const built = await docker(['buildx', 'build', '--platform', 'linux/amd64', '--tag', tag, '--file', dockerfile, b.bundleDir], 30 * 60_000)
   if (!built.ok)
     throw new CliError('docker.build_failed', `docker buildx build failed: ${built.stderr.trim().split('\n').at(-1) ?? ''}`, { docs })
+}
+
+/** The operator's address: REGENT_OPERATOR, else the address of REGENT_OPERATOR_KEY; undefined when neither is set. */
+function operatorAddress(): Address | undefined {
+  const address = process.env.REGENT_OPERATOR
+  if (address) {
+    if (!isAddress(address)) throw new UsageError('operator.invalid', 'REGENT_OPERATOR must be an address', { docs })
+    return getAddress(address)
+  }
+  return process.env.REGENT_OPERATOR_KEY ? Admin.operatorFromEnv().address : undefined
 }
 
 function need<T>(value: T | undefined): T {

@@ -1,7 +1,8 @@
 /** `regent dev …`: the embedded devnet (docs/devnet.md). Each command returns data; main.ts prints it. */
 import { readFile } from 'node:fs/promises'
-import { resolve } from 'node:path'
+import { join, resolve } from 'node:path'
 import {
+  Bundle,
   type CvmRecord,
   type DevnetFile,
   DevnetStartError,
@@ -11,8 +12,9 @@ import {
 } from '@regent-tee/devnet'
 import type { Command, CommandInput, CommandResult } from '../command.js'
 import { CliError, UsageError } from '../errors.js'
+import { resolveDevnetDir } from '../project/DevnetDir.js'
 
-const dirOf = (input: CommandInput) => String(input.flags.dir ?? '.regent')
+const dirOf = (input: CommandInput) => resolveDevnetDir(input.flags.dir).dir
 const docs = 'docs/devnet.md'
 
 async function runningFile(dir: string): Promise<DevnetFile.DevnetFile> {
@@ -118,9 +120,19 @@ export const cvmLaunch: Command = {
     const { compose, bundle } = input.flags
     if (typeof compose !== 'string') throw new UsageError('usage', 'missing --compose <file>')
     if (typeof bundle !== 'string') throw new UsageError('usage', 'missing --bundle <dir>')
-    const bytes = await readFile(compose).catch(() => {
+    let bytes = await readFile(compose).catch(() => {
       throw new UsageError('file.unreadable', `cannot read compose file ${compose}`)
     })
+    // A compose template (`{{bundleDigest}}`): the bundle is a package directory, assembled with its dependencies here
+    // and its digest pinned, as `regent deploy` does. Otherwise the compose must already pin the bundle's digest.
+    let bundleDir = resolve(bundle)
+    if (bytes.includes(Bundle.digestPlaceholder)) {
+      const assembled = await Bundle.assemble({ dir: bundleDir, out: join(dirOf(input), 'builds') }).catch((e: unknown) => {
+        throw new UsageError('bundle.invalid', (e as Error & { shortMessage?: string }).shortMessage ?? (e as Error).message)
+      })
+      bundleDir = assembled.dir
+      bytes = Buffer.from(Bundle.pin(new Uint8Array(bytes), assembled.digest))
+    }
     const appId = input.flags.appId
     if (appId !== undefined && (typeof appId !== 'string' || !/^(0x)?[0-9a-fA-F]{40}$/.test(appId)))
       throw new UsageError('usage', '--app-id takes 20 bytes of hex')
@@ -139,7 +151,7 @@ export const cvmLaunch: Command = {
     const record = await hostCall<CvmRecord>(file, '/v1/cvms', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ compose: bytes.toString('base64'), bundle: resolve(bundle), ...(id ? { appId: id } : {}) }),
+      body: JSON.stringify({ compose: bytes.toString('base64'), bundle: bundleDir, ...(id ? { appId: id } : {}) }),
     })
     return { ok: true, data: record }
   },

@@ -6,6 +6,7 @@
 import { Collateral, createTrustedRoot } from '@regent-tee/attest'
 import { type DevnetFile, status as devnetStatus } from '@regent-tee/devnet'
 import type { Command, CommandInput, CommandResult } from '../command.js'
+import { resolveDevnetDir } from '../project/DevnetDir.js'
 
 /** One line of the report (`--json` prints the list). */
 export type Check = { check: string; ok: boolean; detail: string; fix?: string }
@@ -19,7 +20,7 @@ const timeout = () => AbortSignal.timeout(3000)
 
 export const doctor: Command = {
   async run({ flags }: CommandInput): Promise<CommandResult<Check[]>> {
-    const dir = String(flags.devnetDir ?? '.regent')
+    const dir = resolveDevnetDir(flags.devnetDir).dir
     const checks: Check[] = [nodeCheck()]
     const s = await devnetStatus({ dir }).catch((error: unknown) => ({ error }))
     if ('error' in s) {

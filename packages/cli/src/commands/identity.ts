@@ -13,6 +13,7 @@ import { publicKeyToAddress } from 'viem/accounts'
 import { getChainId } from 'viem/actions'
 import type { Command, CommandInput, CommandResult } from '../command.js'
 import { CliError, UsageError } from '../errors.js'
+import { resolveDevnetDir } from '../project/DevnetDir.js'
 
 const docs = 'docs/cli/identity.md'
 
@@ -243,7 +244,7 @@ async function chainOf(flags: CommandInput['flags']): Promise<ChainContext> {
   return { rpcUrl: file.rpcUrl, contracts: file.contracts, devnet: file }
 }
 
-const devnetDir = (flags: CommandInput['flags']) => String(flags.devnetDir ?? '.regent')
+const devnetDir = (flags: CommandInput['flags']) => resolveDevnetDir(flags.devnetDir).dir
 
 async function devnetFileOf(flags: CommandInput['flags']): Promise<DevnetFile.DevnetFile | undefined> {
   try {

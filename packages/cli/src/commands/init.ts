@@ -40,7 +40,9 @@ export function render(result: CommandResult): string {
     ...d.files.map((f) => `  ${f}`),
     '',
     'next:',
+    ...(d.dir === process.cwd() ? [] : [`  cd ${d.dir}`]),
+    '  npm install',
     '  regent dev up',
-    `  regent deploy --target local${d.dir === process.cwd() ? '' : ` --dir ${d.dir}`}`,
+    '  regent deploy --target local',
   ].join('\n')
 }

@@ -23,6 +23,7 @@ import { type Address, getAddress, type Hex } from 'viem'
 import { publicKeyToAddress } from 'viem/accounts'
 import type { Command, CommandInput, CommandResult } from '../command.js'
 import { CliError, UsageError } from '../errors.js'
+import { resolveDevnetDir } from '../project/DevnetDir.js'
 
 const docs = 'docs/cli/keys.md'
 
@@ -160,7 +161,7 @@ function transportOf(value: string | boolean | undefined): { transport: Transpor
 
 async function devnetOf(flags: CommandInput['flags']): Promise<DevnetFile.DevnetFile | undefined> {
   try {
-    return await DevnetFile.read(String(flags.devnetDir ?? '.regent'))
+    return await DevnetFile.read(resolveDevnetDir(flags.devnetDir).dir)
   } catch {
     return undefined
   }

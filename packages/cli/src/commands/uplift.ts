@@ -9,18 +9,21 @@
  *   (only its `steps` table: sealed secrets are never opened, so no key is needed).
  */
 import { createHash, randomBytes } from 'node:crypto'
-import { readFile, stat } from 'node:fs/promises'
-import { join, resolve } from 'node:path'
+import { stat } from 'node:fs/promises'
+import { resolve } from 'node:path'
 import { regentSuccessionAbi } from '@regent-tee/contracts'
 import { type DevnetFile, DevnetTd, status as devnetStatus } from '@regent-tee/devnet'
 import { JournalRoleError, openUpliftJournal, readCanonical } from '@regent-tee/sdk'
+import { type AdminRefusal, phases, sourceSteps } from '@regent-tee/sdk/uplift'
 import type { ListrTask } from 'listr2'
-import type { Address, Hex } from 'viem'
+import type { Address, Hex, LocalAccount } from 'viem'
 import type { Command, CommandInput, CommandResult } from '../command.js'
 import { CliError, UsageError } from '../errors.js'
 import { progress } from '../progress.js'
 import * as Admin from '../project/Admin.js'
+import * as AgentApp from '../project/AgentApp.js'
 import * as AppAuth from '../project/AppAuth.js'
+import { resolveDevnetDir } from '../project/DevnetDir.js'
 import * as ExampleAgent from '../project/ExampleAgent.js'
 import { type LaunchedTarget, type Provider, providerFor } from '../providers/Provider.js'
 
@@ -97,14 +100,14 @@ export type JournalStatusOutput = {
 /** What `regent uplift status --agent <url> --json` prints: the agent's `GET /admin/uplift`. */
 export type AgentStatusOutput = { agent: string } & Admin.UpliftStatus
 
-type Options = { agent: string; token: string | undefined; json: boolean; devnetDir: string }
+type Options = { agent: string; operator: () => LocalAccount; json: boolean; devnetDir: string }
 
 /** What {@link upliftAgent} needs: the running agent, the key option, and where its target comes from. */
 export type UpliftAgentParameters = {
   /** The running agent's base URL (its /health and admin API). */
   agent: string
-  /** The agent's admin token (sent only in the authorization header). */
-  token: string | undefined
+  /** The operator's key (read when the first request is signed): it signs each admin request; only signatures leave. */
+  operator: () => LocalAccount
   key: 'import' | 'rotate'
   /** Move even when the agent's decision table says no. */
   force?: boolean
@@ -133,11 +136,13 @@ export type UpliftAgentParameters = {
  * @throws {CliError} when the agent, the target, the devnet or the chain is not what is needed (the codes of
  *   docs/cli/uplift.md "Errors and exit codes"); a refusal (`decide.negative`) and a failed uplift are returned.
  * @example
- * const r = await upliftAgent({ agent: 'http://127.0.0.1:8080', token, key: 'import', target: 'local', devnetDir: '.regent', json: false, note })
+ * const r = await upliftAgent({ agent: 'http://127.0.0.1:8080', operator, key: 'import', target: 'local', devnetDir: '.regent', json: false, note })
  * if (r.data.state === 'done') console.log(r.data.result?.transactionHash)
  */
 export async function upliftAgent(p: UpliftAgentParameters): Promise<CommandResult<UpliftOutput>> {
-  const o: Options = { agent: p.agent, token: p.token, json: p.json, devnetDir: p.devnetDir }
+  const o: Options = { agent: p.agent, operator: p.operator, json: p.json, devnetDir: p.devnetDir }
+  let client: ReturnType<typeof Admin.client> | undefined
+  const admin = { get: () => (client ??= Admin.client(o.agent, o.operator())) }
   const { key, targetUrl } = p
   const devnet = devnetReader(o.devnetDir)
   const provider = targetUrl ? undefined : providerFor(p.target ?? 'local', { devnet })
@@ -151,8 +156,8 @@ export async function upliftAgent(p: UpliftAgentParameters): Promise<CommandResu
       title: `agent: ${o.agent}`,
       task: async (_c, task) => {
         out.agent = await agentHealth(o.agent, { start: true })
-        const s = await Admin.call(o.agent, { method: 'GET', path: '/admin/uplift', token: o.token })
-        if (s.ok) assertFree(o.agent, s.status, p.note)
+        const s = Admin.unwrap(o.agent, await admin.get().status())
+        if (s.ok) assertFree(o.agent, s.data, p.note)
         else throw refusalError(o.agent, s.refusal)
         task.title = `agent: ${out.agent.agentId} at ${o.agent} (wallet ${out.agent.wallet}); admin API answers, no uplift in progress`
       },
@@ -160,11 +165,22 @@ export async function upliftAgent(p: UpliftAgentParameters): Promise<CommandResu
   ]
   if (provider) {
     let compose: Uint8Array | undefined
+    let bundleDir: string | undefined
     tasks.push(
       {
         title: "contracts: the agent's app approves the target's measurement",
         task: async (_c, task) => {
-          compose = await readCompose(bundle)
+          // The target's measured settings: the same operator, chain and contracts as the agent's, the devnet root.
+          const info = Admin.unwrap(o.agent, await admin.get().info())
+          if (!info.ok) throw refusalError(o.agent, info.refusal)
+          const file = await devnet()
+          const app = await AgentApp.build({
+            dir: bundle,
+            out: resolve(o.devnetDir, 'builds'),
+            settings: { v: 1, operator: info.data.operator, chainId: file.chainId, contracts: file.contracts, trustedRoots: [file.rootCa] },
+          })
+          compose = app.compose
+          bundleDir = app.bundleDir
           const a = await approval(await devnet(), { agentId: BigInt(out.agent.agentId), compose, approve: p.approve === true })
           Object.assign(out, { appId: a.appId, composeHash: a.composeHash, approved: a.added })
           task.title = `contracts: app ${a.appId} approves compose hash ${short(a.composeHash)}${a.added.length ? ` (--approve added ${a.added.join(', ')})` : ''}`
@@ -176,17 +192,11 @@ export async function upliftAgent(p: UpliftAgentParameters): Promise<CommandResu
           const file = await devnet()
           launched = await provider.launch({
             compose: need(compose),
-            bundle,
+            bundle: need(bundleDir),
             appId: need(out.appId) as Hex,
             // Once it is the agent, the same operator keeps its admin API, and it can verify its own future targets.
-            env: {
-              REGENT_CHAIN_ID: String(file.chainId),
-              REGENT_CONTRACTS: JSON.stringify(file.contracts),
-              REGENT_UPLIFT_ROLE: 'target',
-              REGENT_COLLATERAL_URL: file.collateralUrl,
-              REGENT_TRUSTED_ROOT_PEM: file.rootCa,
-              ...(o.token ? { REGENT_ADMIN_TOKEN: o.token } : {}),
-            },
+            // Host settings only: its security settings (operator, chain, trusted roots) are in the measured compose.
+            env: { REGENT_UPLIFT_ROLE: 'target', REGENT_COLLATERAL_URL: file.collateralUrl },
           })
           out.target = { url: launched.url, wallet: null, provider: launched.provider, id: launched.id, stopped: false }
           out.target.wallet = await waitForTarget(launched.url, { provider, id: launched.id })
@@ -208,16 +218,11 @@ export async function upliftAgent(p: UpliftAgentParameters): Promise<CommandResu
     title: `uplift --key ${key}: tell the agent to move`,
     task: async (_c, task) => {
       const target = need(out.target)
-      const r = await Admin.call(o.agent, {
-        method: 'POST',
-        path: '/admin/uplift',
-        token: o.token,
-        body: { targetUrl: target.url, key, ...(p.force === true ? { force: true } : {}) },
-      })
+      const r = Admin.unwrap(o.agent, await admin.get().start({ targetUrl: target.url, key, ...(p.force === true ? { force: true } : {}) }))
       if (r.ok) {
-        first = r.status
-        out.decision = r.status.decision
-        task.title = `uplift --key ${key}: the agent accepted${r.status.sessionId ? ` (session ${short(r.status.sessionId)})` : ''}`
+        first = r.data
+        out.decision = r.data.decision
+        task.title = `uplift --key ${key}: the agent accepted${r.data.sessionId ? ` (session ${short(r.data.sessionId)})` : ''}`
         return
       }
       // The agent did not take the target: a CVM this command launched is of no use, stop it.
@@ -229,7 +234,7 @@ export async function upliftAgent(p: UpliftAgentParameters): Promise<CommandResu
         p.note(`the agent did not take the target: ${launched.id} ${target.stopped ? 'stopped' : 'could NOT be stopped'}`)
       }
       if (r.refusal.code === 'decide.negative') {
-        const d = r.refusal.body.decision as Admin.Decision | undefined
+        const d = r.refusal.decision ?? undefined
         out.state = 'refused'
         out.decision = d ?? null
         out.error = { code: r.refusal.code, message: r.refusal.message }
@@ -289,13 +294,14 @@ export const resume: Command = {
         {
           title: 'resume: tell the agent to resume its session',
           task: async (_c, task) => {
-            const r = await Admin.call(o.agent, { method: 'POST', path: '/admin/uplift/resume', token: o.token, body: {} })
-            if (r.ok) first = r.status
+            const admin = Admin.client(o.agent, o.operator())
+            const r = Admin.unwrap(o.agent, await admin.resume())
+            if (r.ok) first = r.data
             else if (r.refusal.code === 'uplift.busy' || r.refusal.code === 'uplift.none') {
               // Already running (follow it to the end), or already complete (a restarted agent resumes by itself).
-              const s = await Admin.call(o.agent, { method: 'GET', path: '/admin/uplift', token: o.token })
+              const s = Admin.unwrap(o.agent, await admin.status())
               if (!s.ok) throw refusalError(o.agent, s.refusal)
-              if (r.refusal.code === 'uplift.busy' || s.status.state === 'done') first = s.status
+              if (r.refusal.code === 'uplift.busy' || s.data.state === 'done') first = s.data
               else
                 throw new CliError('uplift.none', `the agent at ${o.agent} has no uplift to resume (${r.refusal.message})`, {
                   hint: `start one: regent uplift --agent ${o.agent} --target local`,
@@ -333,9 +339,9 @@ export const status: Command = {
         docs,
       })
     const o = options(input)
-    const r = await Admin.call(o.agent, { method: 'GET', path: '/admin/uplift', token: o.token })
+    const r = Admin.unwrap(o.agent, await Admin.client(o.agent, o.operator()).status())
     if (!r.ok) throw refusalError(o.agent, r.refusal)
-    return { ok: true, data: { agent: o.agent, ...r.status } }
+    return { ok: true, data: { agent: o.agent, ...r.data } }
   },
   render(result) {
     const d = result.data as AgentStatusOutput | JournalStatusOutput
@@ -357,15 +363,15 @@ async function follow(
   const watch = watcher(o, first)
   const mode = first.mode ?? out.key ?? 'import'
   out.key = mode
-  const tasks: ListrTask[] = Admin.sourceSteps.map((s) => {
-    const step = Admin.stepName(s, mode)
+  const tasks: ListrTask[] = sourceSteps.map(({ name: s, phase }) => {
+    const step = s === 'key' ? (mode === 'import' ? 'key-envelope' : 'key-offer') : s
     return {
-      title: `${step}: ${stepTitles[step]}`,
+      title: `step ${phase} (${phases[phase]}) ${step}: ${stepTitles[step]}`,
       task: async (_c, task) => {
         const at = await watch.until(step)
         // The agent reports `done` just after its last step (it tells the target first).
         if (s === 'handover') await watch.settled()
-        task.title = `${step}: ${stepTitles[step]}${at ? `  ${at}` : ''}`
+        task.title = `step ${phase} (${phases[phase]}) ${step}: ${stepTitles[step]}${at ? `  ${at}` : ''}`
       },
     }
   })
@@ -422,6 +428,7 @@ type Watcher = {
 
 /** One poll loop for all step tasks: `until(step)` resolves with the step's time, rejects when the uplift failed. */
 function watcher(o: Options, first: Admin.UpliftStatus): Watcher {
+  const admin = Admin.client(o.agent, o.operator())
   let latest = first
   let wake: (() => void)[] = []
   const finished = (async () => {
@@ -439,9 +446,9 @@ function watcher(o: Options, first: Admin.UpliftStatus): Watcher {
         )
       await new Promise((r) => setTimeout(r, pollIntervalMs)) // the poll interval, not a synchronization
       try {
-        const r = await Admin.call(o.agent, { method: 'GET', path: '/admin/uplift', token: o.token })
+        const r = Admin.unwrap(o.agent, await admin.status())
         if (!r.ok) throw refusalError(o.agent, r.refusal)
-        latest = r.status
+        latest = r.data
         answered = Date.now()
       } catch (error) {
         if (!(error instanceof CliError && error.code === 'agent.unreachable' && Date.now() - answered < silenceMs)) throw error
@@ -527,25 +534,13 @@ function assertFree(url: string, s: Admin.UpliftStatus, note: (line: string) => 
 }
 
 /** An admin refusal the command does not handle itself, as a CLI error (the agent's code and message). */
-function refusalError(url: string, r: Admin.Refusal): CliError {
+function refusalError(url: string, r: AdminRefusal): CliError {
   if (r.code === 'uplift.busy')
     return new CliError('uplift.busy', `the agent at ${url} has an uplift running or unfinished (${r.message})`, {
       hint: `regent uplift resume --agent ${url}`,
       docs,
     })
   return new CliError(r.code, `the agent at ${url} refused (HTTP ${r.status}): ${r.message}`, { docs })
-}
-
-/** The target bundle's app-compose.json (its exact bytes are measured). */
-async function readCompose(bundle: string): Promise<Uint8Array> {
-  try {
-    return new Uint8Array(await readFile(join(bundle, 'app-compose.json')))
-  } catch {
-    throw new UsageError('bundle.invalid', `no app-compose.json in ${bundle}`, {
-      hint: 'pass a bundle directory with its app-compose.json (default: the example agent)',
-      docs,
-    })
-  }
 }
 
 /** The agent's app (RegentSuccession.appOf) approves the target's compose hash, OS image and KMS root, or --approve does it. */
@@ -666,12 +661,12 @@ async function journalStatus(path: string): Promise<JournalStatusOutput> {
   }
   try {
     // Only the protocol's steps: an agent's journal also holds its own rows (`session`, `complete`, state chunks).
-    const names = new Set<string>([...Admin.sourceSteps, 'key-envelope', 'key-offer'])
+    const names = new Set<string>([...sourceSteps.map((x) => x.name), 'key-envelope', 'key-offer'])
     const entries = journal.list().filter((e) => names.has(e.step))
     const done = new Set(entries.map((e) => (e.step === 'key-envelope' || e.step === 'key-offer' ? 'key' : e.step)))
     const first = journal.get<{ sessionId?: unknown }>('source-hello')
     const mode = entries.some((e) => e.step === 'key-envelope') ? 'import' : entries.some((e) => e.step === 'key-offer') ? 'rotate' : null
-    const next = Admin.sourceSteps.find((s) => !done.has(s)) ?? null
+    const next = sourceSteps.find((s) => !done.has(s.name))?.name ?? null
     return {
       journal: path,
       sessionId: typeof first?.sessionId === 'string' ? first.sessionId : null,
@@ -692,12 +687,16 @@ async function journalStatus(path: string): Promise<JournalStatusOutput> {
 function options(input: CommandInput): Options {
   if (typeof input.flags.agent !== 'string')
     throw new UsageError('usage', '--agent <url> is required', { hint: 'regent uplift --agent http://127.0.0.1:8080 --target local', docs })
-  const token = typeof input.flags.token === 'string' ? input.flags.token : process.env.REGENT_ADMIN_TOKEN
+  let operator: LocalAccount | undefined
   return {
     agent: httpUrl(input.flags.agent, '--agent'),
-    token: token ? token : undefined,
+    // Read when the first admin request is signed: usage errors come first, and commands that sign nothing need no key.
+    operator: () => {
+      operator ??= Admin.operatorFromEnv()
+      return operator
+    },
     json: input.flags.json === true,
-    devnetDir: typeof input.flags.devnetDir === 'string' ? input.flags.devnetDir : '.regent',
+    devnetDir: resolveDevnetDir(input.flags.devnetDir).dir,
   }
 }
 

@@ -3,6 +3,11 @@
  * collateral — that launches CVMs. A CVM is an agent bundle run as a guarded child process, with its
  * own dstack-compatible guest agent (unix socket + loopback HTTP) and its own measured boot.
  *
+ * Code comes from the host's bundle store (BundleStore.ts), the devnet's container registry: a compose must pin its
+ * bundle (`image: <name>@sha256:<hex>`), and the CVM runs what the store holds for that digest — a bundle whose digest
+ * is not the pinned one never runs (`bundle.digest_mismatch`), as docker refuses an image whose digest differs.
+ * The program is confined to its bundle (confine.ts).
+ *
  * The host can misbehave on purpose for tests (issue 4): serve stale quotes, serve a compose file
  * other than the measured one, cut a CVM off from the chain, kill a CVM.
  *
@@ -18,9 +23,10 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import type { Collateral, TrustedRoot } from '@regent-tee/attest'
 import { type Guarded, spawnGuarded } from '@regent-tee/contracts'
-import { type Cvm, createCvm } from '../cvm/Cvm.js'
+import { type Cvm, createCvm, InvalidComposeError } from '../cvm/Cvm.js'
 import type { KeyProvider } from '../cvm/KeyProvider.js'
 import { BaseError } from '../errors.js'
 import { type GuestAgent, startGuestAgent } from '../guest/GuestAgent.js'
@@ -28,6 +34,13 @@ import * as DevnetCollateral from '../tdx/DevnetCollateral.js'
 import * as DevnetPki from '../tdx/DevnetPki.js'
 import * as DevnetQe from '../tdx/DevnetQe.js'
 import * as Bundle from './Bundle.js'
+import { type BundleStore, createBundleStore } from './BundleStore.js'
+
+/**
+ * The module every CVM program is started with (`node --import`): resolution confined to the bundle. Always the
+ * compiled file (also when this module runs from its TypeScript source, as under vitest).
+ */
+const confine = fileURLToPath(new URL('../../dist/cvm/confine.js', import.meta.url))
 
 /** What the host knows about one CVM (also what `regent dev cvm list --json` prints). */
 export type CvmRecord = {
@@ -36,7 +49,9 @@ export type CvmRecord = {
   instanceId: string
   composeHash: string
   appName: string
+  /** The bundle the CVM runs: its directory in the host's bundle store. */
   bundle: string
+  /** `sha256:<hex>`, the digest the compose pins. */
   bundleDigest: string
   /** The value to give `DSTACK_SIMULATOR_ENDPOINT` (the guest agent's unix socket). */
   endpoint: string
@@ -64,10 +79,13 @@ export type Faults = {
 
 /** Parameters of {@link Host.launch}. */
 export type LaunchParameters = {
-  /** The exact app-compose.json bytes (their SHA-256 is the compose hash). */
+  /** The exact app-compose.json bytes (their SHA-256 is the compose hash); they pin the bundle's digest. */
   compose: Uint8Array
-  /** Directory of the agent bundle. */
-  bundle: string
+  /**
+   * A bundle directory to push into the host's store first (its digest must be the one the compose pins). Without
+   * it, the store must already hold the pinned bundle.
+   */
+  bundle?: string
   /** App id (20 bytes); default as dstack derives it. */
   appId?: Uint8Array
   /** Seed of the instance id (20 bytes); default random, i.e. a new instance. */
@@ -93,6 +111,15 @@ export type Host = {
   /** Collateral (QuoteCollateralV3 JSON) that verifies devnet quotes under {@link Host.trustedRoot}. */
   collateral: Collateral.Json
   keyProvider: KeyProvider
+  /** The host's bundle store (the devnet's container registry). */
+  bundles: BundleStore
+  /**
+   * Boots a CVM running the bundle its compose pins.
+   *
+   * @throws {BundleUnpinnedError} the compose pins no bundle digest (or more than one).
+   * @throws {BundleDigestMismatchError} the pushed bundle's digest is not the pinned one.
+   * @throws {BundleNotFoundError} the store does not hold the pinned bundle.
+   */
   launch(params: LaunchParameters): Promise<CvmRecord>
   list(): CvmRecord[]
   get(cvmId: string): CvmRecord
@@ -140,12 +167,15 @@ export type CreateHostOptions = {
   /** Base URL of the host API, for the per-CVM chain proxy (`<hostUrl>/v1/cvms/<id>/rpc`). */
   hostUrl: () => string
   pki?: DevnetPki.DevnetPki
+  /** The bundle store; default `<dir>/bundles`. */
+  bundles?: BundleStore
 }
 
 /** What a CVM was launched with; every boot (launch, restart) is built from it. */
 type Launch = {
   compose: Uint8Array
   bundle: string
+  bundleDigest: string
   entry: string
   appId: Uint8Array | undefined
   /** Always set: generated at launch when none was given, so a restart reproduces the instance id. */
@@ -166,6 +196,27 @@ export function createHost(options: CreateHostOptions): Host {
   const qe = DevnetQe.create({ pki })
   const collateral = DevnetCollateral.issue(pki)
   const cvms = new Map<string, Entry>()
+  const bundles = options.bundles ?? createBundleStore({ dir: join(options.dir, 'bundles') })
+
+  /** The store's directory of the bundle the compose pins (pushing `push` first). */
+  const resolveBundle = async (compose: Uint8Array, push: string | undefined): Promise<{ dir: string; digest: string }> => {
+    try {
+      const value: unknown = JSON.parse(new TextDecoder().decode(compose))
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('not an object')
+    } catch (cause) {
+      throw new InvalidComposeError({ reason: 'not a JSON object', cause })
+    }
+    const pinned = Bundle.pinnedDigests(compose)
+    if (pinned.length !== 1) throw new BundleUnpinnedError({ count: pinned.length })
+    const digest = pinned[0] as string
+    if (push !== undefined) {
+      const pushed = await bundles.put(resolve(push))
+      if (pushed !== digest) throw new BundleDigestMismatchError({ pinned: digest, actual: pushed })
+    }
+    const dir = bundles.path(digest)
+    if (!dir) throw new BundleNotFoundError({ digest })
+    return { dir, digest }
+  }
 
   const entryOf = (cvmId: string): Entry => {
     const e = cvms.get(cvmId)
@@ -213,7 +264,7 @@ export function createHost(options: CreateHostOptions): Host {
       REGENT_DEVNET: '1',
       PORT: String(port),
     })
-    const child = spawnGuarded(process.execPath, [launch.entry], { cwd: launch.bundle, env })
+    const child = spawnGuarded(process.execPath, ['--import', confine, launch.entry], { cwd: launch.bundle, env })
     child.child.stdout.pipe(log, { end: false })
     child.child.stderr.pipe(log, { end: false })
     const lines: string[] = []
@@ -247,16 +298,18 @@ export function createHost(options: CreateHostOptions): Host {
     trustedRoot: DevnetPki.trustedRoot(pki),
     collateral,
     keyProvider: options.keyProvider,
+    bundles,
 
     async launch(params) {
-      const bundle = resolve(params.bundle)
-      const [bundleDigest, entry] = await Promise.all([Bundle.digest(bundle), params.entry ?? Bundle.entry(bundle)])
+      const { dir: bundle, digest: bundleDigest } = await resolveBundle(params.compose, params.bundle)
+      const entry = params.entry ?? (await Bundle.entry(bundle))
       const cvmId = `cvm-${randomBytes(6).toString('hex')}`
       const dir = join(options.dir, 'cvms', cvmId)
       await mkdir(join(dir, 'data'), { recursive: true, mode: 0o700 })
       const launch: Launch = {
         compose: Uint8Array.from(params.compose),
         bundle,
+        bundleDigest,
         entry,
         appId: params.appId ? Uint8Array.from(params.appId) : undefined,
         // createCvm's own default (20 random bytes), drawn here so that a restart boots the same instance.
@@ -350,13 +403,12 @@ export function createHost(options: CreateHostOptions): Host {
         await e.process.exited // a stop or kill may still be under way; its exit handler runs first
         await e.agent.close() // already closed after stop/kill; still open after a crash
         const launch: Launch = { ...e.launch, env: { ...e.launch.env, ...env } }
-        const [bundleDigest, cvm] = await Promise.all([Bundle.digest(launch.bundle), measure(launch)])
+        const cvm = await measure(launch) // the bundle is the store's, by digest: immutable
         cvm.faults = cvmFaults(e.record.faults)
         const agent = await startAgentAgain(cvm, e)
         const run = spawnProgram({ cvmId, dir: e.dir, launch, agent, port: e.record.port })
         Object.assign(e, { cvm, agent, launch, ...run })
         Object.assign(e.record, {
-          bundleDigest,
           endpoint: agent.socketPath ?? '',
           guestAgentUrl: agent.url ?? '',
           pid: run.process.pid,
@@ -457,6 +509,35 @@ async function freePort(): Promise<number> {
       s.close(() => resolvePort(port))
     })
   })
+}
+
+/** The compose pins no bundle (or several): the host would not know what code to run. */
+export class BundleUnpinnedError extends BaseError {
+  override name = 'Host.BundleUnpinnedError'
+  readonly code = 'bundle.unpinned'
+  constructor({ count }: { count: number }) {
+    super(`the compose pins ${count === 0 ? 'no' : count} bundle digest${count === 1 ? '' : 's'}; it must pin exactly one.`, {
+      metaMessages: ['Pin the code as `image: <name>@sha256:<hex>` in docker_compose_file (regent deploy does it).'],
+    })
+  }
+}
+
+/** The pushed bundle is not the one the compose pins. */
+export class BundleDigestMismatchError extends BaseError {
+  override name = 'Host.BundleDigestMismatchError'
+  readonly code = 'bundle.digest_mismatch'
+  constructor({ pinned, actual }: { pinned: string; actual: string }) {
+    super(`the bundle's digest ${actual} is not the one the compose pins (${pinned}).`)
+  }
+}
+
+/** The store does not hold the bundle the compose pins. */
+export class BundleNotFoundError extends BaseError {
+  override name = 'Host.BundleNotFoundError'
+  readonly code = 'bundle.not_found'
+  constructor({ digest }: { digest: string }) {
+    super(`the host's bundle store has no bundle ${digest}.`, { metaMessages: ['Push it first (launch with its directory).'] })
+  }
 }
 
 /** A CVM's program did not print the awaited line. */

@@ -88,15 +88,22 @@ async function handle(host: Host, req: IncomingMessage, res: ServerResponse, inf
     }
     case 'GET /v1/cvms':
       return send(res, 200, { cvms: host.list() })
+    case 'POST /v1/bundles': {
+      // A push into the bundle store (the devnet's registry): a local directory, copied and digested.
+      const body = object(await readJson(req))
+      if (typeof body.dir !== 'string' || body.dir.length === 0)
+        throw new HttpError(400, 'invalid_request', '"dir" must be a directory path')
+      return send(res, 201, { digest: await host.bundles.put(body.dir) })
+    }
     case 'POST /v1/cvms': {
       const body = object(await readJson(req))
       const compose = base64(body.compose, 'compose')
-      if (typeof body.bundle !== 'string' || body.bundle.length === 0)
-        throw new HttpError(400, 'invalid_request', '"bundle" must be a directory path')
+      if (body.bundle !== undefined && (typeof body.bundle !== 'string' || body.bundle.length === 0))
+        throw new HttpError(400, 'invalid_request', '"bundle" must be a directory path (pushed into the bundle store first)')
       const env = body.env === undefined ? undefined : stringMap(body.env, 'env')
       const record = await host.launch({
         compose,
-        bundle: body.bundle,
+        ...(typeof body.bundle === 'string' ? { bundle: body.bundle } : {}),
         ...(body.appId === undefined ? {} : { appId: hexBytes(body.appId, 'appId', 20) }),
         ...(body.instanceIdSeed === undefined ? {} : { instanceIdSeed: hexBytes(body.instanceIdSeed, 'instanceIdSeed', 20) }),
         ...(env ? { env } : {}),
@@ -159,6 +166,8 @@ function toHttp(error: unknown): [number, { error: { code: string; message: stri
   if (error instanceof HttpError) return [error.status, { error: { code: error.code, message: error.message } }]
   if (error instanceof UnknownCvmError) return [404, { error: { code: 'unknown_cvm', message: error.shortMessage } }]
   if (error instanceof CvmRunningError) return [409, { error: { code: 'cvm_running', message: error.shortMessage } }]
+  if (error instanceof BaseError && typeof (error as { code?: unknown }).code === 'string')
+    return [400, { error: { code: (error as unknown as { code: string }).code, message: error.shortMessage } }]
   if (error instanceof BaseError) return [400, { error: { code: 'invalid_request', message: error.shortMessage } }]
   return [500, { error: { code: 'internal', message: 'internal error' } }]
 }

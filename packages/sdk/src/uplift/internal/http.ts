@@ -34,6 +34,26 @@ export async function readJson(req: IncomingMessage): Promise<unknown> {
   }
 }
 
+/** Reads a request body up to `limit` bytes; rejects with a 413 refusal beyond it. */
+export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const c of req) {
+    size += (c as Buffer).length
+    if (size > limit) throw new HttpRefusal(413, 'too_large', `body over ${limit} bytes`)
+    chunks.push(c as Buffer)
+  }
+  return Buffer.concat(chunks)
+}
+
+/** Answers JSON (bigints as decimal strings). */
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  if (res.headersSent) return void res.end()
+  res
+    .writeHead(status, { 'content-type': 'application/json' })
+    .end(`${JSON.stringify(body, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))}\n`)
+}
+
 export function send(res: ServerResponse, status: number, body: unknown): void {
   if (res.headersSent) return void res.end()
   res.writeHead(status, { 'content-type': 'application/json' }).end(`${JSON.stringify(body)}\n`)
