@@ -95,6 +95,12 @@ export type TlsKeyOptions = {
   notBefore?: number | undefined
   /** Unix seconds. @default notBefore + 10 years */
   notAfter?: number | undefined
+  /**
+   * Derive the P-256 key from the app key and this path instead of a fresh random seed: the legacy Tappd
+   * `DeriveKey` (dstack v0.5.x `guest-agent/src/rpc_service.rs` `derive_key`: `derive_p256_key_pair_from_bytes(
+   * k256_app_key, [path])`). @default a fresh random key (GetTlsKey)
+   */
+  derivePath?: string | undefined
 }
 
 /** Register values Info's tcb_info reports (hex). */
@@ -134,7 +140,7 @@ export type Cvm = {
   sign(options: { algorithm: string; data: Uint8Array }): { signature: Uint8Array; signatureChain: Uint8Array[]; publicKey: Uint8Array }
   /** Verify. @throws {DstackKeys.UnsupportedAlgorithmError} */
   verify(options: { algorithm: string; data: Uint8Array; signature: Uint8Array; publicKey: Uint8Array }): boolean
-  /** A fresh random P-256 key and its chain `[leaf, app CA, root CA]` from the key provider. */
+  /** A P-256 key (fresh and random, or derived with `derivePath`) and its chain `[leaf, app CA, root CA]` from the key provider. */
   tlsKey(options?: TlsKeyOptions): Promise<{ key: string; certificateChain: string[] }>
   /** The tcb_info document of Info (registers from a fresh local report). */
   tcbInfo(): TcbInfo
@@ -285,9 +291,7 @@ export async function createCvm(options: CreateOptions): Promise<Cvm> {
   }
 
   const tlsKey = async (o: TlsKeyOptions = {}): Promise<{ key: string; certificateChain: string[] }> => {
-    const seed = new Uint8Array(randomBytes(32))
-    const scalar = DstackKeys.deriveKey({ ikm: seed, context: [] })
-    seed.fill(0)
+    const scalar = tlsKeyScalar(o.derivePath)
     try {
       const spki = Certificate.spkiOf(scalar)
       const q = produce(ReportData.fromRaTlsCertificate(spki))
@@ -323,6 +327,24 @@ export async function createCvm(options: CreateOptions): Promise<Cvm> {
     } finally {
       scalar.fill(0)
     }
+  }
+
+  /** GetTlsKey: HKDF of a random seed with no context; Tappd.DeriveKey: HKDF of the app k256 key with the path. */
+  const tlsKeyScalar = (derivePath: string | undefined): Uint8Array => {
+    if (derivePath === undefined) {
+      const seed = new Uint8Array(randomBytes(32))
+      const scalar = DstackKeys.deriveKey({ ikm: seed, context: [] })
+      seed.fill(0)
+      return scalar
+    }
+    const scalar = DstackKeys.deriveKey({ ikm: keys.k256Key, context: [derivePath] })
+    // p256::SecretKey::from_slice refuses 0 and values ≥ n ("failed to derive key"); odds ≈ 2^-32.
+    const n = BigInt(`0x${hex(scalar)}`)
+    if (n === 0n || n >= p256.CURVE.n) {
+      scalar.fill(0)
+      throw new InvalidTlsOptionsError({ reason: 'the derived P-256 scalar is out of range for this path' })
+    }
+    return scalar
   }
 
   const attestation = (q: QuoteResult, eventLog: readonly EventLog.Event[]) =>

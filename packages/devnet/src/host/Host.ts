@@ -205,6 +205,7 @@ export function createHost(options: CreateHostOptions): Host {
     }
     Object.assign(env, {
       DSTACK_SIMULATOR_ENDPOINT: agent.socketPath ?? '',
+      TAPPD_SIMULATOR_ENDPOINT: agent.socketPath ?? '', // the same agent serves the legacy /prpc/Tappd.* routes
       REGENT_GUEST_AGENT_URL: agent.url ?? '',
       REGENT_RPC_URL: `${options.hostUrl()}/v1/cvms/${cvmId}/rpc`,
       REGENT_CVM_ID: cvmId,
