@@ -20,6 +20,7 @@ import * as Build from '../project/Build.js'
 import * as Config from '../project/Config.js'
 import * as Host from '../project/Host.js'
 import * as Record from '../project/Record.js'
+import * as DeployDstack from './deployDstack.js'
 
 const docs = 'docs/cli/deploy.md'
 /** How long the agent may take to boot, register and become canonical. */
@@ -63,7 +64,7 @@ type Context = {
 }
 
 /** Deploys the project in `--dir` (default: the current directory) to `--target`. */
-export async function run(input: CommandInput): Promise<CommandResult<DeployOutput>> {
+export async function run(input: CommandInput): Promise<CommandResult<DeployOutput | DeployDstack.DstackDeployOutput>> {
   const dir = resolve(typeof input.flags.dir === 'string' ? input.flags.dir : '.')
   const config = await Config.load(dir)
   const target = (typeof input.flags.target === 'string' ? input.flags.target : config.target) as Config.Target
@@ -73,6 +74,8 @@ export async function run(input: CommandInput): Promise<CommandResult<DeployOutp
   const timelock = timelockFlag === undefined ? config.local.timelock : Number(timelockFlag)
   const json = input.flags.json === true
 
+  // --target dstack: the dstack-vmm provider (issue 15; commands/deployDstack.ts, providers/dstack.ts).
+  if (target === 'dstack') return DeployDstack.run(input, config, dir)
   if (target !== 'local') {
     await progress([{ title: `build a linux/amd64 image for ${target}`, task: () => buildImage(dir, config, target) }], json).run()
     throw new CliError('target.unsupported', `deploying to ${target} is not available in this version`, { docs })
@@ -86,14 +89,18 @@ export async function run(input: CommandInput): Promise<CommandResult<DeployOutp
       docs,
     })
   const file = s.file
+  const clients = AppAuth.clients(file)
+  // A chain is its id, its RegentAppAuth and a block hash (genesis on a devnet): two devnets are never one chain.
+  const chainBlockHash = (await clients.publicClient.getBlock({ blockNumber: 0n })).hash
   const previousRecord = await Record.read(dir)
   const previous =
     previousRecord &&
+    previousRecord.target === 'local' &&
     previousRecord.chainId === file.chainId &&
-    previousRecord.appAuth.toLowerCase() === file.contracts.appAuth.toLowerCase()
+    previousRecord.appAuth.toLowerCase() === file.contracts.appAuth.toLowerCase() &&
+    previousRecord.chainBlockHash === chainBlockHash
       ? previousRecord
       : undefined
-  const clients = AppAuth.clients(file)
 
   const tasks: ListrTask<Context>[] = [
     {
@@ -196,6 +203,7 @@ export async function run(input: CommandInput): Promise<CommandResult<DeployOutp
     target: 'local',
     name: config.name,
     chainId: file.chainId,
+    chainBlockHash,
     identityRegistry: file.contracts.identityRegistry,
     appAuth: file.contracts.appAuth,
     appId: a.appId,
@@ -241,6 +249,7 @@ export async function run(input: CommandInput): Promise<CommandResult<DeployOutp
 }
 
 export function render(result: CommandResult): string {
+  if ((result.data as { target?: string }).target === 'dstack') return DeployDstack.render(result)
   const d = result.data as DeployOutput
   const rows: [string, string][] = [
     ['agentId', d.agentId],

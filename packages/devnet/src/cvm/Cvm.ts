@@ -22,7 +22,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { p256 } from '@noble/curves/nist'
 import { BaseError, type EventLog, ReportData } from '@regent-tee/attest'
-import { GetKey } from '@regent-tee/kms'
+import { EnvEncryption, GetKey } from '@regent-tee/kms'
 import * as Attestation from '../guest/Attestation.js'
 import * as Certificate from '../guest/Certificate.js'
 import * as DstackKeys from '../guest/DstackKeys.js'
@@ -146,6 +146,12 @@ export type Cvm = {
   tcbInfo(): TcbInfo
   /** The certificate chain of the "demo-cert" requested at boot (Info `app_cert`). */
   readonly appCert: string
+  /**
+   * Opens the host-provided encrypted env with the app's env key from the key provider, as dstack-util does inside
+   * the CVM (reference/dstack.md §6.2): only keys the compose lists in `allowed_envs` are kept.
+   * @throws {InvalidEnvError} the ciphertext does not open under this app's key or its content is malformed.
+   */
+  decryptEnv(ciphertext: Uint8Array): Record<string, string>
 }
 
 export type CreateOptions = {
@@ -395,6 +401,18 @@ export async function createCvm(options: CreateOptions): Promise<Cvm> {
       return DstackKeys.verify({ ...o, algorithm: DstackKeys.signAlgorithm(o.algorithm) })
     },
     tlsKey,
+    decryptEnv(ciphertext) {
+      let envs: EnvEncryption.EnvVar[]
+      try {
+        envs = EnvEncryption.decrypt({ ciphertext, envCryptKey: keys.envCryptKey })
+      } catch (cause) {
+        throw new InvalidEnvError({ reason: 'the encrypted env does not open with this app’s env key', cause })
+      }
+      const allowed = Array.isArray(compose.allowed_envs) ? compose.allowed_envs.filter((k): k is string => typeof k === 'string') : []
+      const out: Record<string, string> = {}
+      for (const { key, value } of envs) if (allowed.includes(key)) out[key] = value
+      return out
+    },
     tcbInfo() {
       const report = DevnetTd.report(td, { reportData: new Uint8Array(64) })
       const config = concat(report.mrConfigId, report.mrOwner, report.mrOwnerConfig)
@@ -469,6 +487,14 @@ export class InvalidEventError extends BaseError {
   override name = 'Cvm.InvalidEventError'
   constructor({ reason }: { reason: string }) {
     super(`Invalid event: ${reason}.`)
+  }
+}
+
+/** The encrypted env cannot be used. */
+export class InvalidEnvError extends BaseError {
+  override name = 'Cvm.InvalidEnvError'
+  constructor({ reason, cause }: { reason: string; cause?: unknown }) {
+    super(`Invalid encrypted env: ${reason}.`, cause === undefined ? {} : { cause })
   }
 }
 
