@@ -402,6 +402,11 @@ export const commands: readonly CommandSpec[] = [
       },
       { name: 'bundle', value: 'dir', description: 'the target bundle, with its app-compose.json (default: examples/agent)' },
       {
+        name: 'vmm-url',
+        value: 'url',
+        description: "--target dstack: the dstack-vmm URL (token from REGENT_DSTACK_TOKEN; default: the devnet's VMM)",
+      },
+      {
         name: 'approve',
         description: "devnet: approve the target's compose hash, OS image and KMS root for the agent's app (as its owner) first",
       },

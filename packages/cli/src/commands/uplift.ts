@@ -22,6 +22,7 @@ import { progress } from '../progress.js'
 import * as Admin from '../project/Admin.js'
 import * as AppAuth from '../project/AppAuth.js'
 import * as ExampleAgent from '../project/ExampleAgent.js'
+import { dstackOptions } from '../providers/dstack.js'
 import { type LaunchedTarget, type Provider, providerFor } from '../providers/Provider.js'
 
 const docs = 'docs/cli/uplift.md'
@@ -116,6 +117,8 @@ export type UpliftAgentParameters = {
   bundle?: string
   /** Devnet: approve the target's measurement for the agent's app first. */
   approve?: boolean
+  /** `--target dstack`: the dstack-vmm URL (default: the devnet's VMM). */
+  vmmUrl?: string
   devnetDir: string
   /** Plain progress lines instead of the animated list (stdout keeps the JSON). */
   json: boolean
@@ -140,7 +143,9 @@ export async function upliftAgent(p: UpliftAgentParameters): Promise<CommandResu
   const o: Options = { agent: p.agent, token: p.token, json: p.json, devnetDir: p.devnetDir }
   const { key, targetUrl } = p
   const devnet = devnetReader(o.devnetDir)
-  const provider = targetUrl ? undefined : providerFor(p.target ?? 'local', { devnet })
+  // --target dstack: the dstack-vmm provider (issue 15), the VMM from --vmm-url or the devnet's.
+  const dstack = async () => dstackOptions({ vmmUrl: p.vmmUrl, devnet: await devnet().catch(() => undefined) })
+  const provider = targetUrl ? undefined : providerFor(p.target ?? 'local', { devnet, dstack })
   const bundle = resolve(p.bundle ?? ExampleAgent.dir)
 
   const out: UpliftOutput = empty(o.agent, key)
@@ -264,6 +269,7 @@ export const start: Command = {
       ...(typeof input.flags.target === 'string' ? { target: input.flags.target } : {}),
       ...(targetUrl ? { targetUrl } : {}),
       ...(typeof input.flags.bundle === 'string' ? { bundle: input.flags.bundle } : {}),
+      ...(typeof input.flags.vmmUrl === 'string' ? { vmmUrl: input.flags.vmmUrl } : {}),
       approve: input.flags.approve === true,
       note: input.note,
     })

@@ -247,3 +247,29 @@ export async function vmInfo(client: VmmClient, id: string): Promise<VmInfo | un
   const got = await client.call<{ found: boolean; info?: VmInfo }>('GetInfo', { id })
   return got.found ? got.info : undefined
 }
+
+/**
+ * The dstack provider options of a command: the VMM URL (`--vmm-url`, else the devnet's `vmmUrl`), the bearer token
+ * (`REGENT_DSTACK_TOKEN`, else — for the devnet's own VMM only — its `vmmToken`), and on the devnet its KMS root.
+ *
+ * @throws {CliError} `usage` (exit 2) when no VMM URL is known.
+ */
+export function dstackOptions(params: {
+  vmmUrl?: string | undefined
+  devnet?: { vmmUrl?: string | undefined; vmmToken?: string | undefined; kmsRoot?: string | undefined } | undefined
+  env?: NodeJS.ProcessEnv
+}): DstackOptions {
+  const env = params.env ?? process.env
+  const vmmUrl = params.vmmUrl ?? params.devnet?.vmmUrl
+  if (!vmmUrl || !/^https?:\/\/\S+$/.test(vmmUrl))
+    throw new CliError('usage', '--target dstack needs the dstack-vmm URL: --vmm-url <url> (or a devnet with a vmmUrl)', {
+      docs,
+      exitCode: 2,
+    })
+  const onDevnet = params.devnet?.vmmUrl !== undefined && new URL(params.devnet.vmmUrl).origin === new URL(vmmUrl).origin
+  return {
+    vmmUrl,
+    token: env.REGENT_DSTACK_TOKEN || (onDevnet ? params.devnet?.vmmToken : undefined),
+    kmsRoot: onDevnet ? params.devnet?.kmsRoot : undefined,
+  }
+}
