@@ -16,8 +16,8 @@
  */
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { cp, mkdir, readFile, rename, rm, stat } from 'node:fs/promises'
-import { join, relative, resolve } from 'node:path'
+import { readFile, stat } from 'node:fs/promises'
+import { join, relative } from 'node:path'
 import { type DevnetFile, DevnetTd, status as devnetStatus } from '@regent-tee/devnet'
 import type { IdentityBundle } from '@regent-tee/sdk'
 import type { ListrTask } from 'listr2'
@@ -30,7 +30,7 @@ import * as Build from '../project/Build.js'
 import type * as Config from '../project/Config.js'
 import * as Network from '../project/Network.js'
 import * as Record from '../project/Record.js'
-import { type DstackOptions, dstack, vmInfo } from '../providers/dstack.js'
+import { type DstackOptions, devnetStorePusher, dstack, vmInfo } from '../providers/dstack.js'
 
 const docs = 'docs/targets/dstack.md'
 const bootTimeoutMs = 120_000
@@ -188,7 +188,7 @@ export async function run(input: CommandInput, config: Config.Config, dir: strin
         ctx.build = await Build.build(dir, config)
         const b = ctx.build
         if (onDevnetVmm && devnetFile) {
-          await pushToDevnetStore(devnetDir, b)
+          await devnetStorePusher(devnetDir)({ bundle: b.bundleDir, digest: b.bundleDigest })
           ctx.image = `${config.name}@${b.bundleDigest}`
         } else ctx.image = await buildAndPushImage(dir, config, host, b)
         task.title = `build: bundle ${b.bundleDigest} pushed to ${onDevnetVmm ? 'the devnet bundle store' : host.registry}, compose hash ${b.composeHash}`
@@ -387,22 +387,6 @@ async function chainTarget(input: CommandInput, dir: string, devnetFile: DevnetF
     clients,
     devnet: true,
   }
-}
-
-/** Pushes a built bundle into the devnet's bundle store under its digest (copy, then rename: never half there). */
-async function pushToDevnetStore(devnetDir: string, build: Build.Build): Promise<void> {
-  const hex = build.bundleDigest.slice('sha256:'.length)
-  const store = join(resolve(devnetDir), 'bundles')
-  const dest = join(store, hex)
-  if (await stat(dest).catch(() => undefined)) return
-  await mkdir(store, { recursive: true })
-  const staging = join(store, `.push-${process.pid}-${hex.slice(0, 8)}`)
-  await rm(staging, { recursive: true, force: true })
-  await cp(build.bundleDir, staging, { recursive: true })
-  await rename(staging, dest).catch(async (error: unknown) => {
-    await rm(staging, { recursive: true, force: true })
-    if (!(await stat(dest).catch(() => undefined))) throw error
-  })
 }
 
 /** A real host pulls from a registry: build with the project's Dockerfile, push, and pin the pushed digest. */

@@ -144,7 +144,7 @@ export async function upliftAgent(p: UpliftAgentParameters): Promise<CommandResu
   const { key, targetUrl } = p
   const devnet = devnetReader(o.devnetDir)
   // --target dstack: the dstack-vmm provider (issue 15), the VMM from --vmm-url or the devnet's.
-  const dstack = async () => dstackOptions({ vmmUrl: p.vmmUrl, devnet: await devnet().catch(() => undefined) })
+  const dstack = async () => dstackOptions({ vmmUrl: p.vmmUrl, devnet: await devnet().catch(() => undefined), devnetDir: o.devnetDir })
   const provider = targetUrl ? undefined : providerFor(p.target ?? 'local', { devnet, dstack })
   const bundle = resolve(p.bundle ?? ExampleAgent.dir)
 

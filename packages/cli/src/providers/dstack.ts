@@ -15,6 +15,8 @@
  *    gateway, else `app_url`, else the port mapping `http://<host_address>:<host_port>`.
  */
 import { createHash } from 'node:crypto'
+import { cp, mkdir, rename, rm, stat } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
 import { secp256k1 } from '@noble/curves/secp256k1'
 import { EnvEncryption } from '@regent-tee/kms'
 import { toHex } from 'viem'
@@ -47,6 +49,11 @@ export type DstackOptions = {
   name?: string | undefined
   /** Per-request timeout (ms). @default 120_000 */
   timeoutMs?: number | undefined
+  /**
+   * Makes the compose's pinned image available to the host before CreateVm (the devnet: copy the bundle into its
+   * bundle store, {@link devnetStorePusher}); a real host pulls from a registry the deploy pushed to. @default none
+   */
+  push?: ((image: { bundle: string; digest: string }) => Promise<void>) | undefined
 }
 
 /** dstack-vmm's VmInfo (the fields the provider reads). */
@@ -202,7 +209,8 @@ export function dstack(
       if (theirs.hash?.replace(/^0x/, '').toLowerCase() !== ours)
         throw new CliError('dstack.compose_hash', `the VMM hashes the compose to ${theirs.hash}, not ${ours}`, { docs })
 
-      // 4: the VM.
+      // 4: the image the compose pins, then the VM.
+      if (options.push) await options.push({ bundle: parameters.bundle, digest: pinnedDigest(composeFile) })
       const images = await client.call<{ images?: { name: string }[] }>('ListImages')
       const image = options.image ?? images.images?.[0]?.name
       if (!image) throw new CliError('dstack.no_image', 'the VMM lists no guest image', { hint: 'pass an image name', docs })
@@ -257,6 +265,8 @@ export async function vmInfo(client: VmmClient, id: string): Promise<VmInfo | un
 export function dstackOptions(params: {
   vmmUrl?: string | undefined
   devnet?: { vmmUrl?: string | undefined; vmmToken?: string | undefined; kmsRoot?: string | undefined } | undefined
+  /** The devnet's state directory: with the devnet's own VMM, bundles are pushed to its store. */
+  devnetDir?: string | undefined
   env?: NodeJS.ProcessEnv
 }): DstackOptions {
   const env = params.env ?? process.env
@@ -271,5 +281,48 @@ export function dstackOptions(params: {
     vmmUrl,
     token: env.REGENT_DSTACK_TOKEN || (onDevnet ? params.devnet?.vmmToken : undefined),
     kmsRoot: onDevnet ? params.devnet?.kmsRoot : undefined,
+    push: onDevnet && params.devnetDir ? devnetStorePusher(params.devnetDir) : undefined,
+  }
+}
+
+/** The image digest the compose pins (`image: <name>@sha256:<hex>` in its docker_compose_file). @throws {CliError} */
+export function pinnedDigest(composeFile: string): string {
+  let docker: unknown
+  try {
+    docker = (JSON.parse(composeFile) as { docker_compose_file?: unknown }).docker_compose_file
+  } catch {
+    docker = undefined
+  }
+  const images =
+    typeof docker === 'string' ? [...docker.matchAll(/^\s*image:\s*["']?([^"'\s]+)["']?\s*$/gm)].map((m) => m[1] as string) : []
+  const digest = images.length === 1 ? /@(sha256:[0-9a-f]{64})$/.exec(images[0] as string)?.[1] : undefined
+  if (!digest)
+    throw new CliError('compose.unpinned', 'the compose must name exactly one image, pinned by digest (image: <name>@sha256:<64 hex>)', {
+      docs,
+    })
+  return digest
+}
+
+/**
+ * The devnet's "registry push": copies a bundle into `<devnet dir>/bundles/<hex>/` (staged, then renamed: never half
+ * there). The devnet's VMM resolves the compose's pinned digest there and checks the content against it.
+ */
+export function devnetStorePusher(devnetDir: string): (image: { bundle: string; digest: string }) => Promise<void> {
+  return async ({ bundle, digest }) => {
+    const hex = digest.slice('sha256:'.length)
+    const store = join(resolve(devnetDir), 'bundles')
+    const dest = join(store, hex)
+    if (await stat(dest).catch(() => undefined)) return
+    await mkdir(store, { recursive: true })
+    const staging = join(store, `.push-${process.pid}-${hex.slice(0, 8)}`)
+    await rm(staging, { recursive: true, force: true })
+    await cp(bundle, staging, {
+      recursive: true,
+      filter: (source) => !/(^|[\\/])(node_modules|\.git|\.regent)$/.test(source.slice(bundle.length)),
+    })
+    await rename(staging, dest).catch(async (error: unknown) => {
+      await rm(staging, { recursive: true, force: true })
+      if (!(await stat(dest).catch(() => undefined))) throw error
+    })
   }
 }
