@@ -7,6 +7,8 @@ export default defineConfig({
   ssr: { resolve: { conditions: ['source', 'module', 'node', 'development|production'] } },
   test: {
     include: ['packages/*/src/**/*.test.ts', 'packages/*/test/**/*.test.ts', 'examples/*/src/**/*.test.ts', 'test/**/*.test.ts'],
+    // dstack's own SDK suite runs against a devnet CVM through `npm run conformance:dstack` (its own config).
+    exclude: ['**/node_modules/**', 'test/conformance/**'],
     pool: 'forks',
     // 2-core machines: two workers, each with its own anvil (see packages/contracts/test/chain.ts).
     maxWorkers: 2,

@@ -27,6 +27,7 @@ const groups: Record<string, string> = {
   dev: 'the embedded devnet: up, down, status, and its CVMs',
   cvm: 'devnet CVMs: launch, list, stop, restart, logs',
   attest: 'verify Intel TDX/SGX quotes (DCAP) offline',
+  contracts: 'the Regent contracts on a real EVM chain: deploy once, record deployments/<chainId>.json',
   identity: 'show and verify agent identity bundles (identity function, security score)',
   keys: 'derive keys inside a CVM (address and provenance, never the key unless asked)',
   uplift: 'the self-uplift protocol: move a running agent into a TEE, resume it, follow it',

@@ -175,9 +175,20 @@ export const commands: readonly CommandSpec[] = [
         description: 'devnet: RegentAppAuth timelock of the app (default: regent.json "local.timelock", 0)',
       },
       { name: 'wait-timelock', description: 'devnet: when the approval is pending, advance the chain clock (evm_increaseTime + evm_mine)' },
+      { name: 'network', value: 'name', description: 'a chain of regent.json "networks" (default: the devnet chain)' },
+      {
+        name: 'vmm-url',
+        value: 'url',
+        description: "--target dstack: the dstack-vmm URL (bearer token from REGENT_DSTACK_TOKEN; default: the devnet's vmmUrl)",
+      },
     ],
     examples: [
       { command: 'regent deploy --target local', description: 'deploy (or upgrade) the project here to the running devnet' },
+      {
+        command:
+          'REGENT_DEPLOYER_KEY=0x… REGENT_DSTACK_TOKEN=… regent deploy --target dstack --vmm-url https://vmm.example:9080 --network base-sepolia',
+        description: 'deploy to your own dstack host, governed on Base Sepolia',
+      },
       {
         command: 'regent deploy --dir my-agent --json',
         description: 'machine-readable: agentId, wallet, appId, composeHash, cvmId, url, changed',
@@ -186,6 +197,28 @@ export const commands: readonly CommandSpec[] = [
     ],
     docs: 'docs/cli/deploy.md',
     load: () => import('./commands/deploy.js'),
+  },
+  {
+    path: ['contracts', 'deploy'],
+    summary: 'deploy the Regent contracts to an EVM chain once and record them in deployments/<chainId>.json',
+    description:
+      'Deploys IdentityRegistry, ReputationRegistry, ValidationRegistry, RegentAppAuth, RegentSuccession and AgentTreasury with the key in REGENT_DEPLOYER_KEY (never a flag) and writes <project>/deployments/<chainId>.json: the addresses, the deployment block and its hash (with the chain id and the RegentAppAuth address, what identifies the chain). Nothing is sent when the file exists and the chain confirms it; a file for another chain with the same id is refused unless --replace. Name the chain in regent.json "networks" to deploy agents on it (`regent deploy --network <name>`).',
+    args: [],
+    flags: [
+      { name: 'rpc-url', value: 'url', description: 'JSON-RPC URL of the chain (http or https)' },
+      { name: 'dir', value: 'project', description: 'the project directory (deployments/ is written there)', default: '.' },
+      { name: 'kms-timelock', value: 'seconds', description: "RegentAppAuth's governance timelock for KMS measurements", default: '86400' },
+      { name: 'confirmations', value: 'n', description: 'blocks to wait on top of the deployment before recording it', default: '1' },
+      { name: 'replace', description: 'deploy again when deployments/<chainId>.json names another chain with this id' },
+    ],
+    examples: [
+      {
+        command: 'REGENT_DEPLOYER_KEY=0x… regent contracts deploy --rpc-url https://sepolia.base.org',
+        description: 'deploy to Base Sepolia and write deployments/84532.json',
+      },
+    ],
+    docs: 'docs/targets/dstack.md',
+    load: () => import('./commands/contracts.js'),
   },
   {
     path: ['attest', 'verify'],
@@ -366,6 +399,11 @@ export const commands: readonly CommandSpec[] = [
         name: 'bundle',
         value: 'dir',
         description: 'the target agent package (package.json, its installed dependencies, app-compose.json; default: the example agent)',
+      },
+      {
+        name: 'vmm-url',
+        value: 'url',
+        description: "--target dstack: the dstack-vmm URL (token from REGENT_DSTACK_TOKEN; default: the devnet's VMM)",
       },
       {
         name: 'approve',

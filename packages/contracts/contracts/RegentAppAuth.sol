@@ -406,4 +406,34 @@ contract RegentAppAuth is IRegentAppAuth, Ownable2Step, ERC165 {
     function _key(address value) private pure returns (bytes32) {
         return bytes32(uint256(uint160(value)));
     }
+
+    // ---------------------------------------------------------------------------------------------
+    // dstack KMS auth-eth compatibility (reference/providers.md §2.5; dstack `kms/auth-eth/src/ethereum.ts`)
+    // ---------------------------------------------------------------------------------------------
+
+    /// @dev The gateway's app id a dstack KMS hands to booting CVMs ("" = none configured).
+    string private _gatewayAppId;
+
+    /// @notice The gateway app id changed (governance).
+    event GatewayAppIdSet(string gatewayAppId);
+
+    /// @notice Sets the dstack gateway app id reported by `gatewayAppId()`. DESIGN.md §14 (dstack target).
+    /// @dev Contract owner only (`OwnableUnauthorizedAccount`). Informational for the KMS: it grants nothing.
+    function setGatewayAppId(string calldata gatewayAppId_) external onlyOwner {
+        _gatewayAppId = gatewayAppId_;
+        emit GatewayAppIdSet(gatewayAppId_);
+    }
+
+    /// @notice The dstack gateway app id (as dstack's `DstackKms.gatewayAppId()`); "" when none is set.
+    /// @dev dstack's auth-eth webhook reads it on every boot check and returns it as `gatewayAppId`.
+    function gatewayAppId() external view returns (string memory) {
+        return _gatewayAppId;
+    }
+
+    /// @notice dstack's `DstackKms.appImplementation()`: the per-app contract implementation. RegentAppAuth
+    ///         has none (apps are entries of this registry, not proxies), so it answers address(0).
+    /// @dev auth-eth's `GET /` reports it as `appImplementation`; nothing is deployed from it.
+    function appImplementation() external pure returns (address) {
+        return address(0);
+    }
 }

@@ -500,3 +500,34 @@ describe('constructor', () => {
     expect(await appAuthAs(chain, regent.appAuth, 0).read.kmsTimelock()).toBe(365n * DAY)
   })
 })
+
+describe('dstack auth-eth compatibility views', () => {
+  chainTest('default: gatewayAppId is "" and appImplementation is address(0) until governance sets a gateway', async ({ chain }) => {
+    const s = await setup(chain)
+    expect(await s.owner.read.gatewayAppId()).toBe('')
+    expect(await s.owner.read.appImplementation()).toBe(zeroAddress)
+    const receipt = await mined(chain, s.governance.write.setGatewayAppId(['gw-app']))
+    expect(eventsOf(receipt, 'GatewayAppIdSet')[0]?.args).toEqual({ gatewayAppId: 'gw-app' })
+    expect(await s.stranger.read.gatewayAppId()).toBe('gw-app')
+  })
+
+  chainTest('behavior: only governance sets the gateway app id; a refused call changes nothing', async ({ chain }) => {
+    const s = await setup(chain)
+    await mined(chain, s.governance.write.setGatewayAppId(['gw-app']))
+    await expectRevert(s.owner.write.setGatewayAppId(['evil']), 'OwnableUnauthorizedAccount', [
+      wallet(chain, role.appOwner).account.address,
+    ])
+    expect(await s.owner.read.gatewayAppId()).toBe('gw-app')
+  })
+
+  chainTest('behavior: the selectors dstack auth-eth calls exist with its signatures', async () => {
+    const selectors = regentAppAuthAbi.filter((x) => x.type === 'function').map((f) => toFunctionSelector(f as never))
+    for (const signature of [
+      'function isAppAllowed((address appId,bytes32 composeHash,address instanceId,bytes32 deviceId,bytes32 mrAggregated,bytes32 mrSystem,bytes32 osImageHash,string tcbStatus,string[] advisoryIds) bootInfo) view returns (bool, string)',
+      'function isKmsAllowed((address appId,bytes32 composeHash,address instanceId,bytes32 deviceId,bytes32 mrAggregated,bytes32 mrSystem,bytes32 osImageHash,string tcbStatus,string[] advisoryIds) bootInfo) view returns (bool, string)',
+      'function gatewayAppId() view returns (string)',
+      'function appImplementation() view returns (address)',
+    ])
+      expect(selectors).toContain(toFunctionSelector(signature))
+  })
+})

@@ -5,7 +5,7 @@
  * and the simulated TDX host whose app CVMs get their keys from the KMS by attested request.
  * `regent dev up` runs this inside a detached supervisor (supervisor.ts); tests may run it in-process.
  */
-import { createHash } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { dirname, join, resolve } from 'node:path'
@@ -21,6 +21,7 @@ import * as DevnetFile from './DevnetFile.js'
 import * as Hardware from './Hardware.js'
 import { createHost, type Host, wipe } from './host/Host.js'
 import { type HostServer, startHostServer } from './host/HostServer.js'
+import { bundleStoreResolver, startVmmApi } from './host/VmmApi.js'
 import * as DevnetPki from './tdx/DevnetPki.js'
 import * as DevnetTd from './tdx/DevnetTd.js'
 
@@ -148,6 +149,10 @@ export async function startDevnet(options: StartDevnetOptions = {}): Promise<Dev
       },
       appKeys: (request: AppKeysRequest) => appProvider.appKeys(request),
       signCertificate: (request: CertificateRequest) => appProvider.signCertificate(request),
+      envPublicKey: async (appId: Uint8Array) => {
+        if (!appProvider.envPublicKey) throw new Error('the key provider publishes no env keys')
+        return appProvider.envPublicKey(appId)
+      },
     }
     let hostUrl = ''
     let kmsRoot: Address | undefined
@@ -199,6 +204,15 @@ export async function startDevnet(options: StartDevnetOptions = {}): Promise<Dev
     kmsRoot = kms[0]?.address
     if (kms[0]) appProvider = await createKmsKeyProvider({ url: kms[0].url, certificates: local })
     const t3 = performance.now()
+    // dstack-vmm's API on its own port (VmmApi.ts): what `regent deploy --target dstack` drives.
+    const vmmToken = randomBytes(24).toString('hex')
+    const vmm = await startVmmApi({
+      host,
+      keyProvider: provider,
+      resolveImage: bundleStoreResolver(host.bundles),
+      token: vmmToken,
+      kmsUrls: kms.map((n) => n.url),
+    })
 
     async function approveKmsMeasurement({ attest }: { attest: (rd: Uint8Array) => { quote: Uint8Array; eventLog: string } }) {
       const sample = attest(new Uint8Array(64))
@@ -255,6 +269,8 @@ export async function startDevnet(options: StartDevnetOptions = {}): Promise<Dev
       hostUrl: server.url,
       rootCa: host.pki.root.certificate.pem,
       collateralUrl: `${server.url}/v1/collateral`,
+      vmmUrl: vmm.url,
+      vmmToken,
     }
     await DevnetFile.write(dir, file)
     let stopping: Promise<void> | undefined
@@ -269,6 +285,7 @@ export async function startDevnet(options: StartDevnetOptions = {}): Promise<Dev
       stop() {
         stopping ??= (async () => {
           await host.close()
+          await vmm.close()
           await server.close()
           await anvil.stop()
         })()

@@ -36,6 +36,10 @@ export type DevnetFile = {
   rootCa: string
   /** Collateral for devnet quotes (QuoteCollateralV3 JSON), also served at `${hostUrl}/v1/collateral`. */
   collateralUrl: string
+  /** The host's dstack-vmm API (`POST {vmmUrl}/prpc/<Method>?json`), for `regent deploy --target dstack`. */
+  vmmUrl?: string
+  /** Its bearer token (`REGENT_DSTACK_TOKEN`): a loopback devnet credential, not a key. */
+  vmmToken?: string
 }
 
 export const fileName = 'devnet.json'

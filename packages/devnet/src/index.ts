@@ -41,6 +41,15 @@ export {
   UnknownCvmError,
 } from './host/Host.js'
 export { type HostServer, startHostServer } from './host/HostServer.js'
+export {
+  bundleStoreResolver,
+  ImageError,
+  imageName as vmmImageName,
+  pinnedImage,
+  startVmmApi,
+  type VmmApi,
+  type VmmApiOptions,
+} from './host/VmmApi.js'
 export * as DevnetCollateral from './tdx/DevnetCollateral.js'
 export * as DevnetPki from './tdx/DevnetPki.js'
 export * as DevnetQe from './tdx/DevnetQe.js'

@@ -334,3 +334,32 @@ export class SignerMismatchError extends BaseError {
     })
   }
 }
+
+/** What a KMS publishes for an app's env key (dstack `KMS.GetAppEnvEncryptPubKey` → `PublicKeyResponse`). */
+export type PublishedPublicKey = {
+  /** X25519 public key (32 bytes). */
+  publicKey: Uint8Array
+  /** Legacy root signature (65 bytes) over `keccak256("dstack-env-encrypt-pubkey" ‖ ":" ‖ app_id ‖ public_key)`. */
+  signature: Uint8Array
+  /** Unix seconds signed into {@link PublishedPublicKey.signatureV1}. */
+  timestamp: bigint
+  /** Root signature with the timestamp (`signature_v1`). */
+  signatureV1: Uint8Array
+}
+
+/**
+ * The KMS side of `GetAppEnvEncryptPubKey` (dstack.md §6.1, §6.3): the app's env public key (X25519 of
+ * `envCryptKey`) signed by the root k256 key, in both signature forms.
+ *
+ * @example
+ * const published = EnvEncryption.publish({ rootK256, appId, envCryptKey, now: BigInt(Math.floor(Date.now() / 1000)) })
+ */
+export function publish(options: { rootK256: Uint8Array; appId: Uint8Array; envCryptKey: Uint8Array; now: bigint }): PublishedPublicKey {
+  const publicKey = toPublicKey({ envCryptKey: options.envCryptKey })
+  return {
+    publicKey,
+    signature: signPublicKey({ rootK256: options.rootK256, appId: options.appId, publicKey }),
+    timestamp: options.now,
+    signatureV1: signPublicKey({ rootK256: options.rootK256, appId: options.appId, publicKey, timestamp: options.now }),
+  }
+}

@@ -10,6 +10,7 @@ import Database from 'better-sqlite3'
 import type { Address, Hex } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { afterEach, describe, expect } from 'vitest'
+import * as EnvEncryption from './EnvEncryption.js'
 import * as GetKey from './GetKey.js'
 import * as KeyRelease from './KeyRelease.js'
 import { createKmsClient, RequestRefusedError } from './KmsClient.js'
@@ -444,5 +445,37 @@ describe('onboarding', () => {
       ['onboard', 'refused', 'measurement.not_approved'],
       ['onboard', 'released', ''],
     ])
+  })
+})
+
+describe('GET /v1/app-env-key (dstack GetAppEnvEncryptPubKey)', () => {
+  chainTest('default: the app env key, signed by the node root in both forms; bad app ids are 400', async ({ chain }) => {
+    const { appAuth } = await deployRegent(chain)
+    const a = await node(chain, appAuth)
+    const appId = 'cd'.repeat(20)
+    const res = await fetch(`${a.url}/v1/app-env-key?app_id=0x${appId}`)
+    const body = (await res.json()) as { public_key: string; signature: string; timestamp: number; signature_v1: string }
+    expect(res.status).toBe(200)
+    const h = (x: string) => new Uint8Array(Buffer.from(x, 'hex'))
+    const app = h(appId)
+    expect(
+      Buffer.from(EnvEncryption.verifyPublicKey({ publicKey: h(body.public_key), signature: h(body.signature), appId: app })).toString(
+        'hex',
+      ),
+    ).toBe(Buffer.from(a.identity.k256PublicKey).toString('hex'))
+    expect(
+      Buffer.from(
+        EnvEncryption.verifyPublicKey({
+          publicKey: h(body.public_key),
+          signature: h(body.signature_v1),
+          appId: app,
+          timestamp: BigInt(body.timestamp),
+        }),
+      ).toString('hex'),
+    ).toBe(Buffer.from(a.identity.k256PublicKey).toString('hex'))
+    for (const bad of ['', 'abcd', `0x${'zz'.repeat(20)}`]) {
+      const r = await fetch(`${a.url}/v1/app-env-key?app_id=${bad}`)
+      expect([r.status, ((await r.json()) as { error: { code: string } }).error.code]).toEqual([400, 'request.invalid'])
+    }
   })
 })

@@ -1,6 +1,6 @@
 /**
  * A KMS node (DESIGN.md §6; docs/kms.md): root keys sealed at rest, the release log, nonce stores and a loopback
- * HTTP server — `GET /health`, `GET /v1/info`, `POST /v1/nonce`, `POST /v1/keys`, `GET /v1/log`,
+ * HTTP server — `GET /health`, `GET /v1/info`, `POST /v1/nonce`, `POST /v1/keys`, `GET /v1/log`, `GET /v1/app-env-key`,
  * `POST /v1/onboard/nonce`, `POST /v1/onboard`. Key release follows KeyRelease (checks), ReleaseRequest (wire
  * format) and AppKeys.derive (dstack derivation, reference/dstack.md §3.2); onboarding follows Onboarding.
  *
@@ -15,6 +15,7 @@ import { join } from 'node:path'
 import { type Collateral, intelSgxRootCa, type TcbInfo, type TrustedRoot } from '@regent-tee/attest'
 import type { Address, PublicClient } from 'viem'
 import * as AppKeys from './AppKeys.js'
+import * as EnvEncryption from './EnvEncryption.js'
 import { BaseError } from './errors.js'
 import * as Kdf from './Kdf.js'
 import * as KeyRelease from './KeyRelease.js'
@@ -283,11 +284,34 @@ export async function startKmsNode(options: StartKmsNodeOptions): Promise<KmsNod
     return { status: 200, body: { entries: log.read({ from, limit }), head: log.head() } }
   }
 
+  /** dstack `GetAppEnvEncryptPubKey`: public (no attestation), as dstack's KMS serves it. */
+  const appEnvKey = (query: URLSearchParams): Reply => {
+    const appId = (query.get('app_id') ?? '').replace(/^0x/, '').toLowerCase()
+    if (!/^[0-9a-f]{40}$/.test(appId)) return badRequest('request.invalid', 'app_id must be 20 bytes of hex.')
+    const keys = appKeysOf(appId, '')
+    const published = EnvEncryption.publish({
+      rootK256: roots.rootK256,
+      appId: Buffer.from(appId, 'hex'),
+      envCryptKey: keys.envCryptKey,
+      now: BigInt(Math.floor(Date.now() / 1000)),
+    })
+    return {
+      status: 200,
+      body: {
+        public_key: ReleaseRequest.toHex(published.publicKey),
+        signature: ReleaseRequest.toHex(published.signature),
+        timestamp: Number(published.timestamp),
+        signature_v1: ReleaseRequest.toHex(published.signatureV1),
+      },
+    }
+  }
+
   type Route = { method: 'GET' | 'POST'; handle: (body: unknown, query: URLSearchParams) => Reply | Promise<Reply> }
   const routes: Record<string, Route> = {
     '/health': { method: 'GET', handle: () => ({ status: 200, body: { ok: true, nodeId } }) },
     '/v1/info': { method: 'GET', handle: () => ({ status: 200, body: info() }) },
     '/v1/log': { method: 'GET', handle: (_b, q) => readLog(q) },
+    '/v1/app-env-key': { method: 'GET', handle: (_b, q) => appEnvKey(q) },
     '/v1/nonce': { method: 'POST', handle: (b) => issueNonce('keys', b) },
     '/v1/keys': { method: 'POST', handle: (b) => handleKeys(b) },
     '/v1/onboard/nonce': { method: 'POST', handle: (b) => issueNonce('onboard', b) },

@@ -2,6 +2,9 @@
 // KMS-side app keys, the guest-side GetKey derivation, signature-chain verification back to the
 // KMS root, and encrypted environment variables.
 export * as AppKeys from './AppKeys.js'
+// dstack KMS boot-auth webhook backed by RegentAppAuth (what dstack's auth-eth serves).
+export * as BootAuthWebhook from './BootAuthWebhook.js'
+export { type BootAuthWebhook as BootAuthWebhookType, startBootAuthWebhook } from './BootAuthWebhook.js'
 export * as EnvEncryption from './EnvEncryption.js'
 export { BaseError, type BaseErrorOptions } from './errors.js'
 export * as GetKey from './GetKey.js'

@@ -15,6 +15,14 @@ export { type AssertCanonicalParameters, assertCanonical, NotCanonicalError } fr
 export { type CommitStateParameters, type CommitStateReturnType, commitState, StaleSequenceError } from './chain/commitState.js'
 export { type EnrollParameters, type EnrollReturnType, enroll } from './chain/enroll.js'
 export {
+  defaultMaxRange,
+  type GetLogsBoundedParameters,
+  getLogsBounded,
+  InvalidRangeError,
+  isRangeTooLarge,
+  RangeTooLargeError,
+} from './chain/getLogsBounded.js'
+export {
   type Instance as SuccessionInstance,
   type ReadCanonicalParameters,
   type ReadCanonicalReturnType,
@@ -47,7 +55,9 @@ export {
   ContractRevertedError,
   type RegentContracts,
   regentAbi,
+  type SendOptions,
   type Sent,
+  sendDefaults,
   TransactionRevertedError,
   type WriteClient,
 } from './chain/transact.js'

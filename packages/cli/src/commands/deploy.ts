@@ -11,7 +11,7 @@ import { join, relative, resolve } from 'node:path'
 import { type CvmRecord, type DevnetFile, DevnetTd, status as devnetStatus } from '@regent-tee/devnet'
 import type { IdentityBundle } from '@regent-tee/sdk'
 import type { ListrTask } from 'listr2'
-import { type Address, getAddress, type Hex, isAddress } from 'viem'
+import type { Hex } from 'viem'
 import type { CommandInput, CommandResult } from '../command.js'
 import { CliError, UsageError } from '../errors.js'
 import { progress } from '../progress.js'
@@ -22,6 +22,7 @@ import * as Config from '../project/Config.js'
 import { resolveDevnetDir } from '../project/DevnetDir.js'
 import * as Host from '../project/Host.js'
 import * as Record from '../project/Record.js'
+import * as DeployDstack from './deployDstack.js'
 
 const docs = 'docs/cli/deploy.md'
 /** How long the agent may take to boot, register and become canonical. */
@@ -65,7 +66,7 @@ type Context = {
 }
 
 /** Deploys the project in `--dir` (default: the current directory) to `--target`. */
-export async function run(input: CommandInput): Promise<CommandResult<DeployOutput>> {
+export async function run(input: CommandInput): Promise<CommandResult<DeployOutput | DeployDstack.DstackDeployOutput>> {
   const dir = resolve(typeof input.flags.dir === 'string' ? input.flags.dir : '.')
   const config = await Config.load(dir)
   const target = (typeof input.flags.target === 'string' ? input.flags.target : config.target) as Config.Target
@@ -75,6 +76,8 @@ export async function run(input: CommandInput): Promise<CommandResult<DeployOutp
   const timelock = timelockFlag === undefined ? config.local.timelock : Number(timelockFlag)
   const json = input.flags.json === true
 
+  // --target dstack: the dstack-vmm provider (issue 15; commands/deployDstack.ts, providers/dstack.ts).
+  if (target === 'dstack') return DeployDstack.run(input, config, dir)
   if (target !== 'local') {
     await progress([{ title: `build a linux/amd64 image for ${target}`, task: () => buildImage(dir, config, target) }], json).run()
     throw new CliError('target.unsupported', `deploying to ${target} is not available in this version`, { docs })
@@ -88,15 +91,19 @@ export async function run(input: CommandInput): Promise<CommandResult<DeployOutp
       docs,
     })
   const file = s.file
+  const clients = AppAuth.clients(file)
+  // A chain is its id, its RegentAppAuth and a block hash (genesis on a devnet): two devnets are never one chain.
+  const chainBlockHash = (await clients.publicClient.getBlock({ blockNumber: 0n })).hash
   const previousRecord = await Record.read(dir)
   const previous =
     previousRecord &&
+    previousRecord.target === 'local' &&
     previousRecord.chainId === file.chainId &&
-    previousRecord.appAuth.toLowerCase() === file.contracts.appAuth.toLowerCase()
+    previousRecord.appAuth.toLowerCase() === file.contracts.appAuth.toLowerCase() &&
+    previousRecord.chainBlockHash === chainBlockHash
       ? previousRecord
       : undefined
-  const clients = AppAuth.clients(file)
-  const operator = operatorAddress()
+  const operator = Admin.operatorAddress()
   if (!operator)
     input.note(
       "no operator: the agent's admin API (uplift, withdraw) stays disabled — set REGENT_OPERATOR_KEY (or REGENT_OPERATOR) to name one",
@@ -207,6 +214,7 @@ export async function run(input: CommandInput): Promise<CommandResult<DeployOutp
     target: 'local',
     name: config.name,
     chainId: file.chainId,
+    chainBlockHash,
     identityRegistry: file.contracts.identityRegistry,
     appAuth: file.contracts.appAuth,
     appId: a.appId,
@@ -252,6 +260,7 @@ export async function run(input: CommandInput): Promise<CommandResult<DeployOutp
 }
 
 export function render(result: CommandResult): string {
+  if ((result.data as { target?: string }).target === 'dstack') return DeployDstack.render(result)
   const d = result.data as DeployOutput
   const rows: [string, string][] = [
     ['agentId', d.agentId],
@@ -332,16 +341,6 @@ async function buildImage(dir: string, config: Config.Config, target: string): P
   const built = await docker(['buildx', 'build', '--platform', 'linux/amd64', '--tag', tag, '--file', dockerfile, b.bundleDir], 30 * 60_000)
   if (!built.ok)
     throw new CliError('docker.build_failed', `docker buildx build failed: ${built.stderr.trim().split('\n').at(-1) ?? ''}`, { docs })
-}
-
-/** The operator's address: REGENT_OPERATOR, else the address of REGENT_OPERATOR_KEY; undefined when neither is set. */
-function operatorAddress(): Address | undefined {
-  const address = process.env.REGENT_OPERATOR
-  if (address) {
-    if (!isAddress(address)) throw new UsageError('operator.invalid', 'REGENT_OPERATOR must be an address', { docs })
-    return getAddress(address)
-  }
-  return process.env.REGENT_OPERATOR_KEY ? Admin.operatorFromEnv().address : undefined
 }
 
 function need<T>(value: T | undefined): T {

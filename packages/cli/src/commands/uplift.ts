@@ -25,6 +25,7 @@ import * as AgentApp from '../project/AgentApp.js'
 import * as AppAuth from '../project/AppAuth.js'
 import { resolveDevnetDir } from '../project/DevnetDir.js'
 import * as ExampleAgent from '../project/ExampleAgent.js'
+import { dstackOptions } from '../providers/dstack.js'
 import { type LaunchedTarget, type Provider, providerFor } from '../providers/Provider.js'
 
 const docs = 'docs/cli/uplift.md'
@@ -119,6 +120,8 @@ export type UpliftAgentParameters = {
   bundle?: string
   /** Devnet: approve the target's measurement for the agent's app first. */
   approve?: boolean
+  /** `--target dstack`: the dstack-vmm URL (default: the devnet's VMM). */
+  vmmUrl?: string
   devnetDir: string
   /** Plain progress lines instead of the animated list (stdout keeps the JSON). */
   json: boolean
@@ -145,7 +148,9 @@ export async function upliftAgent(p: UpliftAgentParameters): Promise<CommandResu
   const admin = { get: () => (client ??= Admin.client(o.agent, o.operator())) }
   const { key, targetUrl } = p
   const devnet = devnetReader(o.devnetDir)
-  const provider = targetUrl ? undefined : providerFor(p.target ?? 'local', { devnet })
+  // --target dstack: the dstack-vmm provider (issue 15), the VMM from --vmm-url or the devnet's.
+  const dstack = async () => dstackOptions({ vmmUrl: p.vmmUrl, devnet: await devnet().catch(() => undefined), devnetDir: o.devnetDir })
+  const provider = targetUrl ? undefined : providerFor(p.target ?? 'local', { devnet, dstack })
   const bundle = resolve(p.bundle ?? ExampleAgent.dir)
 
   const out: UpliftOutput = empty(o.agent, key)
@@ -269,6 +274,7 @@ export const start: Command = {
       ...(typeof input.flags.target === 'string' ? { target: input.flags.target } : {}),
       ...(targetUrl ? { targetUrl } : {}),
       ...(typeof input.flags.bundle === 'string' ? { bundle: input.flags.bundle } : {}),
+      ...(typeof input.flags.vmmUrl === 'string' ? { vmmUrl: input.flags.vmmUrl } : {}),
       approve: input.flags.approve === true,
       note: input.note,
     })

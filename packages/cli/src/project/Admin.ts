@@ -5,7 +5,7 @@
  * never leaves this process: only signatures travel.
  */
 import { type AdminClient, type AdminRefusal, createAdminClient, type UpliftStatus } from '@regent-tee/sdk/uplift'
-import type { LocalAccount } from 'viem'
+import { type Address, getAddress, isAddress, type LocalAccount } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { CliError, UsageError } from '../errors.js'
 
@@ -33,6 +33,21 @@ export function operatorFromEnv(env: NodeJS.ProcessEnv = process.env): LocalAcco
   if (!/^0x[0-9a-fA-F]{64}$/.test(key))
     throw new UsageError('operator.invalid', 'REGENT_OPERATOR_KEY must be 0x followed by 64 hex digits (a private key)', { docs })
   return privateKeyToAccount(key as `0x${string}`)
+}
+
+/**
+ * The operator's address for a deploy: REGENT_OPERATOR, else the address of REGENT_OPERATOR_KEY; undefined when
+ * neither is set (the agent then has no admin API).
+ *
+ * @throws {UsageError} `operator.invalid` for a malformed value.
+ */
+export function operatorAddress(env: NodeJS.ProcessEnv = process.env): Address | undefined {
+  const address = env.REGENT_OPERATOR
+  if (address) {
+    if (!isAddress(address)) throw new UsageError('operator.invalid', 'REGENT_OPERATOR must be an address', { docs })
+    return getAddress(address)
+  }
+  return env.REGENT_OPERATOR_KEY ? operatorFromEnv(env).address : undefined
 }
 
 /** A client of the agent's admin API that signs as `operator`. */

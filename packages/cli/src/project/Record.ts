@@ -7,9 +7,14 @@ import { join } from 'node:path'
 
 export type Record = {
   version: 1
-  target: 'local'
+  target: 'local' | 'dstack'
   name: string
   chainId: number
+  /** With chainId and appAuth, what identifies the chain (genesis hash on a devnet, deployment block hash elsewhere). */
+  chainBlockHash?: string
+  /** --target dstack: the VM id and the VMM origin. */
+  vmId?: string
+  vmmUrl?: string
   identityRegistry: string
   appAuth: string
   appId: string

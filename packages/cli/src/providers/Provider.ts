@@ -7,6 +7,7 @@ import type { DevnetFile } from '@regent-tee/devnet'
 import type { Hex } from 'viem'
 import { CliError, UsageError } from '../errors.js'
 import { devnet } from './devnet.js'
+import { type DstackOptions, dstack } from './dstack.js'
 
 const docs = 'docs/providers.md'
 
@@ -33,16 +34,22 @@ export type Provider = {
   logs(id: string, tail: number): Promise<string>
 }
 
-/** What a provider may need from the command: the devnet file is read only when the devnet provider is used. */
-export type ProviderContext = { devnet: () => Promise<DevnetFile.DevnetFile> }
+/**
+ * What a provider may need from the command: the devnet file is read only when the devnet provider is used; the
+ * dstack VMM options (`--vmm-url`, `REGENT_DSTACK_TOKEN`) only when the dstack provider is.
+ */
+export type ProviderContext = {
+  devnet: () => Promise<DevnetFile.DevnetFile>
+  dstack?: (() => Promise<DstackOptions>) | undefined
+}
 
-/** The `--target` values the CLI knows; only `local` has a provider in this version. */
+/** The `--target` values the CLI knows; `local` and `dstack` have providers in this version. */
 export const targets = ['local', 'phala', 'dstack', 'eigenx'] as const
 
 /**
  * The provider for a `--target` value.
  *
- * @throws {CliError} `target.unsupported` (exit 1) for phala, dstack and eigenx; {UsageError} `usage` for any other
+ * @throws {CliError} `target.unsupported` (exit 1) for phala and eigenx; {UsageError} `usage` for any other
  *   value.
  * @example
  * const provider = providerFor('local', { devnet: () => readDevnet('.regent') })
@@ -50,10 +57,28 @@ export const targets = ['local', 'phala', 'dstack', 'eigenx'] as const
  */
 export function providerFor(target: string, ctx: ProviderContext): Provider {
   if (target === 'local') return devnet(ctx)
+  if (target === 'dstack') return lazyDstack(ctx)
   if ((targets as readonly string[]).includes(target))
     throw new CliError('target.unsupported', `launching on ${target} is not available in this version`, {
       hint: 'use --target local (the devnet)',
       docs,
     })
   throw new UsageError('usage', `unknown target "${target}"`, { hint: `one of ${targets.join(', ')}`, docs })
+}
+
+/** The dstack provider, built on first use from `ctx.dstack` (the VMM URL and token). */
+function lazyDstack(ctx: ProviderContext): Provider {
+  let made: Promise<Provider> | undefined
+  const get = () => {
+    if (!ctx.dstack)
+      throw new UsageError('usage', '--target dstack needs the dstack-vmm URL (--vmm-url, or a devnet with a vmmUrl)', { docs })
+    made ??= ctx.dstack().then((options) => dstack(options))
+    return made
+  }
+  return {
+    name: 'dstack',
+    launch: async (parameters) => (await get()).launch(parameters),
+    stop: async (id) => (await get()).stop(id),
+    logs: async (id, tail) => (await get()).logs(id, tail),
+  }
 }

@@ -22,7 +22,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { p256 } from '@noble/curves/nist'
 import { BaseError, type EventLog, ReportData } from '@regent-tee/attest'
-import { GetKey } from '@regent-tee/kms'
+import { EnvEncryption, GetKey } from '@regent-tee/kms'
 import * as Attestation from '../guest/Attestation.js'
 import * as Certificate from '../guest/Certificate.js'
 import * as DstackKeys from '../guest/DstackKeys.js'
@@ -95,6 +95,12 @@ export type TlsKeyOptions = {
   notBefore?: number | undefined
   /** Unix seconds. @default notBefore + 10 years */
   notAfter?: number | undefined
+  /**
+   * Derive the P-256 key from the app key and this path instead of a fresh random seed: the legacy Tappd
+   * `DeriveKey` (dstack v0.5.x `guest-agent/src/rpc_service.rs` `derive_key`: `derive_p256_key_pair_from_bytes(
+   * k256_app_key, [path])`). @default a fresh random key (GetTlsKey)
+   */
+  derivePath?: string | undefined
 }
 
 /** Register values Info's tcb_info reports (hex). */
@@ -134,12 +140,18 @@ export type Cvm = {
   sign(options: { algorithm: string; data: Uint8Array }): { signature: Uint8Array; signatureChain: Uint8Array[]; publicKey: Uint8Array }
   /** Verify. @throws {DstackKeys.UnsupportedAlgorithmError} */
   verify(options: { algorithm: string; data: Uint8Array; signature: Uint8Array; publicKey: Uint8Array }): boolean
-  /** A fresh random P-256 key and its chain `[leaf, app CA, root CA]` from the key provider. */
+  /** A P-256 key (fresh and random, or derived with `derivePath`) and its chain `[leaf, app CA, root CA]` from the key provider. */
   tlsKey(options?: TlsKeyOptions): Promise<{ key: string; certificateChain: string[] }>
   /** The tcb_info document of Info (registers from a fresh local report). */
   tcbInfo(): TcbInfo
   /** The certificate chain of the "demo-cert" requested at boot (Info `app_cert`). */
   readonly appCert: string
+  /**
+   * Opens the host-provided encrypted env with the app's env key from the key provider, as dstack-util does inside
+   * the CVM (reference/dstack.md §6.2): only keys the compose lists in `allowed_envs` are kept.
+   * @throws {InvalidEnvError} the ciphertext does not open under this app's key or its content is malformed.
+   */
+  decryptEnv(ciphertext: Uint8Array): Record<string, string>
 }
 
 export type CreateOptions = {
@@ -285,9 +297,7 @@ export async function createCvm(options: CreateOptions): Promise<Cvm> {
   }
 
   const tlsKey = async (o: TlsKeyOptions = {}): Promise<{ key: string; certificateChain: string[] }> => {
-    const seed = new Uint8Array(randomBytes(32))
-    const scalar = DstackKeys.deriveKey({ ikm: seed, context: [] })
-    seed.fill(0)
+    const scalar = tlsKeyScalar(o.derivePath)
     try {
       const spki = Certificate.spkiOf(scalar)
       const q = produce(ReportData.fromRaTlsCertificate(spki))
@@ -323,6 +333,24 @@ export async function createCvm(options: CreateOptions): Promise<Cvm> {
     } finally {
       scalar.fill(0)
     }
+  }
+
+  /** GetTlsKey: HKDF of a random seed with no context; Tappd.DeriveKey: HKDF of the app k256 key with the path. */
+  const tlsKeyScalar = (derivePath: string | undefined): Uint8Array => {
+    if (derivePath === undefined) {
+      const seed = new Uint8Array(randomBytes(32))
+      const scalar = DstackKeys.deriveKey({ ikm: seed, context: [] })
+      seed.fill(0)
+      return scalar
+    }
+    const scalar = DstackKeys.deriveKey({ ikm: keys.k256Key, context: [derivePath] })
+    // p256::SecretKey::from_slice refuses 0 and values ≥ n ("failed to derive key"); odds ≈ 2^-32.
+    const n = BigInt(`0x${hex(scalar)}`)
+    if (n === 0n || n >= p256.CURVE.n) {
+      scalar.fill(0)
+      throw new InvalidTlsOptionsError({ reason: 'the derived P-256 scalar is out of range for this path' })
+    }
+    return scalar
   }
 
   const attestation = (q: QuoteResult, eventLog: readonly EventLog.Event[]) =>
@@ -373,6 +401,18 @@ export async function createCvm(options: CreateOptions): Promise<Cvm> {
       return DstackKeys.verify({ ...o, algorithm: DstackKeys.signAlgorithm(o.algorithm) })
     },
     tlsKey,
+    decryptEnv(ciphertext) {
+      let envs: EnvEncryption.EnvVar[]
+      try {
+        envs = EnvEncryption.decrypt({ ciphertext, envCryptKey: keys.envCryptKey })
+      } catch (cause) {
+        throw new InvalidEnvError({ reason: 'the encrypted env does not open with this app’s env key', cause })
+      }
+      const allowed = Array.isArray(compose.allowed_envs) ? compose.allowed_envs.filter((k): k is string => typeof k === 'string') : []
+      const out: Record<string, string> = {}
+      for (const { key, value } of envs) if (allowed.includes(key)) out[key] = value
+      return out
+    },
     tcbInfo() {
       const report = DevnetTd.report(td, { reportData: new Uint8Array(64) })
       const config = concat(report.mrConfigId, report.mrOwner, report.mrOwnerConfig)
@@ -447,6 +487,14 @@ export class InvalidEventError extends BaseError {
   override name = 'Cvm.InvalidEventError'
   constructor({ reason }: { reason: string }) {
     super(`Invalid event: ${reason}.`)
+  }
+}
+
+/** The encrypted env cannot be used. */
+export class InvalidEnvError extends BaseError {
+  override name = 'Cvm.InvalidEnvError'
+  constructor({ reason, cause }: { reason: string; cause?: unknown }) {
+    super(`Invalid encrypted env: ${reason}.`, cause === undefined ? {} : { cause })
   }
 }
 

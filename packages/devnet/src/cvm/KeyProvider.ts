@@ -11,7 +11,7 @@
 import { p256 } from '@noble/curves/nist'
 import { secp256k1 } from '@noble/curves/secp256k1'
 import { BaseError, Collateral, ReportData, verifyQuote } from '@regent-tee/attest'
-import { AppKeys as KmsAppKeys } from '@regent-tee/kms'
+import { EnvEncryption, AppKeys as KmsAppKeys } from '@regent-tee/kms'
 import * as Certificate from '../guest/Certificate.js'
 import * as DevnetCollateral from '../tdx/DevnetCollateral.js'
 import * as DevnetPki from '../tdx/DevnetPki.js'
@@ -73,7 +73,15 @@ export type KeyProvider = {
   appKeys(request: AppKeysRequest): Promise<AppKeys>
   /** Issues `[leaf, app CA, root CA]` PEMs for an attested key. */
   signCertificate(request: CertificateRequest): Promise<string[]>
+  /**
+   * The app's env-encryption public key signed by the provider's root (dstack `GetAppEnvEncryptPubKey`, public: no
+   * attestation). Absent for providers that publish none.
+   */
+  envPublicKey?(appId: Uint8Array): Promise<EnvPublicKey>
 }
+
+/** An app's env key as a KMS publishes it (dstack `PublicKeyResponse`; see @regent-tee/kms `EnvEncryption.publish`). */
+export type EnvPublicKey = { publicKey: Uint8Array; signature: Uint8Array; timestamp: bigint; signatureV1: Uint8Array }
 
 /** The local provider, with its public roots (for verifiers and tests). */
 export type LocalKeyProvider = KeyProvider & {
@@ -177,6 +185,15 @@ export function createLocalKeyProvider(options: CreateLocalKeyProviderOptions): 
         diskCryptKey: keys.diskCryptKey ?? new Uint8Array(0),
         caCert: root.pem,
         osImageHash: osImageHashOf(request.vmConfig),
+      }
+    },
+    async envPublicKey(appId) {
+      if (appId.length !== 20) throw new KeyRequestRejectedError({ reason: `app id must be 20 bytes, got ${appId.length}` })
+      const keys = KmsAppKeys.derive({ rootK256, rootCa, appId })
+      try {
+        return EnvEncryption.publish({ rootK256, appId, envCryptKey: keys.envCryptKey, now: BigInt(Math.floor(Date.now() / 1000)) })
+      } finally {
+        KmsAppKeys.wipe(keys)
       }
     },
     async signCertificate(request) {

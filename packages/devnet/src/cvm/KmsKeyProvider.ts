@@ -81,6 +81,26 @@ export async function createKmsKeyProvider(options: CreateKmsKeyProviderOptions)
       }
     },
     signCertificate: (request) => options.certificates.signCertificate(request),
+    async envPublicKey(appId) {
+      const res = await fetch(`${client.url}/v1/app-env-key?app_id=${Buffer.from(appId).toString('hex')}`, {
+        signal: AbortSignal.timeout(30_000),
+      })
+      const body = (await res.json().catch(() => ({}))) as Record<string, unknown>
+      if (!res.ok) throw new KmsKeyProviderError({ reason: `GET /v1/app-env-key answered HTTP ${res.status}` })
+      const hex = (field: string) => {
+        const v = body[field]
+        if (typeof v !== 'string' || !/^(?:[0-9a-f]{2})+$/.test(v))
+          throw new KmsKeyProviderError({ reason: `/v1/app-env-key ${field} is not hex` })
+        return new Uint8Array(Buffer.from(v, 'hex'))
+      }
+      if (typeof body.timestamp !== 'number') throw new KmsKeyProviderError({ reason: '/v1/app-env-key timestamp is not a number' })
+      return {
+        publicKey: hex('public_key'),
+        signature: hex('signature'),
+        timestamp: BigInt(body.timestamp),
+        signatureV1: hex('signature_v1'),
+      }
+    },
   }
 }
 

@@ -261,3 +261,42 @@ test('concurrency: 64 parallel GetQuote calls each return a valid quote over the
 test('startGuestAgent without a listener throws', async () => {
   await expect(startGuestAgent(cvm, {})).rejects.toThrow('The guest agent needs a socketPath, a port, or both.')
 })
+
+test('behavior: an unknown route reads the whole body before its 404, and the connection stays usable', async () => {
+  const { Agent } = await import('node:http')
+  const keepAlive = new Agent({ keepAlive: true, maxSockets: 1 })
+  const port = Number(new URL(agent.url as string).port)
+  const send = (path: string, body: string) =>
+    new Promise<{ status: number; text: string; connection: string | undefined; socket: unknown }>((resolve, reject) => {
+      const req = request(
+        { host: '127.0.0.1', port, path, method: 'POST', agent: keepAlive, headers: { 'Content-Type': 'application/json' } },
+        (res) => {
+          const chunks: Buffer[] = []
+          res.on('data', (c: Buffer) => chunks.push(c))
+          res.on('end', () =>
+            resolve({
+              status: res.statusCode ?? 0,
+              text: Buffer.concat(chunks).toString(),
+              connection: res.headers.connection,
+              socket: req.socket,
+            }),
+          )
+        },
+      )
+      req.on('error', reject)
+      // Chunked, in pieces: the server must read them all before it answers.
+      for (let i = 0; i < 64; i++) req.write(body.slice(i * (body.length / 64), (i + 1) * (body.length / 64)))
+      req.end()
+    })
+  try {
+    const body = JSON.stringify({ payload: 'ab'.repeat(256 * 1024) })
+    const unknown = await send('/prpc/Tappd.Nope', body)
+    expect([unknown.status, JSON.parse(unknown.text)]).toEqual([404, { error: 'No such method: /prpc/Tappd.Nope' }])
+    expect(unknown.connection).not.toBe('close')
+    const next = await send('/Version', '{}')
+    expect(next.status).toBe(200)
+    expect(next.socket).toBe(unknown.socket) // the same connection served both
+  } finally {
+    keepAlive.destroy()
+  }
+})

@@ -4,13 +4,15 @@
  * `DstackClient` talks to it unmodified (`DSTACK_SIMULATOR_ENDPOINT` = the socket path or the URL).
  *
  * Routes: `POST`/`GET` `/GetKey`, `/GetQuote`, `/Info`, `/EmitEvent`, `/Attest`, `/Sign`, `/Verify`, `/Version`,
- * `/GetTlsKey`, and the legacy Tappd routes `/prpc/Tappd.{Info,Version,TdxQuote,RawQuote,DeriveK256Key}` (§1.3).
+ * `/GetTlsKey`, and the legacy Tappd routes `/prpc/Tappd.{Info,Version,TdxQuote,RawQuote,DeriveK256Key}` (§1.3) and
+ * `/prpc/Tappd.DeriveKey` (Tappd.ts).
  * Encoding (§1.1): JSON bodies with `Content-Type: application/json` (or `?json`), GET query parameters; field
  * names snake_case; bytes as lowercase hex without `0x` on output, `0x` tolerated on input. Responses always
  * carry `Content-Length` (the SDK's socket client needs it) and are pure ASCII (non-ASCII JSON is `\u`-escaped,
  * because the SDK's socket client compares UTF-16 lengths with byte lengths).
  *
- * Errors: `{"error": "<message>"}` — 400 for bad input (as dstack), 404 unknown method, 405 other HTTP methods,
+ * Errors: `{"error": "<message>"}` — 400 for bad input (as dstack), 404 unknown method, 405 other HTTP methods (both
+ * after the body was read and discarded),
  * 413 body over {@link maxBodyBytes}, 415 a non-empty body that is not JSON, 500 (generic text) for a fault in
  * the agent itself. Every request is validated completely before the CVM is touched, so a rejected request
  * changes nothing (a bad EmitEvent never extends RTMR3). No stack traces or key material appear in errors.
@@ -21,6 +23,7 @@ import type { AddressInfo } from 'node:net'
 import { BaseError, ReportData } from '@regent-tee/attest'
 import * as Cvm from '../cvm/Cvm.js'
 import * as DstackKeys from './DstackKeys.js'
+import * as Tappd from './Tappd.js'
 
 /** Request bodies larger than this are answered 413. */
 export const maxBodyBytes = 1024 * 1024
@@ -124,11 +127,15 @@ function createHandler(cvm: Cvm.Cvm) {
     try {
       const url = new URL(req.url ?? '/', 'http://dstack')
       const method = Object.hasOwn(routes, url.pathname) ? routes[url.pathname] : undefined
-      if (!method) {
-        // Drain nothing: unknown routes are answered at once and the connection closed.
-        return send(res, 404, { error: `No such method: ${url.pathname}` }, true)
+      if (!method || (req.method !== 'POST' && req.method !== 'GET')) {
+        // Read (and discard) the body before answering, so a client still sending it is not reset (ECONNRESET).
+        const drained = await readBody(req).then(
+          () => true,
+          () => false,
+        )
+        if (!method) return send(res, 404, { error: `No such method: ${url.pathname}` }, !drained)
+        return send(res, 405, { error: `Method ${req.method} is not allowed` }, !drained)
       }
-      if (req.method !== 'POST' && req.method !== 'GET') return send(res, 405, { error: `Method ${req.method} is not allowed` }, true)
       let fields: Fields
       if (req.method === 'GET') fields = queryFields(url.searchParams)
       else {
@@ -376,6 +383,7 @@ const routes: Record<string, Method> = {
   '/prpc/Tappd.TdxQuote': tdxQuote,
   '/prpc/Tappd.RawQuote': rawQuote,
   '/prpc/Tappd.DeriveK256Key': deriveK256Key,
+  ...Tappd.routes,
 }
 
 /** Neither a socket path nor a port was given. */

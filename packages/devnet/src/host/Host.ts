@@ -96,6 +96,12 @@ export type LaunchParameters = {
   entry?: string
   /** Key provider for this CVM (default: the host's). The devnet's KMS CVMs use the local provider. */
   keyProvider?: KeyProvider
+  /**
+   * dstack's encrypted env (`ephemeral_pk ‖ iv ‖ AES-GCM`, reference/dstack.md §6.2), opened inside the CVM with the
+   * app's env key from the key provider; only the compose's `allowed_envs` are kept. Its `REGENT_RPC_URL`, when
+   * present, is the chain the CVM's RPC proxy and faucet use (the agent itself still sees the proxy).
+   */
+  encryptedEnv?: Uint8Array
 }
 
 /** Options of {@link Host.restart}. */
@@ -150,9 +156,9 @@ export type Host = {
   restart(cvmId: string, options?: RestartOptions): Promise<CvmRecord>
   /**
    * Devnet faucet: raises `address`'s balance to at least `wei` (anvil_setBalance; there is no such
-   * thing on a real chain). Resolves with the new balance.
+   * thing on a real chain) on the host's chain, or on CVM `cvmId`'s chain. Resolves with the new balance.
    */
-  fund(address: string, wei: bigint): Promise<bigint>
+  fund(address: string, wei: bigint, cvmId?: string): Promise<bigint>
   /** The chain RPC URL a CVM may use now, or `undefined` while it is partitioned. */
   rpcFor(cvmId: string): string | undefined
   close(): Promise<void>
@@ -183,6 +189,9 @@ type Launch = {
   /** `null` removes a variable the host's own environment has. */
   env: Record<string, string | null>
   keyProvider: KeyProvider
+  encryptedEnv: Uint8Array | undefined
+  /** The chain behind this CVM's RPC proxy (default: the host's). */
+  chainRpcUrl: string | undefined
 }
 
 /** One boot's program: `output` emits `line` for each stdout line (the first 1,000 are also kept in `lines`) and `exit`. */
@@ -256,10 +265,11 @@ export function createHost(options: CreateHostOptions): Host {
     }
     Object.assign(env, {
       DSTACK_SIMULATOR_ENDPOINT: agent.socketPath ?? '',
+      TAPPD_SIMULATOR_ENDPOINT: agent.socketPath ?? '', // the same agent serves the legacy /prpc/Tappd.* routes
       REGENT_GUEST_AGENT_URL: agent.url ?? '',
       REGENT_RPC_URL: `${options.hostUrl()}/v1/cvms/${cvmId}/rpc`,
       REGENT_CVM_ID: cvmId,
-      REGENT_FAUCET_URL: `${options.hostUrl()}/v1/faucet`,
+      REGENT_FAUCET_URL: `${options.hostUrl()}/v1/faucet?cvm=${cvmId}`, // funds on this CVM's chain
       REGENT_DATA_DIR: join(dir, 'data'), // the CVM's own disk
       REGENT_DEVNET: '1',
       PORT: String(port),
@@ -316,8 +326,15 @@ export function createHost(options: CreateHostOptions): Host {
         instanceIdSeed: params.instanceIdSeed ? Uint8Array.from(params.instanceIdSeed) : new Uint8Array(randomBytes(20)),
         env: { ...params.env },
         keyProvider: params.keyProvider ?? options.keyProvider,
+        encryptedEnv: params.encryptedEnv ? Uint8Array.from(params.encryptedEnv) : undefined,
+        chainRpcUrl: undefined,
       }
       const cvm = await measure(launch)
+      if (launch.encryptedEnv) {
+        const decrypted = cvm.decryptEnv(launch.encryptedEnv)
+        Object.assign(launch.env, decrypted)
+        if (decrypted.REGENT_RPC_URL) launch.chainRpcUrl = decrypted.REGENT_RPC_URL
+      }
       const agent = await startGuestAgent(cvm, { socketPath: socketPathFor(dir, cvmId), port: 0 })
       const port = await freePort()
       const run = spawnProgram({ cvmId, dir, launch, agent, port })
@@ -440,9 +457,10 @@ export function createHost(options: CreateHostOptions): Host {
       return e.record
     },
 
-    async fund(address, wei) {
+    async fund(address, wei, cvmId) {
+      const chain = cvmId === undefined ? options.rpcUrl : (entryOf(cvmId).launch.chainRpcUrl ?? options.rpcUrl)
       const rpc = async (method: string, params: unknown[]) => {
-        const res = await fetch(options.rpcUrl, {
+        const res = await fetch(chain, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
           body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
@@ -459,7 +477,7 @@ export function createHost(options: CreateHostOptions): Host {
 
     rpcFor(cvmId) {
       const e = entryOf(cvmId)
-      return e.record.faults.partitionChain ? undefined : options.rpcUrl
+      return e.record.faults.partitionChain ? undefined : (e.launch.chainRpcUrl ?? options.rpcUrl)
     },
 
     async close() {

@@ -75,7 +75,9 @@ async function handle(host: Host, req: IncomingMessage, res: ServerResponse, inf
           throw new HttpError(400, 'invalid_request', '"wei" must be a decimal string of at most 1e24')
         wei = BigInt(body.wei)
       }
-      const balance = await host.fund(body.address, wei)
+      const cvm = url.searchParams.get('cvm') ?? undefined // a CVM's faucet funds on that CVM's chain
+      if (cvm !== undefined) host.get(cvm)
+      const balance = await host.fund(body.address, wei, cvm)
       return send(res, 200, { address: body.address, balance: balance.toString() })
     }
     case 'POST /v1/apps': {

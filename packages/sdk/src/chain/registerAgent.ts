@@ -9,6 +9,7 @@ import { identityRegistryAbi } from '@regent-tee/contracts'
 import type { Address, Client } from 'viem'
 import { getContractEvents, readContract } from 'viem/actions'
 import { BaseError } from '../errors.js'
+import { getLogsBounded } from './getLogsBounded.js'
 import { type RegentContracts, type Sent, send, type WriteClient } from './transact.js'
 
 /** The registration-v1 `type`. */
@@ -158,7 +159,7 @@ export type FindAgentParameters = {
   readonly owner: Address
   /** Match the registration file's `name` (files that do not parse never match a name). */
   readonly name?: string
-  /** Scan `Registered` events from this block (default 0). */
+  /** Scan `Registered` events from this block: the registry's deployment block (default 0, scanned in bounded windows). */
   readonly fromBlock?: bigint
 }
 
@@ -173,13 +174,13 @@ export type FindAgentReturnType = { readonly agentId: bigint; readonly agentURI:
  */
 export async function findAgent(client: Client, parameters: FindAgentParameters): Promise<FindAgentReturnType | undefined> {
   const address = parameters.contracts.identityRegistry
-  const events = await getContractEvents(client, {
+  // Bounded windows (public RPCs refuse wide getLogs ranges); start at the registry's deployment block when known.
+  const events = await getLogsBounded(client, {
     address,
     abi: identityRegistryAbi,
     eventName: 'Registered',
     args: { owner: parameters.owner },
     fromBlock: parameters.fromBlock ?? 0n,
-    toBlock: 'latest',
   })
   for (const event of events) {
     const agentId = event.args.agentId

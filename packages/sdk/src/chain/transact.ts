@@ -36,6 +36,28 @@ export type WriteClient = Client<Transport, Chain, Account>
 /** Every error and event of the contracts these actions call. */
 export const regentAbi = [...regentSuccessionAbi, ...agentTreasuryAbi, ...regentAppAuthAbi, ...identityRegistryAbi] as const satisfies Abi
 
+/**
+ * How {@link send} waits for a transaction (DESIGN.md §14: reorg-safe confirmation depth, bounded waits). Gas and
+ * EIP-1559 fees come from the chain (viem estimates `gas` with `eth_estimateGas` and `maxFeePerGas` /
+ * `maxPriorityFeePerGas` from the latest base fee and `eth_maxPriorityFeePerGas`); nonces come from the account's
+ * nonce manager when it has one (the CLI's deployer does), so concurrent sends from one key do not collide.
+ */
+export type SendOptions = {
+  /** Blocks on top of the one that mined the transaction before it counts (1 = mined). @default 1 */
+  readonly confirmations?: number | undefined
+  /** Longest wait for the receipt, in ms. @default 180_000 */
+  readonly timeoutMs?: number | undefined
+}
+
+/** Default {@link SendOptions}; `REGENT_CONFIRMATIONS` (a whole number ≥ 1) overrides the depth in a process. */
+export function sendDefaults(
+  env: Record<string, string | undefined> = typeof process === 'undefined' ? {} : process.env,
+): Required<SendOptions> {
+  const depth = env.REGENT_CONFIRMATIONS
+  const confirmations = depth !== undefined && /^\d{1,3}$/.test(depth) && Number(depth) >= 1 ? Number(depth) : 1
+  return { confirmations, timeoutMs: 180_000 }
+}
+
 /** The outcome of one mined transaction. */
 export type Sent = { readonly transactionHash: Hex; readonly gasUsed: bigint; readonly blockNumber: bigint }
 
@@ -44,11 +66,14 @@ export type Sent = { readonly transactionHash: Hex; readonly gasUsed: bigint; re
  *
  * @throws {ContractRevertedError} the simulation reverted (nothing was sent); `errorName`/`args` are decoded.
  * @throws {TransactionRevertedError} the transaction was mined but reverted (the chain moved in between).
+ * @throws viem's `WaitForTransactionReceiptTimeoutError` when no receipt (with its confirmations) arrives in time.
  */
 export async function send(
   client: WriteClient,
   call: { readonly address: Address; readonly abi: Abi; readonly functionName: string; readonly args: readonly unknown[] },
+  options: SendOptions = {},
 ): Promise<Sent> {
+  const defaults = sendDefaults()
   const abi = [...call.abi, ...regentAbi] as Abi
   let request: unknown
   try {
@@ -64,7 +89,11 @@ export async function send(
     throw ContractRevertedError.from(call.functionName, error)
   }
   const transactionHash = await writeContract(client, request as never)
-  const receipt = await waitForTransactionReceipt(client, { hash: transactionHash })
+  const receipt = await waitForTransactionReceipt(client, {
+    hash: transactionHash,
+    confirmations: options.confirmations ?? defaults.confirmations,
+    timeout: options.timeoutMs ?? defaults.timeoutMs,
+  })
   if (receipt.status !== 'success') throw new TransactionRevertedError({ functionName: call.functionName, transactionHash })
   return { transactionHash, gasUsed: receipt.gasUsed, blockNumber: receipt.blockNumber }
 }
