@@ -15,7 +15,7 @@ import * as DevnetPki from '../tdx/DevnetPki.js'
 import * as Bundle from './Bundle.js'
 import { createBundleStore } from './BundleStore.js'
 import { createHost, type Host } from './Host.js'
-import { bundleStoreResolver, ImageError, startVmmApi, type VmmApi } from './VmmApi.js'
+import { bundleStoreResolver, startVmmApi, type VmmApi } from './VmmApi.js'
 
 const probe = fileURLToPath(new URL('../../test/fixtures/probe-agent/', import.meta.url))
 const token = 'devnet-test-token-0123456789'
@@ -65,17 +65,9 @@ async function waitFor(url: string): Promise<Response> {
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'regent-vmm-'))
   host = createHost({ dir, rpcUrl: 'http://127.0.0.1:9', keyProvider, pki, hostUrl: () => 'http://127.0.0.1:9' })
-  digest = await Bundle.digest(probe)
-  // The probe agent needs its dependencies: resolve the pinned digest to the fixture itself (the store is tested below).
-  vmm = await startVmmApi({
-    host,
-    keyProvider,
-    token,
-    resolveImage: async (d) => {
-      if (d !== digest) throw new ImageError({ reason: `${d} is not in this test's store` })
-      return probe
-    },
-  })
+  // The probe agent with its dependencies, assembled into the host's bundle store (the devnet's registry).
+  digest = (await host.bundles.assemble({ dir: probe })).digest
+  vmm = await startVmmApi({ host, keyProvider, token, resolveImage: bundleStoreResolver(host.bundles) })
 })
 
 afterAll(async () => {
@@ -164,7 +156,7 @@ describe('bad input', () => {
       [
         'CreateVm',
         { name: 'x', compose_file: composeFor(`probe@sha256:${'0'.repeat(64)}`) },
-        `Image error: sha256:${'0'.repeat(64)} is not in this test's store.`,
+        `Image error: sha256:${'0'.repeat(64)} is not in the devnet bundle store (push the bundle first).`,
       ],
       ['CreateVm', { name: 'x', compose_file: '{"no":"name"}' }, 'compose_file must be an app-compose.json object with a string "name"'],
       [
