@@ -2,6 +2,7 @@
 // KMS-side app keys, the guest-side GetKey derivation, signature-chain verification back to the
 // KMS root, and encrypted environment variables.
 export * as AppKeys from './AppKeys.js'
+export * as DstackKmsAuth from './DstackKmsAuth.js'
 export * as EnvEncryption from './EnvEncryption.js'
 export { BaseError, type BaseErrorOptions } from './errors.js'
 export * as GetKey from './GetKey.js'
