@@ -21,6 +21,7 @@ import * as DevnetFile from './DevnetFile.js'
 import * as Hardware from './Hardware.js'
 import { createHost, type Host, wipe } from './host/Host.js'
 import { type HostServer, startHostServer } from './host/HostServer.js'
+import * as Phala from './phala/Setup.js'
 import * as DevnetPki from './tdx/DevnetPki.js'
 import * as DevnetTd from './tdx/DevnetTd.js'
 
@@ -57,6 +58,8 @@ export type Devnet = {
   anvil: Anvil
   server: HostServer
   kms: DevnetKmsNode[]
+  /** The Phala Cloud stand-in (docs/targets/phala.md). */
+  phala: Phala.Phala
   /**
    * Devnet convenience for app developers: registers the app of `compose` in RegentAppAuth (owner:
    * anvil account 1, timelock 0) and approves its compose hash, the devnet OS image and the KMS root.
@@ -94,6 +97,7 @@ export async function startDevnet(options: StartDevnetOptions = {}): Promise<Dev
   const seed = await Hardware.loadSeed(dir)
 
   let hostRef: Host | undefined
+  let phalaRef: Phala.Phala | undefined
   const t0 = performance.now()
   const anvil = await startAnvil({ chainId: options.chainId ?? 31337, statePath: join(dir, 'anvil-state.json') })
   const t1 = performance.now()
@@ -120,6 +124,12 @@ export async function startDevnet(options: StartDevnetOptions = {}): Promise<Dev
     }
     contracts ??= (await deployRegent(governance, client)).contracts
     const appAuth = contracts.appAuth
+    // dstack's on-chain KMS contract, consulted by the KMS nodes for apps registered there (Phala stand-in).
+    const dstackKms = await Phala.ensureDstackKms({
+      client,
+      governance,
+      previous: previous?.chainId === anvil.chainId ? previous.dstackKms : undefined,
+    })
     const t2 = performance.now()
     const send = async (hash: Promise<Hex>) => {
       const receipt = await client.waitForTransactionReceipt({ hash: await hash })
@@ -163,6 +173,7 @@ export async function startDevnet(options: StartDevnetOptions = {}): Promise<Dev
       const configPath = join(dir, 'kms', `node-${i}.json`)
       const config = {
         appAuth,
+        dstackKms,
         trustedRootsPem: [host.pki.root.certificate.pem],
         collateralUrl: `${server.url}/v1/collateral`,
         nodeId: `node-${i}`,
@@ -183,6 +194,19 @@ export async function startDevnet(options: StartDevnetOptions = {}): Promise<Dev
     }
     kmsRoot = kms[0]?.address
     if (kms[0]) appProvider = await createKmsKeyProvider({ url: kms[0].url, certificates: local })
+    const phala = await Phala.startPhala({
+      dir,
+      host,
+      seed,
+      pki,
+      client,
+      chainId: anvil.chainId,
+      rpcUrl: anvil.rpcUrl,
+      governance,
+      dstackKms,
+      kmsNode: kms[0],
+    })
+    phalaRef = phala
     const t3 = performance.now()
 
     async function approveKmsMeasurement({ attest }: { attest: (rd: Uint8Array) => { quote: Uint8Array; eventLog: string } }) {
@@ -240,6 +264,9 @@ export async function startDevnet(options: StartDevnetOptions = {}): Promise<Dev
       hostUrl: server.url,
       rootCa: host.pki.root.certificate.pem,
       collateralUrl: `${server.url}/v1/collateral`,
+      phalaApiUrl: phala.server.url,
+      phalaApiKey: phala.server.apiKey,
+      dstackKms,
     }
     await DevnetFile.write(dir, file)
     let stopping: Promise<void> | undefined
@@ -249,10 +276,12 @@ export async function startDevnet(options: StartDevnetOptions = {}): Promise<Dev
       anvil,
       server,
       kms,
+      phala,
       approveApp,
       timings: { anvil: t1 - t0, contracts: t2 - t1, host: tHost - t2, kms: t3 - tHost },
       stop() {
         stopping ??= (async () => {
+          await phala.close()
           await host.close()
           await server.close()
           await anvil.stop()
@@ -261,6 +290,7 @@ export async function startDevnet(options: StartDevnetOptions = {}): Promise<Dev
       },
     }
   } catch (error) {
+    await phalaRef?.close().catch(() => undefined)
     await hostRef?.close().catch(() => undefined)
     await anvil.stop()
     throw error

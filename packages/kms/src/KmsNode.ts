@@ -16,6 +16,7 @@ import { type Collateral, intelSgxRootCa, type TcbInfo, type TrustedRoot } from 
 import type { Address, PublicClient } from 'viem'
 import * as AppKeys from './AppKeys.js'
 import * as DstackKmsAuth from './DstackKmsAuth.js'
+import * as EnvEncryption from './EnvEncryption.js'
 import { BaseError } from './errors.js'
 import * as Kdf from './Kdf.js'
 import * as KeyRelease from './KeyRelease.js'
@@ -289,11 +290,32 @@ export async function startKmsNode(options: StartKmsNodeOptions): Promise<KmsNod
     return { status: 200, body: { entries: log.read({ from, limit }), head: log.head() } }
   }
 
+  // dstack KMS GetAppEnvEncryptPubKey (reference: dstack kms/src/main_service.rs; docs/kms.md): an app's X25519 env
+  // key, signed by the root k256 key (legacy form and signature_v1 with a timestamp). Public, like dstack's.
+  const envPublicKey = (query: URLSearchParams): Reply => {
+    const appId = query.get('appId')?.replace(/^0x/, '').toLowerCase() ?? ''
+    if (!/^[0-9a-f]{40}$/.test(appId)) return badRequest('request.invalid', 'appId must be 20 bytes of hex.')
+    const { envCryptKey } = appKeysOf(appId, '')
+    const publicKey = EnvEncryption.toPublicKey({ envCryptKey })
+    const id = Buffer.from(appId, 'hex')
+    const timestamp = BigInt(Math.floor(now().getTime() / 1000))
+    return {
+      status: 200,
+      body: {
+        publicKey: ReleaseRequest.toHex(publicKey),
+        signature: ReleaseRequest.toHex(EnvEncryption.signPublicKey({ rootK256: roots.rootK256, appId: id, publicKey })),
+        timestamp: Number(timestamp),
+        signatureV1: ReleaseRequest.toHex(EnvEncryption.signPublicKey({ rootK256: roots.rootK256, appId: id, publicKey, timestamp })),
+      },
+    }
+  }
+
   type Route = { method: 'GET' | 'POST'; handle: (body: unknown, query: URLSearchParams) => Reply | Promise<Reply> }
   const routes: Record<string, Route> = {
     '/health': { method: 'GET', handle: () => ({ status: 200, body: { ok: true, nodeId } }) },
     '/v1/info': { method: 'GET', handle: () => ({ status: 200, body: info() }) },
     '/v1/log': { method: 'GET', handle: (_b, q) => readLog(q) },
+    '/v1/env-pubkey': { method: 'GET', handle: (_b, q) => envPublicKey(q) },
     '/v1/nonce': { method: 'POST', handle: (b) => issueNonce('keys', b) },
     '/v1/keys': { method: 'POST', handle: (b) => handleKeys(b) },
     '/v1/onboard/nonce': { method: 'POST', handle: (b) => issueNonce('onboard', b) },

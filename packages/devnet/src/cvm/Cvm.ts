@@ -22,7 +22,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { p256 } from '@noble/curves/nist'
 import { BaseError, type EventLog, ReportData } from '@regent-tee/attest'
-import { GetKey } from '@regent-tee/kms'
+import { EnvEncryption, GetKey } from '@regent-tee/kms'
 import * as Attestation from '../guest/Attestation.js'
 import * as Certificate from '../guest/Certificate.js'
 import * as DstackKeys from '../guest/DstackKeys.js'
@@ -140,6 +140,12 @@ export type Cvm = {
   tcbInfo(): TcbInfo
   /** The certificate chain of the "demo-cert" requested at boot (Info `app_cert`). */
   readonly appCert: string
+  /**
+   * Opens an encrypted env (dstack `docs/encrypted-env-spec.md`) with the app's `env_crypt_key`, as dstack OS does at
+   * boot (`dstack-util` `unseal_env_vars`): only keys the compose lists in `allowed_envs` are kept.
+   * @throws {EnvEncryption} errors from @regent-tee/kms for a ciphertext that does not open.
+   */
+  openEnv(ciphertext: Uint8Array): Record<string, string>
 }
 
 export type CreateOptions = {
@@ -340,6 +346,13 @@ export async function createCvm(options: CreateOptions): Promise<Cvm> {
     info,
     faults: {},
     appCert,
+    openEnv(ciphertext) {
+      const allowed = new Set(Array.isArray(compose.allowed_envs) ? compose.allowed_envs.filter((k) => typeof k === 'string') : [])
+      const env: Record<string, string> = {}
+      for (const { key, value } of EnvEncryption.decrypt({ ciphertext, envCryptKey: keys.envCryptKey }))
+        if (allowed.has(key)) env[key] = value
+      return env
+    },
     appCompose() {
       const altered = cvm.faults.alterComposeAfterMeasure
       if (altered instanceof Uint8Array) return Uint8Array.from(altered)

@@ -78,6 +78,11 @@ export type LaunchParameters = {
   entry?: string
   /** Key provider for this CVM (default: the host's). The devnet's KMS CVMs use the local provider. */
   keyProvider?: KeyProvider
+  /**
+   * Encrypted env (dstack format, to the app's env key): opened inside the CVM after its keys arrive, keys outside the
+   * compose's `allowed_envs` dropped, and added to `env` (Phala Cloud stand-in, docs/targets/phala.md).
+   */
+  encryptedEnv?: Uint8Array
 }
 
 /** Options of {@link Host.restart}. */
@@ -265,6 +270,8 @@ export function createHost(options: CreateHostOptions): Host {
         keyProvider: params.keyProvider ?? options.keyProvider,
       }
       const cvm = await measure(launch)
+      // encrypted env: opened by the CVM with its own keys (kept for reboots, as dstack keeps .encrypted-env)
+      if (params.encryptedEnv) Object.assign(launch.env, cvm.openEnv(params.encryptedEnv))
       const agent = await startGuestAgent(cvm, { socketPath: socketPathFor(dir, cvmId), port: 0 })
       const port = await freePort()
       const run = spawnProgram({ cvmId, dir, launch, agent, port })
