@@ -46,7 +46,7 @@ let digest: string
 beforeAll(async () => {
   const dir = await mkdtemp(join(tmpdir(), 'regent-phala-'))
   devnet = await startDevnet({ dir })
-  client = createClient({ baseURL: devnet.file.phalaApiUrl, apiKey: devnet.file.phalaApiKey })
+  client = createClient({ baseURL: devnet.file.phalaApiUrl as string, apiKey: devnet.file.phalaApiKey as string })
   digest = await Registry.push({ dir, bundle: probe })
 }, 120_000)
 afterAll(async () => {
@@ -67,7 +67,7 @@ describe('Phala Cloud stand-in', () => {
   })
 
   test('behavior: a wrong key is an AuthError (401) and changes nothing', async () => {
-    const stranger = createClient({ baseURL: devnet.file.phalaApiUrl, apiKey: 'phak_wrong' })
+    const stranger = createClient({ baseURL: devnet.file.phalaApiUrl as string, apiKey: 'phak_wrong' })
     await expect(getCurrentUser(stranger)).rejects.toBeInstanceOf(AuthError)
     await expect(getCurrentUser(stranger)).rejects.toMatchObject({ status: 401 })
   })
@@ -97,7 +97,7 @@ describe('Phala Cloud stand-in', () => {
     const key = await getAppEnvEncryptPubKey(client, { kms: 'phala-devnet', app_id: appId })
     expect(key.public_key).toBe(provision.app_env_encrypt_pubkey)
     const signer = await verifyEnvEncryptPublicKey(Buffer.from(key.public_key, 'hex'), Buffer.from(key.signature, 'hex'), appId)
-    expect(signer).toBe(`0x${(provision.kms_info as { k256_pubkey: string }).k256_pubkey}`)
+    expect(signer).toBe(`0x${(provision.kms_info as unknown as { k256_pubkey: string }).k256_pubkey}`)
 
     const encrypted = await encryptEnvVars(
       [

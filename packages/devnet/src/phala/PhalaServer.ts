@@ -475,6 +475,6 @@ function send(res: ServerResponse, status: number, body: unknown): void {
 }
 
 function sendError(res: ServerResponse, error: unknown): void {
-  if (error instanceof PhalaError) return send(res, error.status, { detail: error.detail })
-  return send(res, 500, { detail: 'Internal Server Error' })
+  if (error instanceof PhalaError) send(res, error.status, { detail: error.detail })
+  else send(res, 500, { detail: 'Internal Server Error' })
 }
