@@ -173,9 +173,17 @@ export const commands: readonly CommandSpec[] = [
         description: 'devnet: RegentAppAuth timelock of the app (default: regent.json "local.timelock", 0)',
       },
       { name: 'wait-timelock', description: 'devnet: when the approval is pending, advance the chain clock (evm_increaseTime + evm_mine)' },
+      // --target phala (docs/targets/phala.md); auth from PHALA_CLOUD_API_KEY / PHALA_CLOUD_API_PREFIX only
+      { name: 'kms', value: 'mode', description: "phala: the app's KMS, phala (Phala's central KMS) or onchain (dstack's DstackKms)", choices: ['phala', 'onchain'] },
+      { name: 'node', value: 'id', description: 'phala: the node to deploy on (default: the listed node with the most room)' },
+      { name: 'os-image', value: 'name', description: "phala: the node's OS image (default: its newest release image)" },
     ],
     examples: [
       { command: 'regent deploy --target local', description: 'deploy (or upgrade) the project here to the running devnet' },
+      {
+        command: 'PHALA_CLOUD_API_PREFIX=<phalaApiUrl> PHALA_CLOUD_API_KEY=<phalaApiKey> regent deploy --target phala --kms onchain',
+        description: "deploy to Phala Cloud (here the devnet's stand-in), boots gated by RegentAppAuth through dstack's on-chain KMS",
+      },
       {
         command: 'regent deploy --dir my-agent --json',
         description: 'machine-readable: agentId, wallet, appId, composeHash, cvmId, url, changed',

@@ -20,6 +20,7 @@ import * as Build from '../project/Build.js'
 import * as Config from '../project/Config.js'
 import * as Host from '../project/Host.js'
 import * as Record from '../project/Record.js'
+import { type PhalaDeployOutput, renderPhala } from '../providers/phalaDeploy.js'
 
 const docs = 'docs/cli/deploy.md'
 /** How long the agent may take to boot, register and become canonical. */
@@ -63,7 +64,7 @@ type Context = {
 }
 
 /** Deploys the project in `--dir` (default: the current directory) to `--target`. */
-export async function run(input: CommandInput): Promise<CommandResult<DeployOutput>> {
+export async function run(input: CommandInput): Promise<CommandResult<DeployOutput | PhalaDeployOutput>> {
   const dir = resolve(typeof input.flags.dir === 'string' ? input.flags.dir : '.')
   const config = await Config.load(dir)
   const target = (typeof input.flags.target === 'string' ? input.flags.target : config.target) as Config.Target
@@ -73,6 +74,8 @@ export async function run(input: CommandInput): Promise<CommandResult<DeployOutp
   const timelock = timelockFlag === undefined ? config.local.timelock : Number(timelockFlag)
   const json = input.flags.json === true
 
+  // --target phala: its own pipeline (providers/phalaDeploy.ts; docs/targets/phala.md)
+  if (target === 'phala') return (await import('../providers/phalaDeploy.js')).deployPhala(input, { dir, config, timelock })
   if (target !== 'local') {
     await progress([{ title: `build a linux/amd64 image for ${target}`, task: () => buildImage(dir, config, target) }], json).run()
     throw new CliError('target.unsupported', `deploying to ${target} is not available in this version`, { docs })
@@ -241,6 +244,7 @@ export async function run(input: CommandInput): Promise<CommandResult<DeployOutp
 }
 
 export function render(result: CommandResult): string {
+  if ((result.data as { target?: string }).target === 'phala') return renderPhala(result.data as PhalaDeployOutput)
   const d = result.data as DeployOutput
   const rows: [string, string][] = [
     ['agentId', d.agentId],
