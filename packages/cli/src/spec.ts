@@ -174,7 +174,12 @@ export const commands: readonly CommandSpec[] = [
       },
       { name: 'wait-timelock', description: 'devnet: when the approval is pending, advance the chain clock (evm_increaseTime + evm_mine)' },
       // --target phala (docs/targets/phala.md); auth from PHALA_CLOUD_API_KEY / PHALA_CLOUD_API_PREFIX only
-      { name: 'kms', value: 'mode', description: "phala: the app's KMS, phala (Phala's central KMS) or onchain (dstack's DstackKms)", choices: ['phala', 'onchain'] },
+      {
+        name: 'kms',
+        value: 'mode',
+        description: "phala: the app's KMS, phala (Phala's central KMS) or onchain (dstack's DstackKms)",
+        choices: ['phala', 'onchain'],
+      },
       { name: 'node', value: 'id', description: 'phala: the node to deploy on (default: the listed node with the most room)' },
       { name: 'os-image', value: 'name', description: "phala: the node's OS image (default: its newest release image)" },
     ],

@@ -49,7 +49,13 @@ describe('regent deploy --target phala', () => {
     const r = await deploy(dir)
     expect(r.code, r.stderr).toBe(0)
     const d = JSON.parse(r.stdout)
-    expect(d).toMatchObject({ target: 'phala', kms: 'phala', upgrade: false, attestation: { hardware: 'devnet' }, keyProvenance: { verified: true } })
+    expect(d).toMatchObject({
+      target: 'phala',
+      kms: 'phala',
+      upgrade: false,
+      attestation: { hardware: 'devnet' },
+      keyProvenance: { verified: true },
+    })
     expect(d.wallet).toMatch(/^0x[0-9a-fA-F]{40}$/)
     const client = createPublicClient({ transport: http(file.rpcUrl) })
     const read = (functionName: string, args: readonly unknown[]) =>
@@ -72,7 +78,9 @@ describe('regent deploy --target phala', () => {
     const d = JSON.parse(r.stdout)
     expect(d).toMatchObject({ kms: 'onchain', attestation: { hardware: 'devnet' }, keyProvenance: { verified: true } })
     const client = createPublicClient({ transport: http(file.rpcUrl) })
-    expect(await client.readContract({ address: file.dstackKms, abi: dstackKmsAbi, functionName: 'registeredApps', args: [d.appId] })).toBe(true)
+    expect(await client.readContract({ address: file.dstackKms, abi: dstackKmsAbi, functionName: 'registeredApps', args: [d.appId] })).toBe(
+      true,
+    )
     const human = await regent(['deploy', '--target', 'phala', '--dir', dir, '--devnet-dir', devnet], { env })
     expect(human.code, human.stderr).toBe(0)
     expect(human.stdout).toContain('deployed to Phala Cloud (upgraded in place')

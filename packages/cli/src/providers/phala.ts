@@ -96,7 +96,10 @@ export async function whoami(client: Client): Promise<{ username: string; worksp
 }
 
 /** The node and OS image to deploy on: `--node` / `--os-image`, else the listed node with the most room and its newest release image. */
-export async function pickNode(client: Client, options: { node?: number | undefined; image?: string | undefined; kms: 'phala' | 'onchain' }) {
+export async function pickNode(
+  client: Client,
+  options: { node?: number | undefined; image?: string | undefined; kms: 'phala' | 'onchain' },
+) {
   const available = await getAvailableNodes(client).catch((e: unknown) => {
     throw apiError('GET /teepods/available', e)
   })
@@ -108,17 +111,29 @@ export async function pickNode(client: Client, options: { node?: number | undefi
   if (!node)
     throw new CliError(
       'phala.no_node',
-      options.node === undefined ? `no node offers ${options.kms === 'onchain' ? 'on-chain KMS' : 'a CVM'}` : `node ${options.node} is not available`,
+      options.node === undefined
+        ? `no node offers ${options.kms === 'onchain' ? 'on-chain KMS' : 'a CVM'}`
+        : `node ${options.node} is not available`,
       { hint: `nodes: ${available.nodes.map((n) => `${n.teepod_id} (${n.name})`).join(', ') || 'none'}`, docs },
     )
   const images = node.images.filter((i) => (options.image ? i.name === options.image : !i.is_dev))
   const image = [...images].sort((a, b) => compareVersions(b.version, a.version))[0]
   if (!image)
-    throw new CliError('phala.no_image', options.image ? `node ${node.teepod_id} has no OS image ${options.image}` : `node ${node.teepod_id} has no release OS image`, {
-      hint: `images: ${node.images.map((i) => i.name).join(', ')}`,
-      docs,
-    })
-  return { nodeId: node.teepod_id, nodeName: node.name, image: image.name, osImageHash: image.os_image_hash ?? null, kmsList: available.kms_list }
+    throw new CliError(
+      'phala.no_image',
+      options.image ? `node ${node.teepod_id} has no OS image ${options.image}` : `node ${node.teepod_id} has no release OS image`,
+      {
+        hint: `images: ${node.images.map((i) => i.name).join(', ')}`,
+        docs,
+      },
+    )
+  return {
+    nodeId: node.teepod_id,
+    nodeName: node.name,
+    image: image.name,
+    osImageHash: image.os_image_hash ?? null,
+    kmsList: available.kms_list,
+  }
 }
 
 /** The compressed KMS root public key (33 bytes hex, no 0x) → its Ethereum address (what RegentAppAuth's addKmsRoot takes). */
@@ -167,7 +182,11 @@ export function encryptEnv(env: Record<string, string>, publicKey: string): stri
  *
  * @throws {CliError} `phala.boot_failed` (the boot ended in another state) or `phala.boot_timeout`.
  */
-export async function waitRunning(client: Client, id: string, options: { timeoutSeconds: number; onState?: (s: string) => void }): Promise<void> {
+export async function waitRunning(
+  client: Client,
+  id: string,
+  options: { timeoutSeconds: number; onState?: (s: string) => void },
+): Promise<void> {
   let last: { status?: string; boot_error?: string } | undefined
   const final = await watchCvmState(
     client,
@@ -175,7 +194,8 @@ export async function waitRunning(client: Client, id: string, options: { timeout
     {
       onEvent: (e) => {
         if (e.type === 'state' || e.type === 'error') last = e.data as typeof last
-        if (e.type === 'state') options.onState?.(`${(e.data as { status: string }).status} ${(e.data as { boot_progress?: string }).boot_progress ?? ''}`.trim())
+        if (e.type === 'state')
+          options.onState?.(`${(e.data as { status: string }).status} ${(e.data as { boot_progress?: string }).boot_progress ?? ''}`.trim())
       },
     },
   ).catch((e: unknown) => {
@@ -189,7 +209,9 @@ export async function waitRunning(client: Client, id: string, options: { timeout
       hint: `see its logs: \`regent phala logs ${id}\``,
       docs,
     })
-  throw new CliError('phala.boot_timeout', `CVM ${id} was not running within ${options.timeoutSeconds} s${error ? ` (${error})` : ''}`, { docs })
+  throw new CliError('phala.boot_timeout', `CVM ${id} was not running within ${options.timeoutSeconds} s${error ? ` (${error})` : ''}`, {
+    docs,
+  })
 }
 
 /** What {@link verifyAttestation} accepted. */
@@ -219,18 +241,26 @@ export async function verifyAttestation(
     policy: { eventLog: JSON.stringify(a.tcb_info.event_log) },
   })
   if (!verdict.ok)
-    throw new CliError('phala.attestation_quote', `the attestation of ${params.id} does not verify: ${verdict.reasons.map((r) => r.code).join(', ')}`, {
-      hint: verdict.reasons[0]?.message ?? '',
-      docs,
-    })
+    throw new CliError(
+      'phala.attestation_quote',
+      `the attestation of ${params.id} does not verify: ${verdict.reasons.map((r) => r.code).join(', ')}`,
+      {
+        hint: verdict.reasons[0]?.message ?? '',
+        docs,
+      },
+    )
   const hex = (b: Uint8Array | undefined) => (b ? Buffer.from(b).toString('hex') : '(none)')
   const want = { appId: params.appId.replace(/^0x/, '').toLowerCase(), composeHash: params.composeHash.replace(/^0x/, '').toLowerCase() }
   if (hex(verdict.app?.appId) !== want.appId)
     throw new CliError('phala.attestation_app', `the attested CVM runs app ${hex(verdict.app?.appId)}, not ${want.appId}`, { docs })
   if (hex(verdict.app?.composeHash) !== want.composeHash)
-    throw new CliError('phala.attestation_compose', `the attested compose hash ${hex(verdict.app?.composeHash)} is not the approved ${want.composeHash}`, {
-      docs,
-    })
+    throw new CliError(
+      'phala.attestation_compose',
+      `the attested compose hash ${hex(verdict.app?.composeHash)} is not the approved ${want.composeHash}`,
+      {
+        docs,
+      },
+    )
   const { createHash } = await import('node:crypto')
   const served = createHash('sha256').update(a.tcb_info.app_compose, 'utf8').digest('hex')
   if (served !== want.composeHash)
@@ -266,15 +296,7 @@ export async function logs(client: Client, id: string, tail: number): Promise<st
   return res.text()
 }
 
-export {
-  commitCvmProvision,
-  createAppInstance,
-  deleteCvm,
-  getCvmInfo,
-  patchCvm,
-  provisionCvm,
-  stopCvm,
-}
+export { commitCvmProvision, createAppInstance, deleteCvm, getCvmInfo, patchCvm, provisionCvm, stopCvm }
 
 /**
  * The Phala provider for `regent uplift --target phala` (a new instance of the agent's app: `POST /apps/{id}/instances`).
@@ -298,7 +320,7 @@ export function phala(ctx: { env?: NodeJS.ProcessEnv; kmsRoot: () => Promise<str
       }).catch((e: unknown) => {
         if ((e as { status?: number }).status === 465)
           throw new CliError('phala.hash_required', `the app contract of ${appId} does not allow the instance's compose hash yet`, {
-            hint: "approve the compose hash Phala reports (RegentAppAuth.addComposeHash), then launch again",
+            hint: 'approve the compose hash Phala reports (RegentAppAuth.addComposeHash), then launch again',
             docs,
             cause: e,
           })

@@ -10,12 +10,11 @@
  * that is what CI verifies against the stand-in. Real Phala needs an image registry and a real chain (docs).
  */
 import { randomBytes } from 'node:crypto'
-import { relative, resolve } from 'node:path'
 import { readFile, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
-import { createTrustedRoot, type Collateral } from '@regent-tee/attest'
+import { join, relative, resolve } from 'node:path'
+import { type Collateral, createTrustedRoot } from '@regent-tee/attest'
 import { deployRegentDstackApp, dstackKmsAbi, regentAppAuthAbi } from '@regent-tee/contracts'
-import { DevnetTd, PhalaRegistry, status as devnetStatus } from '@regent-tee/devnet'
+import { DevnetTd, status as devnetStatus, PhalaRegistry } from '@regent-tee/devnet'
 import type { IdentityBundle } from '@regent-tee/sdk'
 import type { ListrTask } from 'listr2'
 import { type Address, createWalletClient, type Hex, http, numberToHex } from 'viem'
@@ -104,16 +103,24 @@ export async function deployPhala(
   const devnetDir = typeof input.flags.devnetDir === 'string' ? input.flags.devnetDir : '.regent'
   const s = await devnetStatus({ dir: devnetDir })
   if (!s.running || !s.file)
-    throw new CliError('devnet.not_running', `no devnet is running in ${devnetDir}: this version deploys to Phala with the devnet's chain and registry`, {
-      hint: 'start one with `regent dev up`',
-      docs,
-    })
+    throw new CliError(
+      'devnet.not_running',
+      `no devnet is running in ${devnetDir}: this version deploys to Phala with the devnet's chain and registry`,
+      {
+        hint: 'start one with `regent dev up`',
+        docs,
+      },
+    )
   const file = s.file
   if (file.phalaApiUrl?.replace(/\/+$/, '') !== env.baseUrl)
-    throw new CliError('phala.registry', `PHALA_CLOUD_API_PREFIX (${env.baseUrl}) is not the devnet's Phala API: pushing an image to a real registry is not in this version`, {
-      hint: `use PHALA_CLOUD_API_PREFIX=${file.phalaApiUrl ?? '<phalaApiUrl of devnet.json>'}; docs/targets/phala.md says what a real account needs`,
-      docs,
-    })
+    throw new CliError(
+      'phala.registry',
+      `PHALA_CLOUD_API_PREFIX (${env.baseUrl}) is not the devnet's Phala API: pushing an image to a real registry is not in this version`,
+      {
+        hint: `use PHALA_CLOUD_API_PREFIX=${file.phalaApiUrl ?? '<phalaApiUrl of devnet.json>'}; docs/targets/phala.md says what a real account needs`,
+        docs,
+      },
+    )
   const clients = AppAuth.clients(file)
   const collateral = (await (await fetch(file.collateralUrl)).json()) as Collateral.Json
   const trustedRoots = [createTrustedRoot({ name: 'Regent devnet root', pem: file.rootCa })]
@@ -121,7 +128,10 @@ export async function deployPhala(
   const previous = await readFile(recordPath, 'utf8')
     .then((t) => JSON.parse(t) as PhalaRecord)
     .catch(() => undefined)
-  const upgrade = previous?.chainId === file.chainId && previous.apiUrl === env.baseUrl && previous.appAuth === file.contracts.appAuth ? previous : undefined
+  const upgrade =
+    previous?.chainId === file.chainId && previous.apiUrl === env.baseUrl && previous.appAuth === file.contracts.appAuth
+      ? previous
+      : undefined
   const kms: 'phala' | 'onchain' = upgrade ? upgrade.kms : kmsFlag
 
   const tasks: ListrTask<Ctx>[] = [
@@ -185,9 +195,13 @@ export async function deployPhala(
           kmsRootPublicKey: `0x${need(ctx.kmsRoot)}`,
         })
         if (!verdict.ok)
-          throw new CliError('agent.provenance', `the wallet key does not chain to the approved KMS root: ${verdict.reasons.map((r) => r.code).join(', ')}`, {
-            docs,
-          })
+          throw new CliError(
+            'agent.provenance',
+            `the wallet key does not chain to the approved KMS root: ${verdict.reasons.map((r) => r.code).join(', ')}`,
+            {
+              docs,
+            },
+          )
         ctx.provenance = { kmsRoot: verdict.kmsRootPublicKey ?? null, verified: true }
         const snapshot = await readCanonical(clients.publicClient, { contracts: file.contracts, agentId: BigInt(ctx.health.agentId) })
         if (snapshot.epoch === 0n || snapshot.instance.signer.toLowerCase() !== ctx.health.wallet.toLowerCase())
@@ -204,7 +218,10 @@ export async function deployPhala(
       {
         title: 'phala: provision (the server builds app-compose and answers its hash)',
         task: async (ctx, task) => {
-          const compose = JSON.parse(new TextDecoder().decode(need(ctx.build).compose)) as { docker_compose_file: string; allowed_envs?: string[] }
+          const compose = JSON.parse(new TextDecoder().decode(need(ctx.build).compose)) as {
+            docker_compose_file: string
+            allowed_envs?: string[]
+          }
           provision = (await Phala.provisionCvm(client, {
             name: hostname(config.name),
             node_id: need(ctx.node).nodeId,
@@ -220,11 +237,20 @@ export async function deployPhala(
           if (kms === 'onchain') {
             // The on-chain KMS root is read from the chain, at the contract this devnet deployed — not taken from the API.
             if (info.kms_contract_address?.toLowerCase() !== file.dstackKms?.toLowerCase())
-              throw new CliError('phala.kms_contract', `Phala names KMS contract ${info.kms_contract_address}, not the devnet's ${file.dstackKms}`, { docs })
-            const [k256] = await clients.publicClient.readContract({ address: file.dstackKms as Address, abi: dstackKmsAbi, functionName: 'kmsInfo' })
+              throw new CliError(
+                'phala.kms_contract',
+                `Phala names KMS contract ${info.kms_contract_address}, not the devnet's ${file.dstackKms}`,
+                { docs },
+              )
+            const [k256] = await clients.publicClient.readContract({
+              address: file.dstackKms as Address,
+              abi: dstackKmsAbi,
+              functionName: 'kmsInfo',
+            })
             ctx.kmsRoot = k256.replace(/^0x/, '')
           } else {
-            if (!info.k256_pubkey) throw new CliError('phala.kms_root', 'the provision answer names no KMS root (kms_info.k256_pubkey)', { docs })
+            if (!info.k256_pubkey)
+              throw new CliError('phala.kms_root', 'the provision answer names no KMS root (kms_info.k256_pubkey)', { docs })
             ctx.kmsRoot = info.k256_pubkey.replace(/^0x/, '')
           }
           task.title = `phala: provisioned, compose hash ${short(provision.compose_hash)} (the server's)`
@@ -246,7 +272,8 @@ export async function deployPhala(
             })
             ctx.appId = appId.slice(2).toLowerCase()
           }
-          const osImageHash = `0x${provision?.os_image_hash ?? Buffer.from(DevnetTd.osImageHash(DevnetTd.defaultImage)).toString('hex')}` as Hex
+          const osImageHash =
+            `0x${provision?.os_image_hash ?? Buffer.from(DevnetTd.osImageHash(DevnetTd.defaultImage)).toString('hex')}` as Hex
           await AppAuth.approveMeasurement(clients, {
             appAuth: file.contracts.appAuth,
             appId: `0x${ctx.appId}`,
@@ -287,7 +314,10 @@ export async function deployPhala(
           ctx.kmsRoot = record.kmsRoot
           ctx.kmsId = record.kmsId
           ctx.cvmId = record.cvmId
-          const compose = JSON.parse(new TextDecoder().decode(need(ctx.build).compose)) as { docker_compose_file: string; allowed_envs?: string[] }
+          const compose = JSON.parse(new TextDecoder().decode(need(ctx.build).compose)) as {
+            docker_compose_file: string
+            allowed_envs?: string[]
+          }
           const key = await Phala.verifiedEnvKey(client, { kms: record.kmsId, appId: record.appId, kmsRoot: record.kmsRoot })
           const prepared = await Phala.patchCvm(client, {
             id: record.cvmId,
@@ -298,7 +328,8 @@ export async function deployPhala(
           }).catch((e: unknown) => {
             throw Phala.apiError(`PATCH /cvms/${record.cvmId}`, e)
           })
-          if (!prepared.requiresOnChainHash) throw new CliError('phala.prepare', 'the prepared update did not name its compose hash', { docs })
+          if (!prepared.requiresOnChainHash)
+            throw new CliError('phala.prepare', 'the prepared update did not name its compose hash', { docs })
           ctx.composeHash = prepared.composeHash
           const approved = await clients.publicClient.readContract({
             address: file.contracts.appAuth,
@@ -308,17 +339,21 @@ export async function deployPhala(
           })
           if (approved) {
             // Already approved (a rerun without code changes): the update needs no new registration.
-            await Phala.patchCvm(client, { id: record.cvmId, encrypted_env: Phala.encryptEnv(agentEnv(file, config), key) }).catch((e: unknown) => {
-              throw Phala.apiError(`PATCH /cvms/${record.cvmId}`, e)
-            })
+            await Phala.patchCvm(client, { id: record.cvmId, encrypted_env: Phala.encryptEnv(agentEnv(file, config), key) }).catch(
+              (e: unknown) => {
+                throw Phala.apiError(`PATCH /cvms/${record.cvmId}`, e)
+              },
+            )
             task.title = `phala: update applied (compose hash ${short(prepared.composeHash)} already approved)`
             return
           }
           const tx = await addComposeHash(clients, file.contracts.appAuth, `0x${record.appId}`, `0x${prepared.composeHash}`)
           const { confirmCvmPatch } = await import('@phala/cloud')
-          await confirmCvmPatch(client, { id: record.cvmId, composeHash: prepared.composeHash, transactionHash: tx }).catch((e: unknown) => {
-            throw Phala.apiError(`PATCH /cvms/${record.cvmId} (confirm)`, e)
-          })
+          await confirmCvmPatch(client, { id: record.cvmId, composeHash: prepared.composeHash, transactionHash: tx }).catch(
+            (e: unknown) => {
+              throw Phala.apiError(`PATCH /cvms/${record.cvmId} (confirm)`, e)
+            },
+          )
           task.title = `phala: update confirmed: compose hash ${short(prepared.composeHash)} approved on-chain (tx ${short(tx)})`
         },
       },
@@ -376,7 +411,10 @@ export function renderPhala(d: PhalaDeployOutput): string {
     ['agentId', d.agentId],
     ['agentRegistry', d.agentRegistry],
     ['wallet', `${d.wallet}  (${d.keyProvenance.path}, KMS root ${short(d.kmsRoot)})`],
-    ['appId', `${d.appId}  (${d.kms === 'phala' ? "Phala's central KMS: boot gating is Phala's" : "dstack on-chain KMS: RegentAppAuth gates boots"})`],
+    [
+      'appId',
+      `${d.appId}  (${d.kms === 'phala' ? "Phala's central KMS: boot gating is Phala's" : 'dstack on-chain KMS: RegentAppAuth gates boots'})`,
+    ],
     ['composeHash', `${d.composeHash}  (the server's; = SHA-256 of the attested app_compose)`],
     ['attestation', `${d.attestation.hardware} quote, TCB ${d.attestation.tcbStatus}, RTMR3 replayed`],
     ['bundleDigest', d.bundleDigest],
@@ -400,9 +438,17 @@ function agentEnv(file: { chainId: number; contracts: object }, config: Config.C
  * Registers Phala's app id in RegentAppAuth for `owner` (`registerExternalApp`): RegentAppAuth lets only its governance
  * register an id a hosted KMS assigns. On the devnet that is anvil's account 0; elsewhere `REGENT_GOVERNANCE_KEY`.
  */
-async function registerExternal(file: { rpcUrl: string; chainId: number; contracts: { appAuth: Address } }, appId: Hex, owner: Address, timelock: number) {
+async function registerExternal(
+  file: { rpcUrl: string; chainId: number; contracts: { appAuth: Address } },
+  appId: Hex,
+  owner: Address,
+  timelock: number,
+) {
   const { publicClient } = AppAuth.clients(file)
-  if (await publicClient.readContract({ address: file.contracts.appAuth, abi: regentAppAuthAbi, functionName: 'isRegistered', args: [appId] })) return
+  if (
+    await publicClient.readContract({ address: file.contracts.appAuth, abi: regentAppAuthAbi, functionName: 'isRegistered', args: [appId] })
+  )
+    return
   const key = process.env.REGENT_GOVERNANCE_KEY
   const account = key ? privateKeyToAccount(key as Hex) : mnemonicToAccount(anvilMnemonic, { addressIndex: 0 })
   const governance = createWalletClient({ account, chain: publicClient.chain, transport: http(file.rpcUrl) })
@@ -416,11 +462,15 @@ async function registerExternal(file: { rpcUrl: string; chainId: number; contrac
     const receipt = await publicClient.waitForTransactionReceipt({ hash })
     if (receipt.status !== 'success') throw new Error('reverted')
   } catch (cause) {
-    throw new CliError('chain.reverted', `RegentAppAuth.registerExternalApp(${appId}) failed: ${String((cause as Error).message).split('\n')[0]}`, {
-      hint: "a hosted KMS's app id is registered by RegentAppAuth's governance (REGENT_GOVERNANCE_KEY)",
-      docs,
-      cause,
-    })
+    throw new CliError(
+      'chain.reverted',
+      `RegentAppAuth.registerExternalApp(${appId}) failed: ${String((cause as Error).message).split('\n')[0]}`,
+      {
+        hint: "a hosted KMS's app id is registered by RegentAppAuth's governance (REGENT_GOVERNANCE_KEY)",
+        docs,
+        cause,
+      },
+    )
   }
 }
 
@@ -438,17 +488,29 @@ async function addComposeHash(clients: AppAuth.Clients, appAuth: Address, appId:
     const hash = await wallet.writeContract(request)
     const receipt = await publicClient.waitForTransactionReceipt({ hash })
     if (receipt.status !== 'success') throw new Error('reverted')
-    const at = await publicClient.readContract({ address: appAuth, abi: regentAppAuthAbi, functionName: 'composeHashActivatesAt', args: [appId, composeHash] })
+    const at = await publicClient.readContract({
+      address: appAuth,
+      abi: regentAppAuthAbi,
+      functionName: 'composeHashActivatesAt',
+      args: [appId, composeHash],
+    })
     const now = (await publicClient.getBlock()).timestamp
     if (at > now)
-      throw new CliError('timelock.pending', `compose hash ${composeHash} is approved for app ${appId} but activates in ${at - now} s (the app's timelock)`, {
-        hint: 'confirm the update after that time; on the devnet use a 0 timelock',
-        docs,
-      })
+      throw new CliError(
+        'timelock.pending',
+        `compose hash ${composeHash} is approved for app ${appId} but activates in ${at - now} s (the app's timelock)`,
+        {
+          hint: 'confirm the update after that time; on the devnet use a 0 timelock',
+          docs,
+        },
+      )
     return hash
   } catch (cause) {
     if (cause instanceof CliError) throw cause
-    throw new CliError('chain.reverted', `RegentAppAuth.addComposeHash failed: ${String((cause as Error).message).split('\n')[0]}`, { docs, cause })
+    throw new CliError('chain.reverted', `RegentAppAuth.addComposeHash failed: ${String((cause as Error).message).split('\n')[0]}`, {
+      docs,
+      cause,
+    })
   }
 }
 
@@ -460,7 +522,8 @@ async function waitForHealth(url: string): Promise<{ agentId: string; wallet: st
       (r) => (r.ok ? (r.json() as Promise<{ agentId?: unknown; wallet?: unknown }>) : undefined),
       () => undefined,
     )
-    if (health && typeof health.agentId === 'string' && typeof health.wallet === 'string') return { agentId: health.agentId, wallet: health.wallet }
+    if (health && typeof health.agentId === 'string' && typeof health.wallet === 'string')
+      return { agentId: health.agentId, wallet: health.wallet }
     if (Date.now() > deadline) throw new CliError('agent.boot_failed', `the agent at ${url} did not answer /health within 120 s`, { docs })
     await new Promise((r) => setTimeout(r, 250))
   }
@@ -478,4 +541,5 @@ function need<T>(value: T | undefined | null): T {
 }
 
 const short = (hex: string) => (hex.length > 20 ? `${hex.slice(0, 10)}…${hex.slice(-6)}` : hex)
+
 export { numberToHex }
