@@ -181,6 +181,15 @@ export const commands: readonly CommandSpec[] = [
         value: 'url',
         description: "--target dstack: the dstack-vmm URL (bearer token from REGENT_DSTACK_TOKEN; default: the devnet's vmmUrl)",
       },
+      // --target phala (docs/targets/phala.md); auth from PHALA_CLOUD_API_KEY / PHALA_CLOUD_API_PREFIX only
+      {
+        name: 'kms',
+        value: 'mode',
+        description: "phala: the app's KMS, phala (Phala's central KMS) or onchain (dstack's DstackKms)",
+        choices: ['phala', 'onchain'],
+      },
+      { name: 'node', value: 'id', description: 'phala: the node to deploy on (default: the listed node with the most room)' },
+      { name: 'os-image', value: 'name', description: "phala: the node's OS image (default: its newest release image)" },
     ],
     examples: [
       { command: 'regent deploy --target local', description: 'deploy (or upgrade) the project here to the running devnet' },
@@ -188,6 +197,10 @@ export const commands: readonly CommandSpec[] = [
         command:
           'REGENT_DEPLOYER_KEY=0x… REGENT_DSTACK_TOKEN=… regent deploy --target dstack --vmm-url https://vmm.example:9080 --network base-sepolia',
         description: 'deploy to your own dstack host, governed on Base Sepolia',
+      },
+      {
+        command: 'PHALA_CLOUD_API_PREFIX=<phalaApiUrl> PHALA_CLOUD_API_KEY=<phalaApiKey> regent deploy --target phala --kms onchain',
+        description: "deploy to Phala Cloud (here the devnet's stand-in), boots gated by RegentAppAuth through dstack's on-chain KMS",
       },
       {
         command: 'regent deploy --dir my-agent --json',

@@ -68,6 +68,7 @@ contract RegentAppAuth is IRegentAppAuth, Ownable2Step, ERC165 {
     error ZeroValue();
     error AlreadyListed(bytes32 value);
     error NotListed(bytes32 value);
+    error ExternalAppIdNotAuthorized(address appId, address caller);
 
     /// @param kmsTimelock_ Delay (seconds) before governance's KMS measurement / OS image additions activate.
     constructor(uint64 kmsTimelock_) Ownable(msg.sender) {
@@ -100,6 +101,27 @@ contract RegentAppAuth is IRegentAppAuth, Ownable2Step, ERC165 {
         app.owner = msg.sender;
         app.timelock = timelock;
         emit AppRegistered(appId, msg.sender, timelock);
+    }
+
+    /// @notice Registers an app whose id is assigned outside RegentAppAuth, owned by `owner_` (docs/targets/phala.md):
+    ///         the address of a contract that dstack's on-chain KMS consults (`DstackKms` calls `isAppAllowed` on
+    ///         the app id), or an id a hosted KMS assigns (Phala Cloud's central KMS). DESIGN.md §9, §14.
+    /// @dev Who may register `appId`: the contract at `appId` itself (from its constructor: RegentDstackApp), or
+    ///      the governance owner of this contract for an id without code (a hosted KMS's app id). An app owner
+    ///      cannot claim an arbitrary id: that would let anyone take an id before the app that boots under it
+    ///      (`ExternalAppIdNotAuthorized`). Reverts `AppAlreadyRegistered`, `TimelockTooLong`, `ZeroValue` for a
+    ///      zero owner or id. Emits `AppRegistered`.
+    function registerExternalApp(address appId, address owner_, uint64 timelock) external {
+        if (appId == address(0) || owner_ == address(0)) revert ZeroValue();
+        if (timelock > MAX_TIMELOCK) revert TimelockTooLong(MAX_TIMELOCK, timelock);
+        if (msg.sender != appId && (msg.sender != owner() || appId.code.length != 0)) {
+            revert ExternalAppIdNotAuthorized(appId, msg.sender);
+        }
+        App storage app = _apps[appId];
+        if (app.owner != address(0)) revert AppAlreadyRegistered(appId);
+        app.owner = owner_;
+        app.timelock = timelock;
+        emit AppRegistered(appId, owner_, timelock);
     }
 
     /// @notice The app id `registerApp(salt, …)` yields when called by `owner`. DESIGN.md §9.

@@ -8,6 +8,13 @@ export {
   startAnvil,
 } from './anvil.js'
 export { type DeployContractParameters, type Deployed, type DeployerClient, DeploymentFailedError, deployContract } from './deploy.js'
+export {
+  type DeployRegentDstackAppParameters,
+  type DstackKmsDeployment,
+  DstackRegistrationError,
+  deployDstackKms,
+  deployRegentDstackApp,
+} from './dstack.js'
 export { BaseError, type BaseErrorOptions } from './errors.js'
 export * from './generated/index.js'
 export { type Guarded, type SpawnGuardedOptions, spawnGuarded } from './process.js'

@@ -22,6 +22,7 @@ import * as Hardware from './Hardware.js'
 import { createHost, type Host, wipe } from './host/Host.js'
 import { type HostServer, startHostServer } from './host/HostServer.js'
 import { bundleStoreResolver, startVmmApi } from './host/VmmApi.js'
+import * as Phala from './phala/Setup.js'
 import * as DevnetPki from './tdx/DevnetPki.js'
 import * as DevnetTd from './tdx/DevnetTd.js'
 
@@ -58,6 +59,8 @@ export type Devnet = {
   anvil: Anvil
   server: HostServer
   kms: DevnetKmsNode[]
+  /** The Phala Cloud stand-in (docs/targets/phala.md). */
+  phala: Phala.Phala
   /**
    * Devnet convenience for app developers: registers the app of `compose` in RegentAppAuth (owner:
    * anvil account 1, timelock 0) and approves its compose hash, the devnet OS image and the KMS root.
@@ -107,6 +110,7 @@ export async function startDevnet(options: StartDevnetOptions = {}): Promise<Dev
   const seed = await Hardware.loadSeed(dir)
 
   let hostRef: Host | undefined
+  let phalaRef: Phala.Phala | undefined
   const t0 = performance.now()
   const anvil = await startAnvil({ chainId: options.chainId ?? 31337, statePath: join(dir, 'anvil-state.json') })
   const t1 = performance.now()
@@ -133,6 +137,12 @@ export async function startDevnet(options: StartDevnetOptions = {}): Promise<Dev
     }
     contracts ??= (await deployRegent(governance, client)).contracts
     const appAuth = contracts.appAuth
+    // dstack's on-chain KMS contract, consulted by the KMS nodes for apps registered there (Phala stand-in).
+    const dstackKms = await Phala.ensureDstackKms({
+      client,
+      governance,
+      previous: previous?.chainId === anvil.chainId ? previous.dstackKms : undefined,
+    })
     const t2 = performance.now()
     const send = async (hash: Promise<Hex>) => {
       const receipt = await client.waitForTransactionReceipt({ hash: await hash })
@@ -184,6 +194,7 @@ export async function startDevnet(options: StartDevnetOptions = {}): Promise<Dev
       const configPath = join(dir, 'kms', `node-${i}.json`)
       const config = {
         appAuth,
+        dstackKms,
         trustedRootsPem: [host.pki.root.certificate.pem],
         collateralUrl: `${server.url}/v1/collateral`,
         nodeId: `node-${i}`,
@@ -203,6 +214,19 @@ export async function startDevnet(options: StartDevnetOptions = {}): Promise<Dev
     }
     kmsRoot = kms[0]?.address
     if (kms[0]) appProvider = await createKmsKeyProvider({ url: kms[0].url, certificates: local })
+    const phala = await Phala.startPhala({
+      dir,
+      host,
+      seed,
+      pki,
+      client,
+      chainId: anvil.chainId,
+      rpcUrl: anvil.rpcUrl,
+      governance,
+      dstackKms,
+      kmsNode: kms[0],
+    })
+    phalaRef = phala
     const t3 = performance.now()
     // dstack-vmm's API on its own port (VmmApi.ts): what `regent deploy --target dstack` drives.
     const vmmToken = randomBytes(24).toString('hex')
@@ -271,6 +295,9 @@ export async function startDevnet(options: StartDevnetOptions = {}): Promise<Dev
       collateralUrl: `${server.url}/v1/collateral`,
       vmmUrl: vmm.url,
       vmmToken,
+      phalaApiUrl: phala.server.url,
+      phalaApiKey: phala.server.apiKey,
+      dstackKms,
     }
     await DevnetFile.write(dir, file)
     let stopping: Promise<void> | undefined
@@ -280,10 +307,12 @@ export async function startDevnet(options: StartDevnetOptions = {}): Promise<Dev
       anvil,
       server,
       kms,
+      phala,
       approveApp,
       timings: { anvil: t1 - t0, contracts: t2 - t1, host: tHost - t2, kms: t3 - tHost },
       stop() {
         stopping ??= (async () => {
+          await phala.close()
           await host.close()
           await vmm.close()
           await server.close()
@@ -293,6 +322,7 @@ export async function startDevnet(options: StartDevnetOptions = {}): Promise<Dev
       },
     }
   } catch (error) {
+    await phalaRef?.close().catch(() => undefined)
     await hostRef?.close().catch(() => undefined)
     await anvil.stop()
     throw error

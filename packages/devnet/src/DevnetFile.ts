@@ -40,6 +40,12 @@ export type DevnetFile = {
   vmmUrl?: string
   /** Its bearer token (`REGENT_DSTACK_TOKEN`): a loopback devnet credential, not a key. */
   vmmToken?: string
+  /** The Phala Cloud–compatible API (`PHALA_CLOUD_API_PREFIX`; docs/targets/phala.md "The stand-in"). */
+  phalaApiUrl?: string
+  /** Its API key (`PHALA_CLOUD_API_KEY`): a devnet credential, good for this devnet's loopback API only. */
+  phalaApiKey?: string
+  /** dstack's DstackKms (proxy) on the devnet chain: the devnet's on-chain KMS, served by its KMS node. */
+  dstackKms?: Address
 }
 
 export const fileName = 'devnet.json'

@@ -50,6 +50,13 @@ export {
   type VmmApi,
   type VmmApiOptions,
 } from './host/VmmApi.js'
+// The Phala Cloud stand-in (docs/targets/phala.md): its API server, state, app-compose rules and image registry.
+export * as PhalaAppCompose from './phala/AppCompose.js'
+export { type CentralKms, createCentralKms } from './phala/CentralKms.js'
+export { createPhalaCloud, type Faults as PhalaFaults, type PhalaCloud, PhalaError } from './phala/PhalaCloud.js'
+export { type PhalaServer, startPhalaServer } from './phala/PhalaServer.js'
+export * as PhalaRegistry from './phala/Registry.js'
+export type { Phala } from './phala/Setup.js'
 export * as DevnetCollateral from './tdx/DevnetCollateral.js'
 export * as DevnetPki from './tdx/DevnetPki.js'
 export * as DevnetQe from './tdx/DevnetQe.js'

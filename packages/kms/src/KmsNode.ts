@@ -15,6 +15,7 @@ import { join } from 'node:path'
 import { type Collateral, intelSgxRootCa, type TcbInfo, type TrustedRoot } from '@regent-tee/attest'
 import type { Address, PublicClient } from 'viem'
 import * as AppKeys from './AppKeys.js'
+import * as DstackKmsAuth from './DstackKmsAuth.js'
 import * as EnvEncryption from './EnvEncryption.js'
 import { BaseError } from './errors.js'
 import * as Kdf from './Kdf.js'
@@ -39,7 +40,13 @@ export type StartKmsNodeOptions = {
   /** When `dataDir` holds no sealed keys: onboard from this running node instead of generating new roots. */
   join?: { url: string; attest: Attest; vmConfig?: string } | undefined
   /** RegentAppAuth on the node's chain. `cache: false` reads the contract on every request. */
-  chain: { client: PublicClient; appAuth: Address; cache?: boolean | undefined }
+  chain: {
+    client: PublicClient
+    appAuth: Address
+    cache?: boolean | undefined
+    /** dstack's DstackKms: apps registered there are decided by it (DstackKmsAuth, docs/kms.md). */
+    dstackKms?: Address | undefined
+  }
   /** Collateral for request quotes: a source, or one collateral document verified once per window. */
   collateral: KeyRelease.CollateralSource | Collateral.Json | string
   /**
@@ -117,11 +124,10 @@ export async function startKmsNode(options: StartKmsNodeOptions): Promise<KmsNod
     osImages: options.osImages,
     eventLogs: options.cacheCollateral === false ? undefined : KeyRelease.createEventLogCache({ max: 1024 }),
   }
-  const appAuth = KeyRelease.createAppAuth({
-    client: options.chain.client,
-    address: options.chain.appAuth,
-    cache: options.chain.cache !== false,
-  })
+  const appAuth = DstackKmsAuth.withDstackKms(
+    KeyRelease.createAppAuth({ client: options.chain.client, address: options.chain.appAuth, cache: options.chain.cache !== false }),
+    options.chain.dstackKms ? DstackKmsAuth.create({ client: options.chain.client, address: options.chain.dstackKms }) : undefined,
+  )
   const minTcbStatus = options.minTcbStatus ?? 'UpToDate'
   const nonces = {
     keys: KeyRelease.createNonceStore({ ttlMs: options.nonceTtlMs }),

@@ -5,6 +5,7 @@ export * as AppKeys from './AppKeys.js'
 // dstack KMS boot-auth webhook backed by RegentAppAuth (what dstack's auth-eth serves).
 export * as BootAuthWebhook from './BootAuthWebhook.js'
 export { type BootAuthWebhook as BootAuthWebhookType, startBootAuthWebhook } from './BootAuthWebhook.js'
+export * as DstackKmsAuth from './DstackKmsAuth.js'
 export * as EnvEncryption from './EnvEncryption.js'
 export { BaseError, type BaseErrorOptions } from './errors.js'
 export * as GetKey from './GetKey.js'

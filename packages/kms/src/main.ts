@@ -33,6 +33,8 @@ export const sealingKeyPath = 'regent/kms/v1/sealing'
 export type Config = {
   /** RegentAppAuth address. */
   appAuth: `0x${string}`
+  /** dstack's DstackKms address: apps registered there are decided by it (docs/kms.md "Apps under dstack's on-chain KMS"). */
+  dstackKms?: `0x${string}` | undefined
   /** PEM certificates of the quote roots to trust (the Intel SGX Root CA by byte match; on a devnet its root CA). */
   trustedRootsPem: string[]
   /** GET → QuoteCollateralV3 JSON; fetched at start and again when the verified copy passes its nextUpdate. */
@@ -68,6 +70,8 @@ export function parseConfig(text: string): Config & { trustedRoots: TrustedRoot[
     throw new InvalidConfigError({ field: 'appAuth', reason: 'must be an address' })
   if (!Array.isArray(raw.trustedRootsPem) || raw.trustedRootsPem.length === 0 || raw.trustedRootsPem.some((p) => typeof p !== 'string'))
     throw new InvalidConfigError({ field: 'trustedRootsPem', reason: 'must be a non-empty array of PEM strings' })
+  if (raw.dstackKms !== undefined && (typeof raw.dstackKms !== 'string' || !isAddress(raw.dstackKms, { strict: false })))
+    throw new InvalidConfigError({ field: 'dstackKms', reason: 'must be an address' })
   const trustedRoots = (raw.trustedRootsPem as string[]).map((pem, i) => trustedRootOf(pem, i))
   const url = (field: string, value: unknown) => {
     if (value === undefined) return undefined
@@ -95,6 +99,7 @@ export function parseConfig(text: string): Config & { trustedRoots: TrustedRoot[
     throw new InvalidConfigError({ field: 'verificationCache', reason: 'must be a boolean' })
   return {
     appAuth: getAddress(raw.appAuth),
+    dstackKms: raw.dstackKms === undefined ? undefined : getAddress(raw.dstackKms as string),
     trustedRootsPem: raw.trustedRootsPem as string[],
     trustedRoots,
     collateralUrl,
@@ -213,7 +218,7 @@ export async function run(env: NodeJS.ProcessEnv): Promise<{ ready: Record<strin
     node = await startKmsNode({
       dataDir,
       sealingKey,
-      chain: { client, appAuth: config.appAuth, cache },
+      chain: { client, appAuth: config.appAuth, cache, dstackKms: config.dstackKms },
       collateral,
       trustedRoots: config.trustedRoots,
       minTcbStatus: config.minTcbStatus,

@@ -22,6 +22,7 @@ import * as Config from '../project/Config.js'
 import { resolveDevnetDir } from '../project/DevnetDir.js'
 import * as Host from '../project/Host.js'
 import * as Record from '../project/Record.js'
+import { type PhalaDeployOutput, renderPhala } from '../providers/phalaDeploy.js'
 import * as DeployDstack from './deployDstack.js'
 
 const docs = 'docs/cli/deploy.md'
@@ -66,7 +67,7 @@ type Context = {
 }
 
 /** Deploys the project in `--dir` (default: the current directory) to `--target`. */
-export async function run(input: CommandInput): Promise<CommandResult<DeployOutput | DeployDstack.DstackDeployOutput>> {
+export async function run(input: CommandInput): Promise<CommandResult<DeployOutput | DeployDstack.DstackDeployOutput | PhalaDeployOutput>> {
   const dir = resolve(typeof input.flags.dir === 'string' ? input.flags.dir : '.')
   const config = await Config.load(dir)
   const target = (typeof input.flags.target === 'string' ? input.flags.target : config.target) as Config.Target
@@ -78,6 +79,8 @@ export async function run(input: CommandInput): Promise<CommandResult<DeployOutp
 
   // --target dstack: the dstack-vmm provider (issue 15; commands/deployDstack.ts, providers/dstack.ts).
   if (target === 'dstack') return DeployDstack.run(input, config, dir)
+  // --target phala: its own pipeline (providers/phalaDeploy.ts; docs/targets/phala.md)
+  if (target === 'phala') return (await import('../providers/phalaDeploy.js')).deployPhala(input, { dir, config, timelock })
   if (target !== 'local') {
     await progress([{ title: `build a linux/amd64 image for ${target}`, task: () => buildImage(dir, config, target) }], json).run()
     throw new CliError('target.unsupported', `deploying to ${target} is not available in this version`, { docs })
@@ -261,6 +264,7 @@ export async function run(input: CommandInput): Promise<CommandResult<DeployOutp
 
 export function render(result: CommandResult): string {
   if ((result.data as { target?: string }).target === 'dstack') return DeployDstack.render(result)
+  if ((result.data as { target?: string }).target === 'phala') return renderPhala(result.data as PhalaDeployOutput)
   const d = result.data as DeployOutput
   const rows: [string, string][] = [
     ['agentId', d.agentId],

@@ -21,7 +21,7 @@ const timeout = () => AbortSignal.timeout(3000)
 export const doctor: Command = {
   async run({ flags }: CommandInput): Promise<CommandResult<Check[]>> {
     const dir = resolveDevnetDir(flags.devnetDir).dir
-    const checks: Check[] = [nodeCheck()]
+    const checks: Check[] = [nodeCheck(), ...(await phalaCheck(process.env))]
     const s = await devnetStatus({ dir }).catch((error: unknown) => ({ error }))
     if ('error' in s) {
       checks.push({ check: 'devnet', ok: false, detail: firstLine(s.error), fix: 'run `regent dev up --fresh`' })
@@ -69,6 +69,30 @@ export const doctor: Command = {
     lines.push('', failed === 0 ? paint(32, 'all checks pass') : paint(31, `${failed} of ${checks.length} checks failed`))
     return lines.join('\n')
   },
+}
+
+/**
+ * Phala Cloud (`--target phala`, docs/targets/phala.md): when PHALA_CLOUD_API_KEY or PHALA_CLOUD_API_PREFIX is set,
+ * both are checked with `GET /auth/me` through the official client; nothing is reported when neither is set.
+ */
+export async function phalaCheck(env: NodeJS.ProcessEnv): Promise<Check[]> {
+  if (env.PHALA_CLOUD_API_KEY === undefined && env.PHALA_CLOUD_API_PREFIX === undefined) return []
+  const Phala = await import('../providers/phala.js')
+  try {
+    const config = Phala.envOf(env)
+    const me = await Phala.whoami(Phala.clientOf(config))
+    return [{ check: 'phala', ok: true, detail: `${config.baseUrl}: key of ${me.username} (workspace ${me.workspace})` }]
+  } catch (error) {
+    const e = error as { message?: string; hint?: string }
+    return [
+      {
+        check: 'phala',
+        ok: false,
+        detail: e.message ?? String(error),
+        fix: e.hint ?? 'check PHALA_CLOUD_API_KEY and PHALA_CLOUD_API_PREFIX',
+      },
+    ]
+  }
 }
 
 const done = (checks: Check[]): CommandResult<Check[]> => ({ ok: checks.every((c) => c.ok), data: checks })
