@@ -75,7 +75,9 @@ export async function scan(
       getLogsBounded(client, { ...common, address: addresses.map(([a]) => a), topics: [null, [...new Set([...ids, ...apps])]] }),
       getLogsBounded(client, { ...common, address: contracts.identityRegistry, topics: [transferTopic, null, null, ids] }),
     ])
-    for (const log of [...logs, ...transfers].sort(byPosition)) {
+    // A mint's Transfer has topic 1 = 0, agent 0's topic: both filters can return it; keep each log once.
+    const unique = new Map([...logs, ...transfers].map((l) => [`${l.blockNumber}:${l.logIndex}`, l]))
+    for (const log of [...unique.values()].sort(byPosition)) {
       const contract = contractOf.get(log.address.toLowerCase())
       if (!contract || log.blockNumber === null || log.logIndex === null || log.transactionHash === null) continue
       let decoded: { eventName: string; args: Record<string, unknown> }

@@ -156,7 +156,9 @@ export function createSender(options: SenderOptions) {
     for (;;) {
       const item = queue.shift()
       if (!item) return
-      options.onResult?.(await deliver(item))
+      // Delivered whether or not anyone listens (`onResult?.(await …)` would skip the await when no one does).
+      const result = await deliver(item)
+      options.onResult?.(result)
     }
   }
 
