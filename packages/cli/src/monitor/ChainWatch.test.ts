@@ -32,15 +32,13 @@ async function rangeLimitingProxy(upstream: string, maxBlocks: number) {
         const refused = to - from + 1 > maxBlocks
         seen.push({ from, to, refused })
         if (refused)
-          return void res
-            .writeHead(200, { 'content-type': 'application/json' })
-            .end(
-              JSON.stringify({
-                jsonrpc: '2.0',
-                id: body.id,
-                error: { code: -32005, message: `query exceeds max block range ${maxBlocks}` },
-              }),
-            )
+          return void res.writeHead(200, { 'content-type': 'application/json' }).end(
+            JSON.stringify({
+              jsonrpc: '2.0',
+              id: body.id,
+              error: { code: -32005, message: `query exceeds max block range ${maxBlocks}` },
+            }),
+          )
       }
       const answer = await fetch(upstream, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
       res.writeHead(200, { 'content-type': 'application/json' }).end(await answer.text())
