@@ -30,7 +30,6 @@ const groups: Record<string, string> = {
   identity: 'show and verify agent identity bundles (identity function, security score)',
   keys: 'derive keys inside a CVM (address and provenance, never the key unless asked)',
   uplift: 'the self-uplift protocol: move a running agent into a TEE, resume it, follow it',
-  monitor: 'continuous verification of agents, alerts before harm, history and a local dashboard',
 }
 
 /** Runs `regent <argv…>` and resolves to the exit code. Never throws. */

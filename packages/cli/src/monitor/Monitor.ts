@@ -345,16 +345,22 @@ export function createMonitor(options: MonitorOptions) {
     if (url && view) {
       seen.add('probe')
       const nonce = `0x${randomBytes(32).toString('hex')}` as Hex
+      let refused: Error | undefined
       try {
         bundle = await fetchBundle(url, nonce, settings.fetchTimeoutMs)
         check.reachable = true
       } catch (error) {
-        findings.push({
-          code: 'agent.unreachable',
-          subject: '',
-          message: `agent ${agent}: ${url} does not answer: ${messageOf(error)}`,
-          facts: { url, error: messageOf(error), epoch: view.epoch.toString() },
-        })
+        if (error instanceof AnswerError) {
+          // It answers, but not with a bundle (no TEE to attest with, an error): reachable, and not the agent.
+          refused = error
+          check.reachable = true
+        } else
+          findings.push({
+            code: 'agent.unreachable',
+            subject: '',
+            message: `agent ${agent}: ${url} does not answer: ${messageOf(error)}`,
+            facts: { url, error: messageOf(error), epoch: view.epoch.toString() },
+          })
       }
       if (bundle) {
         try {
@@ -365,48 +371,51 @@ export function createMonitor(options: MonitorOptions) {
           quote = undefined
         }
         collateral = await collateralOf(platform, round.started, seen, findings, agent)
-        if (collateral || !platform) {
-          const result = await verifyInstance({
-            fetch: async () => bundle,
-            nonce,
-            agentId,
-            id: url,
-            contracts,
-            client,
-            collateral: collateral?.standard.verified ?? collateral?.standard.collateral ?? '{}',
-            trustedRoots: options.trustedRoots,
-            now,
-            ...(options.kmsRootPublicKey ? { kmsRootPublicKey: options.kmsRootPublicKey } : {}),
-          })
-          const e = result.evaluation
-          const attested =
-            result.facts.attestation.verified && !result.reasons.some((r) => r.code === 'bundle.compose_hash')
-              ? String(bundle.composeHash).toLowerCase()
-              : undefined
-          const sameEpoch = row.bestEpoch === view.epoch.toString()
-          findings.push(
-            ...instanceFindings({
-              agent,
-              url,
-              evaluation: e,
-              reasons: result.reasons,
-              epoch: view.epoch,
-              attestedComposeHash: attested,
-              previousComposeHash: row.attestedComposeHash,
-              bestScore: sameEpoch ? row.bestScore : null,
-            }),
-          )
-          seen.add('instance')
-          check.isAgent = e.isAgent
-          check.score = e.score
-          check.holds = e.holds
-          check.composeHash = attested ?? null
-          check.reasons = result.reasons.map((r) => ({ code: r.code, message: r.message }))
-          agentUpdate.bestScore = sameEpoch && row.bestScore !== null ? Math.max(row.bestScore, e.score) : e.score
-          agentUpdate.bestEpoch = view.epoch.toString()
-          if (attested) agentUpdate.attestedComposeHash = attested
-          agentUpdate.lastBundle = JSON.stringify(bundle)
-        }
+      }
+      if (refused || (bundle && (collateral || !platform))) {
+        const result = await verifyInstance({
+          fetch: async () => {
+            if (refused) throw refused
+            return bundle
+          },
+          nonce,
+          agentId,
+          id: url,
+          contracts,
+          client,
+          collateral: collateral?.standard.verified ?? collateral?.standard.collateral ?? '{}',
+          trustedRoots: options.trustedRoots,
+          now,
+          ...(options.kmsRootPublicKey ? { kmsRootPublicKey: options.kmsRootPublicKey } : {}),
+        })
+        const e = result.evaluation
+        const attested =
+          bundle && result.facts.attestation.verified && !result.reasons.some((r) => r.code === 'bundle.compose_hash')
+            ? String(bundle.composeHash).toLowerCase()
+            : undefined
+        const sameEpoch = row.bestEpoch === view.epoch.toString()
+        findings.push(
+          ...instanceFindings({
+            agent,
+            url,
+            evaluation: e,
+            reasons: result.reasons,
+            epoch: view.epoch,
+            attestedComposeHash: attested,
+            previousComposeHash: row.attestedComposeHash,
+            bestScore: sameEpoch ? row.bestScore : null,
+          }),
+        )
+        seen.add('instance')
+        check.isAgent = e.isAgent
+        check.score = e.score
+        check.holds = e.holds
+        check.composeHash = attested ?? null
+        check.reasons = result.reasons.map((r) => ({ code: r.code, message: r.message }))
+        agentUpdate.bestScore = sameEpoch && row.bestScore !== null ? Math.max(row.bestScore, e.score) : e.score
+        agentUpdate.bestEpoch = view.epoch.toString()
+        if (attested) agentUpdate.attestedComposeHash = attested
+        if (bundle) agentUpdate.lastBundle = JSON.stringify(bundle)
       }
     }
     // An unreachable instance: its platform's collateral is still watched, with the last quote it gave.
@@ -523,7 +532,10 @@ export async function fetchBundle(url: string, nonce: Hex, timeoutMs: number): P
   })
   if (!response.ok) {
     await response.body?.cancel().catch(() => undefined)
-    throw new Error(`GET /identity answered HTTP ${response.status}`)
+    // 502/503/504: nothing behind the address answers for the agent; any other status is the agent answering.
+    if (response.status === 502 || response.status === 503 || response.status === 504)
+      throw new Error(`GET /identity answered HTTP ${response.status}`)
+    throw new AnswerError(`GET /identity answered HTTP ${response.status}`)
   }
   const reader = response.body?.getReader()
   const chunks: Uint8Array[] = []
@@ -534,7 +546,7 @@ export async function fetchBundle(url: string, nonce: Hex, timeoutMs: number): P
     size += part.value.length
     if (size > maxBundleBytes) {
       await reader?.cancel().catch(() => undefined)
-      throw new Error(`the identity answer is larger than ${maxBundleBytes} bytes`)
+      throw new AnswerError(`the identity answer is larger than ${maxBundleBytes} bytes`)
     }
     chunks.push(part.value)
   }
@@ -542,9 +554,9 @@ export async function fetchBundle(url: string, nonce: Hex, timeoutMs: number): P
   try {
     value = JSON.parse(Buffer.concat(chunks).toString('utf8'))
   } catch {
-    throw new Error('the identity answer is not JSON')
+    throw new AnswerError('the identity answer is not JSON')
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('the identity answer is not a JSON object')
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new AnswerError('the identity answer is not a JSON object')
   return value as IdentityBundle
 }
 
@@ -592,6 +604,11 @@ function messageOf(error: unknown): string {
   const base = (e?.shortMessage ?? e?.message ?? String(error)).split('\n')[0] ?? 'error'
   const cause = e?.cause?.code ?? e?.cause?.message
   return cause && base === 'fetch failed' ? `${base} (${cause})` : base
+}
+
+/** The instance answered, but not with an identity bundle (an HTTP error, not JSON, too large): reachable, not verified. */
+export class AnswerError extends Error {
+  override name = 'Monitor.AnswerError'
 }
 
 /** A target the monitor cannot watch: `code` names why. */
