@@ -74,7 +74,7 @@ summary { cursor: pointer; }
 
 export const script = `'use strict'
 ;(function () {
-  var state = { agents: [], selected: null, timer: null }
+  var state = { agents: [], selected: null, timer: null, open: { bundle: true }, renders: 0 }
 
   function h(tag, attrs) {
     var el = document.createElement(tag)
@@ -184,6 +184,7 @@ export const script = `'use strict'
         h('h3', { text: 'Attestation of the canonical instance' }),
         attestation(att))
       replace('agent', body)
+      document.getElementById('agent').setAttribute('data-renders', String(++state.renders))
     })
   }
 
@@ -236,6 +237,16 @@ export const script = `'use strict'
     return rows.length ? table(['kind', 'value', 'approved', 'activates', 'removed', 'canonical'], rows) : h('p', { class: 'muted', text: 'no approvals seen' })
   }
 
+  // A section keeps the open or closed state the reader gave it across the live re-renders.
+  function section(key, title) {
+    var el = h('details', { 'data-section': key })
+    if (state.open[key]) el.setAttribute('open', '')
+    el.addEventListener('toggle', function () { state.open[key] = el.open })
+    el.appendChild(h('summary', { text: title }))
+    for (var i = 2; i < arguments.length; i++) if (arguments[i]) el.appendChild(arguments[i])
+    return el
+  }
+
   function kv(obj) {
     return table(['field', 'value'], Object.keys(obj || {}).map(function (k) { var v = obj[k]; return [k, h('span', { class: 'mono', text: v === null || v === undefined ? '–' : typeof v === 'object' ? JSON.stringify(v) : String(v) })] }))
   }
@@ -245,16 +256,16 @@ export const script = `'use strict'
     var log = att.eventLog
     return h('div', { 'data-testid': 'attestation' },
       h('div', { class: 'muted', text: 'served at ' + time(att.at) }),
-      h('details', { open: '' }, h('summary', { text: 'Identity bundle' }), kv(att.claims)),
-      h('details', null, h('summary', { text: 'Quote header and TD report (MRTD, RTMR0–3, REPORTDATA)' }),
+      section('bundle', 'Identity bundle', kv(att.claims)),
+      section('quote', 'Quote header and TD report (MRTD, RTMR0–3, REPORTDATA)',
         att.quote.error ? h('p', { class: 'bad', text: att.quote.error }) : h('div', null, kv(att.quote.header), kv(att.quote.body),
           h('h3', { text: 'PCK certificate chain' }), Array.isArray(att.quote.pckChain) ? table(['subject', 'issuer', 'not after'], att.quote.pckChain.map(function (c) { return [c.subject, c.issuer, time(c.notAfter)] })) : h('p', { text: att.quote.pckChain.error }))),
-      h('details', null, h('summary', { text: 'RTMR3 event log' }),
+      section('eventlog', 'RTMR3 event log',
         log.error ? h('p', { class: 'bad', text: log.error }) : h('div', null,
           h('p', null, 'replayed RTMR3 ', h('span', { class: 'mono', text: log.replayedRtmr3 }), ' ', h('span', { 'data-testid': 'rtmr3-match', class: log.matchesQuote ? 'pill ok' : 'pill bad', text: log.matchesQuote ? 'matches the quote' : 'does not match the quote' })),
           table(['event', 'payload'], log.events.map(function (e) { return [e.name, h('span', { class: 'mono', text: e.payloadText !== null ? e.payloadText : e.payload })] })))),
-      h('details', null, h('summary', { text: 'Signature chain to the KMS root' }), kv(att.keyChain)),
-      att.statement ? h('details', null, h('summary', { text: 'Signed statement' }), kv(att.statement)) : null)
+      section('keychain', 'Signature chain to the KMS root', kv(att.keyChain)),
+      att.statement ? section('statement', 'Signed statement', kv(att.statement)) : null)
   }
 
   function connect() {
