@@ -177,6 +177,8 @@ export const watch: Command = {
           })
         })
         emit({ type: 'ui', url: dashboard.url }, `dashboard: ${dashboard.url}`)
+        if (!['127.0.0.1', '::1', 'localhost'].includes(bind))
+          input.note(`the dashboard listens on ${bind}: anyone who can reach it can read the agents' history (it has no login)`)
       }
       if (once) {
         await monitor.tick()
