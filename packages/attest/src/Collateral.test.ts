@@ -189,6 +189,27 @@ describe('fetch', () => {
     expect(Collateral.verify(collateral, { now: new Date(1751624191_000), trustedRoots }).root.name).toBe('intel')
   })
 
+  test('behavior: update=early|standard goes on the TCB info and QE identity requests only; anything else is refused', async () => {
+    mode.value = 'ok'
+    hits.length = 0
+    await Collateral.fetch({ pccsUrl, fmspc: 'b0c06f000000', ca: 'platform', tee: 'tdx', update: 'early' })
+    expect([...hits].sort()).toEqual([
+      '/sgx/certification/v4/pckcrl?ca=platform&encoding=der',
+      '/sgx/certification/v4/rootcacrl',
+      '/tdx/certification/v4/qe/identity?update=early',
+      '/tdx/certification/v4/tcb?fmspc=B0C06F000000&update=early',
+    ])
+    hits.length = 0
+    await Collateral.fetch({ pccsUrl, fmspc: 'b0c06f000000', ca: 'platform', tee: 'tdx', update: 'standard' })
+    expect(hits.filter((h) => h.includes('update='))).toHaveLength(2)
+    hits.length = 0
+    const bad = { pccsUrl, fmspc: 'b0c06f000000', ca: 'platform', tee: 'tdx', update: 'late' as 'early' } as const
+    await expect(Collateral.fetch(bad)).rejects.toThrowError(
+      `Fetching collateral from ${pccsUrl} failed: update must be "early" or "standard", got "late".`,
+    )
+    expect(hits).toEqual([])
+  })
+
   test('behavior: bad status, missing header, truncated JSON', async () => {
     const options = { pccsUrl, fmspc: 'B0C06F000000', ca: 'platform', tee: 'tdx' } as const
     mode.value = 'status'
@@ -212,7 +233,8 @@ describe('fetch', () => {
       `Fetching collateral from ${pccsUrl}/tdx/certification/v4/tcb?fmspc=B0C06F000000 failed: no answer within 300 ms.`,
     )
     mode.value = 'huge'
-    await expect(Collateral.fetch(options)).rejects.toThrowError(
+    // Its own timeout: on a loaded machine 300 ms may not be enough for the other three requests to answer.
+    await expect(Collateral.fetch({ ...options, timeoutMs: 30_000 })).rejects.toThrowError(
       `Fetching collateral from ${pccsUrl}/tdx/certification/v4/tcb?fmspc=B0C06F000000 failed: response larger than 4194304 bytes.`,
     )
   })

@@ -226,13 +226,19 @@ export type FetchOptions = {
   fetch?: FetchFn | undefined
   /** Per-request timeout. @default 30_000 */
   timeoutMs?: number | undefined
+  /**
+   * Intel PCS API v4 `update` of the TCB info and QE identity: `early` is the TCB info a TCB recovery publishes
+   * first (on its disclosure day), `standard` what verifiers get by default (some weeks later). Omitted: not sent
+   * (the service's default, standard).
+   */
+  update?: 'early' | 'standard' | undefined
 }
 
 /**
  * Fetches collateral from a PCCS or Intel PCS (API v4):
  * `GET /sgx/certification/v4/pckcrl?ca=<ca>&encoding=der` (issuer chain in `SGX-PCK-CRL-Issuer-Chain`),
  * `GET /{sgx|tdx}/certification/v4/tcb?fmspc=<fmspc>` (`TCB-Info-Issuer-Chain`, or the v3 name `SGX-TCB-Info-Issuer-Chain`),
- * `GET /{sgx|tdx}/certification/v4/qe/identity` (`SGX-Enclave-Identity-Issuer-Chain`),
+ * `GET /{sgx|tdx}/certification/v4/qe/identity` (`SGX-Enclave-Identity-Issuer-Chain`), both with `update=<update>` when given,
  * `GET /sgx/certification/v4/rootcacrl` (PCCS; DER or hex body). Issuer chains are URL-decoded; the signed
  * texts are the raw bytes between `{"tcbInfo":` / `{"enclaveIdentity":` and `,"signature":`.
  * Does not verify: call {@link verify}.
@@ -297,11 +303,14 @@ export async function fetch(options: FetchOptions): Promise<Collateral> {
     return { text: text.slice(prefix.length, cut), signature: sig }
   }
   const tee = options.tee
+  if (options.update !== undefined && options.update !== 'early' && options.update !== 'standard')
+    throw new FetchError({ url: base, reason: `update must be "early" or "standard", got "${String(options.update)}"` })
+  const update = options.update === undefined ? '' : `update=${options.update}`
   const [pck, root, tcb, qe] = await Promise.all([
     request(`/sgx/certification/v4/pckcrl?ca=${options.ca}&encoding=der`),
     request('/sgx/certification/v4/rootcacrl'),
-    request(`/${tee}/certification/v4/tcb?fmspc=${options.fmspc.toUpperCase()}`),
-    request(`/${tee}/certification/v4/qe/identity`),
+    request(`/${tee}/certification/v4/tcb?fmspc=${options.fmspc.toUpperCase()}${update ? `&${update}` : ''}`),
+    request(`/${tee}/certification/v4/qe/identity${update ? `?${update}` : ''}`),
   ])
   const crlHex = (res: { url: string; body: Uint8Array }) => {
     // PCCS serves the root CA CRL as hex text; Intel serves DER.

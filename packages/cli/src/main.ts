@@ -37,7 +37,7 @@ const groups: Record<string, string> = {
 export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {
   const json = argv.includes('--json')
   const color = io.isTty && !argv.includes('--no-color') && !process.env.NO_COLOR
-  let outcome: { spec: CommandSpec; args: string[]; flags: Record<string, string | boolean | undefined> } | undefined
+  let outcome: { spec: CommandSpec; args: string[]; flags: Record<string, string | boolean | string[] | undefined> } | undefined
 
   const program = new Program('regent')
     .description('Regent TEE: sovereign AI agents on Intel TDX + dstack (ERC-8004 identity, KMS keys, verified uplift)')
@@ -62,6 +62,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
       const option = new Option(f.value ? `--${f.name} <${f.value}>` : `--${f.name}`, f.description)
       if (f.default !== undefined) option.default(f.default)
       if (f.choices) option.choices(f.choices)
+      if (f.repeatable) option.argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value])
       leaf.addOption(option)
     }
     const examples = spec.examples.map((e) => `  $ ${e.command}\n      ${e.description}`).join('\n')
@@ -91,10 +92,30 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     return argv.length === 0 ? 0 : 2
   }
 
-  const { spec, args, flags } = outcome
+  const { spec, args } = outcome
+  // Repeatable flags arrive as lists; commands see their last value in `flags` and all of them in `lists`.
+  const flags: Record<string, string | boolean | undefined> = {}
+  const lists: Record<string, string[]> = {}
+  for (const [k, v] of Object.entries(outcome.flags)) {
+    if (Array.isArray(v)) {
+      lists[k] = v
+      flags[k] = v.at(-1)
+    } else flags[k] = v
+  }
+  const stop = new AbortController()
+  const onSignal = () => stop.abort()
+  if (spec.longRunning) for (const s of ['SIGINT', 'SIGTERM'] as const) process.on(s, onSignal)
   try {
     const command = await spec.load()
-    const result: CommandResult = await command.run({ args, flags, note: (line) => (json ? undefined : io.stderr(`${line}\n`)) })
+    const result: CommandResult = await command.run({
+      args,
+      flags,
+      lists,
+      note: (line) => (json ? undefined : io.stderr(`${line}\n`)),
+      emit: (data, text) =>
+        io.stdout(`${json ? JSON.stringify(data, (_key, value: unknown) => (value === undefined ? null : value)) : text}\n`),
+      signal: stop.signal,
+    })
     io.stdout(
       json
         ? `${JSON.stringify(result.data, (_key, value: unknown) => (value === undefined ? null : value))}\n`
@@ -103,6 +124,8 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     return result.ok ? 0 : 1
   } catch (error) {
     return fail(error instanceof CliError ? error : error, json, io, spec.docs)
+  } finally {
+    if (spec.longRunning) for (const s of ['SIGINT', 'SIGTERM'] as const) process.off(s, onSignal)
   }
 }
 

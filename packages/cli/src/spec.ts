@@ -12,6 +12,8 @@ export type FlagSpec = {
   value?: string
   default?: string
   choices?: readonly string[]
+  /** May be given more than once: the command gets every value, in order. */
+  repeatable?: boolean
 }
 
 /** A positional argument. */
@@ -27,6 +29,8 @@ export type CommandSpec = {
   examples: readonly { command: string; description: string }[]
   docs: string
   load: () => Promise<Command>
+  /** Runs until stopped: SIGINT / SIGTERM abort its `signal` instead of ending the process. */
+  longRunning?: boolean
 }
 
 /** Flags every command accepts. */
@@ -469,5 +473,119 @@ export const commands: readonly CommandSpec[] = [
     ],
     docs: 'docs/cli/uplift.md',
     load: () => import('./commands/uplift.js').then((m) => m.status),
+  },
+  // `monitor` comes before its subcommand `history`.
+  {
+    path: ['monitor'],
+    summary: 'watch agents continuously: verify each canonical instance, follow the chain and Intel collateral, alert before harm',
+    description:
+      "Every --interval, for each agent: reads its events since the last block seen (RegentAppAuth, RegentSuccession, AgentTreasury, IdentityRegistry, in bounded ranges), asks its canonical instance for a fresh identity bundle and verifies it (verifyInstance: quote, RTMR3 replay, binding, KMS provenance, identity function, security score), rates its platform under Intel's standard and early TCB info and watches the collateral's nextUpdate. Alerts (measurement.pending, canonical.changed, attestation.failed, tcb.recovery_pending, …) are raised once and resolved once, printed one per line (--json: JSON lines, checks included), POSTed to --webhook (HMAC-SHA256 signed with REGENT_MONITOR_WEBHOOK_SECRET, retried) and stored with every check in SQLite (--db). Without --agent it watches the project's deployed agent (<dir>/.regent/deploy.json). --once checks once and exits 0 when nothing is open, 1 when an alert is, 2 for usage errors; otherwise it runs until interrupted. --ui serves the dashboard on loopback.",
+    args: [],
+    flags: [
+      { name: 'agent', value: 'url|id', description: "an agent's URL or its ERC-8004 agentId (repeatable)", repeatable: true },
+      {
+        name: 'dir',
+        value: 'project',
+        description: 'the project whose deployed agent to watch without --agent, and whose .regent/ holds the database',
+        default: '.',
+      },
+      { name: 'db', value: 'file', description: 'the history database (default: <dir>/.regent/monitor.db)' },
+      { name: 'interval', value: 'seconds', description: 'time between checks (decimals allowed, at least 0.2)', default: '60' },
+      { name: 'once', description: 'check once, print what holds, exit 0 (nothing open) or 1 (alerts)' },
+      {
+        name: 'webhook',
+        value: 'url',
+        description: 'POST each alert transition here (repeatable); secret from env REGENT_MONITOR_WEBHOOK_SECRET',
+        repeatable: true,
+      },
+      { name: 'ui', description: 'serve the dashboard and its JSON API while monitoring' },
+      { name: 'port', value: 'port', description: 'dashboard port (0: any free port)', default: '8787' },
+      {
+        name: 'bind',
+        value: 'address',
+        description: 'dashboard address (anything but loopback exposes it to your network)',
+        default: '127.0.0.1',
+      },
+      { name: 'devnet-dir', value: 'dir', description: 'devnet state directory (chain, contracts, root CA, PCS)', default: '.regent' },
+      { name: 'rpc-url', value: 'url', description: 'another chain instead of the devnet (needs --contracts)' },
+      {
+        name: 'contracts',
+        value: 'file',
+        description: 'JSON with identityRegistry, appAuth, succession (and treasury) addresses, for --rpc-url',
+      },
+      {
+        name: 'trust',
+        value: 'root',
+        description: '"devnet" (default with a devnet), "intel" (default with --rpc-url) or a PEM file of a root CA',
+      },
+      {
+        name: 'pccs-url',
+        value: 'url',
+        description: 'PCCS or Intel PCS base URL (default: the devnet host under --trust devnet, else Intel PCS)',
+      },
+      {
+        name: 'collateral-refresh',
+        value: 'seconds',
+        description: 'how long fetched collateral is reused (0: every check)',
+        default: '3600',
+      },
+      {
+        name: 'collateral-warn',
+        value: 'seconds',
+        description: 'collateral.expiring when the collateral expires within this',
+        default: '604800',
+      },
+      {
+        name: 'state-max-age',
+        value: 'seconds',
+        description: 'state.stale when the last committed state root is older (chain time)',
+        default: '86400',
+      },
+      {
+        name: 'min-tcb',
+        value: 'status',
+        description: 'tcb.degraded below this TCB status',
+        default: 'UpToDate',
+        choices: [
+          'UpToDate',
+          'SWHardeningNeeded',
+          'ConfigurationNeeded',
+          'ConfigurationAndSWHardeningNeeded',
+          'OutOfDate',
+          'OutOfDateConfigurationNeeded',
+        ],
+      },
+      { name: 'from-block', value: 'n', description: "first block of the history backfill (default: the contracts' deployment block)" },
+    ],
+    examples: [
+      { command: 'regent monitor', description: "watch this project's deployed agent every minute (devnet in .regent)" },
+      { command: 'regent monitor --agent http://127.0.0.1:8080 --agent 7 --interval 10 --json', description: 'two agents, JSON lines' },
+      { command: 'regent monitor --once || notify-send "agent alert"', description: 'for cron: exit 1 while an alert is open' },
+      {
+        command: 'REGENT_MONITOR_WEBHOOK_SECRET=… regent monitor --webhook https://ops.example/hooks/regent --ui',
+        description: 'signed webhooks and the dashboard on http://127.0.0.1:8787',
+      },
+    ],
+    docs: 'docs/cli/monitor.md',
+    load: () => import('./commands/monitor.js').then((m) => m.watch),
+    longRunning: true,
+  },
+  {
+    path: ['monitor', 'history'],
+    summary: "an agent's recorded checks, alerts and on-chain events (from the monitor's database)",
+    args: [],
+    flags: [
+      { name: 'agent', value: 'url|id', description: "the agent's URL or ERC-8004 agentId (default: the project's deployed agent)" },
+      { name: 'since', value: 'time', description: 'ISO time, unix seconds, or a duration back from now (90s, 15m, 6h, 7d)' },
+      { name: 'limit', value: 'n', description: 'at most this many checks', default: '200' },
+      { name: 'dir', value: 'project', description: 'the project (its .regent/monitor.db)', default: '.' },
+      { name: 'db', value: 'file', description: 'the history database (default: <dir>/.regent/monitor.db)' },
+    ],
+    examples: [
+      { command: 'regent monitor history --agent 7 --since 1d', description: 'the last day of agent 7' },
+      { command: 'regent monitor history --json > history.json', description: "the project agent's history, machine-readable" },
+    ],
+    docs: 'docs/cli/monitor.md',
+    load: () => import('./commands/monitor.js').then((m) => m.history),
   },
 ]

@@ -41,6 +41,8 @@ export {
   UnknownCvmError,
 } from './host/Host.js'
 export { type HostServer, startHostServer } from './host/HostServer.js'
+/** The devnet's Intel PCS (PCS API v4 paths) and its devnet-only control. */
+export * as DevnetPcs from './host/Pcs.js'
 export {
   bundleStoreResolver,
   ImageError,

@@ -1,16 +1,24 @@
 /**
  * The host's HTTP API on loopback (docs/devnet.md): launch, list, stop, kill, restart and inspect CVMs, serve
- * devnet collateral, inject faults, and proxy each CVM's chain RPC (so a CVM can be cut off).
+ * devnet collateral (also on Intel's PCS API v4 paths, Pcs.ts), inject faults, and proxy each CVM's chain RPC
+ * (so a CVM can be cut off).
  * Bad input → 4xx with `{ error: { code, message } }`; nothing changes on a rejected request.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { BaseError } from '../errors.js'
 import { CvmRunningError, type Faults, type Host, UnknownCvmError } from './Host.js'
+import { createPcs, type Pcs } from './Pcs.js'
 
 const maxBody = 1 << 20
 
-export type HostServer = { url: string; server: Server; close(): Promise<void> }
+export type HostServer = {
+  url: string
+  server: Server
+  /** The devnet's Intel PCS (PCS API v4 paths) and its devnet-only control (Pcs.ts). */
+  pcs: Pcs
+  close(): Promise<void>
+}
 
 class HttpError extends Error {
   constructor(
@@ -30,8 +38,9 @@ export async function startHostServer(
   host: Host,
   options: { port?: number; info?: () => unknown; approveApp?: ApproveApp } = {},
 ): Promise<HostServer> {
+  const pcs = createPcs({ pki: host.pki, collateral: host.collateral })
   const server = createServer((req, res) => {
-    handle(host, req, res, options.info, options.approveApp).catch((error: unknown) => send(res, ...toHttp(error)))
+    handle(host, pcs, req, res, options.info, options.approveApp).catch((error: unknown) => send(res, ...toHttp(error)))
   })
   server.requestTimeout = 30_000
   await new Promise<void>((resolve, reject) => {
@@ -42,6 +51,7 @@ export async function startHostServer(
   return {
     url: `http://127.0.0.1:${port}`,
     server,
+    pcs,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections()
@@ -50,8 +60,16 @@ export async function startHostServer(
   }
 }
 
-async function handle(host: Host, req: IncomingMessage, res: ServerResponse, info?: () => unknown, approveApp?: ApproveApp): Promise<void> {
+async function handle(
+  host: Host,
+  pcs: Pcs,
+  req: IncomingMessage,
+  res: ServerResponse,
+  info?: () => unknown,
+  approveApp?: ApproveApp,
+): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://host')
+  if (await pcs.serve(req, res, url)) return
   const parts = url.pathname.split('/').filter(Boolean)
   const method = req.method ?? 'GET'
   const route = `${method} /${parts.map((p, i) => (parts[0] === 'v1' && parts[1] === 'cvms' && i === 2 ? ':id' : p)).join('/')}`
@@ -63,7 +81,7 @@ async function handle(host: Host, req: IncomingMessage, res: ServerResponse, inf
     case 'GET /v1/devnet':
       return send(res, 200, { rootCa: host.pki.root.certificate.pem, trustedRoot: host.trustedRoot.name, ...(info?.() as object) })
     case 'GET /v1/collateral':
-      return send(res, 200, host.collateral)
+      return send(res, 200, pcs.collateral())
     case 'POST /v1/faucet': {
       const body = object(await readJson(req))
       if (typeof body.address !== 'string' || !/^0x[0-9a-fA-F]{40}$/.test(body.address))
