@@ -59,7 +59,8 @@ try {
   const compose = new TextEncoder().encode(JSON.stringify({ manifest_version: 2, name: 'bench-agent', kms_enabled: true }))
   const composeHash = `0x${Buffer.from(await crypto.subtle.digest('SHA-256', compose)).toString('hex')}` as Hex
   await send('addComposeHash', [appId, composeHash])
-  await send('addOsImage', [appId, `0x${Buffer.from(DevnetTd.osImageHash(DevnetTd.defaultImage)).toString('hex')}`])
+  const image = DevnetTd.published(DevnetTd.defaultImage)
+  await send('addOsImage', [appId, image.osImageHash, image.measurements])
 
   const pki = DevnetPki.create()
   const qes = [DevnetQe.create({ pki }), DevnetQe.create({ pki })]

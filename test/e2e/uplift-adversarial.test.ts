@@ -29,7 +29,7 @@ import {
   withdraw,
 } from '@regent-tee/sdk'
 import Database from 'better-sqlite3'
-import { createPublicClient, createWalletClient, type Hex, http, keccak256, toBytes, toHex, zeroAddress } from 'viem'
+import { createPublicClient, createWalletClient, type Hex, http, keccak256, toBytes, zeroAddress } from 'viem'
 import { mnemonicToAccount } from 'viem/accounts'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { agentDir, devnetChain, enrollWildAgent, launchTarget as launchUpliftTarget, wildCompose } from './uplift-fixture.js'
@@ -163,13 +163,14 @@ describe('uplift: adversarial targets are refused before any key or state leaves
     const app = await devnet.approveApp({ compose, salt: keccak256(toBytes(`regent uplift adversarial e2e: timelocked ${kind}`)) })
     await devnet.approveApp({ compose: wildCompose, salt: keccak256(toBytes(`regent uplift adversarial e2e: timelocked ${kind}`)) })
     const cvm = await launchTarget({ appId: app.appId })
-    const measurement = kind === 'ComposeHash' ? app.composeHash : toHex(DevnetTd.osImageHash(DevnetTd.defaultImage))
+    const image = DevnetTd.published(DevnetTd.defaultImage)
+    const measurement = kind === 'ComposeHash' ? app.composeHash : image.osImageHash
     const owner = createWalletClient({ account: developer, chain: chain(), transport: http(devnet.file.rpcUrl) })
     const client = publicClient()
     for (const [functionName, args] of [
       [`remove${kind}`, [app.appId, measurement]],
       ['setTimelock', [app.appId, 3600n]],
-      [`add${kind}`, [app.appId, measurement]],
+      [`add${kind}`, kind === 'ComposeHash' ? [app.appId, measurement] : [app.appId, measurement, image.measurements]],
     ] as const)
       await client.waitForTransactionReceipt({
         hash: await owner.writeContract({ address: contracts().appAuth, abi: regentAppAuthAbi, functionName, args } as never),

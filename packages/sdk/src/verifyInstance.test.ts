@@ -122,6 +122,15 @@ async function launch(chain: Chain_) {
     registration: { name: 'verify-me', description: 'an agent', services: [{ name: 'regent-identity', endpoint: url, version: '1' }] },
   })
   const app = await tee.info()
+  await mined(
+    chain,
+    owner.writeContract({
+      address: contracts.appAuth,
+      abi: regentAppAuthAbi,
+      functionName: 'setEnrollmentConsent',
+      args: [appId, agentId, true],
+    }),
+  )
   await enroll(agentWallet, {
     contracts,
     agentId,

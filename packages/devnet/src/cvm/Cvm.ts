@@ -149,10 +149,16 @@ export type CreateOptions = {
   appId?: Uint8Array | undefined
   /** Host-provided instance id seed. @default 20 random bytes */
   instanceIdSeed?: Uint8Array | undefined
+  /** The OS image the CVM boots (MRTD, RTMR1, RTMR2). @default DevnetTd.defaultImage */
   image?: DevnetTd.OsImage | undefined
+  /** The VM shape (RTMR0). @default DevnetTd.defaultShape */
+  shape?: DevnetTd.VmShape | undefined
   qe: DevnetQe.DevnetQe
   keyProvider: KeyProvider
-  /** VmConfig JSON. @default built from the image (os_image_hash, cpu_count, memory_size, …) */
+  /**
+   * VmConfig JSON, as the host writes it (so a hostile host may name any image here: nothing trusts it).
+   * @default built from the image and shape (os_image_hash, cpu_count, memory_size, …)
+   */
   vmConfig?: string | undefined
 }
 
@@ -191,13 +197,13 @@ export async function createCvm(options: CreateOptions): Promise<Cvm> {
       ? new Uint8Array(0)
       : sha256(concat(options.instanceIdSeed ?? new Uint8Array(randomBytes(20)), appId)).subarray(0, 20)
   const image = options.image ?? DevnetTd.defaultImage
-  const osImageHash = DevnetTd.osImageHash(image)
+  const shape = options.shape ?? DevnetTd.defaultShape
   const vmConfig =
     options.vmConfig ??
     JSON.stringify({
-      os_image_hash: hex(osImageHash),
-      cpu_count: image.vcpus,
-      memory_size: image.memoryMb * 1024 * 1024,
+      os_image_hash: hex(DevnetTd.osImageHash(image)),
+      cpu_count: shape.vcpus,
+      memory_size: shape.memoryMb * 1024 * 1024,
       qemu_single_pass_add_pages: false,
       pic: false,
       pci_hole64_size: 0,
@@ -210,7 +216,7 @@ export async function createCvm(options: CreateOptions): Promise<Cvm> {
   const keyProviderId = typeof compose.key_provider_id === 'string' ? hexToBytes(compose.key_provider_id) : undefined
   if (keyProviderId === null) throw new InvalidComposeError({ reason: 'field "key_provider_id" must be hex' })
   const mrConfigId = DevnetTd.mrConfigId({ composeHash, appId, keyProviderKind: kind, keyProviderId })
-  const td = DevnetTd.create({ image, mrConfigId })
+  const td = DevnetTd.create({ image, shape, mrConfigId })
   const { qe, keyProvider } = options
 
   const extend = (name: string, payload: Uint8Array) => DevnetTd.extend(td, { name, payload })
@@ -242,7 +248,9 @@ export async function createCvm(options: CreateOptions): Promise<Cvm> {
       return { quote: q.quote, eventLog: q.eventLog }
     },
   })
-  const loggedImageHash = keys.osImageHash ?? osImageHash
+  // dstack measures the os_image_hash its KMS answers; without a KMS the devnet logs what the host's vm_config
+  // claims (self-reported either way: verifiers compare MRTD/RTMR0–2 with the approved image instead).
+  const loggedImageHash = keys.osImageHash ?? claimedImageHash(vmConfig) ?? DevnetTd.osImageHash(image)
   extend('os-image-hash', loggedImageHash)
   const keyProviderInfo = JSON.stringify({ name: keyProvider.info.name, id: hex(keyProvider.info.id) })
   extend('key-provider', new TextEncoder().encode(keyProviderInfo))
@@ -395,6 +403,16 @@ export async function createCvm(options: CreateOptions): Promise<Cvm> {
     },
   }
   return cvm
+}
+
+/** The os_image_hash a vm_config names (32 bytes), or undefined. */
+function claimedImageHash(vmConfig: string): Uint8Array | undefined {
+  try {
+    const value = (JSON.parse(vmConfig) as { os_image_hash?: unknown }).os_image_hash
+    return typeof value === 'string' && /^[0-9a-fA-F]{64}$/.test(value) ? new Uint8Array(Buffer.from(value, 'hex')) : undefined
+  } catch {
+    return undefined
+  }
 }
 
 /** dstack's effective key provider kind of a compose (§4.6). */

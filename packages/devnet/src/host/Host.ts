@@ -27,6 +27,7 @@ import { type GuestAgent, startGuestAgent } from '../guest/GuestAgent.js'
 import * as DevnetCollateral from '../tdx/DevnetCollateral.js'
 import * as DevnetPki from '../tdx/DevnetPki.js'
 import * as DevnetQe from '../tdx/DevnetQe.js'
+import type * as DevnetTd from '../tdx/DevnetTd.js'
 import * as Bundle from './Bundle.js'
 
 /** What the host knows about one CVM (also what `regent dev cvm list --json` prints). */
@@ -78,6 +79,12 @@ export type LaunchParameters = {
   entry?: string
   /** Key provider for this CVM (default: the host's). The devnet's KMS CVMs use the local provider. */
   keyProvider?: KeyProvider
+  /** The OS image to boot (default the devnet image): another image has other MRTD/RTMR1/RTMR2. */
+  image?: DevnetTd.OsImage
+  /** The VM shape (default 2 vCPUs, 2 GiB): measured into RTMR0. */
+  shape?: DevnetTd.VmShape
+  /** The vm_config the host hands the CVM (default: the image's and shape's). A host may write anything here. */
+  vmConfig?: string
 }
 
 /** Options of {@link Host.restart}. */
@@ -153,6 +160,9 @@ type Launch = {
   /** `null` removes a variable the host's own environment has. */
   env: Record<string, string | null>
   keyProvider: KeyProvider
+  image: DevnetTd.OsImage | undefined
+  shape: DevnetTd.VmShape | undefined
+  vmConfig: string | undefined
 }
 
 /** One boot's program: `output` emits `line` for each stdout line (the first 1,000 are also kept in `lines`) and `exit`. */
@@ -181,6 +191,9 @@ export function createHost(options: CreateHostOptions): Host {
       keyProvider: launch.keyProvider,
       ...(launch.appId ? { appId: launch.appId } : {}),
       instanceIdSeed: launch.instanceIdSeed,
+      image: launch.image,
+      shape: launch.shape,
+      vmConfig: launch.vmConfig,
     })
 
   /** Runs the bundle under the process guard; its output goes to `<dir>/log` (appended) and to the line buffer. */
@@ -263,6 +276,9 @@ export function createHost(options: CreateHostOptions): Host {
         instanceIdSeed: params.instanceIdSeed ? Uint8Array.from(params.instanceIdSeed) : new Uint8Array(randomBytes(20)),
         env: { ...params.env },
         keyProvider: params.keyProvider ?? options.keyProvider,
+        image: params.image,
+        shape: params.shape,
+        vmConfig: params.vmConfig,
       }
       const cvm = await measure(launch)
       const agent = await startGuestAgent(cvm, { socketPath: socketPathFor(dir, cvmId), port: 0 })
