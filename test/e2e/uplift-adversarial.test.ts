@@ -155,9 +155,9 @@ async function expectNothingLeft(w: Wild, j: Awaited<ReturnType<typeof journal>>
 
 describe('uplift: adversarial targets are refused before any key or state leaves', () => {
   test.each([
-    ['compose hash', 'ComposeHash'],
-    ['OS image', 'OsImage'],
-  ] as const)('behavior: a target whose %s is still in the app timelock is refused (target.measurement)', async (what, kind) => {
+    ['compose hash', 'ComposeHash', 'target.measurement'],
+    ['OS image', 'OsImage', 'os_image.measurement'],
+  ] as const)('behavior: a target whose %s is still in the app timelock is refused (%s)', async (what, kind, code) => {
     // The agent's own app: the target boots while its measurement is active (the KMS releases its keys), then the app
     // owner raises the timelock and lists it again: it is now pending, which is what an approval in its timelock is.
     const app = await devnet.approveApp({ compose, salt: keccak256(toBytes(`regent uplift adversarial e2e: timelocked ${kind}`)) })
@@ -185,7 +185,7 @@ describe('uplift: adversarial targets are refused before any key or state leaves
     const j = await journal()
     const run = uplift({ ...importParameters(w, cvm.appUrl), journal: j })
     await expect(run).rejects.toThrow(UpliftRefusedError)
-    await expect(run).rejects.toMatchObject({ code: 'target.measurement' })
+    await expect(run).rejects.toMatchObject({ code })
     await expect(run).rejects.toMatchObject({
       reasons: [expect.objectContaining({ message: expect.stringMatching(new RegExp(`${what}.*timelock`)) })],
     })

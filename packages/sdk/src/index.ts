@@ -109,6 +109,8 @@ export {
   writeKeystore,
 } from './Keystore.js'
 export * as Merkle from './Merkle.js'
+export * as OsImage from './OsImage.js'
+export { type VerifyOsImageParameters, type VerifyOsImageReturnType, verifyOsImage } from './OsImage.js'
 export {
   deriveSealingKey,
   fileMagic as sealedFileMagic,

@@ -24,6 +24,7 @@ import type { RegentContracts } from '../chain/transact.js'
 import type { BaseTeeClient } from '../createTeeClient.js'
 import { concat, equal, fromHex, type Hex, toHex, utf8 } from '../internal/bytes.js'
 import { PrivateKey } from '../Keys.js'
+import type * as OsImage from '../OsImage.js'
 import { type Reason, UpliftRefusedError } from './errors.js'
 import * as Envelope from './internal/envelope.js'
 import * as Messages from './Messages.js'
@@ -144,6 +145,11 @@ export type VerifyTargetParameters = {
   readonly now: Date
   /** Quote policy: approved measurements (a list or a callback, e.g. RegentAppAuth on-chain), TCB status, … */
   readonly policy?: Omit<Policy.Options, 'eventLog' | 'expectedReportData'>
+  /**
+   * The OS image check (`OsImage.checker(client, { appAuth, appId })`): the quote's MRTD/RTMR0–2 must be those of an
+   * approved, active OS image of the app (`os_image.measurement`); the `os-image-hash` event is only a claim.
+   */
+  readonly osImage?: OsImage.Check
 }
 
 export type TargetVerdict = {
@@ -166,7 +172,8 @@ export type TargetVerdict = {
  * or still in its timelock when the callback says so), `target.policy` (TCB status, advisories, debug, …),
  * `target.key_binding` (report_data does not commit to this hello's ephemeral key, wallet and URL: a quote bound
  * to another key), `target.stale_quote` (report_data does not commit to this hello's session, nonce and
- * transcript: a stale or replayed quote), `target.app_info` (the event log lacks app-id or compose-hash).
+ * transcript: a stale or replayed quote), `target.app_info` (the event log lacks app-id or compose-hash),
+ * `os_image.measurement` (with `osImage`: MRTD/RTMR0–2 are not an approved, active OS image's).
  *
  * @example
  * const verdict = await verifyTarget({ sourceHello, targetHello, collateral, trustedRoots, now: new Date(), policy: { approvedMeasurements } })
@@ -211,6 +218,7 @@ export async function verifyTarget(parameters: VerifyTargetParameters): Promise<
 
   const app = quote.app
   if (reasons.length === 0 && (!app?.appId || !app.composeHash)) add('target.app_info', 'The event log names no app-id or compose-hash.')
+  if (reasons.length === 0 && parameters.osImage) for (const r of await parameters.osImage(quote)) add(r.code, r.message)
   if (reasons.length > 0 || !app?.appId || !app.composeHash) return { ok: false, reasons, quote, target: undefined }
   return {
     ok: true,
