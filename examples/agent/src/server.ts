@@ -43,7 +43,8 @@ export type AgentServerParameters = {
 }
 
 export function createAgentServer(parameters: AgentServerParameters): Server {
-  return createServer((req, res) => {
+  // A request whose headers (10 s) or whole body (30 s) do not arrive is closed with 408; Node checks every second.
+  return createServer({ headersTimeout: 10_000, requestTimeout: 30_000, connectionsCheckingInterval: 1_000 }, (req, res) => {
     handle(parameters, req, res).catch((error: unknown) => {
       const e = error instanceof AgentActionError ? error : new HttpError(500, 'internal', 'internal error')
       if (!(error instanceof AgentActionError)) process.stderr.write(`request failed: ${(error as Error).message}\n`)

@@ -123,7 +123,11 @@ export type Cvm = {
   quote(options: { reportData: Uint8Array }): QuoteResult
   /** dstack V0 attestation (SCALE) for `reportData`. @throws {ReportDataTooLongError} */
   attest(options: { reportData: Uint8Array }): Uint8Array
-  /** Extends RTMR3 with an app event. @throws {InvalidEventError} for an empty or reserved name. */
+  /**
+   * Extends RTMR3 with an app event.
+   * @throws {InvalidEventError} for an empty or reserved name, or one with `:`, NUL or another control character
+   *   ({@link assertEventName}).
+   */
   emitEvent(options: { name: string; payload: Uint8Array }): void
   /** GetKey. @throws {DstackKeys.UnsupportedAlgorithmError} */
   getKey(options: { path: string; purpose: string; algorithm?: string | undefined }): {
@@ -360,8 +364,7 @@ export async function createCvm(options: CreateOptions): Promise<Cvm> {
       return attestation(q, DevnetTd.eventLog(td))
     },
     emitEvent(o) {
-      if (o.name === '') throw new InvalidEventError({ reason: 'the event name is empty' })
-      if (reservedEventNames.includes(o.name)) throw new InvalidEventError({ reason: `"${o.name}" is reserved for dstack OS` })
+      assertEventName(o.name)
       extend(o.name, o.payload)
     },
     getKey,
@@ -413,6 +416,29 @@ function claimedImageHash(vmConfig: string): Uint8Array | undefined {
   } catch {
     return undefined
   }
+}
+
+/**
+ * The rule for app event names (docs/devnet-guest-agent.md "EmitEvent"): not empty, not one of dstack OS's own
+ * {@link reservedEventNames}, and no `:` (dstack's V1 digest is SHA-384(type ‖ ":" ‖ name ‖ ":" ‖ payload), so a `:` in a
+ * name lets two different (name, payload) pairs share one digest — an event log could then name another event than
+ * the one measured), no NUL and no control character (C0, DEL, C1: they truncate or split names in logs and tools).
+ * dstack's own guest agent (0.5.5–0.5.11) checks none of this; its HEAD removed EmitEvent.
+ *
+ * @throws {InvalidEventError} naming the rule broken.
+ * @example
+ * assertEventName('model-digest') // ok
+ */
+export function assertEventName(name: string): void {
+  if (name === '') throw new InvalidEventError({ reason: 'the event name is empty' })
+  if (reservedEventNames.includes(name)) throw new InvalidEventError({ reason: `"${name}" is reserved for dstack OS` })
+  if (name.includes(':')) throw new InvalidEventError({ reason: 'the event name contains ":" (the digest separator)' })
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the rule is about control characters
+  const control = /[\u0000-\u001f\u007f-\u009f]/.exec(name)
+  if (control)
+    throw new InvalidEventError({
+      reason: `the event name contains the control character U+${(control[0].codePointAt(0) ?? 0).toString(16).padStart(4, '0').toUpperCase()}`,
+    })
 }
 
 /** dstack's effective key provider kind of a compose (§4.6). */

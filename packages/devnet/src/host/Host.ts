@@ -1,7 +1,15 @@
 /**
  * The devnet TEE host (DESIGN.md §5): one simulated TDX machine — its PKI, Quoting Enclave and
  * collateral — that launches CVMs. A CVM is an agent bundle run as a guarded child process, with its
- * own dstack-compatible guest agent (unix socket + loopback HTTP) and its own measured boot.
+ * own dstack-compatible guest agent and its own measured boot.
+ *
+ * Isolation (DESIGN.md §14, docs/devnet.md "Isolation"): as on a real TEE, a CVM's guest agent is reachable by that
+ * CVM alone. It listens on a unix socket in a per-CVM directory (mode 0700, a random name under a host directory
+ * that cannot be listed, mode 0300) whose path only the CVM's own process receives (`DSTACK_SIMULATOR_ENDPOINT`); no
+ * record, file or API of the host names it, and there is no TCP listener — unless the CVM is launched with the
+ * explicit devnet debug flag `debugGuestAgent`, which adds a loopback URL and puts both in the record. (Processes
+ * of the same OS user can still find a socket by other means, e.g. /proc: the devnet simulates the boundary, it does
+ * not enforce it against the machine's own user.)
  *
  * The host can misbehave on purpose for tests (issue 4): serve stale quotes, serve a compose file
  * other than the measured one, cut a CVM off from the chain, kill a CVM.
@@ -14,7 +22,7 @@
 import { randomBytes } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { createWriteStream } from 'node:fs'
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -39,10 +47,12 @@ export type CvmRecord = {
   appName: string
   bundle: string
   bundleDigest: string
-  /** The value to give `DSTACK_SIMULATOR_ENDPOINT` (the guest agent's unix socket). */
-  endpoint: string
-  /** The guest agent over loopback HTTP. */
-  guestAgentUrl: string
+  /** Launched with the devnet debug flag: the host exposes this CVM's guest agent (`endpoint`, `guestAgentUrl`). */
+  debugGuestAgent: boolean
+  /** Only with `debugGuestAgent`: the guest agent's unix socket (a value for `DSTACK_SIMULATOR_ENDPOINT`). */
+  endpoint?: string
+  /** Only with `debugGuestAgent`: the guest agent over loopback HTTP. */
+  guestAgentUrl?: string
   /** The CVM's own port (env `PORT`), where the agent serves. */
   port: number
   appUrl: string
@@ -85,6 +95,11 @@ export type LaunchParameters = {
   shape?: DevnetTd.VmShape
   /** The vm_config the host hands the CVM (default: the image's and shape's). A host may write anything here. */
   vmConfig?: string
+  /**
+   * Devnet debugging only: expose the CVM's guest agent to the host — its socket path and a loopback TCP listener in
+   * the record — which a real TEE never allows. Tests that need it say why. @default false
+   */
+  debugGuestAgent?: boolean
 }
 
 /** Options of {@link Host.restart}. */
@@ -163,12 +178,22 @@ type Launch = {
   image: DevnetTd.OsImage | undefined
   shape: DevnetTd.VmShape | undefined
   vmConfig: string | undefined
+  debugGuestAgent: boolean
 }
 
 /** One boot's program: `output` emits `line` for each stdout line (the first 1,000 are also kept in `lines`) and `exit`. */
 type Run = { process: Guarded; lines: string[]; output: EventEmitter }
 
-type Entry = Run & { record: CvmRecord; cvm: Cvm; agent: GuestAgent; dir: string; launch: Launch; restarting: boolean }
+type Entry = Run & {
+  record: CvmRecord
+  cvm: Cvm
+  agent: GuestAgent
+  dir: string
+  /** The guest agent's socket: in the CVM's private directory, given to the CVM's process only. */
+  socketPath: string
+  launch: Launch
+  restarting: boolean
+}
 
 /** Creates a host: a fresh simulated machine (PKI and attestation key live in memory only). */
 export function createHost(options: CreateHostOptions): Host {
@@ -176,6 +201,7 @@ export function createHost(options: CreateHostOptions): Host {
   const qe = DevnetQe.create({ pki })
   const collateral = DevnetCollateral.issue(pki)
   const cvms = new Map<string, Entry>()
+  const sockets = createSocketDirs()
 
   const entryOf = (cvmId: string): Entry => {
     const e = cvms.get(cvmId)
@@ -201,13 +227,13 @@ export function createHost(options: CreateHostOptions): Host {
     cvmId,
     dir,
     launch,
-    agent,
+    socketPath,
     port,
   }: {
     cvmId: string
     dir: string
     launch: Launch
-    agent: GuestAgent
+    socketPath: string
     port: number
   }): Run => {
     const log = createWriteStream(join(dir, 'log'), { flags: 'a' })
@@ -217,8 +243,7 @@ export function createHost(options: CreateHostOptions): Host {
       else env[name] = value
     }
     Object.assign(env, {
-      DSTACK_SIMULATOR_ENDPOINT: agent.socketPath ?? '',
-      REGENT_GUEST_AGENT_URL: agent.url ?? '',
+      DSTACK_SIMULATOR_ENDPOINT: socketPath, // the CVM's own guest agent: only this process is told where it is
       REGENT_RPC_URL: `${options.hostUrl()}/v1/cvms/${cvmId}/rpc`,
       REGENT_CVM_ID: cvmId,
       REGENT_FAUCET_URL: `${options.hostUrl()}/v1/faucet`,
@@ -279,11 +304,17 @@ export function createHost(options: CreateHostOptions): Host {
         image: params.image,
         shape: params.shape,
         vmConfig: params.vmConfig,
+        debugGuestAgent: params.debugGuestAgent === true,
       }
       const cvm = await measure(launch)
-      const agent = await startGuestAgent(cvm, { socketPath: socketPathFor(dir, cvmId), port: 0 })
+      const socketPath = await sockets.create()
+      const agent = await startGuestAgent(cvm, {
+        socketPath,
+        socketMode: 0o600,
+        ...(launch.debugGuestAgent ? { port: 0 } : {}),
+      })
       const port = await freePort()
-      const run = spawnProgram({ cvmId, dir, launch, agent, port })
+      const run = spawnProgram({ cvmId, dir, launch, socketPath, port })
       const info = cvm.info
       const record: CvmRecord = {
         cvmId,
@@ -293,8 +324,8 @@ export function createHost(options: CreateHostOptions): Host {
         appName: info.appName ?? '',
         bundle,
         bundleDigest,
-        endpoint: agent.socketPath ?? '',
-        guestAgentUrl: agent.url ?? '',
+        debugGuestAgent: launch.debugGuestAgent,
+        ...(launch.debugGuestAgent ? { endpoint: socketPath, guestAgentUrl: agent.url ?? '' } : {}),
         port,
         appUrl: `http://127.0.0.1:${port}`,
         pid: run.process.pid,
@@ -303,7 +334,7 @@ export function createHost(options: CreateHostOptions): Host {
         startedAt: new Date().toISOString(),
         faults: { staleQuote: false, alterCompose: false, partitionChain: false },
       }
-      const e: Entry = { record, cvm, agent, dir, launch, restarting: false, ...run }
+      const e: Entry = { record, cvm, agent, dir, socketPath, launch, restarting: false, ...run }
       watch(e)
       cvms.set(cvmId, e)
       await writeFile(join(dir, 'cvm.json'), `${JSON.stringify(record, null, 2)}\n`)
@@ -369,12 +400,11 @@ export function createHost(options: CreateHostOptions): Host {
         const [bundleDigest, cvm] = await Promise.all([Bundle.digest(launch.bundle), measure(launch)])
         cvm.faults = cvmFaults(e.record.faults)
         const agent = await startAgentAgain(cvm, e)
-        const run = spawnProgram({ cvmId, dir: e.dir, launch, agent, port: e.record.port })
+        const run = spawnProgram({ cvmId, dir: e.dir, launch, socketPath: e.socketPath, port: e.record.port })
         Object.assign(e, { cvm, agent, launch, ...run })
         Object.assign(e.record, {
           bundleDigest,
-          endpoint: agent.socketPath ?? '',
-          guestAgentUrl: agent.url ?? '',
+          ...(launch.debugGuestAgent ? { endpoint: e.socketPath, guestAgentUrl: agent.url ?? '' } : {}),
           pid: run.process.pid,
           status: 'running',
           exitCode: null,
@@ -428,6 +458,7 @@ export function createHost(options: CreateHostOptions): Host {
 
     async close() {
       await Promise.all([...cvms.keys()].map((id) => host.stop(id).catch(() => undefined)))
+      await sockets.remove()
     },
   }
   return host
@@ -438,24 +469,45 @@ export async function wipe(dir: string): Promise<void> {
   await rm(join(dir, 'cvms'), { recursive: true, force: true })
 }
 
-/** The guest agent of a reboot: the same socket, and the same loopback port unless another process took it. */
-async function startAgentAgain(cvm: Cvm, { dir, record }: { dir: string; record: CvmRecord }): Promise<GuestAgent> {
-  const socketPath = socketPathFor(dir, record.cvmId)
+/**
+ * The guest agent of a reboot: the same socket, and (debug flag only) the same loopback port unless another process
+ * took it.
+ */
+async function startAgentAgain(cvm: Cvm, { socketPath, record }: { socketPath: string; record: CvmRecord }): Promise<GuestAgent> {
+  if (!record.debugGuestAgent) return startGuestAgent(cvm, { socketPath, socketMode: 0o600 })
   const port = record.guestAgentUrl ? Number(new URL(record.guestAgentUrl).port) : 0
-  return startGuestAgent(cvm, { socketPath, port }).catch((error: unknown) => {
+  return startGuestAgent(cvm, { socketPath, socketMode: 0o600, port }).catch((error: unknown) => {
     if (port === 0 || (error as { code?: unknown }).code !== 'EADDRINUSE') throw error
-    return startGuestAgent(cvm, { socketPath, port: 0 })
+    return startGuestAgent(cvm, { socketPath, socketMode: 0o600, port: 0 })
   })
+}
+
+/**
+ * The host's guest-agent sockets: a directory under the OS temp dir (short enough for a unix socket path) that its
+ * owner can traverse but not list (mode 0300), holding one directory per CVM with a random 128-bit name (mode 0700)
+ * and the socket `dstack.sock` in it (mode 0600).
+ */
+function createSocketDirs(): { create(): Promise<string>; remove(): Promise<void> } {
+  const base = join(tmpdir(), `regent-ga-${randomBytes(8).toString('hex')}`)
+  let ready: Promise<void> | undefined
+  return {
+    async create() {
+      ready ??= mkdir(base, { mode: 0o700 }).then(() => chmod(base, 0o300))
+      await ready
+      const dir = join(base, randomBytes(16).toString('hex'))
+      await mkdir(dir, { mode: 0o700 })
+      return join(dir, 'dstack.sock')
+    },
+    async remove() {
+      if (!ready) return
+      await chmod(base, 0o700).catch(() => undefined)
+      await rm(base, { recursive: true, force: true })
+    },
+  }
 }
 
 function cvmFaults(faults: Faults): Cvm['faults'] {
   return { staleQuote: faults.staleQuote, alterComposeAfterMeasure: faults.alterCompose }
-}
-
-/** `<cvm dir>/dstack.sock`, or a temp path when that is too long for a unix socket (108 bytes on Linux). */
-function socketPathFor(dir: string, cvmId: string): string {
-  const preferred = join(resolve(dir), 'dstack.sock')
-  return Buffer.byteLength(preferred) <= 100 ? preferred : join(tmpdir(), `regent-${cvmId}.sock`)
 }
 
 function hex(v: Uint8Array | string | undefined): string {

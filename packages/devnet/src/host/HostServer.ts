@@ -29,12 +29,27 @@ export type ApproveApp = (compose: Uint8Array, salt?: `0x${string}`) => Promise<
 
 export async function startHostServer(
   host: Host,
-  options: { port?: number; info?: () => unknown; approveApp?: ApproveApp } = {},
+  options: {
+    port?: number
+    info?: () => unknown
+    approveApp?: ApproveApp
+    /** A connection that has not sent its headers in this time is closed (408). @default 10_000 */
+    headersTimeoutMs?: number
+    /** A request whose headers and body have not all arrived in this time is closed (408). @default 30_000 */
+    requestTimeoutMs?: number
+  } = {},
 ): Promise<HostServer> {
-  const server = createServer((req, res) => {
-    handle(host, req, res, options.info, options.approveApp).catch((error: unknown) => send(res, ...toHttp(error)))
-  })
-  server.requestTimeout = 30_000
+  // Node checks these timeouts every connectionsCheckingInterval: 1 s, so a stalled body is cut within a second of them.
+  const server = createServer(
+    {
+      headersTimeout: options.headersTimeoutMs ?? 10_000,
+      requestTimeout: options.requestTimeoutMs ?? 30_000,
+      connectionsCheckingInterval: 1_000,
+    },
+    (req, res) => {
+      handle(host, req, res, options.info, options.approveApp).catch((error: unknown) => send(res, ...toHttp(error)))
+    },
+  )
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(options.port ?? 0, '127.0.0.1', resolve)
@@ -104,6 +119,7 @@ async function handle(host: Host, req: IncomingMessage, res: ServerResponse, inf
         ...(body.image === undefined ? {} : { image: osImage(body.image) }),
         ...(body.shape === undefined ? {} : { shape: vmShape(body.shape) }),
         ...(body.vmConfig === undefined ? {} : { vmConfig: boundedString(body.vmConfig, 'vmConfig', 65_536) }),
+        ...(body.debugGuestAgent === undefined ? {} : { debugGuestAgent: flag(body.debugGuestAgent, 'debugGuestAgent') }),
       })
       return send(res, 201, record)
     }
@@ -248,6 +264,11 @@ function vmShape(v: unknown): DevnetTd.VmShape {
   if (!int(o.vcpus, 256) || !int(o.memoryMb, 1_048_576) || Object.keys(o).length !== 2)
     throw new HttpError(400, 'invalid_request', '"shape" must be { vcpus: 1..256, memoryMb: 1..1048576 }')
   return { vcpus: o.vcpus as number, memoryMb: o.memoryMb as number }
+}
+
+function flag(v: unknown, name: string): boolean {
+  if (typeof v !== 'boolean') throw new HttpError(400, 'invalid_request', `"${name}" must be true or false`)
+  return v
 }
 
 function boundedString(v: unknown, name: string, max: number): string {
