@@ -111,6 +111,7 @@ export {
 export * as Merkle from './Merkle.js'
 export * as OsImage from './OsImage.js'
 export { type VerifyOsImageParameters, type VerifyOsImageReturnType, verifyOsImage } from './OsImage.js'
+export { quoteId } from './quoteId.js'
 export {
   deriveSealingKey,
   fileMagic as sealedFileMagic,

@@ -16,7 +16,7 @@
 import { randomBytes } from 'node:crypto'
 import { type Collateral, type Policy, type Verdict, verifyQuote } from '@regent-tee/attest'
 import { type SuccessionCertificate, successionCertificateTypes, successionDomain } from '@regent-tee/contracts'
-import { type Account, type Chain, type Client, getAddress, keccak256, recoverTypedDataAddress, type Transport } from 'viem'
+import { type Account, type Chain, type Client, getAddress, recoverTypedDataAddress, type Transport } from 'viem'
 import { privateKeyToAddress } from 'viem/accounts'
 import { getQuote } from '../actions/getQuote.js'
 import { signSuccessionCertificate } from '../chain/signSuccessionCertificate.js'
@@ -25,6 +25,7 @@ import type { BaseTeeClient } from '../createTeeClient.js'
 import { concat, equal, fromHex, type Hex, toHex, utf8 } from '../internal/bytes.js'
 import { PrivateKey } from '../Keys.js'
 import type * as OsImage from '../OsImage.js'
+import { quoteId } from '../quoteId.js'
 import { type Reason, UpliftRefusedError } from './errors.js'
 import * as Envelope from './internal/envelope.js'
 import * as Messages from './Messages.js'
@@ -129,7 +130,7 @@ export type AttestedTarget = {
   readonly appId: Hex
   readonly composeHash: Hex
   readonly instanceId: Hex
-  /** keccak256 of the quote (RegentSuccession's `quoteHash`, the `newRA` of `Uplift`). */
+  /** The quote id, `quoteId(quote)` (RegentSuccession's `quoteHash`, the `newRA` of `Uplift`; docs/protocol.md "Quote id"). */
   readonly quoteHash: Hex
   readonly hardware: 'tdx' | 'sgx' | 'devnet'
   /** Transcript hash after SourceHello and TargetHello. */
@@ -234,7 +235,7 @@ export async function verifyTarget(parameters: VerifyTargetParameters): Promise<
       appId: toHex(app.appId),
       composeHash: toHex(app.composeHash),
       instanceId: toHex(app.instanceId ?? new Uint8Array(0)),
-      quoteHash: keccak256(t.quote),
+      quoteHash: quoteId(t.quote),
       hardware: quote.hardware as AttestedTarget['hardware'],
       transcript: Messages.appendTranscript(expectedTranscript, t),
     },
