@@ -99,6 +99,8 @@ export function createNonceStore(
   const prefix = Buffer.from(`${nonceMacLabel}\0${options.purpose ?? 'keys'}\0`, 'utf8')
   let counter = 0n
   const used = new Map<string, number>()
+  // Nonces whose MAC verified (their expiry): a request checks its nonce, then consumes it; one MAC for both.
+  const valid = new Map<string, number>()
   const tag = (body: Uint8Array) => createHmac('sha256', secret).update(prefix).update(body).digest().subarray(0, 16)
   const sweep = (all: boolean) => {
     const t = now()
@@ -110,9 +112,14 @@ export function createNonceStore(
   const state = (nonce: Uint8Array): { state: NonceState; expiresAt: number; key: string } => {
     const key = Buffer.from(nonce.buffer, nonce.byteOffset, nonce.byteLength).toString('hex')
     if (nonce.length !== ReleaseRequest.nonceLength) return { state: 'unknown', expiresAt: 0, key }
-    const body = nonce.subarray(0, 16)
-    if (!timingSafeEqual(tag(body), nonce.subarray(16))) return { state: 'unknown', expiresAt: 0, key }
-    const expiresAt = Number(Buffer.from(body.buffer, body.byteOffset, 8).readBigUInt64BE(0))
+    let expiresAt = valid.get(key)
+    if (expiresAt === undefined) {
+      const body = nonce.subarray(0, 16)
+      if (!timingSafeEqual(tag(body), nonce.subarray(16))) return { state: 'unknown', expiresAt: 0, key }
+      expiresAt = Number(Buffer.from(body.buffer, body.byteOffset, 8).readBigUInt64BE(0))
+      if (valid.size >= 4096) valid.clear()
+      valid.set(key, expiresAt)
+    }
     if (used.has(key)) return { state: 'used', expiresAt, key }
     if (expiresAt <= now()) return { state: 'expired', expiresAt, key }
     return { state: 'ok', expiresAt, key }
@@ -445,11 +452,13 @@ export async function resolveOsImage(options: {
   facts: Facts
   table: Address
   claimed?: string | undefined
+  /** The block to read at (the request's, from `appAuth.latestBlock()`); default the latest. */
+  block?: bigint | undefined
 }): Promise<Facts | Refusal> {
   const { facts } = options
   let image: { osImageHash: string }
   try {
-    image = await options.appAuth.osImageOf(options.table, `0x${facts.mrSystem}`)
+    image = await options.appAuth.osImageOf(options.table, `0x${facts.mrSystem}`, options.block)
   } catch {
     return { status: 503, code: 'chain.unavailable', message: 'RegentAppAuth could not be read; nothing was released.' }
   }
@@ -546,15 +555,17 @@ export function toBootInfo(facts: Facts): BootInfo {
 
 /** Reads RegentAppAuth decisions at the current block. */
 export type AppAuth = {
+  /** The latest block number (concurrent callers share one `eth_blockNumber`): pass it to the reads of one request. */
+  latestBlock(): Promise<bigint>
   /**
-   * `osImageOfMeasurement(table, mrSystem)` at the latest block: the approved OS image (lowercase hex, '' for none)
-   * whose measurement this is, for app `table` (or the KMS table, app id 0).
+   * `osImageOfMeasurement(table, mrSystem)` at `block` (default: the latest): the approved OS image (lowercase hex, ''
+   * for none) whose measurement this is, for app `table` (or the KMS table, app id 0).
    */
-  osImageOf(table: Address, mrSystem: Hex): Promise<{ osImageHash: string; activatesAt: bigint; block: bigint }>
-  /** `isAppAllowedWithKms(bootInfo, kmsRoot)` at the latest block. */
-  isAppAllowedWithKms(bootInfo: BootInfo, kmsRoot: Address): Promise<{ allowed: boolean; reason: string; block: bigint }>
-  /** `isKmsAllowed(bootInfo)` at the latest block. */
-  isKmsAllowed(bootInfo: BootInfo): Promise<{ allowed: boolean; reason: string; block: bigint }>
+  osImageOf(table: Address, mrSystem: Hex, block?: bigint): Promise<{ osImageHash: string; activatesAt: bigint; block: bigint }>
+  /** `isAppAllowedWithKms(bootInfo, kmsRoot)` at `block` (default: the latest). */
+  isAppAllowedWithKms(bootInfo: BootInfo, kmsRoot: Address, block?: bigint): Promise<{ allowed: boolean; reason: string; block: bigint }>
+  /** `isKmsAllowed(bootInfo)` at `block` (default: the latest). */
+  isKmsAllowed(bootInfo: BootInfo, block?: bigint): Promise<{ allowed: boolean; reason: string; block: bigint }>
 }
 
 /**
@@ -580,8 +591,9 @@ export function createAppAuth(options: { client: PublicClient; address: Address;
     functionName: 'isAppAllowedWithKms' | 'isKmsAllowed' | 'osImageOfMeasurement',
     args: readonly unknown[],
     shape: (answer: never, block: bigint) => T,
+    at: bigint | undefined,
   ): Promise<T> => {
-    const block = await latest()
+    const block = at ?? (await latest())
     if (block > cachedBlock) {
       cachedBlock = block
       answers.clear()
@@ -601,14 +613,20 @@ export function createAppAuth(options: { client: PublicClient; address: Address;
   }
   const decision = ([allowed, reason]: readonly [boolean, string], block: bigint) => ({ allowed, reason, block })
   return {
-    osImageOf: (table, mrSystem) =>
-      read('osImageOfMeasurement', [table, mrSystem], ([hash, activatesAt]: readonly [Hex, bigint], block) => ({
-        osImageHash: /^0x0{64}$/.test(hash) ? '' : hash.slice(2).toLowerCase(),
-        activatesAt,
+    latestBlock: latest,
+    osImageOf: (table, mrSystem, block) =>
+      read(
+        'osImageOfMeasurement',
+        [table, mrSystem],
+        ([hash, activatesAt]: readonly [Hex, bigint], at) => ({
+          osImageHash: /^0x0{64}$/.test(hash) ? '' : hash.slice(2).toLowerCase(),
+          activatesAt,
+          block: at,
+        }),
         block,
-      })),
-    isAppAllowedWithKms: (bootInfo, kmsRoot) => read('isAppAllowedWithKms', [bootInfo, kmsRoot], decision),
-    isKmsAllowed: (bootInfo) => read('isKmsAllowed', [bootInfo], decision),
+      ),
+    isAppAllowedWithKms: (bootInfo, kmsRoot, block) => read('isAppAllowedWithKms', [bootInfo, kmsRoot], decision, block),
+    isKmsAllowed: (bootInfo, block) => read('isKmsAllowed', [bootInfo], decision, block),
   }
 }
 

@@ -252,29 +252,46 @@ export async function startKmsNode(options: StartKmsNodeOptions): Promise<KmsNod
       'keys',
       body,
       async (facts, request) => {
-        const withImage = await KeyRelease.resolveOsImage({
-          appAuth,
-          facts,
-          table: `0x${facts.appId}`,
-          claimed: request.claimedOsImageHash,
-        })
+        const unavailable: KeyRelease.Refusal = {
+          status: 503,
+          code: 'chain.unavailable',
+          message: 'RegentAppAuth could not be read; nothing was released.',
+        }
+        // One block for every read of this request (concurrent requests share its eth_blockNumber).
+        let block: bigint
+        try {
+          block = await appAuth.latestBlock()
+        } catch {
+          return unavailable
+        }
+        const allowed = async (osImageHash: string) => {
+          try {
+            return await appAuth.isAppAllowedWithKms(KeyRelease.toBootInfo({ ...facts, osImageHash }), identity.address, block)
+          } catch {
+            return undefined
+          }
+        }
+        const decided = (image: KeyRelease.Facts, answer: { allowed: boolean; reason: string }) =>
+          KeyRelease.appAuthRefusal(answer) ?? KeyRelease.tcbRefusal({ status: image.tcbStatus, minimum: minTcbStatus }) ?? image
+        // The image vm_config names is tried first (one chain read when it is the measured one): RegentAppAuth accepts
+        // it only when the quote's mrSystem is one of its approved measurements, so the claim cannot decide.
+        const claimed = request.claimedOsImageHash
+        if (claimed !== undefined) {
+          const answer = await allowed(claimed)
+          if (!answer) return unavailable
+          const refusal = KeyRelease.appAuthRefusal(answer)
+          if (!refusal?.code.startsWith('os_image.')) return decided({ ...facts, osImageHash: claimed }, answer)
+        }
+        // Otherwise the image is looked up from the measurement, and the refusal names what failed.
+        const withImage = await KeyRelease.resolveOsImage({ appAuth, facts, table: `0x${facts.appId}`, claimed, block })
         if ('code' in withImage) {
           // The contract's earlier checks (app registered, compose hash approved) name the refusal when they fail too.
           if (withImage.code !== 'os_image.measurement') return withImage
-          const earlier = await appAuth
-            .isAppAllowedWithKms(KeyRelease.toBootInfo({ ...facts, osImageHash: '00'.repeat(32) }), identity.address)
-            .then(KeyRelease.appAuthRefusal, () => undefined)
+          const earlier = KeyRelease.appAuthRefusal((await allowed('00'.repeat(32))) ?? { allowed: true, reason: '' })
           return earlier && !earlier.code.startsWith('os_image.') ? earlier : withImage
         }
-        let answer: { allowed: boolean; reason: string }
-        try {
-          answer = await appAuth.isAppAllowedWithKms(KeyRelease.toBootInfo(withImage), identity.address)
-        } catch {
-          return { status: 503, code: 'chain.unavailable', message: 'RegentAppAuth could not be read; nothing was released.' }
-        }
-        return (
-          KeyRelease.appAuthRefusal(answer) ?? KeyRelease.tcbRefusal({ status: withImage.tcbStatus, minimum: minTcbStatus }) ?? withImage
-        )
+        const answer = await allowed(withImage.osImageHash)
+        return answer ? decided(withImage, answer) : unavailable
       },
       (facts) => {
         const keys = appKeysOf(facts.appId, facts.instanceId)

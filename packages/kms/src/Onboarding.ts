@@ -32,18 +32,26 @@ export async function decide(
   facts: KeyRelease.Facts,
   request: Pick<ReleaseRequest.Request, 'claimedOsImageHash'>,
 ): Promise<{ facts: KeyRelease.Facts } | { refusal: KeyRelease.Refusal }> {
+  const unavailable = { status: 503, code: 'chain.unavailable', message: 'RegentAppAuth could not be read; nothing was released.' } as const
+  let block: bigint
+  try {
+    block = await context.appAuth.latestBlock()
+  } catch {
+    return { refusal: unavailable }
+  }
   const withImage = await KeyRelease.resolveOsImage({
     appAuth: context.appAuth,
     facts,
     table: KeyRelease.kmsImagesTable,
     claimed: request.claimedOsImageHash,
+    block,
   })
   if ('code' in withImage) return { refusal: withImage }
   let answer: { allowed: boolean; reason: string }
   try {
-    answer = await context.appAuth.isKmsAllowed(KeyRelease.toBootInfo(withImage))
+    answer = await context.appAuth.isKmsAllowed(KeyRelease.toBootInfo(withImage), block)
   } catch {
-    return { refusal: { status: 503, code: 'chain.unavailable', message: 'RegentAppAuth could not be read; nothing was released.' } }
+    return { refusal: unavailable }
   }
   const refusal = KeyRelease.appAuthRefusal(answer) ?? KeyRelease.tcbRefusal({ status: withImage.tcbStatus, minimum: context.minTcbStatus })
   return refusal ? { refusal } : { facts: withImage }
