@@ -61,7 +61,8 @@ try {
       const res = await fetch(`${started.file.hostUrl}/v1/cvms`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ compose, bundle: probe.bundle, appId }),
+        // The bench times guest-agent calls from outside the CVM: the devnet's debug flag exposes its socket.
+        body: JSON.stringify({ compose, bundle: probe.bundle, appId, debugGuestAgent: true }),
       })
       if (!res.ok) throw new Error(`launch failed: ${await res.text()}`)
       const r = (await res.json()) as CvmRecord
@@ -73,7 +74,7 @@ try {
   }
   if (!cvm) throw new Error('no CVM')
 
-  const client = new DstackClient(cvm.endpoint)
+  const client = new DstackClient(cvm.endpoint as string)
   const latency = async (fn: (i: number) => Promise<unknown>) => {
     const xs: number[] = []
     for (let i = 0; i < 20; i++) await fn(i) // warm-up

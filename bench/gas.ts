@@ -190,9 +190,43 @@ try {
   await owner
     .writeContract({ address: c.appAuth, abi: regentAppAuthAbi, functionName: 'addComposeHash', args: [appId, compose[2]] })
     .then((hash) => client.waitForTransactionReceipt({ hash }))
+  // An OS image with its measurements (MRTD ‖ RTMR0 ‖ RTMR1 ‖ RTMR2 per VM shape): one shape, then two.
+  const shape = (label: string) => `0x${keccak256(toHex(label)).slice(2).repeat(6)}` as `0x${string}`
   await gas(
-    'appAuth.addOsImage',
-    owner.writeContract({ address: c.appAuth, abi: regentAppAuthAbi, functionName: 'addOsImage', args: [appId, keccak256(toHex('os'))] }),
+    'appAuth.addOsImage (1 shape)',
+    owner.writeContract({
+      address: c.appAuth,
+      abi: regentAppAuthAbi,
+      functionName: 'addOsImage',
+      args: [appId, keccak256(toHex('os')), [shape('os/a')]],
+    }),
+  )
+  await gas(
+    'appAuth.addOsImage (2 shapes)',
+    owner.writeContract({
+      address: c.appAuth,
+      abi: regentAppAuthAbi,
+      functionName: 'addOsImage',
+      args: [appId, keccak256(toHex('os 2')), [shape('os 2/a'), shape('os 2/b')]],
+    }),
+  )
+  await gas(
+    'appAuth.addOsImage (a shape to a listed image)',
+    owner.writeContract({
+      address: c.appAuth,
+      abi: regentAppAuthAbi,
+      functionName: 'addOsImage',
+      args: [appId, keccak256(toHex('os')), [shape('os/b')]],
+    }),
+  )
+  await gas(
+    'appAuth.removeOsImage (2 shapes)',
+    owner.writeContract({
+      address: c.appAuth,
+      abi: regentAppAuthAbi,
+      functionName: 'removeOsImage',
+      args: [appId, keccak256(toHex('os 2'))],
+    }),
   )
   await gas(
     'appAuth.addKmsRoot',
@@ -211,6 +245,19 @@ try {
     'appAuth.addKmsMeasurement',
     owner.writeContract({ address: c.appAuth, abi: regentAppAuthAbi, functionName: 'addKmsMeasurement', args: [keccak256(toHex('kms'))] }),
   )
+  await gas(
+    'appAuth.addKmsOsImage (1 shape)',
+    owner.writeContract({
+      address: c.appAuth,
+      abi: regentAppAuthAbi,
+      functionName: 'addKmsOsImage',
+      args: [keccak256(toHex('kms os')), [shape('kms os/a')]],
+    }),
+  )
+  await gas(
+    'appAuth.setOpenEnrollment',
+    owner.writeContract({ address: c.appAuth, abi: regentAppAuthAbi, functionName: 'setOpenEnrollment', args: [appId, false] }),
+  )
   const junk = keccak256(toHex('junk'))
   await owner
     .writeContract({ address: c.appAuth, abi: regentAppAuthAbi, functionName: 'addComposeHash', args: [appId, junk] })
@@ -228,6 +275,10 @@ try {
     quoteHash: keccak256(toHex(`quote ${n}`)),
     host: `https://host-${n}.example`,
   })
+  await gas(
+    'appAuth.setEnrollmentConsent',
+    owner.writeContract({ address: c.appAuth, abi: regentAppAuthAbi, functionName: 'setEnrollmentConsent', args: [appId, agentId, true] }),
+  )
   await gas(
     'succession.enroll',
     agentKey.writeContract({

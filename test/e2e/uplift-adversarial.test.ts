@@ -22,6 +22,7 @@ import {
   NotCanonicalError,
   openUpliftJournal,
   PrivateKey,
+  quoteId,
   readCanonical,
   signSuccessionCertificate,
   UpliftRefusedError,
@@ -29,7 +30,7 @@ import {
   withdraw,
 } from '@regent-tee/sdk'
 import Database from 'better-sqlite3'
-import { createPublicClient, createWalletClient, type Hex, http, keccak256, toBytes, toHex, zeroAddress } from 'viem'
+import { createPublicClient, createWalletClient, type Hex, http, keccak256, toBytes, zeroAddress } from 'viem'
 import { mnemonicToAccount } from 'viem/accounts'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import {
@@ -162,21 +163,22 @@ async function expectNothingLeft(w: Wild, j: Awaited<ReturnType<typeof journal>>
 
 describe('uplift: adversarial targets are refused before any key or state leaves', () => {
   test.each([
-    ['compose hash', 'ComposeHash'],
-    ['OS image', 'OsImage'],
-  ] as const)('behavior: a target whose %s is still in the app timelock is refused (target.measurement)', async (what, kind) => {
+    ['compose hash', 'ComposeHash', 'target.measurement'],
+    ['OS image', 'OsImage', 'os_image.measurement'],
+  ] as const)('behavior: a target whose %s is still in the app timelock is refused (%s)', async (what, kind, code) => {
     // The agent's own app: the target boots while its measurement is active (the KMS releases its keys), then the app
     // owner raises the timelock and lists it again: it is now pending, which is what an approval in its timelock is.
     const app = await devnet.approveApp({ compose, salt: keccak256(toBytes(`regent uplift adversarial e2e: timelocked ${kind}`)) })
     await devnet.approveApp({ compose: wildCompose, salt: keccak256(toBytes(`regent uplift adversarial e2e: timelocked ${kind}`)) })
     const cvm = await launchTarget({ appId: app.appId })
-    const measurement = kind === 'ComposeHash' ? app.composeHash : toHex(DevnetTd.osImageHash(DevnetTd.defaultImage))
+    const image = DevnetTd.published(DevnetTd.defaultImage)
+    const measurement = kind === 'ComposeHash' ? app.composeHash : image.osImageHash
     const owner = createWalletClient({ account: developer, chain: chain(), transport: http(devnet.file.rpcUrl) })
     const client = publicClient()
     for (const [functionName, args] of [
       [`remove${kind}`, [app.appId, measurement]],
       ['setTimelock', [app.appId, 3600n]],
-      [`add${kind}`, [app.appId, measurement]],
+      [`add${kind}`, kind === 'ComposeHash' ? [app.appId, measurement] : [app.appId, measurement, image.measurements]],
     ] as const)
       await client.waitForTransactionReceipt({
         hash: await owner.writeContract({ address: contracts().appAuth, abi: regentAppAuthAbi, functionName, args } as never),
@@ -191,7 +193,7 @@ describe('uplift: adversarial targets are refused before any key or state leaves
     const j = await journal()
     const run = uplift({ ...importParameters(w, cvm.appUrl), journal: j })
     await expect(run).rejects.toThrow(UpliftRefusedError)
-    await expect(run).rejects.toMatchObject({ code: 'target.measurement' })
+    await expect(run).rejects.toMatchObject({ code })
     await expect(run).rejects.toMatchObject({
       reasons: [expect.objectContaining({ message: expect.stringMatching(new RegExp(`${what}.*timelock`)) })],
     })
@@ -417,7 +419,7 @@ async function race(mode: 'import' | 'rotate', name: string) {
     t1.appUrl,
   ])
   const loserHello = js[1].get<{ quote: Hex }>('target-hello') as { quote: Hex }
-  expect(after.instance.quoteHash).not.toBe(keccak256(loserHello.quote))
+  expect(after.instance.quoteHash).not.toBe(quoteId(loserHello.quote))
   expect([s1.canonical, s2.canonical]).toEqual([true, false])
   expect(s2.steps).toContain('challenge-answer')
   expect(s2.steps).not.toContain('handover')

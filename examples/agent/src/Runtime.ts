@@ -18,6 +18,7 @@ import {
   getQuote,
   info,
   PrivateKey,
+  quoteId,
   readKeystore,
   type TeeClient,
   fromEnv as teeFromEnv,
@@ -69,7 +70,7 @@ async function openCvm(): Promise<Runtime> {
     sealingKey: await deriveSealingKey(tee),
     appId: hex(app.appId),
     async enrollment() {
-      quoteHash ??= keccak256((await getQuote(tee, { reportData: new Uint8Array(64) })).quote)
+      quoteHash ??= quoteId((await getQuote(tee, { reportData: new Uint8Array(64) })).quote)
       return { composeHash: hex(app.composeHash), instanceId: hex(app.instanceId), quoteHash }
     },
   }

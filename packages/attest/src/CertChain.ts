@@ -58,6 +58,32 @@ export function fromPem(pem: string): X509Certificate[] {
   })
 }
 
+/**
+ * The trusted root a chain is anchored at, by the one rule used for every chain (CertChain.verify, the PCK chain
+ * of a quote in Verify, and the KMS): the chain's top certificate is byte-identical to a trusted root, or is issued
+ * by one (same issuer name as the root's subject — a chain with the root left out) and is not itself self-signed.
+ * Names only: the issuing signature is checked by the caller's path validation.
+ *
+ * @param top - The DER (or parsed certificate) of the chain's last certificate.
+ * @returns the anchoring root, or undefined when the chain does not end at or under a trusted root (also for a
+ *   certificate that does not parse).
+ * @example
+ * CertChain.anchorOf(ders[ders.length - 1], [intelSgxRootCa])?.name // 'intel'
+ */
+export function anchorOf(top: Uint8Array | X509Certificate, trustedRoots: readonly TrustedRoot[]): TrustedRoot | undefined {
+  const der = top instanceof X509Certificate ? top.raw : top
+  const exact = trustedRoots.find((r) => certificateOf(r).raw.equals(der))
+  if (exact) return exact
+  let fields: X509.Fields
+  try {
+    fields = top instanceof X509Certificate ? X509.fields(top) : X509.parse(der)
+  } catch {
+    return undefined
+  }
+  if (X509.equalBytes(fields.issuer, fields.subject)) return undefined
+  return trustedRoots.find((r) => X509.equalBytes(X509.fields(certificateOf(r)).subject, fields.issuer))
+}
+
 // Signature results depend only on the two certificates' bytes, so they can be shared across calls.
 // Bounded: cleared when it grows past `signatureCacheSize` entries.
 const signatureCacheSize = 4096
@@ -90,15 +116,13 @@ export function verify(options: {
   const top = certificates[certificates.length - 1]
   if (!top) throw new EmptyChainError()
 
-  // Anchor: byte equality with a trusted root (dcap.md §3: "pinned root").
-  let root = trustedRoots.find((r) => certificateOf(r).raw.equals(top.raw))
+  // Anchor: byte equality with a trusted root (dcap.md §3: "pinned root"), or issued by one (root left out).
+  const root = anchorOf(top, trustedRoots)
   if (!root) {
     const topFields = X509.fields(top)
-    root = trustedRoots.find((r) => X509.equalBytes(X509.fields(certificateOf(r)).subject, topFields.issuer))
-    if (!root || X509.equalBytes(topFields.issuer, topFields.subject))
-      throw new UntrustedRootError({ subject: topFields.subjectText, selfSigned: X509.equalBytes(topFields.issuer, topFields.subject) })
-    certificates.push(certificateOf(root))
+    throw new UntrustedRootError({ subject: topFields.subjectText, selfSigned: X509.equalBytes(topFields.issuer, topFields.subject) })
   }
+  if (!certificateOf(root).raw.equals(top.raw)) certificates.push(certificateOf(root))
 
   const fields = certificates.map((c) => X509.fields(c))
   for (let i = 0; i < certificates.length; i++) {

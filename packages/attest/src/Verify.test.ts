@@ -248,6 +248,7 @@ describe('trust roots', () => {
     const verified = Collateral.verify(Collateral.parse(collateral), { now: tdxNow, trustedRoots: [impostor] })
     expect(verifyQuoteSync(bytes, { collateral: verified, now: tdxNow }).reasons).toEqual([
       { code: 'collateral.untrusted_root', message: 'Collateral is anchored at "intel", which is not a trusted root of this call.' },
+      { code: 'pck.untrusted_root', message: 'The PCK certificate chain in the quote does not end at (or directly under) a trusted root.' },
     ])
   })
 

@@ -170,7 +170,7 @@ function run(
   const collateralNextUpdate = verified?.nextUpdate
 
   // Step 5: PCK chain — leaf under the verified PCK CA (which issued the PCK CRL), the quote's CA and root byte-equal.
-  const pck = pckLeaf(quote, verified, now, add)
+  const pck = pckLeaf(quote, verified, now, trustedRoots, add)
 
   // Step 6: QE report signature by the PCK leaf key.
   // A platform's QE report and its signature are the same in all its quotes: a success is memoised by the exact
@@ -426,6 +426,7 @@ function pckLeaf(
   quote: Quote.Quote,
   verified: Collateral.Verified | undefined,
   now: Date,
+  trustedRoots: readonly TrustedRoot[],
   add: (code: string, message: string) => void,
 ): Leaf | undefined {
   let chain: Chain
@@ -437,6 +438,10 @@ function pckLeaf(
     return undefined
   }
   const { blocks, ders } = chain
+  // Anchoring, by CertChain.anchorOf (the one rule for every chain, also the KMS's): the quote's last certificate is a
+  // trusted root or is issued by one (a chain with the root left out), whatever collateral came with the quote.
+  const anchored = blocks.length > 1 && CertChain.anchorOf(ders[ders.length - 1] as Buffer, trustedRoots) !== undefined
+  if (!anchored) add('pck.untrusted_root', 'The PCK certificate chain in the quote does not end at (or directly under) a trusted root.')
   const leaf = parseLeaf(blocks[0] as string)
   if (leaf instanceof BaseError) {
     add('pck.certificate', leaf.shortMessage)
@@ -457,7 +462,8 @@ function pckLeaf(
   else if (!quoteCa.equals(ca.raw))
     fail('pck.chain', `The PCK CA in the quote is not the PCK CRL issuer of the collateral ("${caFields.subjectText}").`)
   const quoteRoot = ders[ders.length - 1]
-  if (blocks.length > 2 && !(quoteRoot as Buffer).equals(certificateOf(verified.root).raw))
+  if (!anchored) ok = false
+  else if (blocks.length > 2 && !(quoteRoot as Buffer).equals(certificateOf(verified.root).raw))
     fail('pck.chain', `The root certificate in the quote is not the trusted root "${verified.root.name}".`)
   if (blocks.length > 3) fail('pck.chain', `The PCK certificate chain has ${blocks.length} certificates (expected 3).`)
   if (!X509.equalBytes(leaf.fields.issuer, caFields.subject))

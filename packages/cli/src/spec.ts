@@ -84,7 +84,7 @@ export const commands: readonly CommandSpec[] = [
     path: ['dev', 'cvm', 'launch'],
     summary: 'launch an agent bundle in a new devnet CVM',
     description:
-      'Boots a CVM measured like dstack OS (compose hash = SHA-256 of the exact app-compose.json bytes), starts the agent with its own guest agent, and prints { cvmId, endpoint, appId, instanceId, composeHash }: endpoint is the value for DSTACK_SIMULATOR_ENDPOINT.',
+      'Boots a CVM measured like dstack OS (compose hash = SHA-256 of the exact app-compose.json bytes), starts the agent with its own guest agent (reachable by that CVM only, as in a real TEE), and prints { cvmId, appId, instanceId, composeHash, appUrl, … }. --debug-guest-agent also exposes the guest agent to the host (endpoint: a value for DSTACK_SIMULATOR_ENDPOINT, and guestAgentUrl), for debugging only.',
     args: [],
     flags: [
       dirFlag,
@@ -94,6 +94,11 @@ export const commands: readonly CommandSpec[] = [
       {
         name: 'approve',
         description: 'devnet convenience: register the app in RegentAppAuth and approve its compose hash, OS image and KMS root first',
+      },
+      {
+        name: 'debug-guest-agent',
+        description:
+          'devnet debugging only: let processes outside the CVM call its guest agent (prints its endpoint); a real TEE never allows it',
       },
     ],
     examples: [

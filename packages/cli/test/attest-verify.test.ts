@@ -84,6 +84,40 @@ describe('regent attest verify', () => {
     expect(JSON.parse(r.stdout).error.code).toBe('quote.invalid')
   })
 
+  test('behavior: tampered signed collateral is a verification failure (exit 1, collateral.*); only a non-JSON file or a missing field is usage', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'regent-cli-'))
+    const good = JSON.parse(readFileSync(collateral, 'utf8')) as Record<string, string>
+    const verifyWith = async (name: string, content: string) => {
+      writeFileSync(join(dir, name), content)
+      return regent(['attest', 'verify', quote, '--collateral', join(dir, name), '--now', mid, '--json'])
+    }
+    const flipped = (text: string, at: number) => `${text.slice(0, at)}${text[at] === '{' ? '[' : '{'}${text.slice(at + 1)}`
+    const cases: [string, Record<string, string>, string][] = [
+      ['tcb-broken.json', { ...good, tcb_info: flipped(good.tcb_info as string, 0) }, 'collateral.tcb_info'],
+      ['tcb-changed.json', { ...good, tcb_info: (good.tcb_info as string).replace('"version":3', '"version":3 ') }, 'collateral.tcb_info'],
+      ['crl-garbage.json', { ...good, root_ca_crl: 'deadbeef' }, 'collateral.crl'],
+      ['pck-crl-garbage.json', { ...good, pck_crl: '00'.repeat(40) }, 'collateral.crl'],
+      ['qe-garbage.json', { ...good, qe_identity: '{"enclaveIdentity":' }, 'collateral.qe_identity'],
+      ['qe-signature.json', { ...good, qe_identity_signature: 'zz' }, 'collateral.qe_identity'],
+    ]
+    for (const [name, json, code] of cases) {
+      const r = await verifyWith(name, JSON.stringify(json))
+      expect([name, r.code, JSON.parse(r.stdout).error.code]).toEqual([name, 1, code])
+    }
+    const notJson = await verifyWith('not.json', '{"tcb_info": ')
+    expect([notJson.code, JSON.parse(notJson.stdout).error.code]).toEqual([2, 'collateral.invalid'])
+    const { tcb_info: _, ...lacking } = good
+    const missing = await verifyWith('missing.json', JSON.stringify(lacking))
+    expect([missing.code, JSON.parse(missing.stdout).error]).toEqual([
+      2,
+      {
+        code: 'collateral.invalid',
+        message: `${join(dir, 'missing.json')}: Invalid collateral: tcb_info must be a string`,
+        hint: 'expected the QuoteCollateralV3 JSON shape (see docs/attest.md)',
+      },
+    ])
+  })
+
   test('behavior: usage errors exit 2 with a one-line cause, a hint and a docs pointer', async () => {
     const badNow = await regent(['attest', 'verify', quote, '--collateral', collateral, '--now', 'yesterday'])
     expect(badNow.code).toBe(2)

@@ -31,6 +31,9 @@ describe('regent dev cvm restart', () => {
       '--bundle',
       join(fixtures, 'probe-agent'),
       '--approve',
+      // The test derives a key through the CVM's guest agent from outside it (as `regent keys derive` would inside):
+      // the devnet's debug flag exposes the socket.
+      '--debug-guest-agent',
       '--json',
     ])
     expect(launch.code).toBe(0)

@@ -65,8 +65,12 @@ describe('regent dev', () => {
     const launch = await regent([...args, '--approve', '--json'])
     expect([launch.code, launch.stdout.slice(0, 300)]).toEqual([0, expect.stringContaining('cvmId')])
     const cvm = JSON.parse(launch.stdout)
-    expect(Object.keys(cvm)).toEqual(expect.arrayContaining(['cvmId', 'endpoint', 'appId', 'instanceId', 'composeHash']))
-    expect(cvm.endpoint).toMatch(/dstack\.sock$/)
+    expect(Object.keys(cvm)).toEqual(expect.arrayContaining(['cvmId', 'appId', 'instanceId', 'composeHash', 'appUrl']))
+    // The guest agent is the CVM's own: nothing in the record lets another process reach it.
+    expect(cvm.debugGuestAgent).toBe(false)
+    expect(Object.keys(cvm)).not.toEqual(expect.arrayContaining(['endpoint']))
+    expect(cvm).not.toHaveProperty('guestAgentUrl')
+    expect(JSON.stringify(cvm)).not.toMatch(/\.sock/)
     expect(cvm.bundleDigest).toMatch(/^sha256:[0-9a-f]{64}$/)
 
     const list = JSON.parse((await regent(['dev', 'cvm', 'list', '--dir', dir, '--json'])).stdout)

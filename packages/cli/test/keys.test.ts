@@ -34,6 +34,9 @@ beforeAll(async () => {
     '--bundle',
     join(fixtures, 'probe-agent'),
     '--approve',
+    // `regent keys derive` runs inside a CVM on a real host; here the test stands in for a process of the CVM, so the
+    // devnet's debug flag lets it reach the CVM's guest agent from outside.
+    '--debug-guest-agent',
     '--json',
   ])
   if (launch.code !== 0) throw new Error(launch.stderr)

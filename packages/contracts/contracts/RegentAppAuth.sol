@@ -13,6 +13,12 @@ import {IRegentAppBootAuth} from "./interfaces/IRegentAppBootAuth.sol";
 ///         them takes effect only after the app's timelock (the exit window for the agent's users);
 ///         removing is immediate and also cancels a pending addition. Globally, the governance owner
 ///         approves the KMS nodes' own measurements under a fixed `kmsTimelock`.
+///         An OS image is approved together with its expected measurements (DESIGN.md §14): for each VM
+///         shape, MRTD ‖ RTMR0 ‖ RTMR1 ‖ RTMR2 as dstack-mr computes them from the image, recorded by
+///         their dstack `mr_system` (SHA-256 of the four registers ‖ 32 zero bytes). `isAppAllowed`
+///         accepts a boot only when its `mrSystem` is a measurement of its `osImageHash`, so the image
+///         a CVM claims is never taken on its word. The KMS nodes' own OS images live in the same
+///         tables under the app id 0 (`KMS_IMAGES`).
 /// @dev Modelled on dstack's DstackKms/DstackApp (`kms/auth-eth/contracts/`): `isAppAllowed` has the
 ///      same struct, selector and reason strings as dstack's `IAppAuth`, so dstack's KMS auth webhook
 ///      can query it. Unlike dstack, an app id is derived from its owner and a salt (no proxy per app)
@@ -29,6 +35,7 @@ contract RegentAppAuth is IRegentAppAuth, Ownable2Step, ERC165 {
         address owner;
         uint64 timelock;
         bool requireTcbUpToDate;
+        bool openEnrollment; // any agent may enroll in RegentSuccession under this app (else per-agent consent)
         address pendingOwner;
         uint64 pendingTimelock;
         uint64 pendingTimelockAt; // 0 = no pending lowering
@@ -39,7 +46,22 @@ contract RegentAppAuth is IRegentAppAuth, Ownable2Step, ERC165 {
     mapping(address appId => mapping(bytes32 osImageHash => uint64 activatesAt)) private _osImages;
     mapping(address appId => mapping(bytes32 kmsRoot => uint64 activatesAt)) private _kmsRoots;
     mapping(bytes32 mrAggregated => uint64 activatesAt) private _kmsMeasurements;
-    mapping(bytes32 osImageHash => uint64 activatesAt) private _kmsOsImages;
+    mapping(address appId => mapping(uint256 agentId => bool)) private _enrollmentConsent;
+
+    /// @notice The app id under which governance's KMS OS images and their measurements are recorded.
+    address public constant KMS_IMAGES = address(0);
+    /// @notice Bytes of one OS image measurement: MRTD ‖ RTMR0 ‖ RTMR1 ‖ RTMR2, 48 bytes each.
+    uint256 public constant MEASUREMENT_LENGTH = 192;
+    /// @notice Most measurements (VM shapes) one OS image may have.
+    uint256 public constant MAX_IMAGE_MEASUREMENTS = 16;
+
+    struct ImageMeasurement {
+        bytes32 osImageHash;
+        uint64 activatesAt;
+    }
+
+    mapping(address appId => mapping(bytes32 mrSystem => ImageMeasurement)) private _imageMeasurements;
+    mapping(address appId => mapping(bytes32 osImageHash => bytes32[] mrSystems)) private _measurementsOf;
 
     bytes32 private constant UP_TO_DATE = keccak256("UpToDate");
 
@@ -49,6 +71,10 @@ contract RegentAppAuth is IRegentAppAuth, Ownable2Step, ERC165 {
     /// @notice `effectiveAt` is now for a raise and `block.timestamp + old timelock` for a lowering.
     event TimelockChanged(address indexed appId, uint64 oldTimelock, uint64 newTimelock, uint64 effectiveAt);
     event RequireTcbUpToDateSet(address indexed appId, bool required);
+    /// @notice Whether any agent may enroll under `appId` in RegentSuccession (else only consented agents).
+    event OpenEnrollmentSet(address indexed appId, bool open);
+    /// @notice The app owner's consent (or its withdrawal) to ERC-8004 agent `agentId` enrolling under `appId`.
+    event EnrollmentConsentSet(address indexed appId, uint256 indexed agentId, bool consent);
     event ComposeHashAdded(address indexed appId, bytes32 indexed composeHash, uint64 activatesAt);
     event ComposeHashRemoved(address indexed appId, bytes32 indexed composeHash);
     event OsImageAdded(address indexed appId, bytes32 indexed osImageHash, uint64 activatesAt);
@@ -59,6 +85,13 @@ contract RegentAppAuth is IRegentAppAuth, Ownable2Step, ERC165 {
     event KmsMeasurementRemoved(bytes32 indexed mrAggregated);
     event KmsOsImageAdded(bytes32 indexed osImageHash, uint64 activatesAt);
     event KmsOsImageRemoved(bytes32 indexed osImageHash);
+    /// @notice A measurement (one VM shape) of `osImageHash` for `appId` (0 = the KMS table): `mrSystem` =
+    ///         SHA-256(`registers` ‖ 0³²), `registers` = MRTD ‖ RTMR0 ‖ RTMR1 ‖ RTMR2.
+    event OsImageMeasurementAdded(
+        address indexed appId, bytes32 indexed osImageHash, bytes32 indexed mrSystem, bytes registers, uint64 activatesAt
+    );
+    /// @notice A measurement of `osImageHash` was revoked for `appId` (also emitted for each when the image is removed).
+    event OsImageMeasurementRemoved(address indexed appId, bytes32 indexed osImageHash, bytes32 indexed mrSystem);
 
     error AppAlreadyRegistered(address appId);
     error AppNotRegistered(address appId);
@@ -69,6 +102,9 @@ contract RegentAppAuth is IRegentAppAuth, Ownable2Step, ERC165 {
     error AlreadyListed(bytes32 value);
     error NotListed(bytes32 value);
     error ExternalAppIdNotAuthorized(address appId, address caller);
+    error InvalidMeasurement(uint256 length);
+    error TooManyMeasurements(uint256 max);
+    error MeasurementOfOtherImage(bytes32 mrSystem, bytes32 osImageHash);
 
     /// @param kmsTimelock_ Delay (seconds) before governance's KMS measurement / OS image additions activate.
     constructor(uint64 kmsTimelock_) Ownable(msg.sender) {
@@ -179,6 +215,21 @@ contract RegentAppAuth is IRegentAppAuth, Ownable2Step, ERC165 {
         emit RequireTcbUpToDateSet(appId, required);
     }
 
+    /// @notice Lets any agent (`open`) or only agents the owner consented to enroll under `appId` in
+    ///         RegentSuccession. Closed by default. DESIGN.md §9.
+    /// @dev App owner only; immediate (it decides who may claim to be this app, not what code runs).
+    function setOpenEnrollment(address appId, bool open) external onlyAppOwner(appId) {
+        _apps[appId].openEnrollment = open;
+        emit OpenEnrollmentSet(appId, open);
+    }
+
+    /// @notice Gives (or withdraws) the owner's consent to ERC-8004 agent `agentId` enrolling under `appId`. DESIGN.md §9.
+    /// @dev App owner only; immediate. A withdrawal does not undo an enrollment already made.
+    function setEnrollmentConsent(address appId, uint256 agentId, bool consent) external onlyAppOwner(appId) {
+        _enrollmentConsent[appId][agentId] = consent;
+        emit EnrollmentConsentSet(appId, agentId, consent);
+    }
+
     /// @notice Approves `composeHash` for `appId`, active after the app's timelock. DESIGN.md §9.
     /// @dev App owner only; `ZeroValue` for 0, `AlreadyListed` when approved or pending.
     function addComposeHash(address appId, bytes32 composeHash) external onlyAppOwner(appId) {
@@ -192,17 +243,28 @@ contract RegentAppAuth is IRegentAppAuth, Ownable2Step, ERC165 {
         emit ComposeHashRemoved(appId, composeHash);
     }
 
-    /// @notice Approves `osImageHash` for `appId`, active after the app's timelock. DESIGN.md §9.
-    /// @dev App owner only; `ZeroValue` for 0, `AlreadyListed` when approved or pending.
-    function addOsImage(address appId, bytes32 osImageHash) external onlyAppOwner(appId) {
-        emit OsImageAdded(appId, osImageHash, _add(_osImages[appId], osImageHash, _effectiveTimelock(_apps[appId])));
+    /// @notice Approves `osImageHash` for `appId` with its expected measurements (one per VM shape, each
+    ///         MRTD ‖ RTMR0 ‖ RTMR1 ‖ RTMR2), all active after the app's timelock. On an image already
+    ///         listed, adds only the measurements (each with its own timelock). DESIGN.md §9, §14.
+    /// @dev App owner only; `ZeroValue` for 0; `InvalidMeasurement` for a measurement that is not 192
+    ///      bytes or an empty list on a new image; `AlreadyListed` for a listed measurement;
+    ///      `MeasurementOfOtherImage` when the measurement belongs to another image of the app;
+    ///      `TooManyMeasurements` above MAX_IMAGE_MEASUREMENTS.
+    function addOsImage(address appId, bytes32 osImageHash, bytes[] calldata measurements) external onlyAppOwner(appId) {
+        _addOsImage(appId, osImageHash, measurements, _effectiveTimelock(_apps[appId]));
     }
 
-    /// @notice Revokes `osImageHash` (active or pending) for `appId` at once. DESIGN.md §9.
+    /// @notice Revokes `osImageHash` (active or pending) and all its measurements for `appId` at once. DESIGN.md §9.
     /// @dev App owner only; `NotListed` when absent.
     function removeOsImage(address appId, bytes32 osImageHash) external onlyAppOwner(appId) {
-        _remove(_osImages[appId], osImageHash);
+        _removeOsImage(appId, osImageHash);
         emit OsImageRemoved(appId, osImageHash);
+    }
+
+    /// @notice Revokes one measurement (VM shape) of an OS image of `appId` at once. DESIGN.md §9, §14.
+    /// @dev App owner only; `NotListed` when absent.
+    function removeOsImageMeasurement(address appId, bytes32 mrSystem) external onlyAppOwner(appId) {
+        _removeMeasurement(appId, mrSystem);
     }
 
     /// @notice Allows the KMS whose root secp256k1 key has address `kmsRoot` to serve `appId`,
@@ -236,17 +298,24 @@ contract RegentAppAuth is IRegentAppAuth, Ownable2Step, ERC165 {
         emit KmsMeasurementRemoved(mrAggregated);
     }
 
-    /// @notice Approves an OS image for KMS nodes, active after `kmsTimelock`. DESIGN.md §6.
-    /// @dev Contract owner only; `ZeroValue`, `AlreadyListed`.
-    function addKmsOsImage(bytes32 osImageHash) external onlyOwner {
-        emit KmsOsImageAdded(osImageHash, _add(_kmsOsImages, osImageHash, kmsTimelock));
+    /// @notice Approves an OS image for KMS nodes with its measurements (as `addOsImage`), active after
+    ///         `kmsTimelock`; recorded under app id `KMS_IMAGES`. DESIGN.md §6, §14.
+    /// @dev Contract owner only; the errors of `addOsImage`.
+    function addKmsOsImage(bytes32 osImageHash, bytes[] calldata measurements) external onlyOwner {
+        _addOsImage(KMS_IMAGES, osImageHash, measurements, kmsTimelock);
     }
 
-    /// @notice Revokes an OS image for KMS nodes (active or pending) at once. DESIGN.md §6.
+    /// @notice Revokes an OS image for KMS nodes (active or pending) and its measurements at once. DESIGN.md §6.
     /// @dev Contract owner only; `NotListed` when absent.
     function removeKmsOsImage(bytes32 osImageHash) external onlyOwner {
-        _remove(_kmsOsImages, osImageHash);
+        _removeOsImage(KMS_IMAGES, osImageHash);
         emit KmsOsImageRemoved(osImageHash);
+    }
+
+    /// @notice Revokes one measurement of a KMS OS image at once. DESIGN.md §6, §14.
+    /// @dev Contract owner only; `NotListed` when absent.
+    function removeKmsOsImageMeasurement(bytes32 mrSystem) external onlyOwner {
+        _removeMeasurement(KMS_IMAGES, mrSystem);
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -256,8 +325,10 @@ contract RegentAppAuth is IRegentAppAuth, Ownable2Step, ERC165 {
     /// @notice Whether a CVM with these verified boot facts may receive its app keys. DESIGN.md §6.
     /// @dev Checks in order: app registered ("App not registered"); compose hash approved ("Compose
     ///      hash not allowed") and active ("Compose hash pending timelock"); OS image approved ("OS
-    ///      image is not allowed") and active ("OS image pending timelock"); when the app requires it,
-    ///      tcbStatus "UpToDate" ("TCB status not UpToDate"). `reason` is "" when allowed.
+    ///      image is not allowed") and active ("OS image pending timelock"); `mrSystem` a measurement
+    ///      of that image ("OS image measurement mismatch") and active ("OS image measurement pending
+    ///      timelock"); when the app requires it, tcbStatus "UpToDate" ("TCB status not UpToDate").
+    ///      `reason` is "" when allowed.
     function isAppAllowed(AppBootInfo calldata bootInfo) external view returns (bool isAllowed, string memory reason) {
         return _isAppAllowed(bootInfo);
     }
@@ -279,14 +350,13 @@ contract RegentAppAuth is IRegentAppAuth, Ownable2Step, ERC165 {
 
     /// @notice Whether a KMS node with these boot facts may be onboarded (receive the root keys). DESIGN.md §6.
     /// @dev Checks in order: tcbStatus "UpToDate" ("TCB status not UpToDate"); OS image in the KMS
-    ///      list ("OS image is not allowed" / "OS image pending timelock"); mrAggregated approved
-    ///      ("Aggregated MR not allowed" / "Aggregated MR pending timelock").
+    ///      list and `mrSystem` one of its measurements (the reasons of `isAppAllowed`); mrAggregated
+    ///      approved ("Aggregated MR not allowed" / "Aggregated MR pending timelock").
     function isKmsAllowed(AppBootInfo calldata bootInfo) external view returns (bool isAllowed, string memory reason) {
         if (keccak256(bytes(bootInfo.tcbStatus)) != UP_TO_DATE) return (false, "TCB status not UpToDate");
-        uint64 at = _kmsOsImages[bootInfo.osImageHash];
-        if (at == 0) return (false, "OS image is not allowed");
-        if (block.timestamp < at) return (false, "OS image pending timelock");
-        at = _kmsMeasurements[bootInfo.mrAggregated];
+        string memory imageReason = _osImageReason(KMS_IMAGES, bootInfo.osImageHash, bootInfo.mrSystem);
+        if (bytes(imageReason).length != 0) return (false, imageReason);
+        uint64 at = _kmsMeasurements[bootInfo.mrAggregated];
         if (at == 0) return (false, "Aggregated MR not allowed");
         if (block.timestamp < at) return (false, "Aggregated MR pending timelock");
         return (true, "");
@@ -326,6 +396,18 @@ contract RegentAppAuth is IRegentAppAuth, Ownable2Step, ERC165 {
     /// @notice Whether `isAppAllowed` requires tcbStatus "UpToDate" for `appId`. DESIGN.md §6.
     function requiresTcbUpToDate(address appId) external view returns (bool) {
         return _apps[appId].requireTcbUpToDate;
+    }
+
+    /// @notice Whether agent `agentId` may enroll under `appId`: the app is registered and its owner opened
+    ///         enrollment or consented to this agent. DESIGN.md §9 (RegentSuccession.enroll).
+    function mayEnroll(address appId, uint256 agentId) external view returns (bool) {
+        App storage app = _apps[appId];
+        return app.owner != address(0) && (app.openEnrollment || _enrollmentConsent[appId][agentId]);
+    }
+
+    /// @notice Whether any agent may enroll under `appId` (the owner's `setOpenEnrollment`). DESIGN.md §9.
+    function isEnrollmentOpen(address appId) external view returns (bool) {
+        return _apps[appId].openEnrollment;
     }
 
     /// @notice True when `composeHash` is approved for `appId` and active. DESIGN.md §9.
@@ -370,12 +452,32 @@ contract RegentAppAuth is IRegentAppAuth, Ownable2Step, ERC165 {
 
     /// @notice True when `osImageHash` is approved for KMS nodes and active. DESIGN.md §6.
     function isKmsOsImageApproved(bytes32 osImageHash) external view returns (bool) {
-        return _active(_kmsOsImages[osImageHash]);
+        return _active(_osImages[KMS_IMAGES][osImageHash]);
     }
 
     /// @notice When KMS OS image `osImageHash` becomes (or became) active; 0 when absent. DESIGN.md §6, §12.
     function kmsOsImageActivatesAt(bytes32 osImageHash) external view returns (uint64) {
-        return _kmsOsImages[osImageHash];
+        return _osImages[KMS_IMAGES][osImageHash];
+    }
+
+    /// @notice The OS image of `appId` (0 = the KMS table) that measurement `mrSystem` belongs to, and when
+    ///         both the image and this measurement are active; (0, 0) when it is no approved image's. DESIGN.md §14.
+    /// @dev What a verifier holding a quote asks: mrSystem = SHA-256(MRTD ‖ RTMR0 ‖ RTMR1 ‖ RTMR2 ‖ 0³²).
+    function osImageOfMeasurement(address appId, bytes32 mrSystem)
+        external
+        view
+        returns (bytes32 osImageHash, uint64 activatesAt)
+    {
+        ImageMeasurement storage m = _imageMeasurements[appId][mrSystem];
+        osImageHash = m.osImageHash;
+        if (osImageHash == bytes32(0)) return (bytes32(0), 0);
+        uint64 imageAt = _osImages[appId][osImageHash];
+        activatesAt = imageAt > m.activatesAt ? imageAt : m.activatesAt;
+    }
+
+    /// @notice The measurements (`mrSystem` values) approved with `osImageHash` for `appId` (0 = KMS). DESIGN.md §12, §14.
+    function osImageMeasurements(address appId, bytes32 osImageHash) external view returns (bytes32[] memory) {
+        return _measurementsOf[appId][osImageHash];
     }
 
     /// @notice ERC-165: IRegentAppBootAuth (= dstack IAppAuth, 0x1e079198), IRegentAppAuth, ERC-165. DESIGN.md §6.
@@ -394,13 +496,74 @@ contract RegentAppAuth is IRegentAppAuth, Ownable2Step, ERC165 {
         uint64 at = _composeHashes[bootInfo.appId][bootInfo.composeHash];
         if (at == 0) return (false, "Compose hash not allowed");
         if (block.timestamp < at) return (false, "Compose hash pending timelock");
-        at = _osImages[bootInfo.appId][bootInfo.osImageHash];
-        if (at == 0) return (false, "OS image is not allowed");
-        if (block.timestamp < at) return (false, "OS image pending timelock");
+        string memory imageReason = _osImageReason(bootInfo.appId, bootInfo.osImageHash, bootInfo.mrSystem);
+        if (bytes(imageReason).length != 0) return (false, imageReason);
         if (app.requireTcbUpToDate && keccak256(bytes(bootInfo.tcbStatus)) != UP_TO_DATE) {
             return (false, "TCB status not UpToDate");
         }
         return (true, "");
+    }
+
+    /// @dev "" when `osImageHash` is approved and active for `appId` and `mrSystem` is one of its active measurements.
+    function _osImageReason(address appId, bytes32 osImageHash, bytes32 mrSystem) private view returns (string memory) {
+        uint64 at = _osImages[appId][osImageHash];
+        if (at == 0) return "OS image is not allowed";
+        if (block.timestamp < at) return "OS image pending timelock";
+        ImageMeasurement storage m = _imageMeasurements[appId][mrSystem];
+        if (m.osImageHash != osImageHash) return "OS image measurement mismatch";
+        if (block.timestamp < m.activatesAt) return "OS image measurement pending timelock";
+        return "";
+    }
+
+    function _addOsImage(address appId, bytes32 osImageHash, bytes[] calldata measurements, uint64 timelock) private {
+        mapping(bytes32 => uint64) storage images = _osImages[appId];
+        if (images[osImageHash] == 0) {
+            if (measurements.length == 0) revert InvalidMeasurement(0);
+            uint64 imageAt = _add(images, osImageHash, timelock);
+            if (appId == KMS_IMAGES) emit KmsOsImageAdded(osImageHash, imageAt);
+            else emit OsImageAdded(appId, osImageHash, imageAt);
+        }
+        bytes32[] storage list = _measurementsOf[appId][osImageHash];
+        if (list.length + measurements.length > MAX_IMAGE_MEASUREMENTS) revert TooManyMeasurements(MAX_IMAGE_MEASUREMENTS);
+        uint64 activatesAt = uint64(block.timestamp) + timelock;
+        for (uint256 i = 0; i < measurements.length; i++) {
+            bytes calldata registers = measurements[i];
+            if (registers.length != MEASUREMENT_LENGTH) revert InvalidMeasurement(registers.length);
+            bytes32 mrSystem = sha256(abi.encodePacked(registers, bytes32(0)));
+            ImageMeasurement storage m = _imageMeasurements[appId][mrSystem];
+            if (m.osImageHash == osImageHash) revert AlreadyListed(mrSystem);
+            if (m.osImageHash != bytes32(0)) revert MeasurementOfOtherImage(mrSystem, m.osImageHash);
+            m.osImageHash = osImageHash;
+            m.activatesAt = activatesAt;
+            list.push(mrSystem);
+            emit OsImageMeasurementAdded(appId, osImageHash, mrSystem, registers, activatesAt);
+        }
+    }
+
+    function _removeOsImage(address appId, bytes32 osImageHash) private {
+        _remove(_osImages[appId], osImageHash);
+        bytes32[] storage list = _measurementsOf[appId][osImageHash];
+        for (uint256 i = list.length; i > 0; i--) {
+            bytes32 mrSystem = list[i - 1];
+            delete _imageMeasurements[appId][mrSystem];
+            list.pop();
+            emit OsImageMeasurementRemoved(appId, osImageHash, mrSystem);
+        }
+    }
+
+    function _removeMeasurement(address appId, bytes32 mrSystem) private {
+        bytes32 osImageHash = _imageMeasurements[appId][mrSystem].osImageHash;
+        if (osImageHash == bytes32(0)) revert NotListed(mrSystem);
+        delete _imageMeasurements[appId][mrSystem];
+        bytes32[] storage list = _measurementsOf[appId][osImageHash];
+        for (uint256 i = 0; i < list.length; i++) {
+            if (list[i] == mrSystem) {
+                list[i] = list[list.length - 1];
+                list.pop();
+                break;
+            }
+        }
+        emit OsImageMeasurementRemoved(appId, osImageHash, mrSystem);
     }
 
     function _effectiveTimelock(App storage app) private view returns (uint64) {

@@ -75,6 +75,7 @@ contract RegentSuccession is IRegentSuccession, EIP712 {
 
     error NotAgentOperator(uint256 agentId, address caller);
     error AppNotRegistered(address appId);
+    error EnrollmentNotConsented(address appId, uint256 agentId);
     error UnapprovedMeasurement(address appId, bytes32 composeHash);
     error AlreadyEnrolled(uint256 agentId);
     error NotEnrolled(uint256 agentId);
@@ -103,14 +104,16 @@ contract RegentSuccession is IRegentSuccession, EIP712 {
 
     /// @notice Enrolls ERC-8004 agent `agentId`, running as app `appId`, with its first canonical instance. DESIGN.md §9, §10.
     /// @dev Caller must be authorized for the agent on the identity registry (`NotAgentOperator`);
-    ///      the app registered (`AppNotRegistered`) and `first.composeHash` approved and active
-    ///      (`UnapprovedMeasurement`); not enrolled yet (`AlreadyEnrolled`); `first.signer` != 0
+    ///      the app registered (`AppNotRegistered`), its owner consenting to this agent or to any
+    ///      (`RegentAppAuth.mayEnroll`, else `EnrollmentNotConsented`), and `first.composeHash` approved
+    ///      and active (`UnapprovedMeasurement`); not enrolled yet (`AlreadyEnrolled`); `first.signer` != 0
     ///      (`ZeroSigner`). Sets epoch 1.
     function enroll(uint256 agentId, address appId, Instance calldata first) external {
         if (!identityRegistry.isAuthorizedOrOwner(msg.sender, agentId)) revert NotAgentOperator(agentId, msg.sender);
         Agent storage agent = _agents[agentId];
         if (agent.epoch != 0) revert AlreadyEnrolled(agentId);
         if (!appAuth.isRegistered(appId)) revert AppNotRegistered(appId);
+        if (!appAuth.mayEnroll(appId, agentId)) revert EnrollmentNotConsented(appId, agentId);
         if (first.signer == address(0)) revert ZeroSigner();
         _requireApproved(appId, first.composeHash);
         agent.appId = appId;

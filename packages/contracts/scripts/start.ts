@@ -78,6 +78,10 @@ try {
     args: [appId, composeHash],
   })
   step(`registered app ${appId}; compose hash approved now? ${pending} (timelock ${timelock} s: users get an exit window)`)
+  // The app owner (here the agent's own key) consents to this agent enrolling under the app.
+  await send(
+    agent.writeContract({ address: c.appAuth, abi: regentAppAuthAbi, functionName: 'setEnrollmentConsent', args: [appId, agentId, true] }),
+  )
   const testClient = createTestClient({ chain, transport, mode: 'anvil' })
   await testClient.increaseTime({ seconds: Number(timelock) })
   await testClient.mine({ blocks: 1 })

@@ -1,5 +1,18 @@
 import { type Chain_, chainTest } from '@regent-tee/testing/chain'
-import { appIdOf, b32, deployRegent, elapse, eventsOf, expectRevert, mineAt, mined, role, wallet } from '@regent-tee/testing/regent-fixture'
+import {
+  appIdOf,
+  b32,
+  deployRegent,
+  elapse,
+  eventsOf,
+  expectRevert,
+  mineAt,
+  mined,
+  mrSystemOf,
+  registers,
+  role,
+  wallet,
+} from '@regent-tee/testing/regent-fixture'
 import {
   type Address,
   BaseError,
@@ -37,14 +50,17 @@ async function setup(chain: Chain_, timelock = DAY) {
 type Setup = Awaited<ReturnType<typeof setup>>
 
 /** Boot facts of a CVM of `appId`; everything else defaults to a plausible valid boot. */
-function bootInfo(appId: Address, over: Partial<{ composeHash: Hex; osImageHash: Hex; mrAggregated: Hex; tcbStatus: string }> = {}) {
+function bootInfo(
+  appId: Address,
+  over: Partial<{ composeHash: Hex; osImageHash: Hex; mrAggregated: Hex; mrSystem: Hex; tcbStatus: string }> = {},
+) {
   return {
     appId,
     composeHash: over.composeHash ?? b32('compose'),
     instanceId: appIdOf(appId, b32('instance')),
     deviceId: b32('device'),
     mrAggregated: over.mrAggregated ?? b32('mr'),
-    mrSystem: b32('mrSystem'),
+    mrSystem: over.mrSystem ?? mrSystemOf(registers('os')),
     osImageHash: over.osImageHash ?? b32('os'),
     tcbStatus: over.tcbStatus ?? 'UpToDate',
     advisoryIds: [] as string[],
@@ -146,12 +162,14 @@ const lists = [
     added: 'ComposeHashAdded',
     removed: 'ComposeHashRemoved',
     eventArgs: (appId: Address, v: Hex) => ({ appId, composeHash: v }),
+    listedKey: (v: Hex) => v,
   },
   {
     name: 'OS image',
     value: b32('os'),
-    add: (s: Setup, v: Hex) => s.owner.write.addOsImage([s.appId, v]),
-    addAs: (s: Setup, v: Hex) => s.stranger.write.addOsImage([s.appId, v]),
+    // An OS image is approved with its measurements; the table's image has one (its registers derive from the hash).
+    add: (s: Setup, v: Hex) => s.owner.write.addOsImage([s.appId, v, [`0x${v.slice(2).repeat(6)}`]]),
+    addAs: (s: Setup, v: Hex) => s.stranger.write.addOsImage([s.appId, v, [`0x${v.slice(2).repeat(6)}`]]),
     remove: (s: Setup, v: Hex) => s.owner.write.removeOsImage([s.appId, v]),
     removeAs: (s: Setup, v: Hex) => s.stranger.write.removeOsImage([s.appId, v]),
     approved: (s: Setup, v: Hex) => s.owner.read.isOsImageApproved([s.appId, v]),
@@ -159,6 +177,8 @@ const lists = [
     added: 'OsImageAdded',
     removed: 'OsImageRemoved',
     eventArgs: (appId: Address, v: Hex) => ({ appId, osImageHash: v }),
+    // Adding a listed image again adds its measurements: the one already listed is what reverts.
+    listedKey: (v: Hex) => mrSystemOf(`0x${v.slice(2).repeat(6)}`),
   },
   {
     name: 'KMS root',
@@ -173,6 +193,7 @@ const lists = [
     added: 'KmsRootAdded',
     removed: 'KmsRootRemoved',
     eventArgs: (appId: Address, v: Hex) => ({ appId, kmsRoot: toAddress(v) }),
+    listedKey: (v: Hex) => v,
   },
 ] as const
 
@@ -230,7 +251,7 @@ for (const list of lists) {
       await expectRevert(list.add(s, zeroHash), 'ZeroValue', [])
       await expectRevert(list.remove(s, list.value), 'NotListed', [list.value])
       await mined(chain, list.add(s, list.value))
-      await expectRevert(list.add(s, list.value), 'AlreadyListed', [list.value])
+      await expectRevert(list.add(s, list.value), 'AlreadyListed', [list.listedKey(list.value)])
       await expectRevert(list.addAs(s, b32('other')), 'NotAppOwner', [s.appId, strangerAddress])
       await expectRevert(list.removeAs(s, list.value), 'NotAppOwner', [s.appId, strangerAddress])
       expect(await list.activatesAt(s, list.value)).not.toBe(0n)
@@ -321,7 +342,7 @@ describe('isAppAllowed', () => {
   async function approvedApp(chain: Chain_) {
     const s = await setup(chain)
     await mined(chain, s.owner.write.addComposeHash([s.appId, b32('compose')]))
-    await mined(chain, s.owner.write.addOsImage([s.appId, b32('os')]))
+    await mined(chain, s.owner.write.addOsImage([s.appId, b32('os'), [registers('os')]]))
     await elapse(chain, DAY)
     return s
   }
@@ -340,7 +361,7 @@ describe('isAppAllowed', () => {
     expect(await s.owner.read.isAppAllowed([bootInfo(s.appId)])).toEqual([false, 'Compose hash pending timelock'])
     await elapse(chain, DAY)
     expect(await s.owner.read.isAppAllowed([bootInfo(s.appId)])).toEqual([false, 'OS image is not allowed'])
-    await mined(chain, s.owner.write.addOsImage([s.appId, b32('os')]))
+    await mined(chain, s.owner.write.addOsImage([s.appId, b32('os'), [registers('os')]]))
     expect(await s.owner.read.isAppAllowed([bootInfo(s.appId)])).toEqual([false, 'OS image pending timelock'])
     await elapse(chain, DAY)
     expect(await s.owner.read.isAppAllowed([bootInfo(s.appId)])).toEqual([true, ''])
@@ -389,6 +410,166 @@ describe('isAppAllowed', () => {
   })
 })
 
+describe('OS image measurements', () => {
+  const [shapeA, shapeB, shapeC] = [registers('os/2cpu'), registers('os/4cpu'), registers('os/8cpu')]
+
+  chainTest('default: an image is approved with one measurement per VM shape, each recorded by its mr_system', async ({ chain }) => {
+    const s = await setup(chain)
+    const receipt = await mined(chain, s.owner.write.addOsImage([s.appId, b32('os'), [shapeA, shapeB]]))
+    const at = (await chain.client.getBlock({ blockNumber: receipt.blockNumber })).timestamp + DAY
+    expect(eventsOf(receipt, 'OsImageAdded')[0]?.args).toEqual({ appId: s.appId, osImageHash: b32('os'), activatesAt: at })
+    expect(eventsOf(receipt, 'OsImageMeasurementAdded').map((e) => e.args)).toEqual([
+      { appId: s.appId, osImageHash: b32('os'), mrSystem: mrSystemOf(shapeA), registers: shapeA, activatesAt: at },
+      { appId: s.appId, osImageHash: b32('os'), mrSystem: mrSystemOf(shapeB), registers: shapeB, activatesAt: at },
+    ])
+    expect(await s.owner.read.osImageMeasurements([s.appId, b32('os')])).toEqual([mrSystemOf(shapeA), mrSystemOf(shapeB)])
+    expect(await s.owner.read.osImageOfMeasurement([s.appId, mrSystemOf(shapeB)])).toEqual([b32('os'), at])
+    expect(await s.owner.read.osImageOfMeasurement([s.appId, mrSystemOf(shapeC)])).toEqual([zeroHash, 0n])
+    expect(await s.owner.read.osImageOfMeasurement([s.regent.appAuth, mrSystemOf(shapeA)])).toEqual([zeroHash, 0n])
+  })
+
+  chainTest('behavior: a boot must measure as the image it names (another image, a revoked one, a pending one)', async ({ chain }) => {
+    const s = await setup(chain)
+    await mined(chain, s.owner.write.addComposeHash([s.appId, b32('compose')]))
+    await mined(chain, s.owner.write.addOsImage([s.appId, b32('os'), [shapeA]]))
+    await mined(chain, s.owner.write.addOsImage([s.appId, b32('revoked'), [registers('revoked')]]))
+    await elapse(chain, DAY)
+    await mined(chain, s.owner.write.removeOsImage([s.appId, b32('revoked')]))
+    await mined(chain, s.owner.write.addOsImage([s.appId, b32('pending'), [registers('pending')]]))
+    expect(await s.owner.read.isAppAllowed([bootInfo(s.appId, { mrSystem: mrSystemOf(shapeA) })])).toEqual([true, ''])
+    // Each booted from another image, each claiming the approved one.
+    for (const other of [registers('unknown'), registers('revoked'), registers('pending')])
+      expect(await s.owner.read.isAppAllowed([bootInfo(s.appId, { mrSystem: mrSystemOf(other) })])).toEqual([
+        false,
+        'OS image measurement mismatch',
+      ])
+    expect(
+      await s.owner.read.isAppAllowed([bootInfo(s.appId, { osImageHash: b32('pending'), mrSystem: mrSystemOf(registers('pending')) })]),
+    ).toEqual([false, 'OS image pending timelock'])
+    expect(
+      await s.owner.read.isAppAllowed([bootInfo(s.appId, { osImageHash: b32('revoked'), mrSystem: mrSystemOf(registers('revoked')) })]),
+    ).toEqual([false, 'OS image is not allowed'])
+  })
+
+  chainTest('behavior: a shape added to an active image waits its own timelock; the others stay allowed', async ({ chain }) => {
+    const s = await setup(chain)
+    await mined(chain, s.owner.write.addComposeHash([s.appId, b32('compose')]))
+    await mined(chain, s.owner.write.addOsImage([s.appId, b32('os'), [shapeA]]))
+    await elapse(chain, DAY)
+    const receipt = await mined(chain, s.owner.write.addOsImage([s.appId, b32('os'), [shapeB]]))
+    expect(eventsOf(receipt, 'OsImageAdded')).toEqual([])
+    const at = (await chain.client.getBlock({ blockNumber: receipt.blockNumber })).timestamp + DAY
+    expect(await s.owner.read.osImageOfMeasurement([s.appId, mrSystemOf(shapeB)])).toEqual([b32('os'), at])
+    expect(await s.owner.read.isAppAllowed([bootInfo(s.appId, { mrSystem: mrSystemOf(shapeB) })])).toEqual([
+      false,
+      'OS image measurement pending timelock',
+    ])
+    expect(await s.owner.read.isAppAllowed([bootInfo(s.appId, { mrSystem: mrSystemOf(shapeA) })])).toEqual([true, ''])
+    await mineAt(chain, at)
+    expect(await s.owner.read.isAppAllowed([bootInfo(s.appId, { mrSystem: mrSystemOf(shapeB) })])).toEqual([true, ''])
+  })
+
+  chainTest(
+    'behavior: removal is immediate; removing the image removes its shapes, and re-adding does not revive them',
+    async ({ chain }) => {
+      const s = await setup(chain, 0n)
+      await mined(chain, s.owner.write.addComposeHash([s.appId, b32('compose')]))
+      await mined(chain, s.owner.write.addOsImage([s.appId, b32('os'), [shapeA, shapeB, shapeC]]))
+      const one = await mined(chain, s.owner.write.removeOsImageMeasurement([s.appId, mrSystemOf(shapeB)]))
+      expect(eventsOf(one, 'OsImageMeasurementRemoved')[0]?.args).toEqual({
+        appId: s.appId,
+        osImageHash: b32('os'),
+        mrSystem: mrSystemOf(shapeB),
+      })
+      expect(await s.owner.read.isAppAllowed([bootInfo(s.appId, { mrSystem: mrSystemOf(shapeB) })])).toEqual([
+        false,
+        'OS image measurement mismatch',
+      ])
+      expect(await s.owner.read.osImageMeasurements([s.appId, b32('os')])).toEqual([mrSystemOf(shapeA), mrSystemOf(shapeC)])
+      const all = await mined(chain, s.owner.write.removeOsImage([s.appId, b32('os')]))
+      expect(eventsOf(all, 'OsImageMeasurementRemoved').map((e) => e.args.mrSystem)).toEqual([mrSystemOf(shapeC), mrSystemOf(shapeA)])
+      expect(await s.owner.read.osImageMeasurements([s.appId, b32('os')])).toEqual([])
+      expect(await s.owner.read.osImageOfMeasurement([s.appId, mrSystemOf(shapeA)])).toEqual([zeroHash, 0n])
+      await mined(chain, s.owner.write.addOsImage([s.appId, b32('os'), [shapeC]]))
+      expect(await s.owner.read.isAppAllowed([bootInfo(s.appId, { mrSystem: mrSystemOf(shapeA) })])).toEqual([
+        false,
+        'OS image measurement mismatch',
+      ])
+      expect(await s.owner.read.isAppAllowed([bootInfo(s.appId, { mrSystem: mrSystemOf(shapeC) })])).toEqual([true, ''])
+    },
+  )
+
+  chainTest('behavior: malformed, foreign, too many, absent and non-owner calls revert', async ({ chain }) => {
+    const s = await setup(chain)
+    const strangerAddress = wallet(chain, role.stranger).account.address
+    await expectRevert(s.owner.write.addOsImage([s.appId, b32('os'), []]), 'InvalidMeasurement', [0n])
+    await expectRevert(s.owner.write.addOsImage([s.appId, b32('os'), [`0x${'ab'.repeat(191)}`]]), 'InvalidMeasurement', [191n])
+    await mined(chain, s.owner.write.addOsImage([s.appId, b32('os'), [shapeA]]))
+    await expectRevert(s.owner.write.addOsImage([s.appId, b32('other'), [shapeA]]), 'MeasurementOfOtherImage', [
+      mrSystemOf(shapeA),
+      b32('os'),
+    ])
+    const many = Array.from({ length: 16 }, (_, i) => registers(`shape-${i}`))
+    await expectRevert(s.owner.write.addOsImage([s.appId, b32('os'), many]), 'TooManyMeasurements', [16n])
+    await expectRevert(s.owner.write.removeOsImageMeasurement([s.appId, mrSystemOf(shapeB)]), 'NotListed', [mrSystemOf(shapeB)])
+    await expectRevert(s.stranger.write.removeOsImageMeasurement([s.appId, mrSystemOf(shapeA)]), 'NotAppOwner', [s.appId, strangerAddress])
+    expect(await s.owner.read.osImageMeasurements([s.appId, b32('os')])).toEqual([mrSystemOf(shapeA)])
+  })
+
+  chainTest('behavior: the KMS table (app id KMS_IMAGES) binds KMS boots to their image in isKmsAllowed', async ({ chain }) => {
+    const s = await setup(chain)
+    expect(await s.governance.read.KMS_IMAGES()).toBe(zeroAddress)
+    const receipt = await mined(chain, s.governance.write.addKmsOsImage([b32('os'), [shapeA]]))
+    expect(eventsOf(receipt, 'OsImageMeasurementAdded')[0]?.args.appId).toBe(zeroAddress)
+    await mined(chain, s.governance.write.addKmsMeasurement([b32('mr')]))
+    await elapse(chain, 2n * DAY)
+    expect(await s.governance.read.osImageOfMeasurement([zeroAddress, mrSystemOf(shapeA)])).toEqual([
+      b32('os'),
+      await s.governance.read.kmsOsImageActivatesAt([b32('os')]),
+    ])
+    expect(await s.governance.read.isKmsAllowed([bootInfo(s.appId, { mrSystem: mrSystemOf(shapeA) })])).toEqual([true, ''])
+    expect(await s.governance.read.isKmsAllowed([bootInfo(s.appId, { mrSystem: mrSystemOf(shapeB) })])).toEqual([
+      false,
+      'OS image measurement mismatch',
+    ])
+    await mined(chain, s.governance.write.removeKmsOsImageMeasurement([mrSystemOf(shapeA)]))
+    expect(await s.governance.read.isKmsAllowed([bootInfo(s.appId, { mrSystem: mrSystemOf(shapeA) })])).toEqual([
+      false,
+      'OS image measurement mismatch',
+    ])
+    await expectRevert(s.stranger.write.removeKmsOsImageMeasurement([mrSystemOf(shapeA)]), 'OwnableUnauthorizedAccount', [
+      wallet(chain, role.stranger).account.address,
+    ])
+  })
+})
+
+describe('enrollment consent', () => {
+  chainTest('default: closed; the owner consents per agent or opens enrollment, and can take either back', async ({ chain }) => {
+    const s = await setup(chain)
+    expect(await s.owner.read.mayEnroll([s.appId, 7n])).toBe(false)
+    expect(await s.owner.read.isEnrollmentOpen([s.appId])).toBe(false)
+    const consent = await mined(chain, s.owner.write.setEnrollmentConsent([s.appId, 7n, true]))
+    expect(eventsOf(consent, 'EnrollmentConsentSet')[0]?.args).toEqual({ appId: s.appId, agentId: 7n, consent: true })
+    expect(await s.owner.read.mayEnroll([s.appId, 7n])).toBe(true)
+    expect(await s.owner.read.mayEnroll([s.appId, 8n])).toBe(false)
+    const open = await mined(chain, s.owner.write.setOpenEnrollment([s.appId, true]))
+    expect(eventsOf(open, 'OpenEnrollmentSet')[0]?.args).toEqual({ appId: s.appId, open: true })
+    expect(await s.owner.read.mayEnroll([s.appId, 8n])).toBe(true)
+    await mined(chain, s.owner.write.setOpenEnrollment([s.appId, false]))
+    await mined(chain, s.owner.write.setEnrollmentConsent([s.appId, 7n, false]))
+    expect(await s.owner.read.mayEnroll([s.appId, 7n])).toBe(false)
+    expect(await s.owner.read.mayEnroll([appIdOf(zeroAddress, salt), 7n])).toBe(false)
+  })
+
+  chainTest('behavior: only the app owner decides', async ({ chain }) => {
+    const s = await setup(chain)
+    const strangerAddress = wallet(chain, role.stranger).account.address
+    await expectRevert(s.stranger.write.setOpenEnrollment([s.appId, true]), 'NotAppOwner', [s.appId, strangerAddress])
+    await expectRevert(s.stranger.write.setEnrollmentConsent([s.appId, 1n, true]), 'NotAppOwner', [s.appId, strangerAddress])
+    expect(await s.owner.read.mayEnroll([s.appId, 1n])).toBe(false)
+  })
+})
+
 describe('KMS measurements', () => {
   chainTest('default: governance adds a measurement and OS image, active after kmsTimelock', async ({ chain }) => {
     const s = await setup(chain)
@@ -398,7 +579,7 @@ describe('KMS measurements', () => {
     expect(await s.governance.read.kmsTimelock()).toBe(2n * DAY)
     expect(eventsOf(receipt, 'KmsMeasurementAdded')[0]?.args).toEqual({ mrAggregated: mr, activatesAt: at + 2n * DAY })
     expect(await s.governance.read.kmsMeasurementActivatesAt([mr])).toBe(at + 2n * DAY)
-    const os = await mined(chain, s.governance.write.addKmsOsImage([b32('os')]))
+    const os = await mined(chain, s.governance.write.addKmsOsImage([b32('os'), [registers('os')]]))
     expect(eventsOf(os, 'KmsOsImageAdded')[0]?.args.osImageHash).toBe(b32('os'))
     expect(await s.governance.read.isKmsMeasurementApproved([mr])).toBe(false)
     await mineAt(chain, at + 2n * DAY)
@@ -415,7 +596,7 @@ describe('KMS measurements', () => {
       'TCB status not UpToDate',
     ])
     expect(await s.governance.read.isKmsAllowed([info])).toEqual([false, 'OS image is not allowed'])
-    await mined(chain, s.governance.write.addKmsOsImage([b32('os')]))
+    await mined(chain, s.governance.write.addKmsOsImage([b32('os'), [registers('os')]]))
     expect(await s.governance.read.isKmsAllowed([info])).toEqual([false, 'OS image pending timelock'])
     await elapse(chain, 2n * DAY)
     expect(await s.governance.read.isKmsAllowed([info])).toEqual([false, 'Aggregated MR not allowed'])
@@ -432,7 +613,7 @@ describe('KMS measurements', () => {
   chainTest('behavior: removal is immediate, also of a pending one', async ({ chain }) => {
     const s = await setup(chain)
     await mined(chain, s.governance.write.addKmsMeasurement([b32('mr')]))
-    await mined(chain, s.governance.write.addKmsOsImage([b32('os')]))
+    await mined(chain, s.governance.write.addKmsOsImage([b32('os'), [registers('os')]]))
     await elapse(chain, 2n * DAY)
     expect(await s.governance.read.isKmsAllowed([bootInfo(s.appId)])).toEqual([true, ''])
     const removed = await mined(chain, s.governance.write.removeKmsMeasurement([b32('mr')]))
@@ -455,15 +636,15 @@ describe('KMS measurements', () => {
     for (const call of [
       () => s.stranger.write.addKmsMeasurement([b32('mr')]),
       () => s.stranger.write.removeKmsMeasurement([b32('mr')]),
-      () => s.stranger.write.addKmsOsImage([b32('os')]),
+      () => s.stranger.write.addKmsOsImage([b32('os'), [registers('os')]]),
       () => s.stranger.write.removeKmsOsImage([b32('os')]),
     ]) {
       await expectRevert(call(), 'OwnableUnauthorizedAccount', [strangerAddress])
     }
     await expectRevert(s.governance.write.addKmsMeasurement([zeroHash]), 'ZeroValue', [])
     await expectRevert(s.governance.write.removeKmsOsImage([b32('os')]), 'NotListed', [b32('os')])
-    await mined(chain, s.governance.write.addKmsOsImage([b32('os')]))
-    await expectRevert(s.governance.write.addKmsOsImage([b32('os')]), 'AlreadyListed', [b32('os')])
+    await mined(chain, s.governance.write.addKmsOsImage([b32('os'), [registers('os')]]))
+    await expectRevert(s.governance.write.addKmsOsImage([b32('os'), [registers('os')]]), 'AlreadyListed', [mrSystemOf(registers('os'))])
   })
 
   chainTest('behavior: governance ownership moves in two steps (Ownable2Step)', async ({ chain }) => {

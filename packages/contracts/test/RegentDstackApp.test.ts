@@ -6,13 +6,16 @@
 import { type DeployerClient, deployDstackKms, deployRegentDstackApp, dstackKmsAbi, regentDstackAppAbi } from '@regent-tee/contracts'
 import { type Chain_, chainTest } from '@regent-tee/testing/chain'
 import { appIdOf, b32, deployRegent, elapse, eventsOf, expectRevert, mined, role, wallet } from '@regent-tee/testing/regent-fixture'
-import { type Address, getAddress, getContract, type Hex, type PublicClient, zeroAddress } from 'viem'
+import { type Address, concat, getAddress, getContract, type Hex, type PublicClient, sha256, zeroAddress, zeroHash } from 'viem'
 import { describe, expect } from 'vitest'
 import { regentAppAuthAbi } from '../src/generated/index.js'
 
 const kmsRoot = getAddress('0x00000000000000000000000000000000000c0ffe')
 const composeHash = b32('compose')
 const osImageHash = b32('os')
+/** One VM shape's MRTD ‖ RTMR0 ‖ RTMR1 ‖ RTMR2 of that image, and its mr_system (what a quote of it carries). */
+const measurement = `0x${'ab'.repeat(192)}` as Hex
+const mrSystem = sha256(concat([measurement, zeroHash]))
 
 function bootInfo(appId: Address, over: Partial<{ composeHash: Hex; osImageHash: Hex }> = {}) {
   return {
@@ -21,7 +24,7 @@ function bootInfo(appId: Address, over: Partial<{ composeHash: Hex; osImageHash:
     instanceId: appIdOf(appId, b32('instance')),
     deviceId: b32('device'),
     mrAggregated: b32('mr'),
-    mrSystem: b32('mrSystem'),
+    mrSystem,
     osImageHash: over.osImageHash ?? osImageHash,
     tcbStatus: 'UpToDate',
     advisoryIds: [] as string[],
@@ -51,7 +54,7 @@ async function setup(chain: Chain_, timelock = 0n) {
 /** Approves compose hash, OS image and KMS root for the app in RegentAppAuth, and the OS image in DstackKms. */
 async function approveAll(chain: Chain_, s: Awaited<ReturnType<typeof setup>>) {
   await mined(chain, s.appAuth.write.addComposeHash([s.appId, composeHash]))
-  await mined(chain, s.appAuth.write.addOsImage([s.appId, osImageHash]))
+  await mined(chain, s.appAuth.write.addOsImage([s.appId, osImageHash, [measurement]]))
   await mined(chain, s.appAuth.write.addKmsRoot([s.appId, kmsRoot]))
   await mined(chain, s.kms.write.addOsImageHash([osImageHash]))
 }
@@ -82,7 +85,7 @@ describe('RegentDstackApp through DstackKms.isAppAllowed', () => {
     expect(await decide()).toEqual([false, 'Compose hash not allowed']) // RegentAppAuth from here on
     await mined(chain, s.appAuth.write.addComposeHash([s.appId, composeHash]))
     expect(await decide()).toEqual([false, 'OS image is not allowed'])
-    await mined(chain, s.appAuth.write.addOsImage([s.appId, osImageHash]))
+    await mined(chain, s.appAuth.write.addOsImage([s.appId, osImageHash, [measurement]]))
     expect(await decide()).toEqual([false, 'KMS root not allowed'])
     await mined(chain, s.appAuth.write.addKmsRoot([s.appId, kmsRoot]))
     expect(await decide()).toEqual([true, ''])

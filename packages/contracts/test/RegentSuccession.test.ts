@@ -99,6 +99,24 @@ describe('enroll', () => {
     await mined(chain, successionAs(chain, regent, role.stranger).write.enroll([agent.agentId, agent.appId, agent.first]))
   })
 
+  chainTest("behavior: an agent cannot enroll under another owner's app without that owner's consent", async ({ chain }) => {
+    // The stranger registers its own ERC-8004 agent and names the victim app, whose compose hash is approved.
+    const regent = await deployRegent(chain)
+    const agent = await setupAgent(chain, regent, { enroll: false, consent: false })
+    const s = successionAs(chain, regent, role.agentOwner)
+    await expectRevert(s.write.enroll([agent.agentId, agent.appId, agent.first]), 'EnrollmentNotConsented', [agent.appId, agent.agentId])
+    expect(await s.read.epochOf([agent.agentId])).toBe(0n)
+    const owner = appAuthAs(chain, regent, role.appOwner)
+    await mined(chain, owner.write.setEnrollmentConsent([agent.appId, agent.agentId, true]))
+    await mined(chain, s.write.enroll([agent.agentId, agent.appId, agent.first]))
+    expect(await s.read.epochOf([agent.agentId])).toBe(1n)
+    // Open enrollment is the owner's explicit choice for every agent.
+    const other = await setupAgent(chain, regent, { enroll: false, consent: false })
+    await expectRevert(s.write.enroll([other.agentId, other.appId, other.first]), 'EnrollmentNotConsented', [other.appId, other.agentId])
+    await mined(chain, owner.write.setOpenEnrollment([other.appId, true]))
+    await mined(chain, s.write.enroll([other.agentId, other.appId, other.first]))
+  })
+
   chainTest('behavior: an unknown agent id reverts in the identity registry', async ({ chain }) => {
     const regent = await deployRegent(chain)
     const agent = await setupAgent(chain, regent, { enroll: false })

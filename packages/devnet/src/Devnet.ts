@@ -63,7 +63,9 @@ export type Devnet = {
   phala: Phala.Phala
   /**
    * Devnet convenience for app developers: registers the app of `compose` in RegentAppAuth (owner:
-   * anvil account 1, timelock 0) and approves its compose hash, the devnet OS image and the KMS root.
+   * anvil account 1, timelock 0), approves its compose hash, the devnet OS image with its published
+   * measurements (DevnetTd.published) and the KMS root, and opens enrollment (any agent running the
+   * app may enroll in RegentSuccession: the developer's consent, given here for the devnet's flows).
    * Idempotent. Resolves with the app id to launch CVMs with.
    */
   approveApp(params: { compose: Uint8Array; salt?: Hex }): Promise<{ appId: Address; composeHash: Hex }>
@@ -246,13 +248,15 @@ export async function startDevnet(options: StartDevnetOptions = {}): Promise<Dev
         eventLog: sample.eventLog,
       })
       const mr = `0x${mrAggregated}` as Hex
-      const image = toHex(DevnetTd.osImageHash(DevnetTd.defaultImage))
+      const { osImageHash: image, measurements } = DevnetTd.published(DevnetTd.defaultImage)
       const read = (functionName: 'isKmsMeasurementApproved' | 'isKmsOsImageApproved', arg: Hex) =>
         client.readContract({ address: appAuth, abi: regentAppAuthAbi, functionName, args: [arg] })
       if (!(await read('isKmsMeasurementApproved', mr)))
         await send(governance.writeContract({ address: appAuth, abi: regentAppAuthAbi, functionName: 'addKmsMeasurement', args: [mr] }))
       if (!(await read('isKmsOsImageApproved', image)))
-        await send(governance.writeContract({ address: appAuth, abi: regentAppAuthAbi, functionName: 'addKmsOsImage', args: [image] }))
+        await send(
+          governance.writeContract({ address: appAuth, abi: regentAppAuthAbi, functionName: 'addKmsOsImage', args: [image, measurements] }),
+        )
     }
 
     async function approveApp({ compose, salt }: { compose: Uint8Array; salt?: Hex }) {
@@ -265,7 +269,9 @@ export async function startDevnet(options: StartDevnetOptions = {}): Promise<Dev
         functionName: 'computeAppId',
         args: [owner, appSalt],
       })
-      const read = <const F extends 'isRegistered' | 'isComposeHashApproved' | 'isOsImageApproved' | 'isKmsRootAllowed'>(
+      const read = <
+        const F extends 'isRegistered' | 'isComposeHashApproved' | 'isOsImageApproved' | 'isKmsRootAllowed' | 'isEnrollmentOpen',
+      >(
         functionName: F,
         args: readonly unknown[],
       ) => client.readContract({ address: appAuth, abi: regentAppAuthAbi, functionName, args } as never) as Promise<boolean>
@@ -274,8 +280,9 @@ export async function startDevnet(options: StartDevnetOptions = {}): Promise<Dev
       if (!(await read('isRegistered', [appId]))) await write('registerApp', [appSalt, 0n])
       const composeActive = await read('isComposeHashApproved', [appId, composeHash])
       if (!composeActive) await write('addComposeHash', [appId, composeHash]).catch(() => undefined) // pending → already listed
-      const image = toHex(DevnetTd.osImageHash(DevnetTd.defaultImage))
-      if (!(await read('isOsImageApproved', [appId, image]))) await write('addOsImage', [appId, image]).catch(() => undefined)
+      const { osImageHash: image, measurements } = DevnetTd.published(DevnetTd.defaultImage)
+      if (!(await read('isOsImageApproved', [appId, image]))) await write('addOsImage', [appId, image, measurements]).catch(() => undefined)
+      if (!(await read('isEnrollmentOpen', [appId]))) await write('setOpenEnrollment', [appId, true])
       if (kmsRoot && !(await read('isKmsRootAllowed', [appId, kmsRoot]))) await write('addKmsRoot', [appId, kmsRoot]).catch(() => undefined)
       return { appId, composeHash }
     }

@@ -80,6 +80,8 @@ describe('Host.restart', () => {
     const cvm = await launch()
     const reportData = 'cd'.repeat(32)
     const before = await probe(cvm, reportData)
+    // The guest agent's socket is the CVM's own: only its process knows where it is.
+    const socket = (await envOf(cvm, 'DSTACK_SIMULATOR_ENDPOINT')).value
     const put = await fetch(`${cvm.appUrl}/data/note.txt`, { method: 'PUT', body: 'written before the kill' })
     expect(put.status).toBe(204)
     const killed = await json<CvmRecord>(cvmUrl(cvm, '/kill'), post({}))
@@ -92,7 +94,7 @@ describe('Host.restart', () => {
       instanceId: cvm.instanceId,
       composeHash: cvm.composeHash,
       bundleDigest: cvm.bundleDigest,
-      endpoint: cvm.endpoint,
+      debugGuestAgent: false,
       port: cvm.port,
       appUrl: cvm.appUrl,
       status: 'running',
@@ -100,6 +102,8 @@ describe('Host.restart', () => {
       faults: { staleQuote: false, alterCompose: false, partitionChain: false },
     })
     expect(after.pid).not.toBe(cvm.pid)
+    expect(after).not.toHaveProperty('endpoint')
+    expect((await envOf(after, 'DSTACK_SIMULATOR_ENDPOINT')).value).toBe(socket)
     expect(Date.parse(after.startedAt)).toBeGreaterThanOrEqual(Date.parse(cvm.startedAt))
     expect((await json<CvmRecord>(cvmUrl(cvm))).body).toEqual(after)
 

@@ -3,15 +3,18 @@
  * that talks to its guest agent through the official dstack SDK (DESIGN.md §5, issue 4).
  */
 import { createHash } from 'node:crypto'
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
+import { DstackClient } from '@phala/dstack-sdk'
 import { EventLog, intelSgxRootCa, Quote, verifyQuote } from '@regent-tee/attest'
+import { createKmsClient, KmsClient } from '@regent-tee/kms'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { type Devnet, startDevnet } from '../src/Devnet.js'
 import * as DevnetFile from '../src/DevnetFile.js'
 import * as Bundle from '../src/host/Bundle.js'
 import type { CvmRecord } from '../src/host/Host.js'
+import * as DevnetTd from '../src/tdx/DevnetTd.js'
 import { json, post, waitForHttp } from './http.js'
 import { probeApp } from './probe.js'
 
@@ -188,6 +191,72 @@ describe('KMS', () => {
     expect((await json<{ cvms: unknown[] }>(`${devnet.file.hostUrl}/v1/cvms`)).body.cvms.length).toBe(before)
     const log = await json<{ entries: { outcome: string }[] }>(`${devnet.kms[0]?.url}/v1/log?from=0&limit=1000`)
     expect(log.body.entries.at(-1)).toMatchObject({ outcome: 'refused' })
+  })
+
+  test('behavior: a CVM the host boots from another OS image gets no keys, whatever its vm_config names', async () => {
+    const before = (await json<{ cvms: unknown[] }>(`${devnet.file.hostUrl}/v1/cvms`)).body.cvms.length
+    const image = { ...DevnetTd.defaultImage, version: '0.5.5-evil', kernel: 'a kernel with a backdoor' }
+    const named = DevnetTd.published(DevnetTd.defaultImage).osImageHash.slice(2)
+    for (const extra of [{ image }, { image, vmConfig: JSON.stringify({ os_image_hash: named }) }]) {
+      const r = await json<{ error: { code: string; message: string } }>(
+        `${devnet.file.hostUrl}/v1/cvms`,
+        post({ compose: Buffer.from(compose).toString('base64'), bundle, appId, ...extra }),
+      )
+      expect(r.status).toBe(400)
+      expect(r.body.error.message).toContain('os_image.measurement')
+    }
+    // The approved image in its other published shape boots.
+    const bigger = await launch({ shape: DevnetTd.publishedShapes[1] })
+    expect((await probe(bigger)).key).toMatch(/^[0-9a-f]{64}$/)
+    const cvms = (await json<{ cvms: unknown[] }>(`${devnet.file.hostUrl}/v1/cvms`)).body.cvms
+    expect(cvms.length).toBe(before + 1)
+  })
+})
+
+describe('isolation', () => {
+  test('behavior: no host API, record or file hands out a CVM’s guest agent; only its own process knows its socket', async () => {
+    const cvm = await launch()
+    const socket = (await json<{ value: string | null }>(`${cvm.appUrl}/env?name=DSTACK_SIMULATOR_ENDPOINT`)).body.value as string
+    expect(socket).toMatch(/\/dstack\.sock$/)
+    expect((await json<{ value: string | null }>(`${cvm.appUrl}/env?name=REGENT_GUEST_AGENT_URL`)).body.value).toBe(null)
+    // The issue's attack starts from GET /v1/cvms: the KMS CVMs are listed, but nothing there reaches their guest agents.
+    const { cvms } = (await json<{ cvms: CvmRecord[] }>(`${devnet.file.hostUrl}/v1/cvms`)).body
+    expect(cvms.map((c) => c.cvmId)).toEqual(expect.arrayContaining(devnet.kms.map((k) => k.cvmId)))
+    for (const record of cvms) {
+      expect(record.debugGuestAgent).toBe(false)
+      expect(record).not.toHaveProperty('endpoint')
+      expect(record).not.toHaveProperty('guestAgentUrl')
+      expect(JSON.stringify({ ...record, appUrl: '' })).not.toMatch(/\.sock|https?:/) // the app's own URL is the only one
+    }
+    // Nor does any file the host writes.
+    const files = await readdir(dir, { recursive: true })
+    for (const file of files.filter((f) => /cvm\.json$|devnet\.json$/.test(f)))
+      expect(await readFile(join(dir, file), 'utf8')).not.toContain(socket)
+    // The socket's directory is the CVM's (0700), inside a host directory nobody can list (0300).
+    expect((await stat(dirname(socket))).mode & 0o777).toBe(0o700)
+    expect((await stat(dirname(dirname(socket)))).mode & 0o777).toBe(0o300)
+    expect((await stat(socket)).mode & 0o777).toBe(0o600)
+  })
+
+  test('behavior: onboarding stays bound to the KMS measurement: a quote from a guest agent a local process can reach gets no root keys', async () => {
+    // The most a local process can reach is a CVM launched with the devnet debug flag (its own, here an app CVM).
+    const reachable = await launch({ debugGuestAgent: true })
+    expect(reachable.endpoint).toMatch(/dstack\.sock$/)
+    const kms = createKmsClient({ url: devnet.kms[0]?.url as string })
+    const client = new DstackClient(reachable.endpoint as string)
+    const refused = await kms
+      .onboard({
+        attest: async (reportData) => {
+          const q = await client.getQuote(reportData)
+          return { quote: Buffer.from(q.quote, 'hex'), eventLog: q.event_log }
+        },
+      })
+      .then(
+        () => undefined,
+        (error: unknown) => error,
+      )
+    expect(refused).toBeInstanceOf(KmsClient.RequestRefusedError)
+    expect((refused as KmsClient.RequestRefusedError).code).toBe('measurement.not_approved')
   })
 })
 

@@ -57,6 +57,7 @@ export function create(options: { client: PublicClient; address: Address }): Dst
 export function withDstackKms(appAuth: KeyRelease.AppAuth, dstack: DstackKmsAuth | undefined): KeyRelease.AppAuth {
   if (!dstack) return appAuth
   return {
+    ...appAuth,
     isKmsAllowed: (bootInfo) => appAuth.isKmsAllowed(bootInfo),
     async isAppAllowedWithKms(bootInfo, kmsRoot) {
       const regent = await appAuth.isAppAllowedWithKms(bootInfo, kmsRoot)

@@ -1,13 +1,15 @@
 /**
  * The checks a KMS node makes before it releases keys (DESIGN.md §6; docs/kms.md "Checks, in order"), modelled on
  * what dstack's KMS checks (reference/dstack.md §5.3) with Regent's attested-request binding instead of RA-TLS:
- * KMS-issued single-use nonces, DCAP quote verification with @regent-tee/attest under the node's trusted roots,
- * RTMR3 replay, the report_data binding of ReleaseRequest, boot facts read from the replayed log, the
- * on-chain RegentAppAuth decision (read at the current block, cached for that block only), and the TCB policy.
+ * KMS-issued single-use nonces (stateless: a MAC over expiry and counter), DCAP quote verification with
+ * @regent-tee/attest under the node's trusted roots and the report_data binding of ReleaseRequest — both before
+ * anything of the request is kept — then RTMR3 replay and boot facts from the replayed log, the OS image whose
+ * approved measurements (MRTD, RTMR0–2) the quote carries, read from RegentAppAuth, the on-chain RegentAppAuth
+ * decision (read at the current block, cached for that block only), and the TCB policy.
  *
  * Every refusal is a {@link Refusal} with a stable `code`; nothing here throws for bad input.
  */
-import { createHash, randomBytes } from 'node:crypto'
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import {
   Collateral,
   EventLog,
@@ -20,7 +22,6 @@ import {
 } from '@regent-tee/attest'
 import { regentAppAuthAbi } from '@regent-tee/contracts'
 import { type Address, getAddress, type Hex, type PublicClient } from 'viem'
-import { BaseError } from './errors.js'
 import * as ReleaseRequest from './ReleaseRequest.js'
 
 /** A refused request: HTTP status, stable code, human message. */
@@ -32,10 +33,14 @@ export type Facts = {
   composeHash: string
   /** '' when the CVM has no instance id. */
   instanceId: string
+  /**
+   * The approved OS image whose measurements the quote's MRTD/RTMR0–2 are (from RegentAppAuth, {@link resolveOsImage});
+   * '' until resolved. Never the requester's claim.
+   */
   osImageHash: string
   /** dstack mr_aggregated in boot-time mode (RTMR3 replayed up to boot-mr-done); what identifies a KMS node. */
   mrAggregated: string
-  /** dstack mr_system in boot-time mode (mr_key_provider = 0). */
+  /** dstack mr_system in boot-time mode (mr_key_provider = 0): SHA-256(MRTD ‖ RTMR0–2 ‖ 0³²), the OS image measurement. */
   mrSystem: string
   tcbStatus: TcbInfo.Status
   advisoryIds: readonly string[]
@@ -47,64 +52,102 @@ export type Facts = {
 // Nonces
 // ---------------------------------------------------------------------------------------------
 
-/** Result of consuming a nonce. */
-export type NonceState = 'ok' | 'unknown' | 'used' | 'expired'
+/** Result of checking or consuming a nonce. */
+export type NonceState = 'ok' | 'unknown' | 'used' | 'expired' | 'busy'
 
-/** KMS-issued single-use nonces. */
+/** Label of the nonce MAC (version 1). */
+export const nonceMacLabel = 'regent-kms-nonce/v1'
+
+/**
+ * KMS-issued single-use nonces. Issuing keeps no state (docs/kms.md "Nonces"): a nonce is
+ * `expiry (u64 BE, unix ms) ‖ counter (u64 BE) ‖ HMAC-SHA256(node secret, label ‖ 0x00 ‖ purpose ‖ 0x00 ‖ expiry ‖
+ * counter)[0..16]`, so nobody can exhaust them and a nonce of another node (or purpose) is `unknown`. Only a
+ * nonce whose request passed the quote check is remembered, as used, until it would have expired.
+ */
 export type NonceStore = {
-  /** A fresh 32-byte nonce and its expiry. @throws {TooManyNoncesError} when `max` are outstanding. */
+  /** A fresh 32-byte nonce and its expiry. Never throws and never keeps state. */
   issue(): { nonce: Uint8Array; expiresAt: Date }
-  /** Marks the nonce used (whatever the outcome of the request) and says what it was before. */
+  /** What the nonce is now, without changing anything. */
+  check(nonce: Uint8Array): NonceState
+  /** Marks a valid nonce used and says what it was before; `busy` when the used set is full (nothing marked). */
   consume(nonce: Uint8Array): NonceState
-  /** Outstanding (issued, unused, unexpired) nonces. */
+  /** Used nonces remembered (those consumed and not yet expired). */
   size(): number
 }
 
 /**
- * Creates an in-memory nonce store. A used nonce is remembered until it would have expired, so a replay within
- * the window is `used`; after it, `unknown`.
+ * Creates a stateless nonce store: issued nonces are a MAC under a per-store random secret, so a restart forgets
+ * them (requests then fail with `nonce.unknown`); used ones are remembered until they expire, at most `maxUsed`.
  *
  * @example
- * const nonces = KeyRelease.createNonceStore({ ttlMs: 60_000 })
+ * const nonces = KeyRelease.createNonceStore({ purpose: 'keys', ttlMs: 60_000 })
  */
 export function createNonceStore(
-  options: { ttlMs?: number | undefined; max?: number | undefined; now?: (() => number) | undefined } = {},
+  options: {
+    purpose?: string | undefined
+    ttlMs?: number | undefined
+    maxUsed?: number | undefined
+    now?: (() => number) | undefined
+    /** 32-byte MAC key. @default 32 random bytes */
+    secret?: Uint8Array | undefined
+  } = {},
 ): NonceStore {
   const ttl = options.ttlMs ?? 60_000
-  const max = options.max ?? 100_000
+  const maxUsed = options.maxUsed ?? 1_000_000
   const now = options.now ?? Date.now
-  const entries = new Map<string, { expiresAt: number; used: boolean }>()
-  let outstanding = 0
-  const sweep = () => {
+  const secret = Buffer.from(options.secret ?? randomBytes(32))
+  const prefix = Buffer.from(`${nonceMacLabel}\0${options.purpose ?? 'keys'}\0`, 'utf8')
+  let counter = 0n
+  const used = new Map<string, number>()
+  // Nonces whose MAC verified (their expiry): a request checks its nonce, then consumes it; one MAC for both.
+  const valid = new Map<string, number>()
+  const tag = (body: Uint8Array) => createHmac('sha256', secret).update(prefix).update(body).digest().subarray(0, 16)
+  const sweep = (all: boolean) => {
     const t = now()
-    for (const [key, entry] of entries) {
-      if (entry.expiresAt > t) break // insertion order = expiry order
-      if (!entry.used) outstanding--
-      entries.delete(key)
+    for (const [key, expiresAt] of used) {
+      if (expiresAt <= t) used.delete(key)
+      else if (!all) break // mostly consumed in expiry order; a full sweep when the set is full catches the rest
     }
+  }
+  const state = (nonce: Uint8Array): { state: NonceState; expiresAt: number; key: string } => {
+    const key = Buffer.from(nonce.buffer, nonce.byteOffset, nonce.byteLength).toString('hex')
+    if (nonce.length !== ReleaseRequest.nonceLength) return { state: 'unknown', expiresAt: 0, key }
+    let expiresAt = valid.get(key)
+    if (expiresAt === undefined) {
+      const body = nonce.subarray(0, 16)
+      if (!timingSafeEqual(tag(body), nonce.subarray(16))) return { state: 'unknown', expiresAt: 0, key }
+      expiresAt = Number(Buffer.from(body.buffer, body.byteOffset, 8).readBigUInt64BE(0))
+      if (valid.size >= 4096) valid.clear()
+      valid.set(key, expiresAt)
+    }
+    if (used.has(key)) return { state: 'used', expiresAt, key }
+    if (expiresAt <= now()) return { state: 'expired', expiresAt, key }
+    return { state: 'ok', expiresAt, key }
   }
   return {
     issue() {
-      sweep()
-      if (outstanding >= max) throw new TooManyNoncesError({ max })
-      const nonce = new Uint8Array(randomBytes(ReleaseRequest.nonceLength))
       const expiresAt = now() + ttl
-      entries.set(ReleaseRequest.toHex(nonce), { expiresAt, used: false })
-      outstanding++
-      return { nonce, expiresAt: new Date(expiresAt) }
+      const body = Buffer.alloc(16)
+      body.writeBigUInt64BE(BigInt(expiresAt), 0)
+      body.writeBigUInt64BE(counter, 8)
+      counter = (counter + 1n) & 0xffff_ffff_ffff_ffffn
+      return { nonce: new Uint8Array(Buffer.concat([body, tag(body)])), expiresAt: new Date(expiresAt) }
     },
+    check: (nonce) => state(nonce).state,
     consume(nonce) {
-      const entry = entries.get(ReleaseRequest.toHex(nonce))
-      if (!entry) return 'unknown'
-      if (entry.used) return 'used'
-      entry.used = true
-      outstanding--
-      if (entry.expiresAt <= now()) return 'expired'
+      sweep(false)
+      const s = state(nonce)
+      if (s.state !== 'ok') return s.state
+      if (used.size >= maxUsed) {
+        sweep(true)
+        if (used.size >= maxUsed) return 'busy'
+      }
+      used.set(s.key, s.expiresAt)
       return 'ok'
     },
     size() {
-      sweep()
-      return outstanding
+      sweep(true)
+      return used.size
     },
   }
 }
@@ -122,6 +165,7 @@ export function nonceRefusal(state: NonceState): Refusal | undefined {
     return { status: 403, code: 'nonce.used', message: 'The nonce has already been used; ask POST /v1/nonce for a new one.' }
   if (state === 'expired')
     return { status: 403, code: 'nonce.expired', message: 'The nonce has expired; ask POST /v1/nonce for a new one.' }
+  if (state === 'busy') return { status: 503, code: 'nonce.busy', message: 'Too many nonces are in use right now; try again shortly.' }
   return undefined
 }
 
@@ -176,46 +220,61 @@ export function fixedCollateral(options: {
 // Quote, event log, binding, boot facts
 // ---------------------------------------------------------------------------------------------
 
-/** Known OS images: MRTD and RTMR0–2 (hex) per OS image hash (hex). */
-export type OsImages = (osImageHash: string) => { mrTd: string; rtmr0: string; rtmr1: string; rtmr2: string } | undefined
-
 /** What {@link verifyRequest} needs from the node. */
 export type VerifyConfig = {
   trustedRoots: readonly TrustedRoot[]
   collateral: CollateralSource
   now: () => Date
-  /** When given, the OS image hash from vm_config must be known here and match the quote's MRTD/RTMR0–2. */
-  osImages?: OsImages | undefined
   /** Parsed event logs by their exact text ({@link createEventLogCache}); without it every request parses its log. */
   eventLogs?: EventLogCache | undefined
 }
 
-/** Parsed event logs keyed by their exact JSON text (a CVM sends the same log until it emits an event). */
+/**
+ * Parsed event logs keyed by their exact JSON text (a CVM sends the same log until it emits an event). Only logs that
+ * replayed to a verified quote's RTMRs are kept, so nothing an anonymous caller sends is ever cached.
+ */
 export type EventLogCache = {
-  /** The parsed log, or undefined when the text does not parse (attest then names the failure). */
+  /** The parsed log of a text that replayed before, or undefined. */
   get(text: string): EventLog.EventLog | undefined
+  /** Keeps a log that just replayed to a verified quote (dropped when the text alone exceeds the byte budget). */
+  set(text: string, log: EventLog.EventLog): void
+  /** Entries kept. */
+  readonly size: number
 }
 
 /**
- * A bounded LRU of parsed event logs. Parsing is a pure function of the text, so a hit is exactly what a fresh
- * parse would give; the replay against each quote's RTMRs still runs for every request.
+ * A bounded LRU of parsed event logs: at most `max` entries and `maxBytes` of log text in total. Parsing is a pure
+ * function of the text, so a hit is exactly what a fresh parse would give; the replay against each quote's RTMRs
+ * still runs for every request.
  *
  * @example
  * const eventLogs = KeyRelease.createEventLogCache({ max: 1024 })
  */
-export function createEventLogCache(options: { max?: number } = {}): EventLogCache {
-  const entries = createLru<string, EventLog.EventLog | undefined>({ max: options.max ?? 1024 })
+export function createEventLogCache(options: { max?: number; maxBytes?: number } = {}): EventLogCache {
+  const maxBytes = options.maxBytes ?? 32 * 1024 * 1024
+  const max = options.max ?? 1024
+  const entries = new Map<string, EventLog.EventLog>()
+  let bytes = 0
   return {
     get(text) {
-      if (entries.has(text)) return entries.get(text)
-      let log: EventLog.EventLog | undefined
-      try {
-        log = EventLog.parse(text)
-      } catch {
-        log = undefined
-      }
+      const log = entries.get(text)
+      if (log === undefined) return undefined
+      entries.delete(text)
       entries.set(text, log)
       return log
+    },
+    set(text, log) {
+      if (entries.has(text) || text.length > maxBytes) return
+      entries.set(text, log)
+      bytes += text.length
+      for (const key of entries.keys()) {
+        if (entries.size <= max && bytes <= maxBytes) break
+        entries.delete(key)
+        bytes -= key.length
+      }
+    },
+    get size() {
+      return entries.size
     },
   }
 }
@@ -264,33 +323,32 @@ export function createLru<K, V>(options: { max: number; onEvict?: (value: V) => 
   }
 }
 
-const untrustedCodes = new Set(['collateral.untrusted_root'])
+/** Attest reason codes that mean the quote's PCK chain or its collateral is not anchored at a trusted root. */
+const untrustedCodes = new Set(['collateral.untrusted_root', 'pck.untrusted_root'])
 
-/**
- * The root certificate (last PEM block) of a quote's PCK certificate chain, whitespace-normalised; undefined
- * when the quote carries no PEM chain.
- *
- * @example
- * KeyRelease.quoteRootPem(quote) === normalizePem(root.pem)
- */
-export function quoteRootPem(quote: Uint8Array): string | undefined {
-  const text = Buffer.from(quote.buffer, quote.byteOffset, quote.byteLength).toString('latin1')
-  const blocks = text.match(/-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----/g)
-  const last = blocks?.at(-1)
-  return last === undefined ? undefined : normalizePem(last)
-}
-
-/** A PEM certificate with all whitespace removed (for byte-equal comparison). */
-export function normalizePem(pem: string): string {
-  return pem.replace(/\s+/g, '')
+/** What {@link verifyRequest} does between the quote check and the event log (the node consumes the nonce here). */
+export type VerifyHooks = {
+  /**
+   * Called once the quote verified and its report_data binds this request's key and nonce, before anything of the
+   * request is parsed or kept; a refusal returned here ends the request.
+   */
+  consume?: (() => Refusal | undefined) | undefined
 }
 
 /**
- * Verifies a parsed request's quote for `purpose`: DCAP under the trusted roots, RTMR3 replay of the event log,
- * report_data = ReleaseRequest.toReportData(purpose, ephemeral key, nonce), then reads the boot facts.
+ * Verifies a parsed request's quote for `purpose` and reads its boot facts, in two stages:
  *
- * Refusal codes in order of precedence: `untrusted_root`, `quote.invalid`, `eventlog.replay`, `quote.binding`,
- * `eventlog.app_info`, `vmconfig.invalid`, `os_image.unknown`, `os_image.mismatch`.
+ * 1. the quote alone: DCAP under the trusted roots (the PCK chain anchored by attest's one rule,
+ *    `CertChain.anchorOf`: the quote's last certificate is a trusted root or is issued by one — the root may be
+ *    left out) and report_data = ReleaseRequest.toReportData(purpose, ephemeral key, nonce). Nothing of the request
+ *    is kept before this passes.
+ * 2. then `hooks.consume`, then the event log (parsed, or from the cache of logs that replayed before), its RTMR3
+ *    replay to the quote, the app info and the boot-time measurements.
+ *
+ * The OS image is not read here: {@link resolveOsImage} looks it up on-chain from `mrSystem`.
+ *
+ * Refusal codes in order of precedence: `untrusted_root`, `quote.invalid`, `quote.binding`, (the hook's),
+ * `eventlog.replay`, `eventlog.app_info`.
  *
  * @example
  * const result = await KeyRelease.verifyRequest(config, request, 'keys')
@@ -300,37 +358,27 @@ export async function verifyRequest(
   config: VerifyConfig,
   request: ReleaseRequest.Request,
   purpose: ReleaseRequest.Purpose,
-  options: { quoteHash?: string | undefined } = {},
+  options: { quoteHash?: string | undefined } & VerifyHooks = {},
 ): Promise<Facts | Refusal> {
   const expected = ReleaseRequest.toReportData({ purpose, ephemeralPublicKey: request.ephemeralPublicKey, nonce: request.nonce })
-  // Parsed once (from the cache when the node has one); an unparsable log goes to attest as text so that its
-  // verdict names the failure.
-  const eventLog = config.eventLogs?.get(request.eventLog) ?? request.eventLog
+  // Stage 1: the quote and its binding, and nothing else of the request.
   const verdict = await verifyQuote(request.quote, {
     collateral: await config.collateral(request.quote),
     now: config.now(),
     trustedRoots: config.trustedRoots,
-    policy: { eventLog, expectedReportData: expected },
+    policy: { expectedReportData: expected },
   })
   const codes = verdict.reasons.map((r) => r.code)
-  const root = quoteRootPem(request.quote)
-  const rootTrusted = root === undefined || config.trustedRoots.some((r) => normalizePem(r.pem) === root)
   const message = (filter: (code: string) => boolean) =>
     verdict.reasons
       .filter((r) => filter(r.code))
       .map((r) => `${r.code}: ${r.message}`)
       .join(' ')
-  if (!rootTrusted || codes.some((c) => untrustedCodes.has(c)))
+  if (codes.some((c) => untrustedCodes.has(c)))
     return { status: 403, code: 'untrusted_root', message: 'The quote does not chain to a root this node trusts.' }
   const crypto = codes.filter((c) => !c.startsWith('policy.'))
   if (crypto.length > 0 || !verdict.verified || verdict.tee !== 'tdx')
     return { status: 403, code: 'quote.invalid', message: `The quote does not verify. ${message((c) => !c.startsWith('policy.'))}`.trim() }
-  if (codes.includes('policy.event_log'))
-    return {
-      status: 403,
-      code: 'eventlog.replay',
-      message: `The event log does not replay to the quoted RTMRs. ${message((c) => c === 'policy.event_log')}`.trim(),
-    }
   if (codes.includes('policy.report_data'))
     return {
       status: 403,
@@ -339,9 +387,30 @@ export async function verifyRequest(
     }
   if (codes.length > 0) return { status: 403, code: 'quote.invalid', message: `The quote fails the node's policy. ${message(() => true)}` }
 
-  const app = verdict.app
+  // Stage 2: a genuine quote bound to this request.
+  const consumed = options.consume?.()
+  if (consumed) return consumed
   const m = verdict.measurements as TdxMeasurements
-  if (!app?.appId || !app.composeHash || app.appId.length !== 20 || app.composeHash.length !== 32)
+  const rtmrs = [m.rtmr0, m.rtmr1, m.rtmr2, m.rtmr3].map((h) => Buffer.from(h, 'hex'))
+  let log = config.eventLogs?.get(request.eventLog)
+  try {
+    if (log) EventLog.assert(log, { rtmrs })
+    else {
+      log = EventLog.parse(request.eventLog)
+      EventLog.assert(log, { rtmrs })
+      config.eventLogs?.set(request.eventLog, log)
+    }
+  } catch (error) {
+    const reason =
+      error instanceof Error && 'shortMessage' in error ? String((error as { shortMessage: unknown }).shortMessage) : 'does not parse'
+    return {
+      status: 403,
+      code: 'eventlog.replay',
+      message: `The event log does not replay to the quoted RTMRs. policy.event_log: ${reason}`,
+    }
+  }
+  const app = EventLog.appInfo(log)
+  if (!app.appId || !app.composeHash || app.appId.length !== 20 || app.composeHash.length !== 32)
     return {
       status: 403,
       code: 'eventlog.app_info',
@@ -350,32 +419,12 @@ export async function verifyRequest(
   const instanceId = app.instanceId ?? new Uint8Array(0)
   if (instanceId.length !== 0 && instanceId.length !== 20)
     return { status: 403, code: 'eventlog.app_info', message: `The instance-id event must be 20 bytes or empty, got ${instanceId.length}.` }
-
-  let osImageHash: string
-  try {
-    const value = (JSON.parse(request.vmConfig) as { os_image_hash?: unknown }).os_image_hash
-    if (typeof value !== 'string' || !/^[0-9a-fA-F]{64}$/.test(value)) throw new Error('os_image_hash')
-    osImageHash = value.toLowerCase()
-  } catch {
-    return { status: 400, code: 'vmconfig.invalid', message: 'vmConfig must be a JSON object with os_image_hash (32 bytes hex).' }
-  }
-  if (config.osImages) {
-    const image = config.osImages(osImageHash)
-    if (!image)
-      return {
-        status: 403,
-        code: 'os_image.unknown',
-        message: `OS image ${osImageHash} is not known to this node; its measurements cannot be checked.`,
-      }
-    if (image.mrTd !== m.mrTd || image.rtmr0 !== m.rtmr0 || image.rtmr1 !== m.rtmr1 || image.rtmr2 !== m.rtmr2)
-      return { status: 403, code: 'os_image.mismatch', message: `The quote's MRTD/RTMR0-2 are not those of OS image ${osImageHash}.` }
-  }
-  const derived = bootMeasurements({ measurements: m, eventLog })
+  const derived = bootMeasurements({ measurements: m, eventLog: log })
   return {
     appId: hex(app.appId),
     composeHash: hex(app.composeHash),
     instanceId: hex(instanceId),
-    osImageHash,
+    osImageHash: '',
     mrAggregated: derived.mrAggregated,
     mrSystem: derived.mrSystem,
     tcbStatus: verdict.status as TcbInfo.Status,
@@ -383,6 +432,50 @@ export async function verifyRequest(
     quoteHash: options.quoteHash ?? createHash('sha256').update(request.quote).digest('hex'),
     hardware: verdict.hardware,
   }
+}
+
+/** The app id under which RegentAppAuth keeps the KMS nodes' own OS images (`KMS_IMAGES`). */
+export const kmsImagesTable = '0x0000000000000000000000000000000000000000' as const satisfies Address
+
+/**
+ * The OS image of verified facts, from RegentAppAuth (`osImageOfMeasurement(table, mrSystem)` at the latest block):
+ * the approved image of `table` (the app id, or {@link kmsImagesTable} for onboarding) whose measurements the
+ * quote's MRTD/RTMR0–2 are. The requester's claim (`vmConfig.os_image_hash`) is never used to decide; when it names
+ * another image the request is refused as well. `os_image.measurement` when the measurements are no approved
+ * image's (or the claim disagrees), `chain.unavailable` when the chain cannot be read.
+ *
+ * @example
+ * const withImage = await KeyRelease.resolveOsImage({ appAuth, facts, table: `0x${facts.appId}`, claimed: request.claimedOsImageHash })
+ */
+export async function resolveOsImage(options: {
+  appAuth: AppAuth
+  facts: Facts
+  table: Address
+  claimed?: string | undefined
+  /** The block to read at (the request's, from `appAuth.latestBlock()`); default the latest. */
+  block?: bigint | undefined
+}): Promise<Facts | Refusal> {
+  const { facts } = options
+  let image: { osImageHash: string }
+  try {
+    image = await options.appAuth.osImageOf(options.table, `0x${facts.mrSystem}`, options.block)
+  } catch {
+    return { status: 503, code: 'chain.unavailable', message: 'RegentAppAuth could not be read; nothing was released.' }
+  }
+  const whose = options.table === kmsImagesTable ? 'the KMS nodes' : `app 0x${facts.appId}`
+  if (image.osImageHash === '')
+    return {
+      status: 403,
+      code: 'os_image.measurement',
+      message: `The quote's MRTD/RTMR0-2 (mr_system ${facts.mrSystem}) are not a measurement of any OS image approved for ${whose}.`,
+    }
+  if (options.claimed !== undefined && options.claimed !== image.osImageHash)
+    return {
+      status: 403,
+      code: 'os_image.measurement',
+      message: `vm_config names OS image ${options.claimed}, but the quote's MRTD/RTMR0-2 are those of ${image.osImageHash}.`,
+    }
+  return { ...facts, osImageHash: image.osImageHash }
 }
 
 /** RTMR3' per parsed log object (a pure function of the log; parsed logs are shared through the event log cache). */
@@ -462,10 +555,17 @@ export function toBootInfo(facts: Facts): BootInfo {
 
 /** Reads RegentAppAuth decisions at the current block. */
 export type AppAuth = {
-  /** `isAppAllowedWithKms(bootInfo, kmsRoot)` at the latest block. */
-  isAppAllowedWithKms(bootInfo: BootInfo, kmsRoot: Address): Promise<{ allowed: boolean; reason: string; block: bigint }>
-  /** `isKmsAllowed(bootInfo)` at the latest block. */
-  isKmsAllowed(bootInfo: BootInfo): Promise<{ allowed: boolean; reason: string; block: bigint }>
+  /** The latest block number (concurrent callers share one `eth_blockNumber`): pass it to the reads of one request. */
+  latestBlock(): Promise<bigint>
+  /**
+   * `osImageOfMeasurement(table, mrSystem)` at `block` (default: the latest): the approved OS image (lowercase hex, ''
+   * for none) whose measurement this is, for app `table` (or the KMS table, app id 0).
+   */
+  osImageOf(table: Address, mrSystem: Hex, block?: bigint): Promise<{ osImageHash: string; activatesAt: bigint; block: bigint }>
+  /** `isAppAllowedWithKms(bootInfo, kmsRoot)` at `block` (default: the latest). */
+  isAppAllowedWithKms(bootInfo: BootInfo, kmsRoot: Address, block?: bigint): Promise<{ allowed: boolean; reason: string; block: bigint }>
+  /** `isKmsAllowed(bootInfo)` at `block` (default: the latest). */
+  isKmsAllowed(bootInfo: BootInfo, block?: bigint): Promise<{ allowed: boolean; reason: string; block: bigint }>
 }
 
 /**
@@ -480,37 +580,53 @@ export function createAppAuth(options: { client: PublicClient; address: Address;
   const { client, address } = options
   let pendingBlock: Promise<bigint> | undefined
   let cachedBlock = -1n
-  const answers = new Map<string, Promise<{ allowed: boolean; reason: string; block: bigint }>>()
+  const answers = new Map<string, Promise<unknown>>()
   const latest = () => {
     pendingBlock ??= client.getBlockNumber({ cacheTime: 0 }).finally(() => {
       pendingBlock = undefined
     })
     return pendingBlock
   }
-  const read = async (functionName: 'isAppAllowedWithKms' | 'isKmsAllowed', args: readonly unknown[]) => {
-    const block = await latest()
+  const read = async <T>(
+    functionName: 'isAppAllowedWithKms' | 'isKmsAllowed' | 'osImageOfMeasurement',
+    args: readonly unknown[],
+    shape: (answer: never, block: bigint) => T,
+    at: bigint | undefined,
+  ): Promise<T> => {
+    const block = at ?? (await latest())
     if (block > cachedBlock) {
       cachedBlock = block
       answers.clear()
     }
     const key = `${block}:${functionName}:${JSON.stringify(args)}`
     const useCache = options.cache !== false && block === cachedBlock
-    const hit = useCache ? answers.get(key) : undefined
+    const hit = useCache ? (answers.get(key) as Promise<T> | undefined) : undefined
     if (hit) return hit
     const answer = (
-      client.readContract({ address, abi: regentAppAuthAbi, functionName, args, blockNumber: block } as never) as Promise<
-        readonly [boolean, string]
-      >
-    ).then(([allowed, reason]) => ({ allowed, reason, block }))
+      client.readContract({ address, abi: regentAppAuthAbi, functionName, args, blockNumber: block } as never) as Promise<never>
+    ).then((raw) => shape(raw, block))
     if (useCache) {
       answers.set(key, answer)
       answer.catch(() => answers.delete(key))
     }
     return answer
   }
+  const decision = ([allowed, reason]: readonly [boolean, string], block: bigint) => ({ allowed, reason, block })
   return {
-    isAppAllowedWithKms: (bootInfo, kmsRoot) => read('isAppAllowedWithKms', [bootInfo, kmsRoot]),
-    isKmsAllowed: (bootInfo) => read('isKmsAllowed', [bootInfo]),
+    latestBlock: latest,
+    osImageOf: (table, mrSystem, block) =>
+      read(
+        'osImageOfMeasurement',
+        [table, mrSystem],
+        ([hash, activatesAt]: readonly [Hex, bigint], at) => ({
+          osImageHash: /^0x0{64}$/.test(hash) ? '' : hash.slice(2).toLowerCase(),
+          activatesAt,
+          block: at,
+        }),
+        block,
+      ),
+    isAppAllowedWithKms: (bootInfo, kmsRoot, block) => read('isAppAllowedWithKms', [bootInfo, kmsRoot], decision, block),
+    isKmsAllowed: (bootInfo, block) => read('isKmsAllowed', [bootInfo], decision, block),
   }
 }
 
@@ -520,6 +636,8 @@ const contractReasons: Record<string, string> = {
   'Compose hash pending timelock': 'measurement.timelock',
   'OS image is not allowed': 'os_image.not_approved',
   'OS image pending timelock': 'os_image.timelock',
+  'OS image measurement mismatch': 'os_image.measurement',
+  'OS image measurement pending timelock': 'os_image.timelock',
   'TCB status not UpToDate': 'tcb.status',
   'KMS root not allowed': 'kms_root.not_allowed',
   'KMS root pending timelock': 'kms_root.timelock',
@@ -554,12 +672,4 @@ export function tcbRefusal(options: { status: TcbInfo.Status; minimum: TcbInfo.S
 
 function hex(bytes: Uint8Array): string {
   return ReleaseRequest.toHex(bytes)
-}
-
-/** Too many nonces are outstanding (a flood of POST /v1/nonce). */
-export class TooManyNoncesError extends BaseError {
-  override name = 'KeyRelease.TooManyNoncesError'
-  constructor({ max }: { max: number }) {
-    super(`Too many outstanding nonces (${max}); try again when some have been used or expired.`)
-  }
 }

@@ -31,6 +31,8 @@ export type Info = {
   chain: { chainId: number; appAuth: string }
   minTcbStatus: string
   log: { seq: number; hash: string }
+  /** Requests refused before their quote verified (not logged), counted per code. */
+  refused: Record<string, number>
 }
 
 /** A KMS node client. */

@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs'
+import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type TdxMeasurements, verifyQuote } from '@regent-tee/attest'
@@ -25,7 +26,10 @@ const qe = DevnetQe.create({ pki })
 const qe2 = DevnetQe.create({ pki })
 const devnetRoots = [DevnetPki.trustedRoot(pki)]
 const collateralFor = (p: DevnetPki.DevnetPki, o: DevnetCollateral.IssueOptions = {}) => DevnetCollateral.issue(p, o)
-const osImageHash = `0x${Buffer.from(DevnetTd.osImageHash(DevnetTd.defaultImage)).toString('hex')}` as Hex
+// The devnet image and the measurements it publishes (one per VM shape), as an approval records them.
+const { osImageHash, measurements } = DevnetTd.published(DevnetTd.defaultImage)
+/** Another OS image: another kernel, so other RTMR1 (and MRTD kept): what a hostile host boots instead. */
+const otherImage: DevnetTd.OsImage = { ...DevnetTd.defaultImage, version: '0.5.5-evil', kernel: 'regent-devnet-kernel-with-a-backdoor' }
 const sealingKey = new Uint8Array(32).fill(7)
 const appOwner = 1
 const encoder = new TextEncoder()
@@ -90,7 +94,12 @@ async function approve(chain: Chain_, appAuth: Address, app: App, o: { compose?:
   if (o.os !== false)
     await mined(
       chain,
-      w.writeContract({ address: appAuth, abi: regentAppAuthAbi, functionName: 'addOsImage', args: [app.appId, osImageHash] }),
+      w.writeContract({
+        address: appAuth,
+        abi: regentAppAuthAbi,
+        functionName: 'addOsImage',
+        args: [app.appId, osImageHash, measurements],
+      }),
     )
   if (o.kmsRoot)
     await mined(
@@ -100,10 +109,21 @@ async function approve(chain: Chain_, appAuth: Address, app: App, o: { compose?:
 }
 
 /** A booted CVM of `app` (local provider for its own boot), used as the quote source of raw requests. */
-async function cvmOf(app: App, o: { qe?: DevnetQe.DevnetQe } = {}) {
+async function cvmOf(app: App, o: { qe?: DevnetQe.DevnetQe; image?: DevnetTd.OsImage; shape?: DevnetTd.VmShape; vmConfig?: string } = {}) {
   const keyProvider = createLocalKeyProvider({ pki })
-  return createCvm({ compose: app.compose, appId: Buffer.from(app.appId.slice(2), 'hex'), qe: o.qe ?? qe, keyProvider })
+  return createCvm({
+    compose: app.compose,
+    appId: Buffer.from(app.appId.slice(2), 'hex'),
+    qe: o.qe ?? qe,
+    keyProvider,
+    image: o.image,
+    shape: o.shape,
+    vmConfig: o.vmConfig,
+  })
 }
+
+/** A vm_config naming `image` (what a host writes; never trusted). */
+const vmConfigNaming = (image: Hex) => JSON.stringify({ os_image_hash: image.slice(2), cpu_count: 2, memory_size: 2 ** 31 })
 
 const walletOf = (k256Key: Uint8Array, k256Signature: Uint8Array) => {
   const { key } = GetKey.derive({ appK256Key: k256Key, k256Signature, path: 'wallet/ethereum', purpose: 'signing', algorithm: 'secp256k1' })
@@ -153,49 +173,55 @@ describe('startKmsNode', () => {
     })
   })
 
-  chainTest('behavior: every refusal names the check that failed, consumes the nonce and is logged', async ({ chain }) => {
-    const { appAuth } = await deployRegent(chain)
-    const a = await node(chain, appAuth)
-    const client = createKmsClient({ url: a.url })
-    const release = (app: App, o: { qe?: DevnetQe.DevnetQe } = {}) =>
-      cvmOf(app, o).then((cvm) =>
-        refusal(client.releaseKeys({ attest: (reportData) => cvm.quote({ reportData }), vmConfig: cvm.info.vmConfig })),
-      )
+  chainTest(
+    'behavior: every refusal after the quote check names the check that failed, consumes the nonce and is logged',
+    async ({ chain }) => {
+      const { appAuth } = await deployRegent(chain)
+      const a = await node(chain, appAuth)
+      const client = createKmsClient({ url: a.url })
+      const release = (app: App, o: { qe?: DevnetQe.DevnetQe } = {}) =>
+        cvmOf(app, o).then((cvm) =>
+          refusal(client.releaseKeys({ attest: (reportData) => cvm.quote({ reportData }), vmConfig: cvm.info.vmConfig })),
+        )
 
-    const unregistered: App = { ...(await registerApp(chain, appAuth, { salt: 'x' })), appId: '0x00000000000000000000000000000000000000aa' }
-    expect(await release(unregistered)).toEqual({ status: 403, code: 'app.not_registered' })
-    const noCompose = await registerApp(chain, appAuth, { salt: 'no-compose' })
-    await approve(chain, appAuth, noCompose, { compose: false, kmsRoot: a.identity.address })
-    expect(await release(noCompose)).toEqual({ status: 403, code: 'measurement.not_approved' })
-    const locked = await registerApp(chain, appAuth, { salt: 'locked', timelock: 3600n })
-    await approve(chain, appAuth, locked, { kmsRoot: a.identity.address })
-    expect(await release(locked)).toEqual({ status: 403, code: 'measurement.timelock' })
-    const noOs = await registerApp(chain, appAuth, { salt: 'no-os' })
-    await approve(chain, appAuth, noOs, { os: false, kmsRoot: a.identity.address })
-    expect(await release(noOs)).toEqual({ status: 403, code: 'os_image.not_approved' })
-    const otherKms = await registerApp(chain, appAuth, { salt: 'other-kms' })
-    await approve(chain, appAuth, otherKms, { kmsRoot: '0x00000000000000000000000000000000000000bb' })
-    expect(await release(otherKms)).toEqual({ status: 403, code: 'kms_root.not_allowed' })
+      const unregistered: App = {
+        ...(await registerApp(chain, appAuth, { salt: 'x' })),
+        appId: '0x00000000000000000000000000000000000000aa',
+      }
+      expect(await release(unregistered)).toEqual({ status: 403, code: 'app.not_registered' })
+      const noCompose = await registerApp(chain, appAuth, { salt: 'no-compose' })
+      await approve(chain, appAuth, noCompose, { compose: false, kmsRoot: a.identity.address })
+      expect(await release(noCompose)).toEqual({ status: 403, code: 'measurement.not_approved' })
+      const locked = await registerApp(chain, appAuth, { salt: 'locked', timelock: 3600n })
+      await approve(chain, appAuth, locked, { kmsRoot: a.identity.address })
+      expect(await release(locked)).toEqual({ status: 403, code: 'measurement.timelock' })
+      const noOs = await registerApp(chain, appAuth, { salt: 'no-os' })
+      await approve(chain, appAuth, noOs, { os: false, kmsRoot: a.identity.address })
+      expect(await release(noOs)).toEqual({ status: 403, code: 'os_image.measurement' })
+      const otherKms = await registerApp(chain, appAuth, { salt: 'other-kms' })
+      await approve(chain, appAuth, otherKms, { kmsRoot: '0x00000000000000000000000000000000000000bb' })
+      expect(await release(otherKms)).toEqual({ status: 403, code: 'kms_root.not_allowed' })
 
-    // The timelock elapses on chain: the same app is now served (no cross-block cache).
-    await chain.testClient.increaseTime({ seconds: 3601 })
-    await chain.testClient.mine({ blocks: 1 })
-    const cvm = await cvmOf(locked)
-    await expect(
-      client.releaseKeys({ attest: (reportData) => cvm.quote({ reportData }), vmConfig: cvm.info.vmConfig }),
-    ).resolves.toBeDefined()
+      // The timelock elapses on chain: the same app is now served (no cross-block cache).
+      await chain.testClient.increaseTime({ seconds: 3601 })
+      await chain.testClient.mine({ blocks: 1 })
+      const cvm = await cvmOf(locked)
+      await expect(
+        client.releaseKeys({ attest: (reportData) => cvm.quote({ reportData }), vmConfig: cvm.info.vmConfig }),
+      ).resolves.toBeDefined()
 
-    const entries = a.log.read({ limit: 1000 })
-    expect(entries.map((e) => [e.outcome, e.code])).toEqual([
-      ['refused', 'app.not_registered'],
-      ['refused', 'measurement.not_approved'],
-      ['refused', 'measurement.timelock'],
-      ['refused', 'os_image.not_approved'],
-      ['refused', 'kms_root.not_allowed'],
-      ['released', ''],
-    ])
-    expect(ReleaseLog.verify(entries)).toEqual({ ok: true, head: a.log.head().hash })
-  })
+      const entries = a.log.read({ limit: 1000 })
+      expect(entries.map((e) => [e.outcome, e.code])).toEqual([
+        ['refused', 'app.not_registered'],
+        ['refused', 'measurement.not_approved'],
+        ['refused', 'measurement.timelock'],
+        ['refused', 'os_image.measurement'],
+        ['refused', 'kms_root.not_allowed'],
+        ['released', ''],
+      ])
+      expect(ReleaseLog.verify(entries)).toEqual({ ok: true, head: a.log.head().hash })
+    },
+  )
 
   chainTest(
     'behavior: replayed nonce, unknown nonce, quote bound to another key, tampered event log, TCB below policy',
@@ -232,16 +258,27 @@ describe('startKmsNode', () => {
         status: 403,
         body: { error: { code: 'quote.binding' } },
       })
-      // A bound quote refused for its binding cannot be retried: its nonce is spent.
-      const spent = (await client.nonce()).nonce
-      const wrong = await build({ nonce: spent, bindKey: ReleaseRequest.createKeyPair().publicKey })
+      // A quote bound to another key does not spend the nonce it names (anyone could send one): the requester's own
+      // request with that nonce is still served.
+      const named = (await client.nonce()).nonce
+      const wrong = await build({ nonce: named, bindKey: ReleaseRequest.createKeyPair().publicKey })
       expect((await post(`${a.url}/v1/keys`, wrong)).body.error?.code).toBe('quote.binding')
-      expect((await post(`${a.url}/v1/keys`, await build({ nonce: spent }))).body.error?.code).toBe('nonce.used')
+      expect((await post(`${a.url}/v1/keys`, await build({ nonce: named }))).status).toBe(200)
+      // A request refused after its quote verified is not retried: its nonce is spent.
       const tampered = await build({
         eventLog: (log) =>
           log.replace(/"event":"compose-hash","event_payload":"[0-9a-f]+"/, `"event":"compose-hash","event_payload":"${'00'.repeat(32)}"`),
       })
       expect((await post(`${a.url}/v1/keys`, tampered)).body.error?.code).toBe('eventlog.replay')
+      const spent = JSON.parse(tampered) as { nonce: string }
+      expect((await post(`${a.url}/v1/keys`, await build({ nonce: Buffer.from(spent.nonce, 'hex') }))).body.error?.code).toBe('nonce.used')
+      // Logged: the requests whose quote verified and bound their nonce; counted only: the others.
+      expect(a.log.read().map((e) => [e.outcome, e.code])).toEqual([
+        ['released', ''],
+        ['released', ''],
+        ['refused', 'eventlog.replay'],
+      ])
+      expect(a.stats().refused).toEqual({ 'nonce.used': 2, 'nonce.unknown': 1, 'quote.binding': 2 })
 
       const strict = await node(chain, appAuth, { collateral: collateralFor(pki, { platform: { status: 'SWHardeningNeeded' } }) })
       await approve(chain, appAuth, app, { compose: false, os: false, kmsRoot: strict.identity.address })
@@ -347,6 +384,228 @@ describe('startKmsNode', () => {
   })
 })
 
+describe('OS image (MRTD, RTMR0-2 bound to the approved image)', () => {
+  chainTest('behavior: a CVM booted from another image that claims the approved one gets nothing', async ({ chain }) => {
+    const { appAuth } = await deployRegent(chain)
+    const a = await node(chain, appAuth)
+    const app = await registerApp(chain, appAuth)
+    await approve(chain, appAuth, app, { kmsRoot: a.identity.address })
+    const client = createKmsClient({ url: a.url })
+    const release = (cvm: Awaited<ReturnType<typeof cvmOf>>, vmConfig = cvm.info.vmConfig) =>
+      client.releaseKeys({ attest: (reportData) => cvm.quote({ reportData }), vmConfig, appId: cvm.info.appId })
+    // The host boots another image and writes the approved image's hash into vm_config.
+    const impostor = await cvmOf(app, { image: otherImage, vmConfig: vmConfigNaming(osImageHash) })
+    expect(await refusal(release(impostor))).toEqual({ status: 403, code: 'os_image.measurement' })
+    // … or tells the truth (or nothing) about it.
+    expect(await refusal(release(impostor, vmConfigNaming(`0x${Buffer.from(DevnetTd.osImageHash(otherImage)).toString('hex')}`)))).toEqual({
+      status: 403,
+      code: 'os_image.measurement',
+    })
+    expect(await refusal(release(impostor, ''))).toEqual({ status: 403, code: 'os_image.measurement' })
+    // The approved image in another published shape is served; an unpublished shape is not.
+    const bigger = await cvmOf(app, { shape: DevnetTd.publishedShapes[1] as DevnetTd.VmShape })
+    const keys = await release(bigger)
+    expect(`0x${Buffer.from(keys.osImageHash).toString('hex')}`).toBe(osImageHash)
+    const odd = await cvmOf(app, { shape: { vcpus: 3, memoryMb: 3000 } })
+    expect(await refusal(release(odd))).toEqual({ status: 403, code: 'os_image.measurement' })
+    // An approved CVM whose host claims another image in vm_config is refused too (a claim never decides).
+    const honest = await cvmOf(app)
+    expect(await refusal(release(honest, vmConfigNaming(`0x${'11'.repeat(32)}`)))).toEqual({ status: 403, code: 'os_image.measurement' })
+    await release(honest)
+    expect(a.log.read().map((e) => [e.outcome, e.code])).toEqual([
+      ['refused', 'os_image.measurement'],
+      ['refused', 'os_image.measurement'],
+      ['refused', 'os_image.measurement'],
+      ['released', ''],
+      ['refused', 'os_image.measurement'],
+      ['refused', 'os_image.measurement'],
+      ['released', ''],
+    ])
+  })
+
+  chainTest('behavior: a revoked image, or one still in its timelock, cannot get keys by naming an approved image', async ({ chain }) => {
+    const { appAuth } = await deployRegent(chain)
+    const a = await node(chain, appAuth)
+    const app = await registerApp(chain, appAuth, { timelock: 3600n })
+    await approve(chain, appAuth, app, { kmsRoot: a.identity.address })
+    const owner = wallet(chain, appOwner)
+    const other = DevnetTd.published(otherImage)
+    const add = (image: DevnetTd.Published) =>
+      mined(
+        chain,
+        owner.writeContract({
+          address: appAuth,
+          abi: regentAppAuthAbi,
+          functionName: 'addOsImage',
+          args: [app.appId, image.osImageHash, image.measurements],
+        }),
+      )
+    await add(other)
+    await chain.testClient.increaseTime({ seconds: 3601 })
+    await chain.testClient.mine({ blocks: 1 })
+    const client = createKmsClient({ url: a.url })
+    const release = (cvm: Awaited<ReturnType<typeof cvmOf>>) =>
+      client.releaseKeys({ attest: (reportData) => cvm.quote({ reportData }), vmConfig: cvm.info.vmConfig })
+    const fromOther = (vmConfig: string) => cvmOf(app, { image: otherImage, vmConfig })
+    await expect(release(await fromOther(vmConfigNaming(other.osImageHash)))).resolves.toBeDefined()
+    // Revoked: its CVMs get nothing, whichever image they name.
+    await mined(
+      chain,
+      owner.writeContract({ address: appAuth, abi: regentAppAuthAbi, functionName: 'removeOsImage', args: [app.appId, other.osImageHash] }),
+    )
+    expect(await refusal(release(await fromOther(vmConfigNaming(osImageHash))))).toEqual({ status: 403, code: 'os_image.measurement' })
+    expect(await refusal(release(await fromOther(vmConfigNaming(other.osImageHash))))).toEqual({
+      status: 403,
+      code: 'os_image.measurement',
+    })
+    // Approved again: in its timelock, naming the active image does not help.
+    await add(other)
+    expect(await refusal(release(await fromOther(vmConfigNaming(osImageHash))))).toEqual({ status: 403, code: 'os_image.measurement' })
+    expect(await refusal(release(await fromOther(vmConfigNaming(other.osImageHash))))).toEqual({ status: 403, code: 'os_image.timelock' })
+    await expect(release(await cvmOf(app))).resolves.toBeDefined()
+  })
+
+  chainTest(
+    'behavior: a PCK chain with the root left out is anchored by the same rule as attest (not untrusted_root)',
+    async ({ chain }) => {
+      const { appAuth } = await deployRegent(chain)
+      const a = await node(chain, appAuth)
+      const app = await registerApp(chain, appAuth)
+      await approve(chain, appAuth, app, { kmsRoot: a.identity.address })
+      const dropped = await cvmOf(app, { qe: DevnetQe.create({ pki, omitRoot: true }) })
+      await expect(
+        createKmsClient({ url: a.url }).releaseKeys({
+          attest: (reportData) => dropped.quote({ reportData }),
+          vmConfig: dropped.info.vmConfig,
+        }),
+      ).resolves.toBeDefined()
+      // Under a node that trusts only Intel the same quote is untrusted_root, as a full chain would be.
+      const intelOnly = await node(chain, appAuth, { trustedRoots: undefined })
+      await approve(chain, appAuth, app, { compose: false, os: false, kmsRoot: intelOnly.identity.address })
+      expect(
+        await refusal(
+          createKmsClient({ url: intelOnly.url }).releaseKeys({
+            attest: (reportData) => dropped.quote({ reportData }),
+            vmConfig: dropped.info.vmConfig,
+          }),
+        ),
+      ).toEqual({ status: 403, code: 'untrusted_root' })
+    },
+  )
+})
+
+describe('anonymous callers', () => {
+  chainTest(
+    'behavior: 300 requests with free nonces, garbage quotes and unique 240 KiB event logs keep nothing: no log row, no cached log, no used nonce',
+    async ({ chain }) => {
+      const { appAuth } = await deployRegent(chain)
+      const a = await node(chain, appAuth)
+      const client = createKmsClient({ url: a.url })
+      const head = a.log.head()
+      const before = a.stats()
+      const garbage = ReleaseRequest.toHex(new Uint8Array(4096).fill(0x5a))
+      for (let i = 0; i < 300; i++) {
+        const { nonce } = await client.nonce()
+        const eventLog = JSON.stringify([
+          { imr: 3, event_type: 134217729, digest: '', event: `junk-${i}`, event_payload: 'ab'.repeat(120 * 1024) },
+        ])
+        const body = JSON.stringify({
+          quote: garbage,
+          eventLog,
+          ephemeralPublicKey: ReleaseRequest.toHex(ReleaseRequest.createKeyPair().publicKey),
+          nonce: ReleaseRequest.toHex(nonce),
+          vmConfig: '{}',
+        })
+        const answer = await post(`${a.url}/v1/keys`, body)
+        expect([answer.status, answer.body.error?.code]).toEqual([403, 'quote.invalid'])
+      }
+      expect(a.log.head()).toEqual(head)
+      expect(before).toEqual({ refused: {}, eventLogs: 0, usedNonces: { keys: 0, onboard: 0 } })
+      expect(a.stats()).toEqual({ refused: { 'quote.invalid': 300 }, eventLogs: 0, usedNonces: { keys: 0, onboard: 0 } })
+      expect((await client.info()).refused).toEqual({ 'quote.invalid': 300 })
+    },
+  )
+
+  chainTest('behavior: a vmconfig.invalid 400 consumes no nonce and writes no log entry', async ({ chain }) => {
+    const { appAuth } = await deployRegent(chain)
+    const a = await node(chain, appAuth)
+    const app = await registerApp(chain, appAuth)
+    await approve(chain, appAuth, app, { kmsRoot: a.identity.address })
+    const cvm = await cvmOf(app)
+    const { nonce } = await createKmsClient({ url: a.url }).nonce()
+    const { publicKey } = ReleaseRequest.createKeyPair()
+    const q = cvm.quote({ reportData: ReleaseRequest.toReportData({ purpose: 'keys', ephemeralPublicKey: publicKey, nonce }) })
+    const body = (vmConfig: string) =>
+      ReleaseRequest.serialize({ quote: q.quote, eventLog: q.eventLog, ephemeralPublicKey: publicKey, nonce, vmConfig })
+    for (const vmConfig of ['{', '[]', '{"os_image_hash":"xyz"}'])
+      expect(await post(`${a.url}/v1/keys`, body(vmConfig))).toMatchObject({ status: 400, body: { error: { code: 'vmconfig.invalid' } } })
+    expect(a.log.read()).toEqual([])
+    expect(a.stats().usedNonces.keys).toBe(0)
+    expect((await post(`${a.url}/v1/keys`, body(cvm.info.vmConfig))).status).toBe(200)
+    expect(a.log.read().map((e) => e.outcome)).toEqual(['released'])
+  })
+
+  chainTest('behavior: nonces cannot be exhausted: issuing keeps no state, forged or foreign ones are unknown', async ({ chain }) => {
+    const { appAuth } = await deployRegent(chain)
+    const a = await node(chain, appAuth)
+    const b = await node(chain, appAuth)
+    const app = await registerApp(chain, appAuth)
+    await approve(chain, appAuth, app, { kmsRoot: a.identity.address })
+    const client = createKmsClient({ url: a.url })
+    const issued: { nonce: Uint8Array }[] = []
+    for (let i = 0; i < 20; i++) issued.push(...(await Promise.all(Array.from({ length: 100 }, () => client.nonce()))))
+    expect(new Set(issued.map((n) => ReleaseRequest.toHex(n.nonce))).size).toBe(2000)
+    expect(a.stats().usedNonces).toEqual({ keys: 0, onboard: 0 })
+    const cvm = await cvmOf(app)
+    // A nonce of another node, and a nonce with one bit flipped, are unknown here.
+    const send = async (nonce: Uint8Array) => {
+      const { publicKey } = ReleaseRequest.createKeyPair()
+      const q = cvm.quote({ reportData: ReleaseRequest.toReportData({ purpose: 'keys', ephemeralPublicKey: publicKey, nonce }) })
+      return post(
+        `${a.url}/v1/keys`,
+        ReleaseRequest.serialize({
+          quote: q.quote,
+          eventLog: q.eventLog,
+          ephemeralPublicKey: publicKey,
+          nonce,
+          vmConfig: cvm.info.vmConfig,
+        }),
+      )
+    }
+    const foreign = (await createKmsClient({ url: b.url }).nonce()).nonce
+    expect((await send(foreign)).body.error?.code).toBe('nonce.unknown')
+    const flipped = Uint8Array.from(issued[0]?.nonce ?? [])
+    flipped[10] = (flipped[10] ?? 0) ^ 1
+    expect((await send(flipped)).body.error?.code).toBe('nonce.unknown')
+    const onboardNonce = (await client.nonce({ purpose: 'onboard' })).nonce
+    expect((await send(onboardNonce)).body.error?.code).toBe('nonce.unknown')
+    expect((await send(issued[1999]?.nonce ?? new Uint8Array(0))).status).toBe(200)
+  })
+
+  chainTest('behavior: a request whose headers or body stall is closed within the node timeouts', async ({ chain }) => {
+    const { appAuth } = await deployRegent(chain)
+    const a = await node(chain, appAuth, { headersTimeoutMs: 500, requestTimeoutMs: 1000 })
+    const stall = (text: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect(a.port, '127.0.0.1', () => socket.write(text))
+        let answer = ''
+        socket.on('data', (chunk) => {
+          answer += chunk.toString('latin1')
+        })
+        socket.on('close', () => resolve(answer))
+        socket.on('error', reject)
+      })
+    // The body never arrives in full; the headers never end.
+    const body = await stall(
+      `POST /v1/keys HTTP/1.1\r\nhost: kms\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{"quote":`,
+    )
+    expect(body).toMatch(/^HTTP\/1\.1 408 /)
+    const headers = await stall('POST /v1/keys HTTP/1.1\r\nhost: kms\r\n')
+    expect(headers).toMatch(/^(HTTP\/1\.1 408 |$)/)
+    expect(await fetch(`${a.url}/health`).then((r) => r.status)).toBe(200)
+  })
+})
+
 describe('onboarding', () => {
   /** A KMS node's own CVM: fixed compose, no instance id, so its boot-time measurement is the same on every host. */
   async function kmsCvm(o: { qe?: DevnetQe.DevnetQe; compose?: string } = {}) {
@@ -370,7 +629,10 @@ describe('onboarding', () => {
       chain,
       gov.writeContract({ address: appAuth, abi: regentAppAuthAbi, functionName: 'addKmsMeasurement', args: [mrAggregated] }),
     )
-    await mined(chain, gov.writeContract({ address: appAuth, abi: regentAppAuthAbi, functionName: 'addKmsOsImage', args: [osImageHash] }))
+    await mined(
+      chain,
+      gov.writeContract({ address: appAuth, abi: regentAppAuthAbi, functionName: 'addKmsOsImage', args: [osImageHash, measurements] }),
+    )
   }
 
   chainTest('default: A generates, B joins from A, C from B; CVMs on two hosts asking any node get the same wallet', async ({ chain }) => {
@@ -418,6 +680,32 @@ describe('onboarding', () => {
     ).rejects.toThrow(RootKeys.UnsealError)
   })
 
+  chainTest('behavior: a KMS CVM booted from an image outside the KMS table cannot onboard (os_image.measurement)', async ({ chain }) => {
+    const { appAuth } = await deployRegent(chain)
+    const a = await node(chain, appAuth)
+    const good = await kmsCvm()
+    await approveKms(chain, appAuth, good.mrAggregated)
+    const compose = encoder.encode(
+      JSON.stringify({ manifest_version: 2, name: 'regent-kms', no_instance_id: true, runner: 'docker-compose' }),
+    )
+    const impostor = await createCvm({
+      compose,
+      qe,
+      keyProvider: createLocalKeyProvider({ pki }),
+      image: otherImage,
+      vmConfig: vmConfigNaming(osImageHash),
+    })
+    expect(await refusal(createKmsClient({ url: a.url }).onboard({ attest: (reportData) => impostor.quote({ reportData }) }))).toEqual({
+      status: 403,
+      code: 'os_image.measurement',
+    })
+    await expect(createKmsClient({ url: a.url }).onboard({ attest: good.attest, vmConfig: good.vmConfig })).resolves.toBeDefined()
+    expect(a.log.read().map((e) => [e.kind, e.outcome, e.code])).toEqual([
+      ['onboard', 'refused', 'os_image.measurement'],
+      ['onboard', 'released', ''],
+    ])
+  })
+
   chainTest('behavior: an unapproved or time-locked KMS measurement cannot onboard', async ({ chain }) => {
     const { appAuth } = await deployRegent(chain, { kmsTimelock: 3600n })
     const a = await node(chain, appAuth)
@@ -425,7 +713,10 @@ describe('onboarding', () => {
     const join = (k: Awaited<ReturnType<typeof kmsCvm>>) =>
       refusal(createKmsClient({ url: a.url }).onboard({ attest: k.attest, vmConfig: k.vmConfig }))
     const gov = wallet(chain, 0)
-    await mined(chain, gov.writeContract({ address: appAuth, abi: regentAppAuthAbi, functionName: 'addKmsOsImage', args: [osImageHash] }))
+    await mined(
+      chain,
+      gov.writeContract({ address: appAuth, abi: regentAppAuthAbi, functionName: 'addKmsOsImage', args: [osImageHash, measurements] }),
+    )
     await chain.testClient.increaseTime({ seconds: 3601 })
     await chain.testClient.mine({ blocks: 1 })
     expect(await join(kmsB)).toEqual({ status: 403, code: 'measurement.not_approved' })

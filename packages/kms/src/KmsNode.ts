@@ -4,8 +4,12 @@
  * `POST /v1/onboard/nonce`, `POST /v1/onboard`. Key release follows KeyRelease (checks), ReleaseRequest (wire
  * format) and AppKeys.derive (dstack derivation, reference/dstack.md §3.2); onboarding follows Onboarding.
  *
- * Bad input answers 4xx `{ error: { code, message } }` and changes nothing. The only state a refused
- * well-formed request changes is the intended one: its nonce is consumed and a `refused` entry is logged.
+ * Bad input answers 4xx `{ error: { code, message } }` and changes nothing. A request is looked at in order of
+ * cost to the caller: shape, nonce (a MAC: no state), then the quote and its report_data binding. Only a request
+ * whose genuine quote binds its own nonce changes state: its nonce is consumed and exactly one log entry written,
+ * whatever follows. Everything refused before that is only counted (`refused` in `/v1/info`, one counter per code),
+ * so anonymous garbage cannot grow the log or any cache. Every connection must deliver its headers and body within
+ * the node's timeouts (docs/kms.md "Anonymous callers").
  */
 import { createHash } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -58,11 +62,14 @@ export type StartKmsNodeOptions = {
   trustedRoots?: readonly TrustedRoot[] | undefined
   /** @default 'UpToDate' */
   minTcbStatus?: TcbInfo.Status | undefined
-  osImages?: KeyRelease.OsImages | undefined
   /** Root CA certificate PEM returned with app keys. @default '' */
   caCert?: string | undefined
   /** @default 60_000 */
   nonceTtlMs?: number | undefined
+  /** A connection that has not sent all its headers in this time is closed. @default 5_000 */
+  headersTimeoutMs?: number | undefined
+  /** A request (headers and body) that has not arrived in full in this time is closed. @default 15_000 */
+  requestTimeoutMs?: number | undefined
   /** @default 64 KiB + quote (256 KiB) */
   maxBodyBytes?: number | undefined
   /** @default '127.0.0.1' */
@@ -83,6 +90,8 @@ export type KmsNode = {
   readonly identity: RootKeys.Identity
   /** Read access to the release log (for tests and operators). */
   readonly log: Pick<ReleaseLog.ReleaseLog, 'read' | 'head'>
+  /** What the node keeps about requests: refusals counted per code (not logged), cached event logs, used nonces. */
+  stats(): { refused: Record<string, number>; eventLogs: number; usedNonces: { keys: number; onboard: number } }
   /** Whether the roots were generated, unsealed or onboarded at this start. */
   readonly origin: 'generated' | 'unsealed' | 'onboarded'
   close(): Promise<void>
@@ -117,22 +126,19 @@ export async function startKmsNode(options: StartKmsNodeOptions): Promise<KmsNod
     typeof options.collateral === 'function'
       ? options.collateral
       : KeyRelease.fixedCollateral({ collateral: options.collateral, trustedRoots, now, cache: options.cacheCollateral !== false })
-  const verify: KeyRelease.VerifyConfig = {
-    trustedRoots,
-    collateral,
-    now,
-    osImages: options.osImages,
-    eventLogs: options.cacheCollateral === false ? undefined : KeyRelease.createEventLogCache({ max: 1024 }),
-  }
+  const eventLogs = options.cacheCollateral === false ? undefined : KeyRelease.createEventLogCache({ max: 1024 })
+  const verify: KeyRelease.VerifyConfig = { trustedRoots, collateral, now, eventLogs }
   const appAuth = DstackKmsAuth.withDstackKms(
     KeyRelease.createAppAuth({ client: options.chain.client, address: options.chain.appAuth, cache: options.chain.cache !== false }),
     options.chain.dstackKms ? DstackKmsAuth.create({ client: options.chain.client, address: options.chain.dstackKms }) : undefined,
   )
   const minTcbStatus = options.minTcbStatus ?? 'UpToDate'
   const nonces = {
-    keys: KeyRelease.createNonceStore({ ttlMs: options.nonceTtlMs }),
-    onboard: KeyRelease.createNonceStore({ ttlMs: options.nonceTtlMs }),
+    keys: KeyRelease.createNonceStore({ purpose: 'keys', ttlMs: options.nonceTtlMs }),
+    onboard: KeyRelease.createNonceStore({ purpose: 'onboard', ttlMs: options.nonceTtlMs }),
   }
+  // Refusals of requests that never got past the quote check: counted per code (a fixed, small set), never logged.
+  const refused: Record<string, number> = {}
   const maxBodyBytes = options.maxBodyBytes ?? 256 * 1024
   const caCert = options.caCert ?? ''
   const chainId = await options.chain.client.getChainId()
@@ -206,66 +212,116 @@ export async function startKmsNode(options: StartKmsNodeOptions): Promise<KmsNod
     }
   }
 
-  const handleKeys = async (body: unknown): Promise<Reply> => {
+  /**
+   * One attested request, `/v1/keys` or `/v1/onboard` (docs/kms.md "Checks, in order"): nonce (stateless), the quote
+   * and its binding; then — the nonce consumed, every outcome logged once — the event log and boot facts, and
+   * `decide` (the OS image and the on-chain and TCB policy of the purpose).
+   */
+  const handleAttested = async (
+    purpose: ReleaseRequest.Purpose,
+    body: unknown,
+    decide: (facts: KeyRelease.Facts, request: ReleaseRequest.Request) => Promise<KeyRelease.Facts | KeyRelease.Refusal>,
+    payload: (facts: KeyRelease.Facts) => Uint8Array,
+  ): Promise<Reply> => {
     const request = ReleaseRequest.parse(body)
     const quoteHash = sha256Hex(request.quote)
+    const store = nonces[purpose]
+    let consumed = false
     const refuse = (refusal: KeyRelease.Refusal, facts?: KeyRelease.Facts): Reply => {
-      record('keys', facts, quoteHash, refusal)
+      if (consumed) record(purpose, facts, quoteHash, refusal)
+      else refused[refusal.code] = (refused[refusal.code] ?? 0) + 1
       return { status: refusal.status, body: { error: { code: refusal.code, message: refusal.message } } }
     }
-    // 1. nonce: known, unused, unexpired — consumed now, whatever follows.
-    const nonceRefusal = KeyRelease.nonceRefusal(nonces.keys.consume(request.nonce))
+    // 1. nonce: issued by this node for this purpose, unexpired, unused (a MAC check; nothing is kept).
+    const nonceRefusal = KeyRelease.nonceRefusal(store.check(request.nonce))
     if (nonceRefusal) return refuse(nonceRefusal)
-    // 2. quote, event log, binding, boot facts.
-    const facts = await KeyRelease.verifyRequest(verify, request, 'keys', { quoteHash })
+    // 2. quote and binding; then the nonce is consumed and the rest is read.
+    const facts = await KeyRelease.verifyRequest(verify, request, purpose, {
+      quoteHash,
+      consume: () => {
+        const refusal = KeyRelease.nonceRefusal(store.consume(request.nonce))
+        if (!refusal) consumed = true
+        return refusal
+      },
+    })
     if ('code' in facts) return refuse(facts)
-    // 3. on-chain authorization at the current block.
-    let answer: { allowed: boolean; reason: string }
-    try {
-      answer = await appAuth.isAppAllowedWithKms(KeyRelease.toBootInfo(facts), identity.address)
-    } catch {
-      return refuse({ status: 503, code: 'chain.unavailable', message: 'RegentAppAuth could not be read; nothing was released.' }, facts)
-    }
-    const chainRefusal = KeyRelease.appAuthRefusal(answer)
-    if (chainRefusal) return refuse(chainRefusal, facts)
-    // 4. node TCB policy.
-    const tcb = KeyRelease.tcbRefusal({ status: facts.tcbStatus, minimum: minTcbStatus })
-    if (tcb) return refuse(tcb, facts)
-    // 5. derive, encrypt to the ephemeral key, log.
-    const keys = appKeysOf(facts.appId, facts.instanceId)
-    const plaintext = ReleaseRequest.serializeAppKeys({ ...keys, osImageHash: Buffer.from(facts.osImageHash, 'hex') })
-    const response = respondEnvelope('keys', request, quoteHash, plaintext)
-    record('keys', facts, quoteHash)
+    // 3. OS image, on-chain authorization, TCB.
+    const decided = await decide(facts, request)
+    if ('code' in decided) return refuse(decided, facts)
+    // 4. derive, encrypt to the ephemeral key, log.
+    const response = respondEnvelope(purpose, request, quoteHash, payload(decided))
+    record(purpose, decided, quoteHash)
     return { status: 200, body: response }
   }
 
-  const handleOnboard = async (body: unknown): Promise<Reply> => {
-    const request = ReleaseRequest.parse(body)
-    const quoteHash = sha256Hex(request.quote)
-    const refuse = (refusal: KeyRelease.Refusal, facts?: KeyRelease.Facts): Reply => {
-      record('onboard', facts, quoteHash, refusal)
-      return { status: refusal.status, body: { error: { code: refusal.code, message: refusal.message } } }
-    }
-    const nonceRefusal = KeyRelease.nonceRefusal(nonces.onboard.consume(request.nonce))
-    if (nonceRefusal) return refuse(nonceRefusal)
-    const result = await Onboarding.authorize({ verify, appAuth, minTcbStatus }, request)
-    if ('refusal' in result) return refuse(result.refusal, result.facts)
-    const response = respondEnvelope('onboard', request, quoteHash, RootKeys.toBytes(roots))
-    record('onboard', result.facts, quoteHash)
-    return { status: 200, body: response }
-  }
+  const handleKeys = (body: unknown) =>
+    handleAttested(
+      'keys',
+      body,
+      async (facts, request) => {
+        const unavailable: KeyRelease.Refusal = {
+          status: 503,
+          code: 'chain.unavailable',
+          message: 'RegentAppAuth could not be read; nothing was released.',
+        }
+        // One block for every read of this request (concurrent requests share its eth_blockNumber).
+        let block: bigint
+        try {
+          block = await appAuth.latestBlock()
+        } catch {
+          return unavailable
+        }
+        const allowed = async (osImageHash: string) => {
+          try {
+            return await appAuth.isAppAllowedWithKms(KeyRelease.toBootInfo({ ...facts, osImageHash }), identity.address, block)
+          } catch {
+            return undefined
+          }
+        }
+        const decided = (image: KeyRelease.Facts, answer: { allowed: boolean; reason: string }) =>
+          KeyRelease.appAuthRefusal(answer) ?? KeyRelease.tcbRefusal({ status: image.tcbStatus, minimum: minTcbStatus }) ?? image
+        // The image vm_config names is tried first (one chain read when it is the measured one): RegentAppAuth accepts
+        // it only when the quote's mrSystem is one of its approved measurements, so the claim cannot decide.
+        const claimed = request.claimedOsImageHash
+        if (claimed !== undefined) {
+          const answer = await allowed(claimed)
+          if (!answer) return unavailable
+          const refusal = KeyRelease.appAuthRefusal(answer)
+          if (!refusal?.code.startsWith('os_image.')) return decided({ ...facts, osImageHash: claimed }, answer)
+        }
+        // Otherwise the image is looked up from the measurement, and the refusal names what failed.
+        const withImage = await KeyRelease.resolveOsImage({ appAuth, facts, table: `0x${facts.appId}`, claimed, block })
+        if ('code' in withImage) {
+          // The contract's earlier checks (app registered, compose hash approved) name the refusal when they fail too.
+          if (withImage.code !== 'os_image.measurement') return withImage
+          const earlier = KeyRelease.appAuthRefusal((await allowed('00'.repeat(32))) ?? { allowed: true, reason: '' })
+          return earlier && !earlier.code.startsWith('os_image.') ? earlier : withImage
+        }
+        const answer = await allowed(withImage.osImageHash)
+        return answer ? decided(withImage, answer) : unavailable
+      },
+      (facts) => {
+        const keys = appKeysOf(facts.appId, facts.instanceId)
+        return ReleaseRequest.serializeAppKeys({ ...keys, osImageHash: Buffer.from(facts.osImageHash, 'hex') })
+      },
+    )
+
+  const handleOnboard = (body: unknown) =>
+    handleAttested(
+      'onboard',
+      body,
+      async (facts, request) => {
+        const result = await Onboarding.decide({ appAuth, minTcbStatus }, facts, request)
+        return 'refusal' in result ? result.refusal : result.facts
+      },
+      () => RootKeys.toBytes(roots),
+    )
 
   const issueNonce = (purpose: ReleaseRequest.Purpose, body: unknown): Reply => {
     if (body !== undefined && (typeof body !== 'object' || body === null || Array.isArray(body)))
       return badRequest('request.invalid', 'The body must be empty or a JSON object.')
-    try {
-      const { nonce, expiresAt } = nonces[purpose].issue()
-      return { status: 200, body: { nonce: ReleaseRequest.toHex(nonce), expiresAt: expiresAt.toISOString() } }
-    } catch (error) {
-      if (error instanceof KeyRelease.TooManyNoncesError)
-        return { status: 429, body: { error: { code: 'nonce.too_many', message: error.shortMessage } } }
-      throw error
-    }
+    const { nonce, expiresAt } = nonces[purpose].issue()
+    return { status: 200, body: { nonce: ReleaseRequest.toHex(nonce), expiresAt: expiresAt.toISOString() } }
   }
 
   const info = () => ({
@@ -280,6 +336,7 @@ export async function startKmsNode(options: StartKmsNodeOptions): Promise<KmsNod
     chain: { chainId, appAuth: options.chain.appAuth },
     minTcbStatus,
     log: log.head(),
+    refused: { ...refused },
   })
 
   const readLog = (query: URLSearchParams): Reply => {
@@ -324,11 +381,19 @@ export async function startKmsNode(options: StartKmsNodeOptions): Promise<KmsNod
     '/v1/onboard': { method: 'POST', handle: (b) => handleOnboard(b) },
   }
 
-  const server: Server = createServer((req, res) => {
-    dispatch(req, res).catch(() => {
-      send(res, { status: 500, body: { error: { code: 'internal', message: 'Internal error.' } } })
-    })
-  })
+  // Node checks these timeouts every connectionsCheckingInterval: 1 s, so a stalled body is cut within a second of them.
+  const server: Server = createServer(
+    {
+      headersTimeout: options.headersTimeoutMs ?? 5_000,
+      requestTimeout: options.requestTimeoutMs ?? 15_000,
+      connectionsCheckingInterval: 1_000,
+    },
+    (req, res) => {
+      dispatch(req, res).catch(() => {
+        send(res, { status: 500, body: { error: { code: 'internal', message: 'Internal error.' } } })
+      })
+    },
+  )
   const dispatch = async (req: IncomingMessage, res: ServerResponse) => {
     const parsed = new URL(req.url ?? '/', 'http://kms')
     const route = routes[parsed.pathname]
@@ -361,12 +426,15 @@ export async function startKmsNode(options: StartKmsNodeOptions): Promise<KmsNod
     try {
       send(res, await route.handle(body, parsed.searchParams))
     } catch (error) {
-      if (error instanceof ReleaseRequest.InvalidFieldError) return send(res, badRequest('request.invalid', error.shortMessage))
+      if (error instanceof ReleaseRequest.InvalidFieldError)
+        return send(res, badRequest(error.field === 'vmConfig' ? 'vmconfig.invalid' : 'request.invalid', error.shortMessage))
       throw error
     }
   }
-  server.on('clientError', (_error, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n')
+  server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+    const timedOut = error.code === 'ERR_HTTP_REQUEST_TIMEOUT' || error.code === 'ERR_HTTP_HEADERS_TIMEOUT'
+    if (socket.writable)
+      socket.end(`HTTP/1.1 ${timedOut ? '408 Request Timeout' : '400 Bad Request'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`)
     else socket.destroy()
   })
   await new Promise<void>((resolve, reject) => {
@@ -386,6 +454,11 @@ export async function startKmsNode(options: StartKmsNodeOptions): Promise<KmsNod
     identity,
     origin,
     log: { read: (o) => log.read(o), head: () => log.head() },
+    stats: () => ({
+      refused: { ...refused },
+      eventLogs: eventLogs?.size ?? 0,
+      usedNonces: { keys: nonces.keys.size(), onboard: nonces.onboard.size() },
+    }),
     async close() {
       await new Promise<void>((resolve) => {
         server.close(() => resolve())

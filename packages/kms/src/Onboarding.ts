@@ -18,28 +18,43 @@ import type * as ReleaseRequest from './ReleaseRequest.js'
 import * as RootKeys from './RootKeys.js'
 
 /**
- * The serving node's decision on an onboarding request (after the nonce check), in order: the quote checks of
- * {@link KeyRelease.verifyRequest} with purpose 'onboard', `isKmsAllowed` (`tcb.status`, `os_image.not_approved`,
- * `os_image.timelock`, `measurement.not_approved`, `measurement.timelock`; `chain.unavailable` when the chain
- * cannot be read), the node's TCB policy (`tcb.status`).
+ * The serving node's decision on an onboarding request whose quote verified and whose nonce was consumed
+ * ({@link KeyRelease.verifyRequest} with purpose 'onboard'), in order: the KMS OS image whose approved measurements
+ * the quote carries (`os_image.measurement`, from RegentAppAuth's KMS table, app id 0), `isKmsAllowed` (`tcb.status`,
+ * `os_image.not_approved`, `os_image.timelock`, `measurement.not_approved`, `measurement.timelock`;
+ * `chain.unavailable` when the chain cannot be read), the node's TCB policy (`tcb.status`).
  *
  * @example
- * const result = await Onboarding.authorize({ verify, appAuth, minTcbStatus: 'UpToDate' }, request)
+ * const result = await Onboarding.decide({ appAuth, minTcbStatus: 'UpToDate' }, facts, request)
  */
-export async function authorize(
-  context: { verify: KeyRelease.VerifyConfig; appAuth: KeyRelease.AppAuth; minTcbStatus: TcbInfo.Status },
-  request: ReleaseRequest.Request,
-): Promise<{ facts: KeyRelease.Facts } | { facts?: KeyRelease.Facts; refusal: KeyRelease.Refusal }> {
-  const facts = await KeyRelease.verifyRequest(context.verify, request, 'onboard')
-  if ('code' in facts) return { refusal: facts }
+export async function decide(
+  context: { appAuth: KeyRelease.AppAuth; minTcbStatus: TcbInfo.Status },
+  facts: KeyRelease.Facts,
+  request: Pick<ReleaseRequest.Request, 'claimedOsImageHash'>,
+): Promise<{ facts: KeyRelease.Facts } | { refusal: KeyRelease.Refusal }> {
+  const unavailable = { status: 503, code: 'chain.unavailable', message: 'RegentAppAuth could not be read; nothing was released.' } as const
+  let block: bigint
+  try {
+    block = await context.appAuth.latestBlock()
+  } catch {
+    return { refusal: unavailable }
+  }
+  const withImage = await KeyRelease.resolveOsImage({
+    appAuth: context.appAuth,
+    facts,
+    table: KeyRelease.kmsImagesTable,
+    claimed: request.claimedOsImageHash,
+    block,
+  })
+  if ('code' in withImage) return { refusal: withImage }
   let answer: { allowed: boolean; reason: string }
   try {
-    answer = await context.appAuth.isKmsAllowed(KeyRelease.toBootInfo(facts))
+    answer = await context.appAuth.isKmsAllowed(KeyRelease.toBootInfo(withImage), block)
   } catch {
-    return { facts, refusal: { status: 503, code: 'chain.unavailable', message: 'RegentAppAuth could not be read; nothing was released.' } }
+    return { refusal: unavailable }
   }
-  const refusal = KeyRelease.appAuthRefusal(answer) ?? KeyRelease.tcbRefusal({ status: facts.tcbStatus, minimum: context.minTcbStatus })
-  return refusal ? { facts, refusal } : { facts }
+  const refusal = KeyRelease.appAuthRefusal(answer) ?? KeyRelease.tcbRefusal({ status: withImage.tcbStatus, minimum: context.minTcbStatus })
+  return refusal ? { refusal } : { facts: withImage }
 }
 
 /**

@@ -276,7 +276,10 @@ export type Request = {
   eventLog: string
   ephemeralPublicKey: Uint8Array
   nonce: Uint8Array
+  /** dstack's VmConfig JSON as the host wrote it ('' when absent): informational, never trusted. */
   vmConfig: string
+  /** The `os_image_hash` vmConfig names (lowercase hex), if any: a claim, compared with what the quote measures. */
+  claimedOsImageHash?: string | undefined
 }
 
 /** Largest accepted quote (bytes). */
@@ -284,9 +287,10 @@ export const maxQuoteBytes = 64 * 1024
 
 /**
  * Validates a request body (already JSON-decoded): `{ quote: hex, eventLog: string, ephemeralPublicKey: hex(32),
- * nonce: hex(32), vmConfig?: string }`. Hex may carry a `0x` prefix.
+ * nonce: hex(32), vmConfig?: string }`. Hex may carry a `0x` prefix. A non-empty vmConfig must be a JSON object
+ * whose `os_image_hash`, when present, is 32 bytes of hex.
  *
- * @throws {InvalidFieldError} naming the field.
+ * @throws {InvalidFieldError} naming the field (`vmConfig` for a malformed vmConfig).
  * @example
  * const request = ReleaseRequest.parse(JSON.parse(body))
  */
@@ -304,7 +308,26 @@ export function parse(body: unknown): Request {
   assertLength('nonce', nonce, nonceLength)
   if (o.vmConfig !== undefined && typeof o.vmConfig !== 'string')
     throw new InvalidFieldError({ field: 'vmConfig', reason: 'must be a string' })
-  return { quote, eventLog: o.eventLog, ephemeralPublicKey, nonce, vmConfig: (o.vmConfig as string | undefined) ?? '' }
+  const vmConfig = (o.vmConfig as string | undefined) ?? ''
+  return { quote, eventLog: o.eventLog, ephemeralPublicKey, nonce, vmConfig, claimedOsImageHash: claimedImage(vmConfig) }
+}
+
+/** The os_image_hash a vmConfig names, checked for shape only. */
+function claimedImage(vmConfig: string): string | undefined {
+  if (vmConfig === '') return undefined
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(vmConfig)
+  } catch {
+    throw new InvalidFieldError({ field: 'vmConfig', reason: 'must be a JSON object' })
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw new InvalidFieldError({ field: 'vmConfig', reason: 'must be a JSON object' })
+  const value = (parsed as { os_image_hash?: unknown }).os_image_hash
+  if (value === undefined || value === '') return undefined
+  if (typeof value !== 'string' || !/^(0x)?[0-9a-fA-F]{64}$/.test(value))
+    throw new InvalidFieldError({ field: 'vmConfig', reason: 'os_image_hash must be 32 bytes of hex' })
+  return value.replace(/^0x/, '').toLowerCase()
 }
 
 /**

@@ -32,7 +32,7 @@ const entry = fileURLToPath(new URL('../bin/kms-node.mjs', import.meta.url))
 const pki = DevnetPki.create()
 const devnetRoots = [DevnetPki.trustedRoot(pki)]
 const collateral = DevnetCollateral.issue(pki)
-const osImageHash = `0x${Buffer.from(DevnetTd.osImageHash(DevnetTd.defaultImage)).toString('hex')}` as Hex
+const { osImageHash, measurements } = DevnetTd.published(DevnetTd.defaultImage)
 const encoder = new TextEncoder()
 /** The KMS app's compose: no instance id, so every instance of this build has one boot-time measurement. */
 const kmsCompose = encoder.encode(JSON.stringify({ manifest_version: 2, name: 'regent-kms', no_instance_id: true, runner: 'node' }))
@@ -117,7 +117,7 @@ async function registerApp(chain: Chain_, appAuth: Address, kmsRoot: Address) {
     mined(chain, owner.writeContract({ address: appAuth, abi: regentAppAuthAbi, functionName, args } as never))
   await send('registerApp', [salt, 0n])
   await send('addComposeHash', [appId, composeHash])
-  await send('addOsImage', [appId, osImageHash])
+  await send('addOsImage', [appId, osImageHash, measurements])
   await send('addKmsRoot', [appId, kmsRoot])
   return { appId, compose }
 }
@@ -234,7 +234,7 @@ describe('kms-node (the KMS as a TEE app)', () => {
     const gov = wallet(chain, 0)
     const governance = (functionName: string, args: readonly unknown[]) =>
       mined(chain, gov.writeContract({ address: appAuth, abi: regentAppAuthAbi, functionName, args } as never))
-    await governance('addKmsOsImage', [osImageHash])
+    await governance('addKmsOsImage', [osImageHash, measurements])
     const refused = await launch({ agent: b.agent, chain, config: joinConfig, dataDir: dataDirB })
     expect(refused.first).toEqual({
       ready: false,

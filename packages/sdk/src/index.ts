@@ -120,6 +120,9 @@ export {
 } from './Keystore.js'
 export * as MeasuredSettings from './MeasuredSettings.js'
 export * as Merkle from './Merkle.js'
+export * as OsImage from './OsImage.js'
+export { type VerifyOsImageParameters, type VerifyOsImageReturnType, verifyOsImage } from './OsImage.js'
+export { quoteId } from './quoteId.js'
 export {
   deriveSealingKey,
   fileMagic as sealedFileMagic,

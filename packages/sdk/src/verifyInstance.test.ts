@@ -10,6 +10,7 @@ import {
   DevnetCollateral,
   DevnetPki,
   DevnetQe,
+  DevnetTd,
   type GuestAgent,
   startGuestAgent,
 } from '@regent-tee/devnet'
@@ -52,6 +53,12 @@ let url: string
 let served: { chainId: number; identityRegistry: Address; agentId: bigint; stateRoot: Hex; stateSeq: bigint; epoch: bigint } | undefined
 /** When set, the endpoint replays the first bundle it produced (ignoring the new nonce). */
 let replay: { first: IdentityBundle | undefined } | undefined
+/** The same app booted by a hostile host from another OS image, its vm_config naming the approved one. */
+let impostor: { agent: GuestAgent; tee: TeeClient; wallet: DerivedKey }
+/** Which CVM answers at the endpoint. */
+let answering: 'genuine' | 'impostor' = 'genuine'
+const image = DevnetTd.published(DevnetTd.defaultImage)
+const otherImage: DevnetTd.OsImage = { ...DevnetTd.defaultImage, version: '0.5.5-evil', kernel: 'a kernel with a backdoor' }
 
 beforeAll(async () => {
   const cvm = await createCvm({
@@ -65,6 +72,18 @@ beforeAll(async () => {
   agent = await startGuestAgent(cvm, { port: 0 })
   tee = createTeeClient({ transport: http({ url: agent.url as string }) })
   wallet = await deriveWallet(tee)
+  const fake = await createCvm({
+    compose,
+    appId: Buffer.from(appId.slice(2), 'hex'),
+    instanceIdSeed: new Uint8Array(20).fill(8),
+    qe,
+    keyProvider,
+    image: otherImage,
+    vmConfig: JSON.stringify({ os_image_hash: image.osImageHash.slice(2) }),
+  })
+  const fakeAgent = await startGuestAgent(fake, { port: 0 })
+  const fakeTee = createTeeClient({ transport: http({ url: fakeAgent.url as string }) })
+  impostor = { agent: fakeAgent, tee: fakeTee, wallet: await deriveWallet(fakeTee) }
   server = createServer(async (req, res) => {
     const target = new URL(req.url ?? '/', 'http://localhost')
     const nonce = target.searchParams.get('nonce') ?? ''
@@ -74,8 +93,8 @@ beforeAll(async () => {
         .end(JSON.stringify({ error: { code: 'bad_request', message: 'GET /identity?nonce=0x…' } }))
       return
     }
-    const bundle =
-      replay?.first ?? (await createIdentityBundle(tee, { wallet, account: toAccount(wallet), ...served, nonce: nonce as Hex }))
+    const [t, k] = answering === 'genuine' ? [tee, wallet] : [impostor.tee, impostor.wallet]
+    const bundle = replay?.first ?? (await createIdentityBundle(t, { wallet: k, account: toAccount(k), ...served, nonce: nonce as Hex }))
     if (replay && !replay.first) replay.first = bundle
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(bundle))
   })
@@ -86,6 +105,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await new Promise((resolve) => server.close(resolve))
   await agent.close()
+  await impostor.agent.close()
 })
 
 const w = (chain: Chain_, i: number) => chain.wallets[i] as Chain_['wallets'][number]
@@ -115,6 +135,15 @@ async function launch(chain: Chain_) {
     chain,
     owner.writeContract({ address: contracts.appAuth, abi: regentAppAuthAbi, functionName: 'addComposeHash', args: [appId, composeHash] }),
   )
+  await mined(
+    chain,
+    owner.writeContract({
+      address: contracts.appAuth,
+      abi: regentAppAuthAbi,
+      functionName: 'addOsImage',
+      args: [appId, image.osImageHash, image.measurements],
+    }),
+  )
   const agentWallet = createWalletClient({ account: toAccount(wallet), chain: chain.chain, transport: viemHttp(chain.anvil.rpcUrl) })
   await chain.testClient.setBalance({ address: wallet.address, value: 10n ** 19n })
   const { agentId } = await registerAgent(agentWallet, {
@@ -122,6 +151,15 @@ async function launch(chain: Chain_) {
     registration: { name: 'verify-me', description: 'an agent', services: [{ name: 'regent-identity', endpoint: url, version: '1' }] },
   })
   const app = await tee.info()
+  await mined(
+    chain,
+    owner.writeContract({
+      address: contracts.appAuth,
+      abi: regentAppAuthAbi,
+      functionName: 'setEnrollmentConsent',
+      args: [appId, agentId, true],
+    }),
+  )
   await enroll(agentWallet, {
     contracts,
     agentId,
@@ -138,6 +176,7 @@ async function launch(chain: Chain_) {
   await commitState(agentWallet, { contracts, agentId, stateRoot, seq: 1n })
   served = { chainId: chain.chain.id, identityRegistry: contracts.identityRegistry, agentId, stateRoot, stateSeq: 1n, epoch: 1n }
   replay = undefined
+  answering = 'genuine'
   return { contracts: contracts as RegentContracts, agentId, agentWallet }
 }
 
@@ -240,6 +279,32 @@ describe('verifyInstance', () => {
     expect(r.evaluation).toMatchObject({ holds: { a: true, b: true, c: false, d: true }, isAgent: false, score: 0 })
     expect(r.facts.measurementApproved).toBe(false)
   })
+
+  chainTest(
+    'behavior: the same app booted from another OS image, claiming the approved one, fails (c): os_image.measurement',
+    async ({ chain }) => {
+      const { contracts } = await launch(chain)
+      answering = 'impostor'
+      expect(impostor.wallet.address).toBe(wallet.address) // same app, same keys: only the OS image tells them apart
+      const r = await verify(chain, contracts)
+      expect(r.bundle?.osImageHash).toBe(image.osImageHash) // the os-image-hash event claims the approved image
+      expect(r.reasons.map((x) => x.code)).toEqual(['os_image.measurement'])
+      expect(r.evaluation).toMatchObject({ holds: { a: true, b: true, c: false, d: true }, isAgent: false, score: 0 })
+      expect(r.facts.measurementApproved).toBe(false)
+      // The genuine image, once its approval is revoked, fails the same way.
+      answering = 'genuine'
+      await mined(
+        chain,
+        w(chain, 1).writeContract({
+          address: contracts.appAuth,
+          abi: regentAppAuthAbi,
+          functionName: 'removeOsImage',
+          args: [appId, image.osImageHash],
+        }),
+      )
+      expect((await verify(chain, contracts)).reasons.map((x) => x.code)).toEqual(['os_image.measurement'])
+    },
+  )
 
   chainTest('behavior: a replayed bundle (an old nonce) fails (a)', async ({ chain }) => {
     const { contracts } = await launch(chain)

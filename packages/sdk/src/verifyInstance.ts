@@ -2,7 +2,8 @@
  * What an outside verifier does against an agent's public endpoint (DESIGN.md §7 "Identity function", §8;
  * docs/protocol.md "Identity endpoint"): pick a fresh nonce, `GET <url>/identity?nonce=<0x hex>`, verify the
  * identity bundle (quote, RTMR3 replay, binding, nonce, wallet signature, KMS key provenance), ask RegentAppAuth
- * whether the attested compose hash is approved for the agent's app, read RegentSuccession (canonical signer,
+ * whether the attested compose hash is approved for the agent's app and whether the quote's MRTD/RTMR0–2 are those of
+ * an OS image approved for it (OsImage: the bundle's `osImageHash` is only a claim), read RegentSuccession (canonical signer,
  * epoch, latest state root), and turn only verified facts into {@link InstanceFacts} for `evaluateInstance`.
  */
 import { randomBytes } from 'node:crypto'
@@ -17,6 +18,7 @@ import type { RegentContracts } from './chain/transact.js'
 import { type IdentityBundle, type VerifyIdentityBundlePolicy, verifyIdentityBundle } from './IdentityBundle.js'
 import { type Evaluation, evaluateInstance, type InstanceFacts, type TcbStatus } from './IdentityFunction.js'
 import { type Hex, toHex } from './internal/bytes.js'
+import { verifyOsImage } from './OsImage.js'
 import type { Reason } from './signAndAttest.js'
 
 export type VerifyInstanceParameters = {
@@ -83,7 +85,9 @@ const keyBroken = new Set([
  * instance (an unreachable endpoint or a malformed answer is an `instance.fetch` reason); on-chain read errors
  * of the verifier's own client propagate.
  *
- * Codes added here: `instance.fetch`, `instance.not_canonical`, `instance.stale_state`, `instance.kms_root` (key chain root not allowed on-chain).
+ * Codes added here: `instance.fetch`, `instance.not_canonical`, `instance.stale_state`, `instance.kms_root` (key chain root not
+ * allowed on-chain), `os_image.measurement` (the quote's MRTD/RTMR0–2 are not an approved, active OS image's, or the bundle
+ * names another image).
  *
  * @example
  * const { evaluation, reasons } = await verifyInstance({ url: 'https://agent.example', contracts, client, collateral, trustedRoots, now: new Date() })
@@ -142,6 +146,20 @@ export async function verifyInstance(parameters: VerifyInstanceParameters): Prom
   })
   reasons.push(...verdict.reasons)
 
+  // (c) the OS image: the quote's own MRTD/RTMR0–2 against the app's approved images; what the bundle names is a claim.
+  const verifiedQuote = verdict.attestation?.quote
+  let imageApproved = false
+  if (verifiedQuote?.verified && verifiedQuote.measurements && 'mrTd' in verifiedQuote.measurements) {
+    const image = await verifyOsImage(parameters.client, {
+      appAuth: parameters.contracts.appAuth,
+      appId,
+      measurements: verifiedQuote.measurements,
+      claimed: typeof bundle.osImageHash === 'string' ? bundle.osImageHash : undefined,
+    })
+    imageApproved = image.ok
+    if (!image.ok) reasons.push(image.reason)
+  }
+
   // KMS provenance: the key chain verified, ending at a trusted root or at one the app allows on-chain.
   const provenanceOk = !verdict.reasons.some((r) => r.code.startsWith('provenance.'))
   let kmsOk = provenanceOk && parameters.kmsRootPublicKey !== undefined
@@ -189,7 +207,7 @@ export async function verifyInstance(parameters: VerifyInstanceParameters): Prom
       advisoryIds: quote?.advisoryIds ?? [],
       ageSeconds: Math.max(0, parameters.now.getTime() / 1000 - Number(bundle.issuedAt)),
     },
-    measurementApproved: verified && approved,
+    measurementApproved: verified && approved && imageApproved,
     kmsProvenanceVerified: kmsOk,
     canonical,
   }

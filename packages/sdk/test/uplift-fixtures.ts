@@ -92,6 +92,14 @@ export async function setupAgent(chain: Chain_, options: { composeHashes: readon
     },
   })
   const signer = options.signer ?? w(chain, 3).account.address
+  await mined(
+    appOwner.writeContract({
+      address: contracts.appAuth,
+      abi: regentAppAuthAbi,
+      functionName: 'setEnrollmentConsent',
+      args: [appId, agentId, true],
+    }),
+  )
   await enroll(w(chain, 2), {
     contracts,
     agentId,

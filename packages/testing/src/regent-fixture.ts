@@ -24,12 +24,14 @@ import {
   BaseError,
   type ContractEventName,
   ContractFunctionRevertedError,
+  concat,
   encodeAbiParameters,
   getAddress,
   type Hex,
   keccak256,
   type Log,
   parseEventLogs,
+  sha256,
   type TransactionReceipt,
   zeroHash,
 } from 'viem'
@@ -155,6 +157,17 @@ export function b32(label: string): Hex {
   return keccak256(new TextEncoder().encode(label))
 }
 
+/** A deterministic OS image measurement for a label: 192 bytes standing for MRTD ‖ RTMR0 ‖ RTMR1 ‖ RTMR2. */
+export function registers(label: string): Hex {
+  const part = b32(label).slice(2)
+  return `0x${part.repeat(6)}`
+}
+
+/** dstack's mr_system of a measurement as RegentAppAuth records it: SHA-256(registers ‖ 0³²). */
+export function mrSystemOf(measurement: Hex): Hex {
+  return sha256(concat([measurement, zeroHash]))
+}
+
 /** A RegentSuccession instance. */
 export type Instance = { signer: Address; composeHash: Hex; instanceId: Address; quoteHash: Hex; host: string }
 
@@ -211,13 +224,18 @@ export type Agent = { regent: Regent; appId: Address; agentId: bigint; first: In
 
 /**
  * Registers an app (timelock `timelock`, owned by `role.appOwner`) with `composeV1` approved and
- * active, registers an ERC-8004 agent owned by `role.agentOwner`, and (unless `enroll: false`)
- * enrolls it with `role.agentKey` as its first signer.
+ * active, registers an ERC-8004 agent owned by `role.agentOwner`, gives the app owner's consent to its
+ * enrollment (unless `consent: false`) and (unless `enroll: false`) enrolls it with `role.agentKey` as its first signer.
  */
 export async function setupAgent(
   chain: Chain_,
   regent: Regent,
-  { timelock = 0n, enroll = true, salt = zeroHash }: { timelock?: bigint; enroll?: boolean; salt?: Hex } = {},
+  {
+    timelock = 0n,
+    enroll = true,
+    consent = true,
+    salt = zeroHash,
+  }: { timelock?: bigint; enroll?: boolean; consent?: boolean; salt?: Hex } = {},
 ): Promise<Agent> {
   const owner = wallet(chain, role.appOwner)
   const appId = appIdOf(owner.account.address, salt)
@@ -246,6 +264,18 @@ export async function setupAgent(
   if (!event) throw new Error('IdentityRegistry emitted no Registered event')
   const agentId = event.args.agentId
   const first = instance(account(role.agentKey).address, composeV1, `first-${agentId}`)
+  if (consent) {
+    // RegentSuccession.enroll needs the app owner's consent (RegentAppAuth.mayEnroll).
+    await mined(
+      chain,
+      owner.writeContract({
+        address: regent.appAuth,
+        abi: regentAppAuthAbi,
+        functionName: 'setEnrollmentConsent',
+        args: [appId, agentId, true],
+      }),
+    )
+  }
   if (enroll) {
     await mined(
       chain,

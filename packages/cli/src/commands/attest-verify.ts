@@ -45,14 +45,31 @@ export async function run({ args, flags, note }: CommandInput): Promise<CommandR
   let source: AttestVerifyOutput['collateral']
   if (typeof flags.collateral === 'string') {
     const text = await readText(flags.collateral, 'collateral')
-    try {
-      collateral = Collateral.parse(text)
-    } catch (error) {
-      throw new UsageError('collateral.invalid', `${flags.collateral}: ${firstLine(error)}`, {
-        hint: 'expected the QuoteCollateralV3 JSON shape (see docs/attest.md)',
-      })
-    }
     source = { source: 'file', nextUpdate: undefined }
+    // Usage: a file that is not JSON or lacks a field of the shape. Signed parts that do not parse (a flipped byte in
+    // the TCB info, a garbage CRL) are untrusted input failing verification, like a bad signature: exit 1.
+    let json: unknown
+    try {
+      json = JSON.parse(text)
+    } catch {
+      json = undefined
+    }
+    try {
+      collateral = Collateral.parse(json as Collateral.Json)
+    } catch (error) {
+      const key = error instanceof Collateral.InvalidCollateralError ? error.key : '(root)'
+      const value = typeof json === 'object' && json !== null ? (json as Record<string, unknown>)[key] : undefined
+      const code = collateralCodes[key]
+      if (code === undefined || typeof value !== 'string')
+        throw new UsageError(
+          'collateral.invalid',
+          `${flags.collateral}: ${json === undefined ? 'Invalid collateral: the file is not JSON' : firstLine(error)}`,
+          {
+            hint: 'expected the QuoteCollateralV3 JSON shape (see docs/attest.md)',
+          },
+        )
+      return failure({ code, message: firstLine(error) }, source)
+    }
   } else {
     const pccsUrl = String(flags.pccsUrl)
     const leaf = PckCertificate.from(Quote.pckCertChainPem(quote))
@@ -136,6 +153,16 @@ function appOf(app: { appId?: unknown; composeHash?: unknown; instanceId?: unkno
   const kp = app.keyProvider as { name?: string } | undefined
   if (kp?.name) out.keyProvider = kp.name
   return out
+}
+
+/** The verification code of a signed collateral part that does not parse (attest's codes for the same parts). */
+const collateralCodes: Record<string, string> = {
+  root_ca_crl: 'collateral.crl',
+  pck_crl: 'collateral.crl',
+  tcb_info: 'collateral.tcb_info',
+  tcb_info_signature: 'collateral.tcb_info',
+  qe_identity: 'collateral.qe_identity',
+  qe_identity_signature: 'collateral.qe_identity',
 }
 
 function parseNow(value: string | boolean | undefined): Date {

@@ -41,6 +41,11 @@ export type DstackSettings = {
   vmmUrl?: string
   /** The dstack guest OS image hash the host boots (approved in RegentAppAuth). */
   osImageHash?: Hex
+  /**
+   * That image's expected measurements, one per VM shape: MRTD ‖ RTMR0 ‖ RTMR1 ‖ RTMR2 (192 bytes hex each), as
+   * dstack-mr computes them from the image release; approved with it, compared with every quote (docs/kms.md).
+   */
+  osImageMeasurements?: Hex[]
   /** Address of the dstack KMS root key the app trusts (approved in RegentAppAuth; the env key must be signed by it). */
   kmsRoot?: Address
   /** Registry the real-host image is pushed to, e.g. `ghcr.io/me`. */
@@ -117,6 +122,13 @@ export async function settings(dir: string): Promise<DstackSettings> {
     throw invalid('vmmUrl', 'must be an http(s) URL')
   if (o.osImageHash !== undefined && (typeof o.osImageHash !== 'string' || !/^0x[0-9a-fA-F]{64}$/.test(o.osImageHash)))
     throw invalid('osImageHash', 'must be 0x + 32 bytes hex')
+  if (
+    o.osImageMeasurements !== undefined &&
+    (!Array.isArray(o.osImageMeasurements) ||
+      o.osImageMeasurements.length === 0 ||
+      o.osImageMeasurements.some((m) => typeof m !== 'string' || !/^0x[0-9a-fA-F]{384}$/.test(m)))
+  )
+    throw invalid('osImageMeasurements', 'must be a non-empty list of 0x + 192 bytes hex (MRTD ‖ RTMR0 ‖ RTMR1 ‖ RTMR2 per VM shape)')
   if (o.kmsRoot !== undefined && (typeof o.kmsRoot !== 'string' || !/^0x[0-9a-fA-F]{40}$/.test(o.kmsRoot)))
     throw invalid('kmsRoot', 'must be an address')
   for (const k of ['vcpu', 'memory', 'diskSize', 'vmPort'] as const)
@@ -145,13 +157,17 @@ export async function run(input: CommandInput, config: Config.Config, dir: strin
   const onDevnetVmm = devnetFile?.vmmUrl !== undefined && new URL(devnetFile.vmmUrl).origin === new URL(vmmUrl).origin
   const token = process.env.REGENT_DSTACK_TOKEN || (onDevnetVmm ? devnetFile?.vmmToken : undefined)
   const target = await chainTarget(input, dir, devnetFile)
-  const osImageHash = host.osImageHash ?? (onDevnetVmm ? toHex(DevnetTd.osImageHash(DevnetTd.defaultImage)) : undefined)
-  if (!osImageHash)
+  // The OS image the host boots, as expected measurements: the devnet's publishes them; a real host's come from its
+  // dstack OS release (dstack-mr), never from the host itself.
+  const devnetImage = onDevnetVmm ? DevnetTd.published(DevnetTd.defaultImage) : undefined
+  const osImageHash = host.osImageHash ?? devnetImage?.osImageHash
+  const osImageMeasurements = host.osImageMeasurements ?? devnetImage?.measurements
+  if (!osImageHash || !osImageMeasurements)
     throw new UsageError(
       'config.invalid',
-      'regent.json "dstack.osImageHash" is required for a real dstack host: the guest OS image hash it boots',
+      'regent.json "dstack.osImageHash" and "dstack.osImageMeasurements" are required for a real dstack host: the guest OS image it boots',
       {
-        hint: 'read it from your dstack OS release (its digest.txt / os_image_hash) — never from the host itself',
+        hint: 'read them from your dstack OS release (its os_image_hash, and dstack-mr for MRTD/RTMR0–2 per VM shape) — never from the host itself',
         docs,
       },
     )
@@ -215,6 +231,7 @@ export async function run(input: CommandInput, config: Config.Config, dir: strin
           name: config.name,
           composeHash: b.composeHash,
           osImageHash,
+          osImageMeasurements,
           kmsRoot,
           timelock,
           setTimelock: timelockFlag !== undefined,
@@ -469,7 +486,7 @@ async function waitForHealth(provider: ReturnType<typeof dstack>, vmId: string, 
   }
 }
 
-function toHex(bytes: Uint8Array): Hex {
+function _toHex(bytes: Uint8Array): Hex {
   return `0x${Buffer.from(bytes).toString('hex')}`
 }
 

@@ -151,7 +151,12 @@ export const cvmLaunch: Command = {
     const record = await hostCall<CvmRecord>(file, '/v1/cvms', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ compose: bytes.toString('base64'), bundle: bundleDir, ...(id ? { appId: id } : {}) }),
+      body: JSON.stringify({
+        compose: bytes.toString('base64'),
+        bundle: bundleDir,
+        ...(id ? { appId: id } : {}),
+        ...(input.flags.debugGuestAgent === true ? { debugGuestAgent: true } : {}),
+      }),
     })
     return { ok: true, data: record }
   },
@@ -159,7 +164,7 @@ export const cvmLaunch: Command = {
     const r = result.data as CvmRecord
     return [
       `✓ ${r.cvmId} running (${r.appName || 'agent'})`,
-      `  endpoint     ${r.endpoint}   (DSTACK_SIMULATOR_ENDPOINT)`,
+      ...(r.endpoint ? [`  endpoint     ${r.endpoint}   (debug: DSTACK_SIMULATOR_ENDPOINT outside the CVM)`] : []),
       `  app          ${r.appUrl}`,
       `  appId        ${r.appId}`,
       `  instanceId   ${r.instanceId}`,

@@ -568,7 +568,8 @@ async function approval(file: DevnetFile.DevnetFile, params: { agentId: bigint; 
     appAuth: file.contracts.appAuth,
     appId,
     composeHash,
-    osImageHash: `0x${Buffer.from(DevnetTd.osImageHash(DevnetTd.defaultImage)).toString('hex')}` as Hex,
+    osImageHash: DevnetTd.published(DevnetTd.defaultImage).osImageHash,
+    osImageMeasurements: DevnetTd.published(DevnetTd.defaultImage).measurements,
     kmsRoot: file.kmsRoot,
   }
   const a = await AppAuth.measurement(publicClient, measured)

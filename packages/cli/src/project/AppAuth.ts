@@ -1,7 +1,8 @@
 /**
  * Registering the app and approving its measurement in RegentAppAuth (docs/contracts.md, docs/cli/deploy.md
- * "Contracts"): app id = computeAppId(owner, keccak256(project name)); the compose hash, the OS image and the
- * KMS root are added and take effect after the app's timelock. On the devnet the owner is anvil's public
+ * "Contracts"): app id = computeAppId(owner, keccak256(project name)); the compose hash, the OS image (with its
+ * published measurements, one per VM shape) and the KMS root are added and take effect after the app's timelock;
+ * enrollment is opened to the app's agents (the owner's consent, RegentAppAuth `setOpenEnrollment`). On the devnet the owner is anvil's public
  * developer account (index 1); a real chain takes the owner's key from REGENT_DEPLOYER_KEY (never a flag).
  */
 import { regentAppAuthAbi } from '@regent-tee/contracts'
@@ -75,6 +76,8 @@ export async function approve(
     name: string
     composeHash: Hex
     osImageHash: Hex
+    /** The OS image's measurements (MRTD ‖ RTMR0 ‖ RTMR1 ‖ RTMR2 per VM shape) recorded with its approval. */
+    osImageMeasurements: readonly Hex[]
     kmsRoot: Address | undefined
     timelock: number
     /** Set the timelock of an existing app to `timelock` (an explicit --timelock). */
@@ -118,17 +121,20 @@ export async function approve(
   }
   const timelock = Number(await read<bigint>('timelockOf', [appId]))
 
+  // The developer's consent to the app's agents enrolling in RegentSuccession (they enroll themselves at boot).
+  if (!(await read<boolean>('isEnrollmentOpen', [appId]))) await write('setOpenEnrollment', [appId, true])
+
   const added: Approval['added'] = []
-  const items: { kind: Approval['added'][number]; value: Hex; at: string; add: string }[] = [
+  const items: { kind: Approval['added'][number]; value: Hex; at: string; add: string; extra?: readonly unknown[] }[] = [
     { kind: 'composeHash', value: params.composeHash, at: 'composeHashActivatesAt', add: 'addComposeHash' },
-    { kind: 'osImage', value: params.osImageHash, at: 'osImageActivatesAt', add: 'addOsImage' },
+    { kind: 'osImage', value: params.osImageHash, at: 'osImageActivatesAt', add: 'addOsImage', extra: [params.osImageMeasurements] },
     ...(params.kmsRoot ? [{ kind: 'kmsRoot' as const, value: params.kmsRoot, at: 'kmsRootActivatesAt', add: 'addKmsRoot' }] : []),
   ]
   let activatesAt = 0
   for (const item of items) {
     let at = Number(await read<bigint>(item.at, [appId, item.value]))
     if (at === 0) {
-      await write(item.add, [appId, item.value])
+      await write(item.add, [appId, item.value, ...(item.extra ?? [])])
       added.push(item.kind)
       at = Number(await read<bigint>(item.at, [appId, item.value]))
     }
@@ -188,7 +194,16 @@ export async function measurement(
  */
 export async function approveMeasurement(
   { publicClient, wallet }: Clients,
-  params: { appAuth: Address; appId: Address; composeHash: Hex; osImageHash: Hex; kmsRoot: Address | undefined; docs: string },
+  params: {
+    appAuth: Address
+    appId: Address
+    composeHash: Hex
+    osImageHash: Hex
+    /** The OS image's measurements (one per VM shape), recorded with its approval. */
+    osImageMeasurements: readonly Hex[]
+    kmsRoot: Address | undefined
+    docs: string
+  },
 ): Promise<{ added: Approval['added'] }> {
   const { appAuth, appId, docs } = params
   const read = <T>(functionName: string, args: readonly unknown[]) =>
@@ -200,9 +215,9 @@ export async function approveMeasurement(
       `app ${appId} is owned by ${owner}, not by ${wallet.account.address}: only its owner can approve a measurement`,
       { hint: "approve the target's compose hash with the app owner's key (REGENT_DEPLOYER_KEY)", docs },
     )
-  const items: { kind: Approval['added'][number]; value: Hex; at: string; add: string }[] = [
+  const items: { kind: Approval['added'][number]; value: Hex; at: string; add: string; extra?: readonly unknown[] }[] = [
     { kind: 'composeHash', value: params.composeHash, at: 'composeHashActivatesAt', add: 'addComposeHash' },
-    { kind: 'osImage', value: params.osImageHash, at: 'osImageActivatesAt', add: 'addOsImage' },
+    { kind: 'osImage', value: params.osImageHash, at: 'osImageActivatesAt', add: 'addOsImage', extra: [params.osImageMeasurements] },
     ...(params.kmsRoot ? [{ kind: 'kmsRoot' as const, value: params.kmsRoot, at: 'kmsRootActivatesAt', add: 'addKmsRoot' }] : []),
   ]
   const added: Approval['added'] = []
@@ -216,7 +231,7 @@ export async function approveMeasurement(
           address: appAuth,
           abi: regentAppAuthAbi,
           functionName: item.add,
-          args: [appId, item.value],
+          args: [appId, item.value, ...(item.extra ?? [])],
         } as never)
         const receipt = await publicClient.waitForTransactionReceipt({ hash: await wallet.writeContract(request as never) })
         if (receipt.status !== 'success') throw new Error(`${item.add} reverted`)

@@ -284,13 +284,16 @@ export async function deployPhala(
             })
             ctx.appId = appId.slice(2).toLowerCase()
           }
-          const osImageHash =
-            `0x${provision?.os_image_hash ?? Buffer.from(DevnetTd.osImageHash(DevnetTd.defaultImage)).toString('hex')}` as Hex
+          // The stand-in's CVMs boot the devnet image: its published measurements. (A real Phala account needs the
+          // measurements of the node's OS image, from dstack-mr: docs/targets/phala.md.)
+          const published = DevnetTd.published(DevnetTd.defaultImage)
+          const osImageHash = (provision?.os_image_hash ? `0x${provision.os_image_hash}` : published.osImageHash) as Hex
           await AppAuth.approveMeasurement(clients, {
             appAuth: file.contracts.appAuth,
             appId: `0x${ctx.appId}`,
             composeHash: `0x${need(ctx.composeHash)}`,
             osImageHash,
+            osImageMeasurements: published.measurements,
             kmsRoot,
             docs,
           })

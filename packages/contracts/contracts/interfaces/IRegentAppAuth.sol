@@ -21,4 +21,7 @@ interface IRegentAppAuth is IRegentAppBootAuth {
 
     /// @notice True when the KMS root key address `kmsRoot` is allowed for `appId` and its timelock has elapsed.
     function isKmsRootAllowed(address appId, address kmsRoot) external view returns (bool);
+
+    /// @notice True when ERC-8004 agent `agentId` may enroll under `appId` (the app owner's consent).
+    function mayEnroll(address appId, uint256 agentId) external view returns (bool);
 }

@@ -116,7 +116,21 @@ describe('cvm operations', () => {
       'Invalid event: "app-id" is reserved for dstack OS.',
     )
     expect(() => cvm.emitEvent({ name: '', payload: new Uint8Array(0) })).toThrow('Invalid event: the event name is empty.')
+    // ':' would let ("a:b", P) and ("a", "b:" ‖ P) share one V1 digest; NUL and control characters split names in logs.
+    expect(() => cvm.emitEvent({ name: 'key-provider:x', payload: new Uint8Array(0) })).toThrow(
+      'Invalid event: the event name contains ":" (the digest separator).',
+    )
+    for (const [name, code] of [
+      ['a\u0000b', '0000'],
+      ['line\nbreak', '000A'],
+      ['del\u007f', '007F'],
+      ['c1\u0085', '0085'],
+    ] as const)
+      expect(() => cvm.emitEvent({ name, payload: new Uint8Array(0) })).toThrow(
+        `Invalid event: the event name contains the control character U+${code}.`,
+      )
     expect(cvm.tcbInfo().rtmr3).toBe(before)
+    cvm.emitEvent({ name: 'événement-ünïcode', payload: encode('ok') }) // other Unicode is fine
     cvm.emitEvent({ name: 'model-digest', payload: encode('abc') })
     expect(cvm.tcbInfo().rtmr3).not.toBe(before)
   })

@@ -129,7 +129,11 @@ export type Cvm = {
   quote(options: { reportData: Uint8Array }): QuoteResult
   /** dstack V0 attestation (SCALE) for `reportData`. @throws {ReportDataTooLongError} */
   attest(options: { reportData: Uint8Array }): Uint8Array
-  /** Extends RTMR3 with an app event. @throws {InvalidEventError} for an empty or reserved name. */
+  /**
+   * Extends RTMR3 with an app event.
+   * @throws {InvalidEventError} for an empty or reserved name, or one with `:`, NUL or another control character
+   *   ({@link assertEventName}).
+   */
   emitEvent(options: { name: string; payload: Uint8Array }): void
   /** GetKey. @throws {DstackKeys.UnsupportedAlgorithmError} */
   getKey(options: { path: string; purpose: string; algorithm?: string | undefined }): {
@@ -161,10 +165,16 @@ export type CreateOptions = {
   appId?: Uint8Array | undefined
   /** Host-provided instance id seed. @default 20 random bytes */
   instanceIdSeed?: Uint8Array | undefined
+  /** The OS image the CVM boots (MRTD, RTMR1, RTMR2). @default DevnetTd.defaultImage */
   image?: DevnetTd.OsImage | undefined
+  /** The VM shape (RTMR0). @default DevnetTd.defaultShape */
+  shape?: DevnetTd.VmShape | undefined
   qe: DevnetQe.DevnetQe
   keyProvider: KeyProvider
-  /** VmConfig JSON. @default built from the image (os_image_hash, cpu_count, memory_size, …) */
+  /**
+   * VmConfig JSON, as the host writes it (so a hostile host may name any image here: nothing trusts it).
+   * @default built from the image and shape (os_image_hash, cpu_count, memory_size, …)
+   */
   vmConfig?: string | undefined
 }
 
@@ -203,13 +213,13 @@ export async function createCvm(options: CreateOptions): Promise<Cvm> {
       ? new Uint8Array(0)
       : sha256(concat(options.instanceIdSeed ?? new Uint8Array(randomBytes(20)), appId)).subarray(0, 20)
   const image = options.image ?? DevnetTd.defaultImage
-  const osImageHash = DevnetTd.osImageHash(image)
+  const shape = options.shape ?? DevnetTd.defaultShape
   const vmConfig =
     options.vmConfig ??
     JSON.stringify({
-      os_image_hash: hex(osImageHash),
-      cpu_count: image.vcpus,
-      memory_size: image.memoryMb * 1024 * 1024,
+      os_image_hash: hex(DevnetTd.osImageHash(image)),
+      cpu_count: shape.vcpus,
+      memory_size: shape.memoryMb * 1024 * 1024,
       qemu_single_pass_add_pages: false,
       pic: false,
       pci_hole64_size: 0,
@@ -222,7 +232,7 @@ export async function createCvm(options: CreateOptions): Promise<Cvm> {
   const keyProviderId = typeof compose.key_provider_id === 'string' ? hexToBytes(compose.key_provider_id) : undefined
   if (keyProviderId === null) throw new InvalidComposeError({ reason: 'field "key_provider_id" must be hex' })
   const mrConfigId = DevnetTd.mrConfigId({ composeHash, appId, keyProviderKind: kind, keyProviderId })
-  const td = DevnetTd.create({ image, mrConfigId })
+  const td = DevnetTd.create({ image, shape, mrConfigId })
   const { qe, keyProvider } = options
 
   const extend = (name: string, payload: Uint8Array) => DevnetTd.extend(td, { name, payload })
@@ -254,7 +264,9 @@ export async function createCvm(options: CreateOptions): Promise<Cvm> {
       return { quote: q.quote, eventLog: q.eventLog }
     },
   })
-  const loggedImageHash = keys.osImageHash ?? osImageHash
+  // dstack measures the os_image_hash its KMS answers; without a KMS the devnet logs what the host's vm_config
+  // claims (self-reported either way: verifiers compare MRTD/RTMR0–2 with the approved image instead).
+  const loggedImageHash = keys.osImageHash ?? claimedImageHash(vmConfig) ?? DevnetTd.osImageHash(image)
   extend('os-image-hash', loggedImageHash)
   const keyProviderInfo = JSON.stringify({ name: keyProvider.info.name, id: hex(keyProvider.info.id) })
   extend('key-provider', new TextEncoder().encode(keyProviderInfo))
@@ -380,8 +392,7 @@ export async function createCvm(options: CreateOptions): Promise<Cvm> {
       return attestation(q, DevnetTd.eventLog(td))
     },
     emitEvent(o) {
-      if (o.name === '') throw new InvalidEventError({ reason: 'the event name is empty' })
-      if (reservedEventNames.includes(o.name)) throw new InvalidEventError({ reason: `"${o.name}" is reserved for dstack OS` })
+      assertEventName(o.name)
       extend(o.name, o.payload)
     },
     getKey,
@@ -435,6 +446,39 @@ export async function createCvm(options: CreateOptions): Promise<Cvm> {
     },
   }
   return cvm
+}
+
+/** The os_image_hash a vm_config names (32 bytes), or undefined. */
+function claimedImageHash(vmConfig: string): Uint8Array | undefined {
+  try {
+    const value = (JSON.parse(vmConfig) as { os_image_hash?: unknown }).os_image_hash
+    return typeof value === 'string' && /^[0-9a-fA-F]{64}$/.test(value) ? new Uint8Array(Buffer.from(value, 'hex')) : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * The rule for app event names (docs/devnet-guest-agent.md "EmitEvent"): not empty, not one of dstack OS's own
+ * {@link reservedEventNames}, and no `:` (dstack's V1 digest is SHA-384(type ‖ ":" ‖ name ‖ ":" ‖ payload), so a `:` in a
+ * name lets two different (name, payload) pairs share one digest — an event log could then name another event than
+ * the one measured), no NUL and no control character (C0, DEL, C1: they truncate or split names in logs and tools).
+ * dstack's own guest agent (0.5.5–0.5.11) checks none of this; its HEAD removed EmitEvent.
+ *
+ * @throws {InvalidEventError} naming the rule broken.
+ * @example
+ * assertEventName('model-digest') // ok
+ */
+export function assertEventName(name: string): void {
+  if (name === '') throw new InvalidEventError({ reason: 'the event name is empty' })
+  if (reservedEventNames.includes(name)) throw new InvalidEventError({ reason: `"${name}" is reserved for dstack OS` })
+  if (name.includes(':')) throw new InvalidEventError({ reason: 'the event name contains ":" (the digest separator)' })
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the rule is about control characters
+  const control = /[\u0000-\u001f\u007f-\u009f]/.exec(name)
+  if (control)
+    throw new InvalidEventError({
+      reason: `the event name contains the control character U+${(control[0].codePointAt(0) ?? 0).toString(16).padStart(4, '0').toUpperCase()}`,
+    })
 }
 
 /** dstack's effective key provider kind of a compose (§4.6). */

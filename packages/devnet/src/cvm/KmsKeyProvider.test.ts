@@ -42,12 +42,13 @@ describe('createKmsKeyProvider', () => {
       await mined(chain, owner.writeContract({ address: appAuth, abi: regentAppAuthAbi, functionName: 'registerApp', args: [salt, 0n] }))
       const compose = new TextEncoder().encode(JSON.stringify({ manifest_version: 2, name: 'agent', kms_enabled: true }))
       const composeHash = `0x${hex(new Uint8Array(await crypto.subtle.digest('SHA-256', compose)))}` as Hex
-      for (const [functionName, value] of [
-        ['addComposeHash', composeHash],
-        ['addOsImage', `0x${hex(DevnetTd.osImageHash(DevnetTd.defaultImage))}`],
-        ['addKmsRoot', node.identity.address],
+      const image = DevnetTd.published(DevnetTd.defaultImage)
+      for (const [functionName, args] of [
+        ['addComposeHash', [composeHash]],
+        ['addOsImage', [image.osImageHash, image.measurements]],
+        ['addKmsRoot', [node.identity.address]],
       ] as const)
-        await mined(chain, owner.writeContract({ address: appAuth, abi: regentAppAuthAbi, functionName, args: [appId, value as never] }))
+        await mined(chain, owner.writeContract({ address: appAuth, abi: regentAppAuthAbi, functionName, args: [appId, ...args] as never }))
 
       const keyProvider = await createKmsKeyProvider({ url: node.url, certificates: createLocalKeyProvider({ pki }) })
       const cvm = await createCvm({ compose, appId: Buffer.from(appId.slice(2), 'hex'), qe, keyProvider })

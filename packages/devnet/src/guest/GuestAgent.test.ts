@@ -2,6 +2,7 @@
 // running, and nothing about the CVM changes on a rejected request; GET query form; concurrency.
 import { mkdtempSync, rmSync } from 'node:fs'
 import { request } from 'node:http'
+import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Collateral, Quote, ReportData, verifyQuoteSync } from '@regent-tee/attest'
@@ -106,6 +107,27 @@ describe('bad input', () => {
       'Invalid event: "compose-hash" is reserved for dstack OS.',
     ],
     ['EmitEvent empty name', '/EmitEvent', { body: '{"event":"","payload":"00"}' }, 400, 'Invalid event: the event name is empty.'],
+    [
+      'EmitEvent name with ":"',
+      '/EmitEvent',
+      { body: '{"event":"app-id:1","payload":"00"}' },
+      400,
+      'Invalid event: the event name contains ":" (the digest separator).',
+    ],
+    [
+      'EmitEvent name with NUL',
+      '/EmitEvent',
+      { body: '{"event":"a\\u0000b","payload":"00"}' },
+      400,
+      'Invalid event: the event name contains the control character U+0000.',
+    ],
+    [
+      'EmitEvent name with a newline',
+      '/EmitEvent',
+      { body: '{"event":"a\\nb","payload":"00"}' },
+      400,
+      'Invalid event: the event name contains the control character U+000A.',
+    ],
     ['EmitEvent wrong hex', '/EmitEvent', { body: '{"event":"mine","payload":"xyz"}' }, 400, 'Field "payload" must be a hex string'],
     ['EmitEvent name not a string', '/EmitEvent', { body: '{"event":["a"],"payload":""}' }, 400, 'Field "event" must be a string'],
     ['Sign unsupported algorithm', '/Sign', { body: '{"algorithm":"p256","data":"00"}' }, 400, 'Unsupported algorithm: "p256".'],
@@ -299,4 +321,31 @@ test('behavior: an unknown route reads the whole body before its 404, and the co
   } finally {
     keepAlive.destroy()
   }
+})
+
+describe('timeouts', () => {
+  test('behavior: a request whose body or headers stall is closed (408) within the agent timeouts; the agent keeps serving', async () => {
+    const quick = await startGuestAgent(cvm, { port: 0, headersTimeoutMs: 500, requestTimeoutMs: 1000 })
+    try {
+      const port = Number(new URL(quick.url as string).port)
+      const stall = (text: string) =>
+        new Promise<string>((resolve, reject) => {
+          const socket = connect(port, '127.0.0.1', () => socket.write(text))
+          let answer = ''
+          socket.on('data', (chunk) => {
+            answer += chunk.toString('latin1')
+          })
+          socket.on('close', () => resolve(answer))
+          socket.on('error', reject)
+        })
+      expect(
+        await stall('POST /GetKey HTTP/1.1\r\nhost: dstack\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{'),
+      ).toMatch(/^HTTP\/1\.1 408 /)
+      expect(await stall('POST /GetKey HTTP/1.1\r\nhost: dstack\r\n')).toMatch(/^(HTTP\/1\.1 408 |$)/)
+      const ok = await fetch(`${quick.url}/Version`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })
+      expect(ok.status).toBe(200)
+    } finally {
+      await quick.close()
+    }
+  })
 })

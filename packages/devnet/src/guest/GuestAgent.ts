@@ -39,10 +39,16 @@ export type GuestAgent = {
 }
 
 export type StartOptions = {
-  /** Listen on this unix socket path (removed first if it exists as a stale socket; mode 0777 as dstack's). */
+  /** Listen on this unix socket path (removed first if it exists as a stale socket). */
   socketPath?: string | undefined
+  /** The socket's mode. @default 0o777 (dstack's; its isolation is the VM boundary, the devnet host passes 0o600) */
+  socketMode?: number | undefined
   /** Listen on 127.0.0.1 at this port (0 = ephemeral). */
   port?: number | undefined
+  /** A connection that has not sent its headers in this time is closed (408). @default 5_000 */
+  headersTimeoutMs?: number | undefined
+  /** A request whose headers and body have not all arrived in this time is closed (408). @default 10_000 */
+  requestTimeoutMs?: number | undefined
 }
 
 /**
@@ -66,9 +72,18 @@ export async function startGuestAgent(cvm: Cvm.Cvm, options: StartOptions): Prom
       })
     })
   const make = () => {
-    const server = createServer({ requestTimeout: 30_000, headersTimeout: 10_000 }, (req, res) => void handler(req, res))
-    server.on('clientError', (_error, socket) => {
-      if (socket.writable) socket.end(errorResponseBytes(400, 'Bad request'))
+    // Node checks these timeouts every connectionsCheckingInterval: 1 s, so a stalled body is cut within a second of them.
+    const server = createServer(
+      {
+        requestTimeout: options.requestTimeoutMs ?? 10_000,
+        headersTimeout: options.headersTimeoutMs ?? 5_000,
+        connectionsCheckingInterval: 1_000,
+      },
+      (req, res) => void handler(req, res),
+    )
+    server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+      const timedOut = error.code === 'ERR_HTTP_REQUEST_TIMEOUT' || error.code === 'ERR_HTTP_HEADERS_TIMEOUT'
+      if (socket.writable) socket.end(timedOut ? errorResponseBytes(408, 'Request timeout') : errorResponseBytes(400, 'Bad request'))
       else socket.destroy()
     })
     servers.push(server)
@@ -79,7 +94,7 @@ export async function startGuestAgent(cvm: Cvm.Cvm, options: StartOptions): Prom
     if (options.socketPath !== undefined) {
       await rm(options.socketPath, { force: true })
       await listen(make(), { path: options.socketPath })
-      await chmod(options.socketPath, 0o777)
+      await chmod(options.socketPath, options.socketMode ?? 0o777)
     }
     if (options.port !== undefined) {
       const server = make()
@@ -195,9 +210,9 @@ function send(res: ServerResponse, status: number, body: unknown, close = false)
   res.end(text)
 }
 
-function errorResponseBytes(status: number, message: string): string {
+function errorResponseBytes(status: 400 | 408, message: string): string {
   const body = asciiJson({ error: message })
-  return `HTTP/1.1 ${status} Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`
+  return `HTTP/1.1 ${status} ${status === 408 ? 'Request Timeout' : 'Bad Request'}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`
 }
 
 /** JSON with every non-ASCII character escaped (the SDK's socket client counts UTF-16 units as bytes). */

@@ -1,7 +1,15 @@
 /**
  * The devnet TEE host (DESIGN.md §5): one simulated TDX machine — its PKI, Quoting Enclave and
  * collateral — that launches CVMs. A CVM is an agent bundle run as a guarded child process, with its
- * own dstack-compatible guest agent (unix socket + loopback HTTP) and its own measured boot.
+ * own dstack-compatible guest agent and its own measured boot.
+ *
+ * Isolation (DESIGN.md §14, docs/devnet.md "Isolation"): as on a real TEE, a CVM's guest agent is reachable by that
+ * CVM alone. It listens on a unix socket in a per-CVM directory (mode 0700, a random name under a host directory
+ * that cannot be listed, mode 0300) whose path only the CVM's own process receives (`DSTACK_SIMULATOR_ENDPOINT`); no
+ * record, file or API of the host names it, and there is no TCP listener — unless the CVM is launched with the
+ * explicit devnet debug flag `debugGuestAgent`, which adds a loopback URL and puts both in the record. (Processes
+ * of the same OS user can still find a socket by other means, e.g. /proc: the devnet simulates the boundary, it does
+ * not enforce it against the machine's own user.)
  *
  * Code comes from the host's bundle store (BundleStore.ts), the devnet's container registry: a compose must pin its
  * bundle (`image: <name>@sha256:<hex>`), and the CVM runs what the store holds for that digest — a bundle whose digest
@@ -19,7 +27,8 @@
 import { randomBytes } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { createWriteStream } from 'node:fs'
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { request as httpRequest } from 'node:http'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -33,6 +42,7 @@ import { type GuestAgent, startGuestAgent } from '../guest/GuestAgent.js'
 import * as DevnetCollateral from '../tdx/DevnetCollateral.js'
 import * as DevnetPki from '../tdx/DevnetPki.js'
 import * as DevnetQe from '../tdx/DevnetQe.js'
+import type * as DevnetTd from '../tdx/DevnetTd.js'
 import * as Bundle from './Bundle.js'
 import { type BundleStore, createBundleStore } from './BundleStore.js'
 
@@ -53,10 +63,12 @@ export type CvmRecord = {
   bundle: string
   /** `sha256:<hex>`, the digest the compose pins. */
   bundleDigest: string
-  /** The value to give `DSTACK_SIMULATOR_ENDPOINT` (the guest agent's unix socket). */
-  endpoint: string
-  /** The guest agent over loopback HTTP. */
-  guestAgentUrl: string
+  /** Launched with the devnet debug flag: the host exposes this CVM's guest agent (`endpoint`, `guestAgentUrl`). */
+  debugGuestAgent: boolean
+  /** Only with `debugGuestAgent`: the guest agent's unix socket (a value for `DSTACK_SIMULATOR_ENDPOINT`). */
+  endpoint?: string
+  /** Only with `debugGuestAgent`: the guest agent over loopback HTTP. */
+  guestAgentUrl?: string
   /** The CVM's own port (env `PORT`), where the agent serves. */
   port: number
   appUrl: string
@@ -102,6 +114,17 @@ export type LaunchParameters = {
    * present, is the chain the CVM's RPC proxy and faucet use (the agent itself still sees the proxy).
    */
   encryptedEnv?: Uint8Array
+  /** The OS image to boot (default the devnet image): another image has other MRTD/RTMR1/RTMR2. */
+  image?: DevnetTd.OsImage
+  /** The VM shape (default 2 vCPUs, 2 GiB): measured into RTMR0. */
+  shape?: DevnetTd.VmShape
+  /** The vm_config the host hands the CVM (default: the image's and shape's). A host may write anything here. */
+  vmConfig?: string
+  /**
+   * Devnet debugging only: expose the CVM's guest agent to the host — its socket path and a loopback TCP listener in
+   * the record — which a real TEE never allows. Tests that need it say why. @default false
+   */
+  debugGuestAgent?: boolean
 }
 
 /** Options of {@link Host.restart}. */
@@ -161,6 +184,14 @@ export type Host = {
   fund(address: string, wei: bigint, cvmId?: string): Promise<bigint>
   /** The chain RPC URL a CVM may use now, or `undefined` while it is partitioned. */
   rpcFor(cvmId: string): string | undefined
+  /**
+   * The CVM's guest-agent methods that carry no key (`Info`, `GetQuote`, `Version`): what dstack's guest agent serves to
+   * its host when an app makes its TCB info public (app-compose `public_tcbinfo`), and what a cloud's attestation API
+   * reads. Nothing that uses the app's keys (GetKey, Sign, …) is reachable this way.
+   *
+   * @throws {UnknownCvmError}; an Error when the CVM is not running or the guest agent refuses.
+   */
+  publicGuestCall(cvmId: string, method: 'Info' | 'GetQuote' | 'Version', body: unknown): Promise<unknown>
   close(): Promise<void>
 }
 
@@ -192,12 +223,25 @@ type Launch = {
   encryptedEnv: Uint8Array | undefined
   /** The chain behind this CVM's RPC proxy (default: the host's). */
   chainRpcUrl: string | undefined
+  image: DevnetTd.OsImage | undefined
+  shape: DevnetTd.VmShape | undefined
+  vmConfig: string | undefined
+  debugGuestAgent: boolean
 }
 
 /** One boot's program: `output` emits `line` for each stdout line (the first 1,000 are also kept in `lines`) and `exit`. */
 type Run = { process: Guarded; lines: string[]; output: EventEmitter }
 
-type Entry = Run & { record: CvmRecord; cvm: Cvm; agent: GuestAgent; dir: string; launch: Launch; restarting: boolean }
+type Entry = Run & {
+  record: CvmRecord
+  cvm: Cvm
+  agent: GuestAgent
+  dir: string
+  /** The guest agent's socket: in the CVM's private directory, given to the CVM's process only. */
+  socketPath: string
+  launch: Launch
+  restarting: boolean
+}
 
 /** Creates a host: a fresh simulated machine (PKI and attestation key live in memory only). */
 export function createHost(options: CreateHostOptions): Host {
@@ -227,6 +271,8 @@ export function createHost(options: CreateHostOptions): Host {
     return { dir, digest }
   }
 
+  const sockets = createSocketDirs()
+
   const entryOf = (cvmId: string): Entry => {
     const e = cvms.get(cvmId)
     if (!e) throw new UnknownCvmError({ cvmId })
@@ -241,6 +287,9 @@ export function createHost(options: CreateHostOptions): Host {
       keyProvider: launch.keyProvider,
       ...(launch.appId ? { appId: launch.appId } : {}),
       instanceIdSeed: launch.instanceIdSeed,
+      image: launch.image,
+      shape: launch.shape,
+      vmConfig: launch.vmConfig,
     })
 
   /** Runs the bundle under the process guard; its output goes to `<dir>/log` (appended) and to the line buffer. */
@@ -248,13 +297,13 @@ export function createHost(options: CreateHostOptions): Host {
     cvmId,
     dir,
     launch,
-    agent,
+    socketPath,
     port,
   }: {
     cvmId: string
     dir: string
     launch: Launch
-    agent: GuestAgent
+    socketPath: string
     port: number
   }): Run => {
     const log = createWriteStream(join(dir, 'log'), { flags: 'a' })
@@ -264,9 +313,8 @@ export function createHost(options: CreateHostOptions): Host {
       else env[name] = value
     }
     Object.assign(env, {
-      DSTACK_SIMULATOR_ENDPOINT: agent.socketPath ?? '',
-      TAPPD_SIMULATOR_ENDPOINT: agent.socketPath ?? '', // the same agent serves the legacy /prpc/Tappd.* routes
-      REGENT_GUEST_AGENT_URL: agent.url ?? '',
+      DSTACK_SIMULATOR_ENDPOINT: socketPath, // the CVM's own guest agent: only this process is told where it is
+      TAPPD_SIMULATOR_ENDPOINT: socketPath, // the same agent serves the legacy /prpc/Tappd.* routes
       REGENT_RPC_URL: `${options.hostUrl()}/v1/cvms/${cvmId}/rpc`,
       REGENT_CVM_ID: cvmId,
       REGENT_FAUCET_URL: `${options.hostUrl()}/v1/faucet?cvm=${cvmId}`, // funds on this CVM's chain
@@ -328,6 +376,10 @@ export function createHost(options: CreateHostOptions): Host {
         keyProvider: params.keyProvider ?? options.keyProvider,
         encryptedEnv: params.encryptedEnv ? Uint8Array.from(params.encryptedEnv) : undefined,
         chainRpcUrl: undefined,
+        image: params.image,
+        shape: params.shape,
+        vmConfig: params.vmConfig,
+        debugGuestAgent: params.debugGuestAgent === true,
       }
       const cvm = await measure(launch)
       if (launch.encryptedEnv) {
@@ -335,9 +387,14 @@ export function createHost(options: CreateHostOptions): Host {
         Object.assign(launch.env, decrypted)
         if (decrypted.REGENT_RPC_URL) launch.chainRpcUrl = decrypted.REGENT_RPC_URL
       }
-      const agent = await startGuestAgent(cvm, { socketPath: socketPathFor(dir, cvmId), port: 0 })
+      const socketPath = await sockets.create()
+      const agent = await startGuestAgent(cvm, {
+        socketPath,
+        socketMode: 0o600,
+        ...(launch.debugGuestAgent ? { port: 0 } : {}),
+      })
       const port = await freePort()
-      const run = spawnProgram({ cvmId, dir, launch, agent, port })
+      const run = spawnProgram({ cvmId, dir, launch, socketPath, port })
       const info = cvm.info
       const record: CvmRecord = {
         cvmId,
@@ -347,8 +404,8 @@ export function createHost(options: CreateHostOptions): Host {
         appName: info.appName ?? '',
         bundle,
         bundleDigest,
-        endpoint: agent.socketPath ?? '',
-        guestAgentUrl: agent.url ?? '',
+        debugGuestAgent: launch.debugGuestAgent,
+        ...(launch.debugGuestAgent ? { endpoint: socketPath, guestAgentUrl: agent.url ?? '' } : {}),
         port,
         appUrl: `http://127.0.0.1:${port}`,
         pid: run.process.pid,
@@ -357,7 +414,7 @@ export function createHost(options: CreateHostOptions): Host {
         startedAt: new Date().toISOString(),
         faults: { staleQuote: false, alterCompose: false, partitionChain: false },
       }
-      const e: Entry = { record, cvm, agent, dir, launch, restarting: false, ...run }
+      const e: Entry = { record, cvm, agent, dir, socketPath, launch, restarting: false, ...run }
       watch(e)
       cvms.set(cvmId, e)
       await writeFile(join(dir, 'cvm.json'), `${JSON.stringify(record, null, 2)}\n`)
@@ -423,11 +480,10 @@ export function createHost(options: CreateHostOptions): Host {
         const cvm = await measure(launch) // the bundle is the store's, by digest: immutable
         cvm.faults = cvmFaults(e.record.faults)
         const agent = await startAgentAgain(cvm, e)
-        const run = spawnProgram({ cvmId, dir: e.dir, launch, agent, port: e.record.port })
+        const run = spawnProgram({ cvmId, dir: e.dir, launch, socketPath: e.socketPath, port: e.record.port })
         Object.assign(e, { cvm, agent, launch, ...run })
         Object.assign(e.record, {
-          endpoint: agent.socketPath ?? '',
-          guestAgentUrl: agent.url ?? '',
+          ...(launch.debugGuestAgent ? { endpoint: e.socketPath, guestAgentUrl: agent.url ?? '' } : {}),
           pid: run.process.pid,
           status: 'running',
           exitCode: null,
@@ -480,8 +536,42 @@ export function createHost(options: CreateHostOptions): Host {
       return e.record.faults.partitionChain ? undefined : (e.launch.chainRpcUrl ?? options.rpcUrl)
     },
 
+    publicGuestCall(cvmId, method, body) {
+      if (!['Info', 'GetQuote', 'Version'].includes(method))
+        return Promise.reject(new Error(`${method} is not a public guest-agent method`))
+      const e = entryOf(cvmId)
+      return new Promise((resolvePromise, reject) => {
+        const text = JSON.stringify(body)
+        const req = httpRequest(
+          {
+            socketPath: e.socketPath,
+            path: `/${method}`,
+            method: 'POST',
+            headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) },
+          },
+          (res) => {
+            const chunks: Buffer[] = []
+            res.on('data', (c: Buffer) => chunks.push(c))
+            res.on('end', () => {
+              const out = Buffer.concat(chunks).toString('utf8')
+              if (res.statusCode !== 200) return reject(new Error(`guest agent ${method} answered ${res.statusCode}: ${out.slice(0, 200)}`))
+              try {
+                resolvePromise(JSON.parse(out))
+              } catch {
+                reject(new Error(`guest agent ${method} answered non-JSON`))
+              }
+            })
+          },
+        )
+        req.setTimeout(30_000, () => req.destroy(new Error(`guest agent ${method} did not answer`)))
+        req.on('error', reject)
+        req.end(text)
+      })
+    },
+
     async close() {
       await Promise.all([...cvms.keys()].map((id) => host.stop(id).catch(() => undefined)))
+      await sockets.remove()
     },
   }
   return host
@@ -492,24 +582,45 @@ export async function wipe(dir: string): Promise<void> {
   await rm(join(dir, 'cvms'), { recursive: true, force: true })
 }
 
-/** The guest agent of a reboot: the same socket, and the same loopback port unless another process took it. */
-async function startAgentAgain(cvm: Cvm, { dir, record }: { dir: string; record: CvmRecord }): Promise<GuestAgent> {
-  const socketPath = socketPathFor(dir, record.cvmId)
+/**
+ * The guest agent of a reboot: the same socket, and (debug flag only) the same loopback port unless another process
+ * took it.
+ */
+async function startAgentAgain(cvm: Cvm, { socketPath, record }: { socketPath: string; record: CvmRecord }): Promise<GuestAgent> {
+  if (!record.debugGuestAgent) return startGuestAgent(cvm, { socketPath, socketMode: 0o600 })
   const port = record.guestAgentUrl ? Number(new URL(record.guestAgentUrl).port) : 0
-  return startGuestAgent(cvm, { socketPath, port }).catch((error: unknown) => {
+  return startGuestAgent(cvm, { socketPath, socketMode: 0o600, port }).catch((error: unknown) => {
     if (port === 0 || (error as { code?: unknown }).code !== 'EADDRINUSE') throw error
-    return startGuestAgent(cvm, { socketPath, port: 0 })
+    return startGuestAgent(cvm, { socketPath, socketMode: 0o600, port: 0 })
   })
+}
+
+/**
+ * The host's guest-agent sockets: a directory under the OS temp dir (short enough for a unix socket path) that its
+ * owner can traverse but not list (mode 0300), holding one directory per CVM with a random 128-bit name (mode 0700)
+ * and the socket `dstack.sock` in it (mode 0600).
+ */
+function createSocketDirs(): { create(): Promise<string>; remove(): Promise<void> } {
+  const base = join(tmpdir(), `regent-ga-${randomBytes(8).toString('hex')}`)
+  let ready: Promise<void> | undefined
+  return {
+    async create() {
+      ready ??= mkdir(base, { mode: 0o700 }).then(() => chmod(base, 0o300))
+      await ready
+      const dir = join(base, randomBytes(16).toString('hex'))
+      await mkdir(dir, { mode: 0o700 })
+      return join(dir, 'dstack.sock')
+    },
+    async remove() {
+      if (!ready) return
+      await chmod(base, 0o700).catch(() => undefined)
+      await rm(base, { recursive: true, force: true })
+    },
+  }
 }
 
 function cvmFaults(faults: Faults): Cvm['faults'] {
   return { staleQuote: faults.staleQuote, alterComposeAfterMeasure: faults.alterCompose }
-}
-
-/** `<cvm dir>/dstack.sock`, or a temp path when that is too long for a unix socket (108 bytes on Linux). */
-function socketPathFor(dir: string, cvmId: string): string {
-  const preferred = join(resolve(dir), 'dstack.sock')
-  return Buffer.byteLength(preferred) <= 100 ? preferred : join(tmpdir(), `regent-${cvmId}.sock`)
 }
 
 function hex(v: Uint8Array | string | undefined): string {

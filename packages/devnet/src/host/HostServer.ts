@@ -7,6 +7,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { BaseError } from '../errors.js'
+import type * as DevnetTd from '../tdx/DevnetTd.js'
 import { CvmRunningError, type Faults, type Host, UnknownCvmError } from './Host.js'
 import { createPcs, type Pcs } from './Pcs.js'
 
@@ -36,13 +37,28 @@ export type ApproveApp = (compose: Uint8Array, salt?: `0x${string}`) => Promise<
 
 export async function startHostServer(
   host: Host,
-  options: { port?: number; info?: () => unknown; approveApp?: ApproveApp } = {},
+  options: {
+    port?: number
+    info?: () => unknown
+    approveApp?: ApproveApp
+    /** A connection that has not sent its headers in this time is closed (408). @default 10_000 */
+    headersTimeoutMs?: number
+    /** A request whose headers and body have not all arrived in this time is closed (408). @default 30_000 */
+    requestTimeoutMs?: number
+  } = {},
 ): Promise<HostServer> {
   const pcs = createPcs({ pki: host.pki, collateral: host.collateral })
-  const server = createServer((req, res) => {
-    handle(host, pcs, req, res, options.info, options.approveApp).catch((error: unknown) => send(res, ...toHttp(error)))
-  })
-  server.requestTimeout = 30_000
+  // Node checks these timeouts every connectionsCheckingInterval: 1 s, so a stalled body is cut within a second of them.
+  const server = createServer(
+    {
+      headersTimeout: options.headersTimeoutMs ?? 10_000,
+      requestTimeout: options.requestTimeoutMs ?? 30_000,
+      connectionsCheckingInterval: 1_000,
+    },
+    (req, res) => {
+      handle(host, pcs, req, res, options.info, options.approveApp).catch((error: unknown) => send(res, ...toHttp(error)))
+    },
+  )
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(options.port ?? 0, '127.0.0.1', resolve)
@@ -127,6 +143,10 @@ async function handle(
         ...(body.appId === undefined ? {} : { appId: hexBytes(body.appId, 'appId', 20) }),
         ...(body.instanceIdSeed === undefined ? {} : { instanceIdSeed: hexBytes(body.instanceIdSeed, 'instanceIdSeed', 20) }),
         ...(env ? { env } : {}),
+        ...(body.image === undefined ? {} : { image: osImage(body.image) }),
+        ...(body.shape === undefined ? {} : { shape: vmShape(body.shape) }),
+        ...(body.vmConfig === undefined ? {} : { vmConfig: boundedString(body.vmConfig, 'vmConfig', 65_536) }),
+        ...(body.debugGuestAgent === undefined ? {} : { debugGuestAgent: flag(body.debugGuestAgent, 'debugGuestAgent') }),
       })
       return send(res, 201, record)
     }
@@ -254,6 +274,36 @@ function envChanges(v: unknown): Record<string, string | null> {
   if (!o || !Object.entries(o).every(([k, x]) => valid(k, x)))
     throw new HttpError(400, 'invalid_request', '"env" must map variable names to strings or null')
   return o as Record<string, string | null>
+}
+
+/** A devnet OS image description: `{ name, version, firmware, kernel, initrd, cmdline }`, all strings. */
+function osImage(v: unknown): DevnetTd.OsImage {
+  const o = typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined
+  const fields = ['name', 'version', 'firmware', 'kernel', 'initrd', 'cmdline'] as const
+  if (!o || Object.keys(o).some((k) => !(fields as readonly string[]).includes(k)))
+    throw new HttpError(400, 'invalid_request', `"image" must be an object with ${fields.join(', ')}`)
+  const image = Object.fromEntries(fields.map((f) => [f, boundedString(o[f], `image.${f}`, 4096)]))
+  return image as unknown as DevnetTd.OsImage
+}
+
+/** A VM shape: `{ vcpus: 1..256, memoryMb: 1..1048576 }`. */
+function vmShape(v: unknown): DevnetTd.VmShape {
+  const o = typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {}
+  const int = (x: unknown, max: number) => typeof x === 'number' && Number.isInteger(x) && x >= 1 && x <= max
+  if (!int(o.vcpus, 256) || !int(o.memoryMb, 1_048_576) || Object.keys(o).length !== 2)
+    throw new HttpError(400, 'invalid_request', '"shape" must be { vcpus: 1..256, memoryMb: 1..1048576 }')
+  return { vcpus: o.vcpus as number, memoryMb: o.memoryMb as number }
+}
+
+function flag(v: unknown, name: string): boolean {
+  if (typeof v !== 'boolean') throw new HttpError(400, 'invalid_request', `"${name}" must be true or false`)
+  return v
+}
+
+function boundedString(v: unknown, name: string, max: number): string {
+  if (typeof v !== 'string' || v.length === 0 || v.length > max)
+    throw new HttpError(400, 'invalid_request', `"${name}" must be a non-empty string of at most ${max} characters`)
+  return v
 }
 
 function stringMap(v: unknown, name: string): Record<string, string> {

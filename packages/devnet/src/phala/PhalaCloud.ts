@@ -11,7 +11,6 @@
  * routes and validates.
  */
 import { createHash, randomBytes, randomUUID, X509Certificate } from 'node:crypto'
-import { request as httpRequest } from 'node:http'
 import type { Address, Hex, PublicClient } from 'viem'
 import type { KeyProvider } from '../cvm/KeyProvider.js'
 import type { CvmRecord, Host } from '../host/Host.js'
@@ -496,7 +495,7 @@ export function createPhalaCloud(options: PhalaCloudOptions) {
           tcb_info: null,
           compose_file: null,
         }
-      const info = (await guestAgent(record.endpoint, 'Info', {})) as { tcb_info: string; app_cert: string }
+      const info = (await options.host.publicGuestCall(record.cvmId, 'Info', {})) as { tcb_info: string; app_cert: string }
       const tcb = JSON.parse(info.tcb_info) as Record<string, unknown> & { event_log: Record<string, unknown>[]; app_compose: string }
       const pems = info.app_cert.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []
       const certificates = await Promise.all(
@@ -507,7 +506,7 @@ export function createPhalaCloud(options: PhalaCloudOptions) {
             // RA-TLS binding (dstack ra-tls): report_data = SHA-512("ratls-cert:" ‖ SPKI DER) of the certificate key
             const spki = x.publicKey.export({ type: 'spki', format: 'der' })
             const reportData = createHash('sha512').update('ratls-cert:').update(spki).digest('hex')
-            quote = ((await guestAgent(record.endpoint, 'GetQuote', { report_data: reportData })) as { quote: string }).quote
+            quote = ((await options.host.publicGuestCall(record.cvmId, 'GetQuote', { report_data: reportData })) as { quote: string }).quote
           }
           const name = (dn: string, key: string) => new RegExp(`(?:^|\\n)${key}=([^\\n]*)`).exec(dn)?.[1] ?? null
           return {
@@ -637,37 +636,6 @@ export function createPhalaCloud(options: PhalaCloudOptions) {
     boot(cvm)
     return cvm
   }
-}
-
-/** One guest-agent call over the CVM's unix socket (dstack prpc JSON, reference dstack.md §1.1). */
-function guestAgent(socketPath: string, method: string, body: unknown): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const text = JSON.stringify(body)
-    const req = httpRequest(
-      {
-        socketPath,
-        path: `/${method}`,
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) },
-      },
-      (res) => {
-        const chunks: Buffer[] = []
-        res.on('data', (c: Buffer) => chunks.push(c))
-        res.on('end', () => {
-          const out = Buffer.concat(chunks).toString('utf8')
-          if (res.statusCode !== 200) return reject(new Error(`guest agent ${method} answered ${res.statusCode}: ${out.slice(0, 200)}`))
-          try {
-            resolve(JSON.parse(out))
-          } catch {
-            reject(new Error(`guest agent ${method} answered non-JSON`))
-          }
-        })
-      },
-    )
-    req.setTimeout(30_000, () => req.destroy(new Error(`guest agent ${method} timed out`)))
-    req.on('error', reject)
-    req.end(text)
-  })
 }
 
 function oneLine(error: unknown): string {

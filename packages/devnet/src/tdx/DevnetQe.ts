@@ -60,6 +60,8 @@ export type CreateOptions = {
   qeId?: Uint8Array | undefined
   /** The QE's ISVSVN. @default identity.isvSvn */
   isvSvn?: number | undefined
+  /** Leave the root certificate out of the quote's PCK chain (leaf, PCK CA), as some platforms do. @default false */
+  omitRoot?: boolean | undefined
 }
 
 /**
@@ -101,7 +103,8 @@ export function create(options: CreateOptions): DevnetQe {
     reportData,
   }
   const qeReportSignature = signRaw(EnclaveReport.serialize(qeReport), pki.pck.privateKey)
-  const pem = new TextEncoder().encode(`${DevnetPki.pckCertChainPem(pki)}\0`)
+  const chain = options.omitRoot ? pki.pck.certificate.pem + pki.pckCa.certificate.pem : DevnetPki.pckCertChainPem(pki)
+  const pem = new TextEncoder().encode(`${chain}\0`)
   return {
     qeId,
     attestationKey,

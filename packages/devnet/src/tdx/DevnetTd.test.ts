@@ -123,10 +123,26 @@ describe('report', () => {
     const cmdline = DevnetTd.measurements({ ...DevnetTd.defaultImage, cmdline: 'console=ttyS0 debug' })
     expect([cmdline.mrTd, cmdline.rtmr0, cmdline.rtmr1]).toEqual([a.mrTd, a.rtmr0, a.rtmr1])
     expect(cmdline.rtmr2).not.toEqual(a.rtmr2)
-    expect(DevnetTd.measurements({ ...DevnetTd.defaultImage, vcpus: 4 }).rtmr0).not.toEqual(a.rtmr0)
+    const bigger = DevnetTd.measurements(DevnetTd.defaultImage, { vcpus: 4, memoryMb: 2048 })
+    expect([bigger.mrTd, bigger.rtmr1, bigger.rtmr2]).toEqual([a.mrTd, a.rtmr1, a.rtmr2])
+    expect(bigger.rtmr0).not.toEqual(a.rtmr0)
     expect(DevnetTd.measurements({ ...DevnetTd.defaultImage, kernel: 'other' }).rtmr1).not.toEqual(a.rtmr1)
     expect(DevnetTd.osImageHash(DevnetTd.defaultImage)).toHaveLength(32)
     expect(DevnetTd.osImageHash({ ...DevnetTd.defaultImage, version: '0.5.6' })).not.toEqual(DevnetTd.osImageHash(DevnetTd.defaultImage))
+  })
+
+  test('behavior: an image publishes one measurement per VM shape; its hash does not depend on the shape', () => {
+    const published = DevnetTd.published(DevnetTd.defaultImage)
+    expect(published.osImageHash).toBe(`0x${hex(DevnetTd.osImageHash(DevnetTd.defaultImage))}`)
+    expect(published.measurements).toHaveLength(DevnetTd.publishedShapes.length)
+    DevnetTd.publishedShapes.forEach((shape, i) => {
+      const m = DevnetTd.measurements(DevnetTd.defaultImage, shape)
+      expect(published.measurements[i]).toBe(`0x${hex(m.mrTd)}${hex(m.rtmr0)}${hex(m.rtmr1)}${hex(m.rtmr2)}`)
+      // mr_system = SHA-256(the 192 registers ‖ 0³²), what RegentAppAuth computes from them.
+      const registers = Buffer.from((published.measurements[i] as string).slice(2), 'hex')
+      expect(hex(DevnetTd.mrSystem(m))).toBe(createHash('sha256').update(registers).update(new Uint8Array(32)).digest('hex'))
+    })
+    expect(new Set(published.measurements).size).toBe(published.measurements.length)
   })
 
   test('behavior: a devnet quote carries the report unchanged', () => {
@@ -147,7 +163,7 @@ describe('report', () => {
     expect(() => DevnetTd.create({ mrConfigId: new Uint8Array(32) })).toThrowError(
       'Invalid TD register mrConfigId: expected 48 bytes, got 32.',
     )
-    expect(() => DevnetTd.create({ image: { ...DevnetTd.defaultImage, vcpus: 0 } })).toThrowError(
+    expect(() => DevnetTd.create({ shape: { vcpus: 0, memoryMb: 2048 } })).toThrowError(
       new DevnetTd.InvalidImageError({ field: 'vcpus', reason: 'must be a positive integer' }),
     )
   })

@@ -7,11 +7,16 @@
  * module and firmware, which the devnet cannot reproduce):
  *   D(label, data) = SHA-384(utf8("regent-devnet/v1/" + label) ‖ 0x00 ‖ data)
  *   MRTD  = D("mrtd", firmware)
- *   RTMR0 = extend(0⁴⁸, D("rtmr0/hardware", utf8(JSON {"vcpus":n,"memoryMb":m})))
+ *   RTMR0 = extend(0⁴⁸, D("rtmr0/hardware", utf8(JSON {"vcpus":n,"memoryMb":m})))   (the VM shape)
  *   RTMR1 = extend(0⁴⁸, D("rtmr1/kernel", kernel))
  *   RTMR2 = extend(extend(0⁴⁸, D("rtmr2/cmdline", utf8(cmdline))), D("rtmr2/initrd", initrd))
  * with extend(r, d) = SHA-384(r ‖ d), exactly the TDX RTMR extend, so the boot events ({@link bootEvents})
  * replay with attest's EventLog.replay like dstack's CCEL events do.
+ *
+ * As with dstack (reference/dstack.md §4.1, §4.8: RTMR0 holds the virtual hardware, so dstack-mr computes MRTD and
+ * RTMR0–2 from the image *and* the VmConfig), an image's `os_image_hash` does not depend on the VM shape but its
+ * RTMR0 does: an image publishes one measurement per shape ({@link published}), and that is what an approval of
+ * the image records on-chain (RegentAppAuth `addOsImage(appId, osImageHash, measurements)`).
  *
  * RTMR3: dstack runtime events (dstack.md §4.3), digest by attest's EventLog.runtimeEventDigest, extended
  * in order by {@link extend}. MRCONFIGID: dstack-types `mr_config.rs` (dstack.md §4.2), see {@link mrConfigId}.
@@ -32,6 +37,10 @@ export type OsImage = {
   readonly kernel: string | Uint8Array
   readonly initrd: string | Uint8Array
   readonly cmdline: string
+}
+
+/** The virtual hardware of a CVM (dstack VmConfig `cpu_count`, `memory_size`): measured into RTMR0. */
+export type VmShape = {
   readonly vcpus: number
   readonly memoryMb: number
 }
@@ -44,9 +53,13 @@ export const defaultImage: OsImage = {
   kernel: 'regent-devnet-kernel',
   initrd: 'regent-devnet-initramfs',
   cmdline: 'console=ttyS0 init=/init panic=1 regent.devnet=1',
-  vcpus: 2,
-  memoryMb: 2048,
 }
+
+/** The default VM shape (2 vCPUs, 2 GiB). */
+export const defaultShape: VmShape = { vcpus: 2, memoryMb: 2048 }
+
+/** The VM shapes the devnet's images publish measurements for (what an approval lists by default). */
+export const publishedShapes: readonly VmShape[] = [defaultShape, { vcpus: 4, memoryMb: 4096 }]
 
 /**
  * TEE_TCB_SVN of the devnet TDX module: [0] module SVN 5, [1] major version 1 (→ TCB info `TDX_01` module
@@ -68,7 +81,7 @@ export const xfam: Uint8Array = Uint8Array.from([0xe7, 0x02, 0x06, 0, 0, 0, 0, 0
 /** Boot event type the devnet logs for RTMR0–2 (TCG EV_EVENT_TAG). */
 export const bootEventType = 0x00000006
 
-/** MRTD and RTMR0–2 of an image. */
+/** MRTD and RTMR0–2 of an image in a VM shape. */
 export type Measurements = {
   readonly mrTd: Uint8Array
   readonly rtmr0: Uint8Array
@@ -77,15 +90,15 @@ export type Measurements = {
 }
 
 /**
- * Computes MRTD and RTMR0–2 of an image by the module's rule.
+ * Computes MRTD and RTMR0–2 of an image in a VM shape by the module's rule.
  *
  * @throws {InvalidImageError} when vcpus or memoryMb is not a positive integer.
  * @example
  * const { mrTd } = DevnetTd.measurements(DevnetTd.defaultImage)
  */
-export function measurements(image: OsImage): Measurements {
+export function measurements(image: OsImage, shape: VmShape = defaultShape): Measurements {
   const registers: Uint8Array[] = [new Uint8Array(48), new Uint8Array(48), new Uint8Array(48)]
-  for (const event of bootEvents(image)) {
+  for (const event of bootEvents(image, shape)) {
     const index = event.imr as 0 | 1 | 2
     registers[index] = extendRegister(registers[index] as Uint8Array, event.digest as Uint8Array)
   }
@@ -98,16 +111,16 @@ export function measurements(image: OsImage): Measurements {
 }
 
 /**
- * The RTMR0–2 boot events of an image (digests only, payloads stripped as dstack ≥ 0.5.6 returns them).
+ * The RTMR0–2 boot events of an image in a VM shape (digests only, payloads stripped as dstack ≥ 0.5.6 returns them).
  *
  * @throws {InvalidImageError} when vcpus or memoryMb is not a positive integer.
  */
-export function bootEvents(image: OsImage): EventLog.Event[] {
-  if (!Number.isInteger(image.vcpus) || image.vcpus <= 0)
+export function bootEvents(image: OsImage, shape: VmShape = defaultShape): EventLog.Event[] {
+  if (!Number.isInteger(shape.vcpus) || shape.vcpus <= 0)
     throw new InvalidImageError({ field: 'vcpus', reason: 'must be a positive integer' })
-  if (!Number.isInteger(image.memoryMb) || image.memoryMb <= 0)
+  if (!Number.isInteger(shape.memoryMb) || shape.memoryMb <= 0)
     throw new InvalidImageError({ field: 'memoryMb', reason: 'must be a positive integer' })
-  const hardware = new TextEncoder().encode(JSON.stringify({ vcpus: image.vcpus, memoryMb: image.memoryMb }))
+  const hardware = new TextEncoder().encode(JSON.stringify({ vcpus: shape.vcpus, memoryMb: shape.memoryMb }))
   const event = (imr: 0 | 1 | 2, digest: Uint8Array): EventLog.Event => ({
     imr,
     eventType: bootEventType,
@@ -127,16 +140,10 @@ export function bootEvents(image: OsImage): EventLog.Event[] {
 /**
  * The image's `os_image_hash` in dstack's sense (dstack.md §4.5: SHA-256 of the image's sha256sum.txt): here
  * SHA-256 over the text `"<sha256 hex>  <file>\n"` for ovmf.fd (firmware), bzImage (kernel), initramfs.cpio.gz
- * (initrd) and metadata.json (`{"name","version","cmdline","vcpus","memoryMb"}`), in that order.
+ * (initrd) and metadata.json (`{"name","version","cmdline"}`), in that order. The VM shape is not part of it.
  */
 export function osImageHash(image: OsImage): Uint8Array {
-  const metadata = JSON.stringify({
-    name: image.name,
-    version: image.version,
-    cmdline: image.cmdline,
-    vcpus: image.vcpus,
-    memoryMb: image.memoryMb,
-  })
+  const metadata = JSON.stringify({ name: image.name, version: image.version, cmdline: image.cmdline })
   const files: [string, Uint8Array][] = [
     ['ovmf.fd', bytes(image.firmware)],
     ['bzImage', bytes(image.kernel)],
@@ -145,6 +152,56 @@ export function osImageHash(image: OsImage): Uint8Array {
   ]
   const text = files.map(([file, data]) => `${createHash('sha256').update(data).digest('hex')}  ${file}\n`).join('')
   return new Uint8Array(createHash('sha256').update(text).digest())
+}
+
+/**
+ * One published measurement of an image: MRTD ‖ RTMR0 ‖ RTMR1 ‖ RTMR2 (192 bytes), what RegentAppAuth's
+ * `addOsImage` takes per VM shape.
+ *
+ * @throws {InvalidImageError} for a bad shape.
+ * @example
+ * const registers = DevnetTd.registers(DevnetTd.defaultImage, { vcpus: 2, memoryMb: 2048 })
+ */
+export function registers(image: OsImage, shape: VmShape = defaultShape): Uint8Array {
+  const m = measurements(image, shape)
+  const out = new Uint8Array(192)
+  out.set(m.mrTd, 0)
+  out.set(m.rtmr0, 48)
+  out.set(m.rtmr1, 96)
+  out.set(m.rtmr2, 144)
+  return out
+}
+
+/**
+ * dstack's `mr_system` of a boot before its key provider is measured (reference/dstack.md §4.5): SHA-256(MRTD ‖
+ * RTMR0 ‖ RTMR1 ‖ RTMR2 ‖ 0³²) — the key RegentAppAuth files an image's measurement under.
+ *
+ * @example
+ * const mr = DevnetTd.mrSystem(DevnetTd.measurements(image, shape))
+ */
+export function mrSystem(m: Measurements): Uint8Array {
+  return new Uint8Array(
+    createHash('sha256').update(m.mrTd).update(m.rtmr0).update(m.rtmr1).update(m.rtmr2).update(new Uint8Array(32)).digest(),
+  )
+}
+
+/** What an image publishes for its approval: its hash and one measurement per VM shape (hex with `0x`). */
+export type Published = {
+  readonly osImageHash: `0x${string}`
+  readonly measurements: readonly `0x${string}`[]
+}
+
+/**
+ * The image's hash and its measurements for `shapes` (default {@link publishedShapes}), ready for RegentAppAuth
+ * `addOsImage(appId, osImageHash, measurements)` / `addKmsOsImage(osImageHash, measurements)`.
+ *
+ * @throws {InvalidImageError} for a bad shape.
+ * @example
+ * const { osImageHash, measurements } = DevnetTd.published(DevnetTd.defaultImage)
+ */
+export function published(image: OsImage, shapes: readonly VmShape[] = publishedShapes): Published {
+  const hex = (b: Uint8Array) => `0x${Buffer.from(b).toString('hex')}` as const
+  return { osImageHash: hex(osImageHash(image)), measurements: shapes.map((shape) => hex(registers(image, shape))) }
 }
 
 /** dstack key provider kinds and their MRCONFIGID V2 codes. */
@@ -196,6 +253,7 @@ export function mrConfigId(options: MrConfigIdOptions): Uint8Array {
 /** A simulated TD: its fixed registers and its running RTMR3 with the runtime events that built it. */
 export type DevnetTd = {
   readonly image: OsImage
+  readonly shape: VmShape
   readonly measurements: Measurements
   readonly teeTcbSvn: Uint8Array
   readonly mrConfigId: Uint8Array
@@ -210,6 +268,8 @@ export type DevnetTd = {
 export type CreateOptions = {
   /** @default {@link defaultImage} */
   image?: OsImage | undefined
+  /** @default {@link defaultShape} */
+  shape?: VmShape | undefined
   /** @default {@link defaultTeeTcbSvn} */
   teeTcbSvn?: Uint8Array | undefined
   /** 48 bytes (e.g. from {@link mrConfigId}). @default zero (no config id) */
@@ -229,6 +289,7 @@ export type CreateOptions = {
  */
 export function create(options: CreateOptions = {}): DevnetTd {
   const image = options.image ?? defaultImage
+  const shape = options.shape ?? defaultShape
   const sized = (field: string, value: Uint8Array | undefined, size: number): Uint8Array => {
     if (value === undefined) return new Uint8Array(size)
     if (value.length !== size) throw new InvalidRegisterError({ field, size, actual: value.length })
@@ -236,7 +297,8 @@ export function create(options: CreateOptions = {}): DevnetTd {
   }
   return {
     image,
-    measurements: measurements(image),
+    shape,
+    measurements: measurements(image, shape),
     teeTcbSvn: options.teeTcbSvn ? sized('teeTcbSvn', options.teeTcbSvn, 16) : Uint8Array.from(defaultTeeTcbSvn),
     mrConfigId: sized('mrConfigId', options.mrConfigId, 48),
     mrOwner: sized('mrOwner', options.mrOwner, 48),
@@ -272,7 +334,7 @@ export function extend(td: DevnetTd, event: { name: string; payload: Uint8Array;
 
 /** The full event log: boot events (RTMR0–2) then runtime events (RTMR3). Replays to the report's RTMRs. */
 export function eventLog(td: DevnetTd): EventLog.Event[] {
-  return [...bootEvents(td.image), ...td.events]
+  return [...bootEvents(td.image, td.shape), ...td.events]
 }
 
 /**

@@ -17,6 +17,16 @@ const now = new Date()
 const devnetRoot = DevnetPki.trustedRoot(pki)
 
 describe('verifyQuote (attest)', () => {
+  test('behavior: a PCK chain with the root left out verifies under the same rule (anchored under the trusted root)', () => {
+    const dropped = DevnetQe.create({ pki, omitRoot: true })
+    const bytes = DevnetQe.quote(dropped, { tdReport: DevnetTd.report(td, { reportData: new Uint8Array(64).fill(1) }) })
+    const verdict = verifyQuoteSync(bytes, { collateral: DevnetCollateral.issue(pki), now, trustedRoots: [devnetRoot] })
+    expect(verdict.reasons).toEqual([])
+    expect([verdict.ok, verdict.hardware]).toEqual([true, 'devnet'])
+    const intel = verifyQuoteSync(bytes, { collateral: DevnetCollateral.issue(pki), now, trustedRoots: [intelSgxRootCa] })
+    expect(intel.reasons.map((r) => r.code)).toContain('pck.untrusted_root')
+  })
+
   test('default: a devnet quote verifies UpToDate with the devnet root trusted, reported as devnet hardware', () => {
     const verdict = verifyQuoteSync(quote, { collateral: DevnetCollateral.issue(pki), now, trustedRoots: [devnetRoot] })
     expect(verdict.reasons).toEqual([])
@@ -54,6 +64,7 @@ describe('verifyQuote (attest)', () => {
         message:
           'qeIdentity: Certificate chain ends at self-signed "CN=Regent Devnet Root CA, O=Regent Devnet", which is not a trusted root.',
       },
+      { code: 'pck.untrusted_root', message: 'The PCK certificate chain in the quote does not end at (or directly under) a trusted root.' },
     ])
     const byDefault = verifyQuoteSync(quote, { collateral: DevnetCollateral.issue(pki), now })
     expect([byDefault.ok, byDefault.verified]).toEqual([false, false])

@@ -66,6 +66,15 @@ async function setup(chain: Chain_) {
     },
   })
   const first = instance(w(chain, 3).account.address, 'first')
+  await mined(
+    chain,
+    appOwner.writeContract({
+      address: contracts.appAuth,
+      abi: regentAppAuthAbi,
+      functionName: 'setEnrollmentConsent',
+      args: [appId, agentId, true],
+    }),
+  )
   await enroll(w(chain, 2), { contracts, agentId, appId, instance: first })
   return { contracts: contracts as RegentContracts, agentId, appId }
 }

@@ -8,6 +8,7 @@ import { collateral, setupAgent, startTarget, type Target, trustedRoots } from '
 import { NotCanonicalError } from '../chain/assertCanonical.js'
 import { readCanonical } from '../chain/readCanonical.js'
 import { PrivateKey } from '../Keys.js'
+import { quoteId } from '../quoteId.js'
 import { UpliftRefusedError } from './errors.js'
 import {
   type AttestedTarget,
@@ -74,7 +75,7 @@ describe('verifyTarget / sealKey / openKey (option A, import)', () => {
       composeHash: target.composeHash,
       appId: target.appId,
       hardware: 'devnet',
-      quoteHash: keccak256(hello.quote),
+      quoteHash: quoteId(hello.quote),
       transcript,
     } satisfies Partial<AttestedTarget>)
     const envelope = Messages.parse(Messages.serialize(sealKey({ verdict, privateKey: sourceKey() })), 'key-envelope')
@@ -218,7 +219,7 @@ describe('offerSuccession / verifySuccession (option B, rotate)', () => {
         oldKey: oldKey.account.address.toLowerCase(),
         newKey: target.wallet.address.toLowerCase(),
         newComposeHash: target.composeHash,
-        quoteHash: keccak256(hello.quote),
+        quoteHash: quoteId(hello.quote),
         nextEpoch: '2',
         deadline: deadline.toString(),
       })

@@ -16,7 +16,7 @@
 import { randomBytes } from 'node:crypto'
 import { type Collateral, type Policy, type Verdict, verifyQuote } from '@regent-tee/attest'
 import { type SuccessionCertificate, successionCertificateTypes, successionDomain } from '@regent-tee/contracts'
-import { type Account, type Chain, type Client, getAddress, keccak256, recoverTypedDataAddress, type Transport } from 'viem'
+import { type Account, type Chain, type Client, getAddress, recoverTypedDataAddress, type Transport } from 'viem'
 import { privateKeyToAddress } from 'viem/accounts'
 import { getQuote } from '../actions/getQuote.js'
 import { signSuccessionCertificate } from '../chain/signSuccessionCertificate.js'
@@ -24,6 +24,8 @@ import type { RegentContracts } from '../chain/transact.js'
 import type { BaseTeeClient } from '../createTeeClient.js'
 import { concat, equal, fromHex, type Hex, toHex, utf8 } from '../internal/bytes.js'
 import { PrivateKey } from '../Keys.js'
+import type * as OsImage from '../OsImage.js'
+import { quoteId } from '../quoteId.js'
 import { type Reason, UpliftRefusedError } from './errors.js'
 import * as Envelope from './internal/envelope.js'
 import * as Messages from './Messages.js'
@@ -128,7 +130,7 @@ export type AttestedTarget = {
   readonly appId: Hex
   readonly composeHash: Hex
   readonly instanceId: Hex
-  /** keccak256 of the quote (RegentSuccession's `quoteHash`, the `newRA` of `Uplift`). */
+  /** The quote id, `quoteId(quote)` (RegentSuccession's `quoteHash`, the `newRA` of `Uplift`; docs/protocol.md "Quote id"). */
   readonly quoteHash: Hex
   readonly hardware: 'tdx' | 'sgx' | 'devnet'
   /** Transcript hash after SourceHello and TargetHello. */
@@ -144,6 +146,11 @@ export type VerifyTargetParameters = {
   readonly now: Date
   /** Quote policy: approved measurements (a list or a callback, e.g. RegentAppAuth on-chain), TCB status, … */
   readonly policy?: Omit<Policy.Options, 'eventLog' | 'expectedReportData'>
+  /**
+   * The OS image check (`OsImage.checker(client, { appAuth, appId })`): the quote's MRTD/RTMR0–2 must be those of an
+   * approved, active OS image of the app (`os_image.measurement`); the `os-image-hash` event is only a claim.
+   */
+  readonly osImage?: OsImage.Check
 }
 
 export type TargetVerdict = {
@@ -166,7 +173,8 @@ export type TargetVerdict = {
  * or still in its timelock when the callback says so), `target.policy` (TCB status, advisories, debug, …),
  * `target.key_binding` (report_data does not commit to this hello's ephemeral key, wallet and URL: a quote bound
  * to another key), `target.stale_quote` (report_data does not commit to this hello's session, nonce and
- * transcript: a stale or replayed quote), `target.app_info` (the event log lacks app-id or compose-hash).
+ * transcript: a stale or replayed quote), `target.app_info` (the event log lacks app-id or compose-hash),
+ * `os_image.measurement` (with `osImage`: MRTD/RTMR0–2 are not an approved, active OS image's).
  *
  * @example
  * const verdict = await verifyTarget({ sourceHello, targetHello, collateral, trustedRoots, now: new Date(), policy: { approvedMeasurements } })
@@ -211,6 +219,7 @@ export async function verifyTarget(parameters: VerifyTargetParameters): Promise<
 
   const app = quote.app
   if (reasons.length === 0 && (!app?.appId || !app.composeHash)) add('target.app_info', 'The event log names no app-id or compose-hash.')
+  if (reasons.length === 0 && parameters.osImage) for (const r of await parameters.osImage(quote)) add(r.code, r.message)
   if (reasons.length > 0 || !app?.appId || !app.composeHash) return { ok: false, reasons, quote, target: undefined }
   return {
     ok: true,
@@ -226,7 +235,7 @@ export async function verifyTarget(parameters: VerifyTargetParameters): Promise<
       appId: toHex(app.appId),
       composeHash: toHex(app.composeHash),
       instanceId: toHex(app.instanceId ?? new Uint8Array(0)),
-      quoteHash: keccak256(t.quote),
+      quoteHash: quoteId(t.quote),
       hardware: quote.hardware as AttestedTarget['hardware'],
       transcript: Messages.appendTranscript(expectedTranscript, t),
     },

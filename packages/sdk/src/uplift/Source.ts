@@ -15,6 +15,7 @@ import { readCanonical } from '../chain/readCanonical.js'
 import { fromAgentUri, toAgentUri } from '../chain/registerAgent.js'
 import { type RegentContracts, send as sendTx, type WriteClient } from '../chain/transact.js'
 import type { PrivateKey } from '../Keys.js'
+import * as OsImage from '../OsImage.js'
 import { UpliftRefusedError } from './errors.js'
 import { createChallenge, verifyHandshake } from './Handshake.js'
 import { post } from './internal/http.js'
@@ -165,20 +166,20 @@ export async function uplift(parameters: UpliftParameters): Promise<UpliftReturn
     policy: {
       ...parameters.policy,
       approvedMeasurements: async (q) => {
-        if (q.appId === undefined || q.composeHash === undefined || q.osImageHash === undefined)
-          return 'no app id, compose hash or OS image'
+        if (q.appId === undefined || q.composeHash === undefined) return 'no app id or compose hash'
         if (`0x${q.appId}` !== appId.toLowerCase()) return `app 0x${q.appId} is not the agent's app ${appId}`
-        // Both measurements the app approves (DESIGN.md §9): a booted target proves neither (its KMS may be another).
-        const approved = (functionName: 'isComposeHashApproved' | 'isOsImageApproved', hash: string) =>
-          readContract(client, { address: contracts.appAuth, abi: regentAppAuthAbi, functionName, args: [appId, `0x${hash}`] })
-        if (!(await approved('isComposeHashApproved', q.composeHash)))
-          return `compose hash 0x${q.composeHash} is not approved (or still in its timelock) for app ${appId}`
-        return (
-          (await approved('isOsImageApproved', q.osImageHash)) ||
-          `OS image 0x${q.osImageHash} is not approved (or still in its timelock) for app ${appId}`
-        )
+        // The compose hash the app approves (DESIGN.md §9); the OS image is checked by its measurements (osImage).
+        const approved = await readContract(client, {
+          address: contracts.appAuth,
+          abi: regentAppAuthAbi,
+          functionName: 'isComposeHashApproved',
+          args: [appId, `0x${q.composeHash}`],
+        })
+        return approved || `compose hash 0x${q.composeHash} is not approved (or still in its timelock) for app ${appId}`
       },
     },
+    // A booted target proves nothing about its OS image (its KMS may be another): MRTD/RTMR0–2 against the approvals.
+    osImage: OsImage.checker(client, { appAuth: contracts.appAuth, appId }),
   })
   const target = assertTarget(verdict)
 

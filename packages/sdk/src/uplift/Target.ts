@@ -17,7 +17,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { agentWalletSetTypes, identityRegistryAbi, identityRegistryDomain } from '@regent-tee/contracts'
-import { type Client, getAddress, type Hex, keccak256, type LocalAccount } from 'viem'
+import { type Client, getAddress, type Hex, type LocalAccount } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { readContract } from 'viem/actions'
 import { info } from '../actions/info.js'
@@ -26,6 +26,7 @@ import { type RegentContracts, send as sendTx, type WriteClient } from '../chain
 import type { BaseTeeClient } from '../createTeeClient.js'
 import { toHex } from '../internal/bytes.js'
 import { type DerivedKey, toAccount } from '../Keys.js'
+import { quoteId } from '../quoteId.js'
 import type { SealedState } from '../SealedState.js'
 import { answerChallenge } from './Handshake.js'
 import { HttpRefusal, readJson, send, sendError } from './internal/http.js'
@@ -95,7 +96,7 @@ export function createTarget(parameters: CreateTargetParameters): Target {
   const same = (a: Messages.Message, b: Messages.Message) => Messages.serialize(a) === Messages.serialize(b)
   const ownFacts = async (hello: Messages.TargetHello) => {
     const app = await info(parameters.tee)
-    return { wallet: hello.wallet, composeHash: toHex(app.composeHash), quoteHash: keccak256(hello.quote) }
+    return { wallet: hello.wallet, composeHash: toHex(app.composeHash), quoteHash: quoteId(hello.quote) }
   }
 
   const account = (): LocalAccount | undefined => {

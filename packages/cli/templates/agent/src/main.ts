@@ -24,13 +24,14 @@ import {
   info,
   MeasuredSettings,
   openSealedState,
+  quoteId,
   readCanonical,
   registerAgent,
   fromEnv as teeFromEnv,
   toAccount,
 } from '@regent-tee/sdk'
 import { mountUplift } from '@regent-tee/sdk/uplift'
-import { createPublicClient, createWalletClient, defineChain, type Hex, http, keccak256, type LocalAccount, parseAbi } from 'viem'
+import { createPublicClient, createWalletClient, defineChain, type Hex, http, type LocalAccount, parseAbi } from 'viem'
 
 const successionAbi = parseAbi([
   'struct Instance { address signer; bytes32 composeHash; address instanceId; bytes32 quoteHash; string host; }',
@@ -96,7 +97,7 @@ try {
     })
     log(`ERC-8004 agent ${agentId} in ${agentRegistry}`)
     const quote = await getQuote(tee, { reportData: new Uint8Array(64) })
-    const me = { signer: account.address, composeHash, instanceId: hex(app.instanceId), quoteHash: keccak256(quote.quote), host: publicUrl }
+    const me = { signer: account.address, composeHash, instanceId: hex(app.instanceId), quoteHash: quoteId(quote.quote), host: publicUrl }
     await enroll(walletFor(account), { contracts, agentId, appId, instance: me })
     const now = await readCanonical(publicClient, { contracts, agentId })
     if (now.instance.composeHash !== me.composeHash || now.instance.instanceId.toLowerCase() !== me.instanceId) {
