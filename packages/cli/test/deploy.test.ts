@@ -1,7 +1,7 @@
 /**
  * `regent deploy --target local` through the real binary against a real devnet (issue 8): init → deploy →
  * facts checked on-chain → redeploy after an edit (same app id and wallet, new compose hash) → timelock;
- * and the errors: no devnet, bad regent.json, a real target without a Docker engine.
+ * and the errors: no devnet, bad regent.json, a real target without a Docker engine or an API key.
  */
 import { appendFile, cp, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -69,21 +69,22 @@ describe('regent deploy', () => {
     expect([flag.code, flag.stderr]).toEqual([2, 'error: --timelock takes a whole number of seconds\ndocs: docs/cli/deploy.md\n'])
   })
 
-  test('behavior: --target phala without a Docker engine exits 1 with the docker hint', async () => {
-    const r = await regent(['deploy', '--dir', project, '--target', 'phala', '--json'], {
-      env: { DOCKER_HOST: `unix://${join(root, 'no-docker.sock')}` },
-    })
+  test('behavior: --target eigenx without a Docker engine exits 1 with the docker hint; --target phala without an API key exits 2', async () => {
+    const env = { DOCKER_HOST: `unix://${join(root, 'no-docker.sock')}`, PHALA_CLOUD_API_KEY: '' }
+    const r = await regent(['deploy', '--dir', project, '--target', 'eigenx', '--json'], { env })
     expect([r.code, JSON.parse(r.stdout)]).toEqual([
       1,
       {
         ok: false,
         error: {
           code: 'docker.unavailable',
-          message: '--target phala builds a linux/amd64 image with Docker, but no Docker engine answers (`docker info` failed)',
+          message: '--target eigenx builds a linux/amd64 image with Docker, but no Docker engine answers (`docker info` failed)',
           hint: 'install and start Docker with buildx (Docker Desktop or docker-ce), or deploy to the local devnet with `--target local`',
         },
       },
     ])
+    const phala = await regent(['deploy', '--dir', project, '--target', 'phala', '--json'], { env })
+    expect([phala.code, (JSON.parse(phala.stdout) as { error: { code: string } }).error.code]).toEqual([2, 'phala.no_api_key'])
     const unknown = await regent(['deploy', '--dir', project, '--target', 'mars'])
     expect(unknown.code).toBe(2)
     expect(unknown.stderr).toContain("error: option '--target <target>' argument 'mars' is invalid")

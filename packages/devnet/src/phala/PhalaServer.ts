@@ -263,6 +263,10 @@ async function state(cloud: PhalaCloud, cvm: PhalaCvm, r: Req, res: ServerRespon
     throw validation([['query', 'timeout'], 'interval must be ≥ 1 s and timeout 1..600 s', 'value_error'])
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' })
   const event = (name: string, data: unknown) => res.write(`event: ${name}\ndata: ${JSON.stringify(data)}\n\n`)
+  const last = (name: string, data: unknown) => {
+    event(name, data)
+    res.end()
+  }
   const deadline = Date.now() + timeout * 1000
   let closed = false
   res.on('close', () => {
@@ -272,10 +276,9 @@ async function state(cloud: PhalaCloud, cvm: PhalaCvm, r: Req, res: ServerRespon
   for (;;) {
     const s = snapshot()
     event('state', s)
-    if (s.status === target) return void (event('complete', s), res.end())
-    if (s.status === 'exited' || s.status === 'deleted')
-      return void (event('error', { error: s.boot_error ?? `CVM ${s.status}` }), res.end())
-    if (Date.now() >= deadline) return void (event('timeout', s), res.end())
+    if (s.status === target) return last('complete', s)
+    if (s.status === 'exited' || s.status === 'deleted') return last('error', { error: s.boot_error ?? `CVM ${s.status}` })
+    if (Date.now() >= deadline) return last('timeout', s)
     const wait = Math.min(interval * 1000, deadline - Date.now())
     const current = cloud.find(cvm.id).booting
     await Promise.race([current, new Promise((done) => setTimeout(done, wait).unref())])
