@@ -96,4 +96,24 @@ describe('regent uplift against the example agent', () => {
     const after = await canonical(first.agentId)
     expect([after.epoch, after.instance.signer.toLowerCase()]).toEqual([3n, first.wallet.toLowerCase()])
   })
+
+  test("default: --target dstack launches the target through the devnet's dstack-vmm API (env encrypted to the KMS-signed app key, compose hash checked, pinned bundle), and the agent moves there", async () => {
+    const { w, agentId } = await wild('cli-dstack')
+    const r = await cli(['uplift', '--agent', w.url, '--target', 'dstack', '--key', 'import'])
+    expect(r.code, r.stdout + r.stderr).toBe(0)
+    const d = JSON.parse(r.stdout)
+    expect(d).toMatchObject({ state: 'done', key: 'import', sameWallet: true, target: { provider: 'dstack' } })
+    // The VMM knows the VM the CLI created, under the agent's app.
+    const vms = (await (
+      await fetch(`${devnet.file.vmmUrl}/prpc/Status?json`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${devnet.file.vmmToken}`, 'content-type': 'application/json' },
+        body: '{}',
+      })
+    ).json()) as { vms: { id: string; app_id: string }[] }
+    expect(vms.vms.find((v) => v.id === d.target.id)?.app_id.replace(/^0x/, '').toLowerCase()).toBe(appId.slice(2).toLowerCase())
+    const now = await canonical(agentId)
+    expect([now.epoch, now.instance.host]).toEqual([2n, d.target.url])
+    expect(d.verification).toMatchObject({ served: true, isAgent: true })
+  })
 })

@@ -396,7 +396,7 @@ export async function startKmsNode(options: StartKmsNodeOptions): Promise<KmsNod
   )
   const dispatch = async (req: IncomingMessage, res: ServerResponse) => {
     const parsed = new URL(req.url ?? '/', 'http://kms')
-    const route = routes[parsed.pathname]
+    const route = Object.hasOwn(routes, parsed.pathname) ? routes[parsed.pathname] : undefined
     if (!route) {
       req.resume()
       return send(res, { status: 404, body: { error: { code: 'route.not_found', message: `No route ${parsed.pathname}.` } } })

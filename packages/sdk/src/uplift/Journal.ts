@@ -50,6 +50,11 @@ export type Journal = {
   putSecret(name: string, secret: Uint8Array): void
   /** Opens a sealed secret, or undefined when none is stored. */
   getSecret(name: string): Uint8Array | undefined
+  /**
+   * Drops the rows of `steps` and the secrets named `secrets`, in one transaction: only for a session that is
+   * abandoned before anything irreversible (the target replacing an expired hello that never reached its key step).
+   */
+  forget(steps: readonly string[], secrets: readonly string[]): void
   close(): void
 }
 
@@ -157,6 +162,12 @@ export function open(parameters: OpenParameters): Journal {
       } catch {
         throw new JournalSecretError({ name })
       }
+    },
+    forget(steps, secrets) {
+      db.transaction(() => {
+        for (const step of steps) db.prepare('DELETE FROM steps WHERE step = ?').run(step)
+        for (const name of secrets) db.prepare('DELETE FROM secrets WHERE name = ?').run(name)
+      })()
     },
     close() {
       secretKey.fill(0)

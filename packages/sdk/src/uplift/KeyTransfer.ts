@@ -16,7 +16,7 @@
 import { randomBytes } from 'node:crypto'
 import { type Collateral, type Policy, type Verdict, verifyQuote } from '@regent-tee/attest'
 import { type SuccessionCertificate, successionCertificateTypes, successionDomain } from '@regent-tee/contracts'
-import { type Account, type Chain, type Client, getAddress, recoverTypedDataAddress, type Transport } from 'viem'
+import { type Account, type Chain, type Client, getAddress, type LocalAccount, recoverTypedDataAddress, type Transport } from 'viem'
 import { privateKeyToAddress } from 'viem/accounts'
 import { getQuote } from '../actions/getQuote.js'
 import { signSuccessionCertificate } from '../chain/signSuccessionCertificate.js'
@@ -70,6 +70,96 @@ export function createSourceHello(parameters: CreateSourceHelloParameters): Mess
     },
     'source-hello',
   )
+}
+
+/** EIP-712 types of a signed SourceHello (docs/protocol.md "SourceHello"). Permanent. */
+export const sourceHelloTypes = {
+  SourceHello: [
+    { name: 'sessionId', type: 'bytes32' },
+    { name: 'agentId', type: 'uint256' },
+    { name: 'mode', type: 'string' },
+    { name: 'source', type: 'address' },
+    { name: 'nonce', type: 'bytes32' },
+    { name: 'expiresAt', type: 'uint64' },
+  ],
+} as const
+
+/** The EIP-712 domain of a SourceHello: the deployment's chain and RegentSuccession. */
+export function sourceHelloDomain(hello: Pick<Messages.SourceHello, 'chainId' | 'succession'>) {
+  return { name: 'Regent uplift', version: '1', chainId: BigInt(hello.chainId), verifyingContract: hello.succession } as const
+}
+
+const helloMessage = (hello: Messages.SourceHello, expiresAt: bigint) => ({
+  sessionId: hello.sessionId,
+  agentId: BigInt(hello.agentId),
+  mode: hello.mode,
+  source: hello.source,
+  nonce: hello.nonce,
+  expiresAt,
+})
+
+/** How long a signed hello stays valid by default: long enough to cross a slow network, short enough not to lock. */
+export const defaultHelloTtlSeconds = 600
+
+/**
+ * Signs a SourceHello with the source's key (`account.address` must be `hello.source`), valid for `ttlSeconds`.
+ *
+ * @throws {UpliftRefusedError} `source.signature` when `account` is not the hello's source.
+ * @example
+ * const hello = await signSourceHello(createSourceHello({ ...base, mode, source: account.address }), { account })
+ */
+export async function signSourceHello(
+  hello: Messages.SourceHello,
+  parameters: { readonly account: LocalAccount; readonly ttlSeconds?: number; readonly now?: Date },
+): Promise<Messages.SourceHello> {
+  if (parameters.account.address.toLowerCase() !== hello.source)
+    throw new UpliftRefusedError({
+      step: 'hello',
+      reasons: [
+        { code: 'source.signature', message: `The account ${parameters.account.address} is not the hello's source ${hello.source}.` },
+      ],
+    })
+  const now = BigInt(Math.floor((parameters.now ?? new Date()).getTime() / 1000))
+  const expiresAt = now + BigInt(parameters.ttlSeconds ?? defaultHelloTtlSeconds)
+  const signature = await parameters.account.signTypedData({
+    domain: sourceHelloDomain(hello),
+    types: sourceHelloTypes,
+    primaryType: 'SourceHello',
+    message: helloMessage(hello, expiresAt),
+  })
+  return Messages.parse({ ...hello, expiresAt: expiresAt.toString(), signature: signature.toLowerCase() }, 'source-hello')
+}
+
+/**
+ * Whether a hello is signed by its `source` and not expired at `now` (target side). Returns the refusal code, or
+ * undefined when it holds: `source.signature` (absent, malformed or another signer), `source.expired`.
+ */
+export async function checkSourceHello(
+  hello: Messages.SourceHello,
+  parameters: { readonly now: Date; readonly maxTtlSeconds?: number },
+): Promise<{ code: 'source.signature' | 'source.expired'; message: string } | undefined> {
+  if (hello.signature === undefined || hello.expiresAt === undefined)
+    return { code: 'source.signature', message: 'The hello is not signed by its source (signSourceHello).' }
+  const expiresAt = BigInt(hello.expiresAt)
+  let signer: string | undefined
+  try {
+    signer = await recoverTypedDataAddress({
+      domain: sourceHelloDomain(hello),
+      types: sourceHelloTypes,
+      primaryType: 'SourceHello',
+      message: helloMessage(hello, expiresAt),
+      signature: hello.signature,
+    })
+  } catch {
+    signer = undefined
+  }
+  if (signer?.toLowerCase() !== hello.source)
+    return { code: 'source.signature', message: `The hello's signature is not by its source ${hello.source}.` }
+  const now = BigInt(Math.floor(parameters.now.getTime() / 1000))
+  if (expiresAt <= now) return { code: 'source.expired', message: `The hello expired at ${expiresAt} (now ${now}).` }
+  if (expiresAt > now + BigInt(parameters.maxTtlSeconds ?? 3600))
+    return { code: 'source.expired', message: `The hello is valid until ${expiresAt}, beyond the target's limit of one hour.` }
+  return undefined
 }
 
 export type CreateTargetHelloParameters = {

@@ -51,6 +51,16 @@ export type SourceHello = Common<'source-hello'> & {
   /** The source's wallet (K_agent). */
   readonly source: Address
   readonly nonce: Hex
+  /**
+   * Unix seconds after which the target no longer takes this hello, and may replace its session with another signed
+   * hello as long as no key step happened (docs/uplift.md "Target-side source checks"). Set by `signSourceHello`.
+   */
+  readonly expiresAt?: Decimal
+  /**
+   * The source key's EIP-712 signature of the hello (`sourceHelloTypes`): only the canonical signer can open a
+   * session. Set by `signSourceHello`; a target refuses a hello without it (`source.signature`).
+   */
+  readonly signature?: Hex
 }
 
 /** Target → source: its attestation. The quote's report_data is {@link targetReportData} of these fields. */
@@ -233,9 +243,11 @@ const common = ['version', 'type', 'sessionId']
 
 const parsers: { [T in Type]: (r: Reader) => ByType<T> } = {
   'source-hello': (r) => {
-    r.only([...common, 'agentId', 'chainId', 'succession', 'mode', 'source', 'nonce'])
+    r.only([...common, 'agentId', 'chainId', 'succession', 'mode', 'source', 'nonce', 'expiresAt', 'signature'])
     const mode = r.raw('mode')
     if (mode !== 'import' && mode !== 'rotate') return r.fail('mode', 'must be "import" or "rotate"')
+    if (Object.hasOwn(r.o, 'expiresAt') !== Object.hasOwn(r.o, 'signature'))
+      r.fail(Object.hasOwn(r.o, 'signature') ? 'expiresAt' : 'signature', 'comes with expiresAt and signature together')
     return {
       ...head(r, 'source-hello'),
       agentId: r.decimal('agentId', 256),
@@ -244,6 +256,7 @@ const parsers: { [T in Type]: (r: Reader) => ByType<T> } = {
       mode,
       source: r.address('source'),
       nonce: r.hex('nonce', 32),
+      ...(Object.hasOwn(r.o, 'signature') ? { expiresAt: r.decimal('expiresAt'), signature: r.hex('signature', 65) } : {}),
     }
   },
   'target-hello': (r) => {

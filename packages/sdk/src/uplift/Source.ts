@@ -27,6 +27,7 @@ import {
   createSourceHello,
   offerSuccession,
   sealKey,
+  signSourceHello,
   type VerifyTargetParameters,
   verifyTarget,
 } from './KeyTransfer.js'
@@ -144,7 +145,9 @@ export async function uplift(parameters: UpliftParameters): Promise<UpliftReturn
 
   // Step 1: hello. Journaled before it is sent: a resumed source reopens the same session.
   const hello = await journal.step('source-hello', () => {
-    return createSourceHello({ ...base, mode, source: account.address })
+    // Signed by the source's key (only the canonical signer can open a session) and short-lived (a stalled session
+    // does not lock the target: docs/uplift.md "Target-side source checks").
+    return signSourceHello(createSourceHello({ ...base, mode, source: account.address }), { account, now: now() })
   })
   const targetHello = await journal.step('target-hello', async () =>
     Messages.parse(await post(api('hello'), Messages.serialize(hello), 'hello'), 'target-hello'),

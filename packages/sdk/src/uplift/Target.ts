@@ -4,7 +4,7 @@
  * output are journaled (`Journal`), the ephemeral X25519 key and an imported wallet key only sealed, so a restarted
  * target answers a repeated request with the journaled answer and never re-randomizes a message.
  *
- *   POST /uplift/v1/hello            SourceHello → TargetHello       (source must be the on-chain canonical signer)
+ *   POST /uplift/v1/hello            SourceHello → TargetHello       (signed by the on-chain canonical signer, unexpired)
  *   POST /uplift/v1/key              KeyEnvelope (A) | KeyOffer (B) → { address }
  *   POST /uplift/v1/state/offer      StateOffer → { chunkCount }
  *   POST /uplift/v1/state/chunk      StateEnvelope → { index }        (any order, resumable)
@@ -31,7 +31,7 @@ import type { SealedState } from '../SealedState.js'
 import { answerChallenge } from './Handshake.js'
 import { HttpRefusal, readJson, send, sendError } from './internal/http.js'
 import type * as Journal from './Journal.js'
-import { createTargetHello, openKey, verifySuccession } from './KeyTransfer.js'
+import { checkSourceHello, createTargetHello, openKey, verifySuccession } from './KeyTransfer.js'
 import * as Messages from './Messages.js'
 import { openState } from './StateTransfer.js'
 
@@ -54,6 +54,8 @@ export type CreateTargetParameters = {
   readonly journal: Journal.Journal
   /** Where the imported state goes (restored, root-checked, sealed). */
   readonly state: SealedState
+  /** The clock a hello's expiry is checked against (default: the system clock). */
+  readonly now?: () => Date
 }
 
 export type Target = {
@@ -112,22 +114,41 @@ export function createTarget(parameters: CreateTargetParameters): Target {
     }
   }
 
-  const routes: Record<string, (body: unknown) => Promise<unknown>> = {
-    async hello(body) {
+  const clock = parameters.now ?? (() => new Date())
+  const keyStepDone = () => get('key-envelope') !== undefined || get('key-offer') !== undefined
+  const expired = (hello: Messages.SourceHello) =>
+    hello.expiresAt === undefined || BigInt(hello.expiresAt) * 1000n <= BigInt(clock().getTime())
+
+  // Own properties only (a null prototype): `constructor` or `hasOwnProperty` is no route.
+  const routes: Record<string, (body: unknown) => Promise<unknown>> = Object.assign(Object.create(null), {
+    async hello(body: unknown) {
       const hello = Messages.parse(body, 'source-hello')
       const open = get('source-hello')
+      let replaces: Messages.SourceHello | undefined
       if (open !== undefined) {
-        if (!same(open, hello)) refuse(409, 'session.busy', `Session ${open.sessionId} is open; one session at a time.`)
-        // Answered before: the same answer. Journaled hello but no answer (a crash between the two rows): answer now.
-        const answered = get('target-hello')
-        if (answered !== undefined) return answered
+        if (same(open, hello)) {
+          // Answered before: the same answer. Journaled hello but no answer (a crash between the two rows): answer now.
+          const answered = get('target-hello')
+          if (answered !== undefined) return answered
+        } else if (keyStepDone() || !expired(open))
+          refuse(
+            409,
+            'session.busy',
+            `Session ${open.sessionId} is open${open.expiresAt && !keyStepDone() ? ` until ${open.expiresAt}` : ''}; one session at a time.`,
+          )
+        else replaces = open
       }
       if (BigInt(hello.chainId) !== BigInt(chainId) || hello.succession !== contracts.succession.toLowerCase())
         refuse(422, 'source.chain', 'The hello names another chain or RegentSuccession.')
-      // docs/uplift.md "Target-side source checks": only the on-chain canonical signer may open a session.
+      // docs/uplift.md "Target-side source checks": only the on-chain canonical signer may open a session, with a
+      // hello it signed that has not expired (a stranger cannot lock the target; a stalled session ends).
+      const bad = await checkSourceHello(hello, { now: clock() })
+      if (bad) refuse(bad.code === 'source.signature' ? 403 : 422, bad.code, bad.message)
       const now = await readCanonical(parameters.client, { contracts, agentId: BigInt(hello.agentId) })
       if (now.epoch === 0n || now.instance.signer.toLowerCase() !== hello.source)
         refuse(403, 'source.not_canonical', `The source ${hello.source} is not the canonical signer of agent ${hello.agentId}.`)
+      // An expired session that never reached its key step is abandoned: nothing secret left this side for it.
+      if (replaces !== undefined) journal.forget(['source-hello', 'target-hello'], ['ephemeral'])
       const t = await createTargetHello(parameters.tee, {
         sourceHello: hello,
         targetUrl: parameters.targetUrl,
@@ -140,7 +161,7 @@ export function createTarget(parameters: CreateTargetParameters): Target {
       return t.hello
     },
 
-    async key(body) {
+    async key(body: unknown) {
       const hello = sourceHello()
       const targetHello = get('target-hello') as Messages.TargetHello
       const t2 = transcriptOf('target-hello')
@@ -177,7 +198,7 @@ export function createTarget(parameters: CreateTargetParameters): Target {
       return { address: targetHello.wallet }
     },
 
-    async 'state/offer'(body) {
+    async 'state/offer'(body: unknown) {
       const hello = sourceHello()
       if (get('key-envelope') === undefined && get('key-offer') === undefined) refuse(409, 'session.order', 'The key step comes first.')
       const offer = Messages.parse(body, 'state-offer')
@@ -188,7 +209,7 @@ export function createTarget(parameters: CreateTargetParameters): Target {
       return { chunkCount: offer.chunkCount }
     },
 
-    async 'state/chunk'(body) {
+    async 'state/chunk'(body: unknown) {
       const offer = get('state-offer') ?? refuse(409, 'session.order', 'Send the state offer first.')
       const envelope = Messages.parse(body, 'state-envelope')
       if (envelope.sessionId !== offer.sessionId || BigInt(envelope.index) >= BigInt(offer.chunkCount))
@@ -235,7 +256,7 @@ export function createTarget(parameters: CreateTargetParameters): Target {
       }
     },
 
-    async challenge(body) {
+    async challenge(body: unknown) {
       sourceHello()
       const loaded =
         journal.get<{ stateRoot: Hex; chunkSize: string }>('state-loaded') ?? refuse(409, 'session.order', 'Load the state first.')
@@ -261,7 +282,7 @@ export function createTarget(parameters: CreateTargetParameters): Target {
       return answer
     },
 
-    async handover(body) {
+    async handover(body: unknown) {
       const hello = sourceHello()
       if (get('challenge-answer') === undefined) refuse(409, 'session.order', 'The handshake comes first.')
       const handover = Messages.parse(body, 'handover')
@@ -281,7 +302,7 @@ export function createTarget(parameters: CreateTargetParameters): Target {
       journal.put('handover', handover, Messages.appendTranscript(transcriptOf('challenge-answer'), handover))
       return { canonical: true, epoch: now.epoch.toString(), signer: me.address }
     },
-  }
+  })
 
   /** Option B: once the identity NFT is ours, point `agentWallet` at this key with its own EIP-712 signature. */
   async function claimAgentWallet(agentId: bigint, me: LocalAccount) {
@@ -334,7 +355,7 @@ export function createTarget(parameters: CreateTargetParameters): Target {
       try {
         if (req.method === 'GET' && name === 'status') send(res, 200, await this.status())
         else {
-          const route = req.method === 'POST' ? routes[name] : undefined
+          const route = req.method === 'POST' && Object.hasOwn(routes, name) ? routes[name] : undefined
           if (route === undefined) refuse(404, 'not_found', `no route ${req.method} ${url.pathname}`)
           send(res, 200, await (route as (b: unknown) => Promise<unknown>)(await readJson(req)))
         }
