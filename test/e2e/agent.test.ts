@@ -56,6 +56,31 @@ afterAll(async () => {
   await devnet?.stop()
 })
 
+/** Waits until the CVM's program has exited (it refused to boot). */
+async function untilExited(cvmId: string) {
+  const deadline = Date.now() + 60_000
+  while (devnet.host.get(cvmId).status === 'running') {
+    if (Date.now() > deadline) throw new Error(`${cvmId} still running`)
+    await new Promise((r) => setTimeout(r, 50)) // its process is exiting
+  }
+}
+
+/** Waits until the agent answers /health (it boots, checks its settings, reads the chain). */
+async function untilHealthy(cvmId: string) {
+  const deadline = Date.now() + 60_000
+  for (;;) {
+    if (
+      await fetch(`${cvm.appUrl}/health`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      return
+    if (devnet.host.get(cvmId).status !== 'running' || Date.now() > deadline) throw new Error(await devnet.host.logs(cvmId))
+    await new Promise((r) => setTimeout(r, 50)) // the agent is still booting
+  }
+}
+
 describe('example agent', () => {
   test('behavior: bad input gets 4xx { error } and teaches the agent nothing', async () => {
     const before = (await call('/health')).body
@@ -131,5 +156,39 @@ describe('example agent', () => {
     const again = await verifyInstance({ url: cvm.appUrl, ...common })
     expect(again.evaluation.isAgent).toBe(true)
     expect(again.bundle?.stateRoot).toBe(cp.body.stateRoot)
+  })
+
+  test("behavior: the host restarts the agent's CVM with its own operator, admin token or trusted root in the environment: the agent refuses to boot (settings.invalid) and nobody administers it; restarted as measured, it serves again", async () => {
+    const attacker = privateKeyToAccount(generatePrivateKey())
+    const hostile: Record<string, string>[] = [
+      { REGENT_OPERATOR: attacker.address },
+      { REGENT_ADMIN_TOKEN: 'the-hosts-token' },
+      { REGENT_TRUSTED_ROOT_PEM: devnet.host.trustedRoot.pem },
+      { REGENT_CONTRACTS: JSON.stringify(devnet.file.contracts) },
+    ]
+    await devnet.host.stop(cvm.cvmId)
+    let previous: string | undefined
+    for (const env of hostile) {
+      const name = Object.keys(env)[0] as string
+      await devnet.host.restart(cvm.cvmId, { env: { ...(previous ? { [previous]: null } : {}), ...env } })
+      previous = name
+      await untilExited(cvm.cvmId)
+      const said = (await devnet.host.logs(cvm.cvmId, { tail: 5 })).split('\n').filter((l) => l.includes('agent failed to boot'))
+      expect(said.at(-1)).toContain(`Invalid measured settings: ${name} a security setting may not come from the environment`)
+      // Nothing answers: the host's own admin key (or token) has no agent to talk to.
+      expect(
+        await fetch(`${cvm.appUrl}/health`).then(
+          () => 'answered',
+          () => 'refused',
+        ),
+      ).toBe('refused')
+    }
+    // As measured (no security setting in the env): the agent boots and its operator administers it again.
+    await devnet.host.restart(cvm.cvmId, { env: { [previous as string]: null } })
+    await untilHealthy(cvm.cvmId)
+    const committed = await createAdminClient({ url: cvm.appUrl, operator }).request<Record<string, unknown>>('POST', '/checkpoint', {})
+    expect(committed.ok).toBe(true)
+    const foreign = await createAdminClient({ url: cvm.appUrl, operator: attacker }).request('POST', '/checkpoint', {})
+    expect(foreign.ok ? 200 : foreign.refusal.code).toBe('admin.not_operator')
   })
 })
