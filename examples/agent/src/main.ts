@@ -7,7 +7,7 @@
  */
 import { mkdir } from 'node:fs/promises'
 import { Collateral, createTrustedRoot } from '@regent-tee/attest'
-import { Checkpoint, MeasuredSettings } from '@regent-tee/sdk'
+import { Checkpoint, MeasuredSettings, verifyRegentCode } from '@regent-tee/sdk'
 import { journaledAgentId, mountUplift } from '@regent-tee/sdk/uplift'
 import Database from 'better-sqlite3'
 import { type Agent, createAgent, register, stateChunkSize } from './Agent.js'
@@ -28,6 +28,8 @@ try {
   const clients = connect(chain)
   const rpcChain = await clients.publicClient.getChainId()
   if (rpcChain !== settings.chainId) throw new Error(`the RPC serves chain ${rpcChain}, not the measured chain ${settings.chainId}`)
+  // The host hands us the RPC: its chain must run Regent's code at the measured addresses (chain.code otherwise).
+  await verifyRegentCode(clients.publicClient, { contracts: settings.contracts })
   const store = openAgentStore({ dataDir: config.dataDir, key: runtime.sealingKey })
   const trustedRoots = (settings.trustedRoots ?? []).map((pem, i) => createTrustedRoot({ name: `measured-${i}`, pem }))
 

@@ -173,18 +173,18 @@ function nonceOf(url: URL): Hex {
   return nonce as Hex
 }
 
-type RateLimiter = { take(req: IncomingMessage): void }
+export type RateLimiter = { take(req: Pick<IncomingMessage, 'socket'>): void }
 
 /** A token bucket per client address: `perMinute` writes, refilled continuously; beyond it 429 `rate_limited`. */
-function rateLimiter(perMinute: number): RateLimiter {
+export function rateLimiter(perMinute: number, now: () => number = Date.now): RateLimiter {
   const buckets = new Map<string, { tokens: number; at: number }>()
   return {
     take(req) {
       const who = req.socket.remoteAddress ?? 'unknown'
-      const now = Date.now()
-      const b = buckets.get(who) ?? { tokens: perMinute, at: now }
-      b.tokens = Math.min(perMinute, b.tokens + ((now - b.at) / 60_000) * perMinute)
-      b.at = now
+      const t = now()
+      const b = buckets.get(who) ?? { tokens: perMinute, at: t }
+      b.tokens = Math.min(perMinute, b.tokens + ((t - b.at) / 60_000) * perMinute)
+      b.at = t
       if (b.tokens < 1) throw new HttpError(429, 'rate_limited', `More than ${perMinute} writes a minute from ${who}.`)
       b.tokens -= 1
       buckets.set(who, b)

@@ -11,6 +11,7 @@ import { existsSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from
 import { createRequire } from 'node:module'
 import { dirname, join, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { keccak256 } from 'viem'
 
 const require = createRequire(import.meta.url)
 const solc = require('solc') as {
@@ -29,7 +30,9 @@ export const settings = {
   optimizer: { enabled: true, runs: 200 },
   viaIR: false,
   metadata: { bytecodeHash: 'none', appendCBOR: false },
-  outputSelection: { '*': { '*': ['abi', 'evm.bytecode.object', 'evm.deployedBytecode.object', 'evm.methodIdentifiers'] } },
+  outputSelection: {
+    '*': { '*': ['abi', 'evm.bytecode.object', 'evm.deployedBytecode.object', 'evm.deployedBytecode.immutableReferences', 'evm.methodIdentifiers'] },
+  },
 } as const
 
 /** Source files, relative to `contracts/` with `/` separators (interfaces are compiled but not emitted). */
@@ -58,7 +61,11 @@ type SolcOutput = {
       string,
       {
         abi: unknown[]
-        evm: { bytecode: { object: string }; deployedBytecode: { object: string }; methodIdentifiers: Record<string, string> }
+        evm: {
+          bytecode: { object: string }
+          deployedBytecode: { object: string; immutableReferences?: Record<string, { start: number; length: number }[]> }
+          methodIdentifiers: Record<string, string>
+        }
       }
     >
   >
@@ -98,6 +105,15 @@ function compile(): Map<string, { json: string; ts: string }> {
       methodIdentifiers: c.evm.methodIdentifiers,
     }
     const json = `${JSON.stringify(artifact, null, 2)}\n`
+    // The runtime code a deployment must have (docs/contracts.md "Runtime code"): its length, where constructor-set
+    // immutables sit (they differ per deployment), and keccak256 of the code with those ranges zeroed.
+    const deployed = Buffer.from(c.evm.deployedBytecode.object, 'hex')
+    const immutables = Object.values(c.evm.deployedBytecode.immutableReferences ?? {})
+      .flat()
+      .map((r) => [r.start, r.length] as const)
+      .sort((a, b) => a[0] - b[0])
+    for (const [start, length] of immutables) deployed.fill(0, start, start + length)
+    const runtimeCode = { length: deployed.length, immutables, maskedHash: keccak256(deployed) }
     // RegentAppAuth → regentAppAuth, ERC1967Proxy → erc1967Proxy
     const camel = name.replace(/^[A-Z]+(?=[A-Z][a-z]|\d|$)|^[A-Z]/, (m) => m.toLowerCase())
     const ts = [
@@ -105,6 +121,9 @@ function compile(): Map<string, { json: string; ts: string }> {
       `export const ${camel}Abi = ${JSON.stringify(c.abi, null, 2)} as const`,
       '',
       `export const ${camel}Bytecode = '0x${c.evm.bytecode.object}' as const`,
+      '',
+      '/** The runtime code of a deployment: length, immutable ranges [start, length], keccak256 with them zeroed. */',
+      `export const ${camel}RuntimeCode = ${JSON.stringify(runtimeCode)} as const`,
       '',
     ].join('\n')
     out.set(name, { json, ts })

@@ -12,7 +12,7 @@
  */
 
 import { regentAppAuthAbi } from '@regent-tee/contracts'
-import { type Address, type Hex, keccak256, type PublicClient, type TestClient, toHex, type WalletClient } from 'viem'
+import { type Address, concat, type Hex, keccak256, type PublicClient, sha256, type TestClient, toHex, type WalletClient } from 'viem'
 
 /** A webhook under test: POSTs `body` to `/bootAuth/<kind>` and returns the status and parsed JSON. */
 export type Ask = (kind: 'app' | 'kms', body: unknown) => Promise<{ status: number; body: unknown }>
@@ -45,6 +45,12 @@ const compose = b32('compose:v1')
 const osImage = b32('os-image:dstack-0.5.8')
 const mrAggregated = b32('mr-aggregated:kms')
 const kmsOsImage = b32('os-image:kms')
+/** An OS image's expected registers (MRTD ‖ RTMR0 ‖ RTMR1 ‖ RTMR2) and dstack's mr_system of them: SHA-256(registers ‖ 0³²). */
+const registersOf = (label: string): Hex =>
+  concat([b32(`${label}:mrtd`), b32(`${label}:rtmr0`), b32(`${label}:rtmr1`), b32(`${label}:rtmr2`)]).padEnd(2 + 192 * 2, '0') as Hex
+const imageRegisters = registersOf('app-image')
+const kmsImageRegisters = registersOf('kms-image')
+const mrSystemOf = (registers: Hex): Hex => sha256(concat([registers, `0x${'00'.repeat(32)}`]))
 
 /** Runs the scenario, asking every webhook of `askers` the same questions at each step. */
 export async function runBootAuthScenario(chain: ScenarioChain, askers: Record<string, Ask>): Promise<Row[]> {
@@ -65,7 +71,7 @@ export async function runBootAuthScenario(chain: ScenarioChain, askers: Record<s
     instanceId: '0x1691ed1b47506cad7d08834668691d88246f5b1f',
     deviceId: b32('device'),
     mrAggregated: b32('mr-aggregated:app'),
-    mrSystem: b32('mr-system'),
+    mrSystem: mrSystemOf(imageRegisters),
     osImageHash: osImage,
     tcbStatus: 'UpToDate',
     advisoryIds: [],
@@ -86,8 +92,13 @@ export async function runBootAuthScenario(chain: ScenarioChain, askers: Record<s
     'tcb OutOfDate with advisories': facts({ tcbStatus: 'OutOfDate', advisoryIds: ['INTEL-SA-00837'] }),
   }
   const kmsVariants: Record<string, unknown> = {
-    'kms node': facts({ mrAggregated, osImageHash: kmsOsImage }),
-    'kms node, tcb SWHardeningNeeded': facts({ mrAggregated, osImageHash: kmsOsImage, tcbStatus: 'SWHardeningNeeded' }),
+    'kms node': facts({ mrAggregated, osImageHash: kmsOsImage, mrSystem: mrSystemOf(kmsImageRegisters) }),
+    'kms node, tcb SWHardeningNeeded': facts({
+      mrAggregated,
+      osImageHash: kmsOsImage,
+      mrSystem: mrSystemOf(kmsImageRegisters),
+      tcbStatus: 'SWHardeningNeeded',
+    }),
   }
   const malformed: Record<string, unknown> = {
     'missing appId': (() => {
@@ -125,7 +136,7 @@ export async function runBootAuthScenario(chain: ScenarioChain, askers: Record<s
 
   const added = await write(chain.appOwner, 'addComposeHash', [appId, compose])
   const addedAt = (await chain.client.getBlock({ blockNumber: added.blockNumber })).timestamp
-  await write(chain.appOwner, 'addOsImage', [appId, osImage])
+  await write(chain.appOwner, 'addOsImage', [appId, osImage, [imageRegisters]])
   await ask('3 compose hash + OS image pending timelock', 'app', { valid: variants.valid })
   await mineAt(addedAt + appTimelock - 1n)
   await ask('4 one second before activation', 'app', { valid: variants.valid })
@@ -143,7 +154,7 @@ export async function runBootAuthScenario(chain: ScenarioChain, askers: Record<s
   await write(chain.appOwner, 'removeComposeHash', [appId, compose])
   await ask('8 compose hash removed (immediate)', 'app', { valid: variants.valid })
 
-  await write(chain.governance, 'addKmsOsImage', [kmsOsImage])
+  await write(chain.governance, 'addKmsOsImage', [kmsOsImage, [kmsImageRegisters]])
   await write(chain.governance, 'addKmsMeasurement', [mrAggregated])
   await ask('9 KMS image + MR pending kmsTimelock', 'kms', kmsVariants)
   await mineAt((await latest()) + kmsTimelock)

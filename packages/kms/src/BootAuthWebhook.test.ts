@@ -9,7 +9,7 @@ import { deployContract, regentAppAuthAbi, regentAppAuthBytecode } from '@regent
 import { type Chain_, chainTest } from '@regent-tee/testing/chain'
 import { role, wallet } from '@regent-tee/testing/regent-fixture'
 import type { Address, PublicClient } from 'viem'
-import { createPublicClient, http } from 'viem'
+import { concat, createPublicClient, http, sha256 } from 'viem'
 import { describe, expect, test } from 'vitest'
 import { type Ask, kmsTimelock, runBootAuthScenario } from '../scripts/bootAuthScenario.js'
 import { backendUnavailable, parseBootInfo, startBootAuthWebhook } from './BootAuthWebhook.js'
@@ -68,7 +68,7 @@ describe('scenario', () => {
           "5 at activation | app | valid | 200 true "" "regent-gateway-app"",
           "6 both active | app | valid | 200 true "" "regent-gateway-app"",
           "6 both active | app | hex without 0x, upper case | 200 true "" "regent-gateway-app"",
-          "6 both active | app | empty instance id, no mrSystem/tcbStatus/advisoryIds | 200 true "" "regent-gateway-app"",
+          "6 both active | app | empty instance id, no mrSystem/tcbStatus/advisoryIds | 200 false "OS image measurement mismatch" "regent-gateway-app"",
           "6 both active | app | other compose hash | 200 false "Compose hash not allowed" "regent-gateway-app"",
           "6 both active | app | short compose hash (left-padded) | 200 false "Compose hash not allowed" "regent-gateway-app"",
           "6 both active | app | tcb OutOfDate with advisories | 200 true "" "regent-gateway-app"",
@@ -134,8 +134,10 @@ describe('kmsRoot option', () => {
       const composeHash = `0x${'22'.repeat(32)}`
       const osImageHash = `0x${'33'.repeat(32)}`
       await write('addComposeHash', [appId, composeHash])
-      await write('addOsImage', [appId, osImageHash])
-      const facts = { appId, composeHash, osImageHash, instanceId: '', deviceId: '', mrAggregated: '' }
+      const registers = `0x${'44'.repeat(192)}` as const // MRTD ‖ RTMR0 ‖ RTMR1 ‖ RTMR2 of the image
+      await write('addOsImage', [appId, osImageHash, [registers]])
+      const mrSystem = sha256(concat([registers, `0x${'00'.repeat(32)}`]))
+      const facts = { appId, composeHash, osImageHash, mrSystem, instanceId: '', deviceId: '', mrAggregated: '' }
       const ask = asker(hook.url)
       expect((await ask('app', facts)).body).toEqual({ isAllowed: false, reason: 'KMS root not allowed', gatewayAppId: '' })
       await write('addKmsRoot', [appId, kmsRoot])

@@ -28,6 +28,7 @@ export {
   type ReadCanonicalReturnType,
   readCanonical,
 } from './chain/readCanonical.js'
+export { ContractCodeError, matchesRuntimeCode, type RuntimeCode, verifyRegentCode } from './chain/verifyRegentCode.js'
 export {
   agentRegistryOf,
   type FindAgentParameters,

@@ -29,6 +29,7 @@ import {
   registerAgent,
   fromEnv as teeFromEnv,
   toAccount,
+  verifyRegentCode,
 } from '@regent-tee/sdk'
 import { mountUplift } from '@regent-tee/sdk/uplift'
 import { createPublicClient, createWalletClient, defineChain, type Hex, http, type LocalAccount, parseAbi } from 'viem'
@@ -70,6 +71,7 @@ try {
   const publicClient = createPublicClient({ chain, transport })
   const walletFor = (a: LocalAccount) => createWalletClient({ account: a, chain, transport })
   if ((await publicClient.getChainId()) !== chainId) throw new Error(`the RPC does not serve the measured chain ${chainId}`)
+  await verifyRegentCode(publicClient, { contracts }) // the host hands us the RPC: Regent's code at the measured addresses
   const faucet = env('REGENT_FAUCET_URL')
   if (faucet && (await publicClient.getBalance({ address: account.address })) === 0n) {
     const res = await fetch(faucet, {
