@@ -1,19 +1,22 @@
 import { type DeployerClient, deployDstackKms, deployRegentDstackApp, dstackKmsAbi, regentAppAuthAbi } from '@regent-tee/contracts'
 import { chainTest } from '@regent-tee/testing/chain'
 import { appIdOf, b32, deployRegent, mined, role, wallet } from '@regent-tee/testing/regent-fixture'
-import { getAddress, type PublicClient } from 'viem'
+import { concat, getAddress, type PublicClient, sha256 } from 'viem'
 import { describe, expect } from 'vitest'
 import * as DstackKmsAuth from './DstackKmsAuth.js'
 import * as KeyRelease from './KeyRelease.js'
 
 const kmsRoot = getAddress('0x00000000000000000000000000000000000c0ffe')
+/** The approved OS image's registers (MRTD ‖ RTMR0 ‖ RTMR1 ‖ RTMR2) and dstack's mr_system of them. */
+const registers = `0x${'5a'.repeat(192)}` as const
+const mrSystem = sha256(concat([registers, `0x${'00'.repeat(32)}`]))
 const boot = (appId: `0x${string}`) => ({
   appId,
   composeHash: b32('compose'),
   instanceId: appIdOf(appId, b32('instance')),
   deviceId: b32('device'),
   mrAggregated: b32('mr'),
-  mrSystem: b32('mrSystem'),
+  mrSystem,
   osImageHash: b32('os'),
   tcbStatus: 'UpToDate',
   advisoryIds: [] as string[],
@@ -37,7 +40,7 @@ describe('withDstackKms', () => {
     )
     for (const [fn, args] of [
       ['addComposeHash', [appId, b32('compose')]],
-      ['addOsImage', [appId, b32('os')]],
+      ['addOsImage', [appId, b32('os'), [registers]]],
       ['addKmsRoot', [appId, kmsRoot]],
     ] as const)
       await mined(chain, owner.writeContract({ address: regent.appAuth, abi: regentAppAuthAbi, functionName: fn, args } as never))
