@@ -22,6 +22,9 @@ import { regent, repoRoot } from '../../packages/cli/test/cli.js'
 // anvil's public test keys (never real funds): 0 deploys the contracts, 1 owns the app.
 const governanceKey = '0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80'
 const ownerKey = '0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d'
+/** The agent's operator (its address goes into the measured compose; it signs the uplift's admin requests). */
+const operatorKey = '0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a'
+let deployed: { url: string; agentId: string; wallet: string; appId: string } | undefined
 
 let root: string
 let project: string
@@ -72,7 +75,7 @@ const deploy = (extra: string[] = [], env: Record<string, string> = {}) =>
       ...extra,
     ],
     {
-      env: { REGENT_DEPLOYER_KEY: ownerKey, REGENT_DSTACK_TOKEN: vmm.vmmToken, ...env },
+      env: { REGENT_DEPLOYER_KEY: ownerKey, REGENT_OPERATOR_KEY: operatorKey, REGENT_DSTACK_TOKEN: vmm.vmmToken, ...env },
     },
   )
 
@@ -143,6 +146,48 @@ describe('regent deploy --target dstack (devnet VMM, standalone chain 84532)', (
     expect(second.code, second.stderr).toBe(0)
     const e = JSON.parse(second.stdout)
     expect([e.upgrade, e.appId, e.wallet, e.previous]).toEqual([true, d.appId, d.wallet, { vmId: d.vmId, stopped: true }])
+    deployed = e
+  }, 300_000)
+
+  test('default: regent uplift --target dstack --dir --network moves the agent to a new VM of its project on the standalone chain', async () => {
+    const e = deployed
+    if (!e) throw new Error('the deploy test did not leave an agent')
+    const r = await regent(
+      [
+        'uplift',
+        '--agent',
+        e.url,
+        '--target',
+        'dstack',
+        '--vmm-url',
+        vmm.vmmUrl,
+        '--dir',
+        project,
+        '--network',
+        'sepolia-local',
+        '--devnet-dir',
+        devnet,
+        '--key',
+        'import',
+        '--json',
+      ],
+      { env: { REGENT_OPERATOR_KEY: operatorKey, REGENT_DEPLOYER_KEY: ownerKey, REGENT_DSTACK_TOKEN: vmm.vmmToken } },
+    )
+    expect(r.code, r.stdout + r.stderr).toBe(0)
+    expect(r.stdout + r.stderr).not.toContain(operatorKey.slice(2))
+    const u = JSON.parse(r.stdout)
+    expect(u).toMatchObject({ state: 'done', key: 'import', sameWallet: true, appId: e.appId, target: { provider: 'dstack' } })
+    expect(u.verification).toMatchObject({ served: false, matches: true })
+    // RegentSuccession on the standalone chain names the new VM, one epoch on, with the same wallet.
+    const client = createPublicClient({ transport: http(chain.rpcUrl) })
+    const deployment = JSON.parse(await readFile(join(project, 'deployments', '84532.json'), 'utf8'))
+    const now = await readCanonical(client, { contracts: deployment.contracts, agentId: BigInt(e.agentId) })
+    expect([now.instance.host, now.instance.signer.toLowerCase(), String(now.epoch)]).toEqual([
+      u.target.url,
+      e.wallet.toLowerCase(),
+      u.result.epoch,
+    ])
+    expect(((await (await fetch(`${e.url}/health`)).json()) as { role: string }).role).toBe('demoted')
   }, 300_000)
 
   test('bad input: a wrong VMM token is refused (exit 1) and nothing is launched', async () => {

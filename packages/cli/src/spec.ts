@@ -431,9 +431,25 @@ export const commands: readonly CommandSpec[] = [
         name: 'approve',
         description: "devnet: approve the target's compose hash, OS image and KMS root for the agent's app (as its owner) first",
       },
+      {
+        name: 'dir',
+        value: 'dir',
+        description:
+          "--target dstack: the agent's project (regent.json): the target is built from it with the agent's measured settings and approved in its app (REGENT_DEPLOYER_KEY: the app owner)",
+      },
+      {
+        name: 'network',
+        value: 'name',
+        description: '--target dstack --dir: a chain of regent.json "networks" (default: the devnet chain)',
+      },
       { name: 'devnet-dir', value: 'dir', description: devnetDirHelp },
     ],
     examples: [
+      {
+        command:
+          'REGENT_OPERATOR_KEY=0x… REGENT_DEPLOYER_KEY=0x… regent uplift --agent https://agent.example --target dstack --dir . --network base-sepolia',
+        description: 'move an agent deployed with `regent deploy --target dstack` to a new VM of its project on the dstack host',
+      },
       {
         command: 'REGENT_OPERATOR_KEY=0x… regent uplift --agent http://127.0.0.1:8080 --target local --approve',
         description: 'move the agent into a devnet CVM running the example agent (option A: same address)',

@@ -494,3 +494,119 @@ function need<T>(value: T | undefined): T {
   if (value === undefined) throw new Error('a deploy step ran before the step it depends on')
   return value
 }
+
+/**
+ * The target of `regent uplift --agent <url> --target dstack --dir <project> [--network <name>]`: the project's agent,
+ * built with the running agent's measured settings (so the same compose hash as a deploy), approved in the app's
+ * RegentAppAuth entry (idempotent), and launched on the dstack VMM in the target role.
+ */
+export type ProjectTarget = {
+  readonly label: string
+  readonly chainId: number
+  readonly contracts: RegentContracts
+  readonly publicClient: AppAuth.Clients['publicClient']
+  readonly provider: ReturnType<typeof dstack>
+  /** Builds the target with `operator` in its settings and approves its compose hash (and OS image, KMS root). */
+  approve(operator: Address): Promise<{ appId: Hex; composeHash: Hex; added: string[] }>
+  /** Launches the approved build in the target role. */
+  launch(appId: Hex): Promise<{ id: string; url: string; provider: string }>
+}
+
+/**
+ * The project target of an uplift to dstack.
+ *
+ * @throws {UsageError} as `regent deploy --target dstack` (no VMM URL, no OS image measurements for a real host, no
+ *   chain); {CliError} `chain.mismatch` for a network whose deployment is not on its chain.
+ */
+export async function projectTarget(input: CommandInput, config: Config.Config, dir: string): Promise<ProjectTarget> {
+  const host = await settings(dir)
+  const devnetDir = typeof input.flags.devnetDir === 'string' ? input.flags.devnetDir : '.regent'
+  const devnetFile = await devnetStatus({ dir: devnetDir }).then(
+    (s) => (s.running ? s.file : undefined),
+    () => undefined,
+  )
+  const vmmUrl = (typeof input.flags.vmmUrl === 'string' ? input.flags.vmmUrl : undefined) ?? host.vmmUrl ?? devnetFile?.vmmUrl
+  if (!vmmUrl || !/^https?:\/\/\S+$/.test(vmmUrl))
+    throw new UsageError(
+      'usage',
+      '--target dstack needs --vmm-url <dstack-vmm URL> (or regent.json "dstack.vmmUrl", or a running devnet)',
+      {
+        docs,
+      },
+    )
+  const onDevnetVmm = devnetFile?.vmmUrl !== undefined && new URL(devnetFile.vmmUrl).origin === new URL(vmmUrl).origin
+  const target = await chainTarget(input, dir, devnetFile)
+  const devnetImage = onDevnetVmm ? DevnetTd.published(DevnetTd.defaultImage) : undefined
+  const osImageHash = host.osImageHash ?? devnetImage?.osImageHash
+  const osImageMeasurements = host.osImageMeasurements ?? devnetImage?.measurements
+  if (!osImageHash || !osImageMeasurements)
+    throw new UsageError(
+      'config.invalid',
+      'regent.json "dstack.osImageHash" and "dstack.osImageMeasurements" are required for a real dstack host',
+      {
+        docs,
+      },
+    )
+  const kmsRoot = host.kmsRoot ?? (onDevnetVmm && target.devnet ? devnetFile?.kmsRoot : undefined)
+  const provider = dstack({
+    vmmUrl,
+    token: process.env.REGENT_DSTACK_TOKEN || (onDevnetVmm ? devnetFile?.vmmToken : undefined),
+    image: host.image,
+    vcpu: host.vcpu,
+    memory: host.memory,
+    diskSize: host.diskSize,
+    vmPort: host.vmPort,
+    kmsRoot,
+    name: config.name,
+  })
+  let built: Build.Build | undefined
+  let image: string | undefined
+  return {
+    label: target.label,
+    chainId: target.chainId,
+    contracts: target.contracts as unknown as RegentContracts,
+    publicClient: target.clients.publicClient,
+    provider,
+    async approve(operator) {
+      built = await Build.build(dir, config, {
+        settings: {
+          v: 1,
+          operator,
+          chainId: target.chainId,
+          contracts: target.contracts as unknown as RegentContracts,
+          ...(onDevnetVmm && devnetFile ? { trustedRoots: [devnetFile.rootCa] } : {}),
+        },
+      })
+      if (onDevnetVmm && devnetFile) {
+        await devnetStorePusher(devnetDir)({ bundle: built.bundleDir, digest: built.bundleDigest })
+        image = `${config.name}@${built.bundleDigest}`
+      } else image = await buildAndPushImage(dir, config, host, built)
+      const a = await AppAuth.approve(target.clients, {
+        appAuth: target.appAuth,
+        name: config.name,
+        composeHash: built.composeHash,
+        osImageHash,
+        osImageMeasurements,
+        kmsRoot,
+        timelock: config.local.timelock,
+        setTimelock: false,
+        waitTimelock: false,
+      })
+      return { appId: a.appId, composeHash: built.composeHash as Hex, added: [...a.added] }
+    },
+    async launch(appId) {
+      const b = need(built)
+      return provider.launch({
+        compose: b.compose,
+        bundle: b.bundleDir,
+        appId,
+        env: {
+          REGENT_AGENT_NAME: config.name,
+          REGENT_RPC_URL: target.rpcUrl,
+          REGENT_UPLIFT_ROLE: 'target',
+          ...(devnetFile ? { REGENT_COLLATERAL_URL: devnetFile.collateralUrl } : {}),
+        },
+      })
+    },
+  }
+}

@@ -23,10 +23,13 @@ import { progress } from '../progress.js'
 import * as Admin from '../project/Admin.js'
 import * as AgentApp from '../project/AgentApp.js'
 import * as AppAuth from '../project/AppAuth.js'
+import * as Config from '../project/Config.js'
 import { resolveDevnetDir } from '../project/DevnetDir.js'
 import * as ExampleAgent from '../project/ExampleAgent.js'
 import { dstackOptions } from '../providers/dstack.js'
 import { type LaunchedTarget, type Provider, providerFor } from '../providers/Provider.js'
+import type { ProjectTarget } from './deployDstack.js'
+import * as DeployDstack from './deployDstack.js'
 
 const docs = 'docs/cli/uplift.md'
 /** How long a launched target may take to boot (KMS keys) and answer /health as an uplift target. */
@@ -122,6 +125,8 @@ export type UpliftAgentParameters = {
   approve?: boolean
   /** `--target dstack`: the dstack-vmm URL (default: the devnet's VMM). */
   vmmUrl?: string
+  /** `--target dstack --dir <project>`: the target built from the agent's project, on its chain (`--network`). */
+  project?: ProjectTarget
   devnetDir: string
   /** Plain progress lines instead of the animated list (stdout keeps the JSON). */
   json: boolean
@@ -150,7 +155,7 @@ export async function upliftAgent(p: UpliftAgentParameters): Promise<CommandResu
   const devnet = devnetReader(o.devnetDir)
   // --target dstack: the dstack-vmm provider (issue 15), the VMM from --vmm-url or the devnet's.
   const dstack = async () => dstackOptions({ vmmUrl: p.vmmUrl, devnet: await devnet().catch(() => undefined), devnetDir: o.devnetDir })
-  const provider = targetUrl ? undefined : providerFor(p.target ?? 'local', { devnet, dstack })
+  const provider = targetUrl || p.project ? undefined : providerFor(p.target ?? 'local', { devnet, dstack })
   const bundle = resolve(p.bundle ?? ExampleAgent.dir)
 
   const out: UpliftOutput = empty(o.agent, key)
@@ -168,7 +173,47 @@ export async function upliftAgent(p: UpliftAgentParameters): Promise<CommandResu
       },
     },
   ]
-  if (provider) {
+  const project = p.project
+  if (project) {
+    tasks.push(
+      {
+        title: `contracts: the project's build approved in the agent's app (${project.label})`,
+        task: async (_c, task) => {
+          const info = Admin.unwrap(o.agent, await admin.get().info())
+          if (!info.ok) throw refusalError(o.agent, info.refusal)
+          if (info.data.chainId !== project.chainId || info.data.succession.toLowerCase() !== project.contracts.succession.toLowerCase())
+            throw new CliError(
+              'chain.mismatch',
+              `the agent answers to chain ${info.data.chainId} (RegentSuccession ${info.data.succession}), not ${project.label} (chain ${project.chainId}, ${project.contracts.succession})`,
+              { hint: 'pass the --network the agent was deployed on', docs },
+            )
+          const a = await project.approve(info.data.operator)
+          const appOf = (await project.publicClient.readContract({
+            address: project.contracts.succession,
+            abi: regentSuccessionAbi,
+            functionName: 'appOf',
+            args: [BigInt(out.agent.agentId)],
+          })) as Address
+          if (appOf.toLowerCase() !== a.appId.toLowerCase())
+            throw new CliError('target.other_app', `agent ${out.agent.agentId} belongs to app ${appOf}, the project's app is ${a.appId}`, {
+              hint: 'pass the --dir of the project the agent was deployed from',
+              docs,
+            })
+          Object.assign(out, { appId: a.appId, composeHash: a.composeHash, approved: a.added })
+          task.title = `contracts: app ${a.appId} approves compose hash ${short(a.composeHash)} on ${project.label}${a.added.length ? ` (added ${a.added.join(', ')})` : ''}`
+        },
+      },
+      {
+        title: 'tee: launch the target on the dstack VMM',
+        task: async (_c, task) => {
+          launched = await project.launch(need(out.appId) as Hex)
+          out.target = { url: launched.url, wallet: null, provider: launched.provider, id: launched.id, stopped: false }
+          out.target.wallet = await waitForTarget(launched.url, { provider: project.provider, id: launched.id })
+          task.title = `tee: VM ${launched.id} at ${launched.url} (its own KMS wallet ${out.target.wallet})`
+        },
+      },
+    )
+  } else if (provider) {
     let compose: Uint8Array | undefined
     let bundleDir: string | undefined
     tasks.push(
@@ -231,8 +276,9 @@ export async function upliftAgent(p: UpliftAgentParameters): Promise<CommandResu
         return
       }
       // The agent did not take the target: a CVM this command launched is of no use, stop it.
-      if (launched && provider) {
-        target.stopped = await provider.stop(launched.id).then(
+      const launcher = provider ?? project?.provider
+      if (launched && launcher) {
+        target.stopped = await launcher.stop(launched.id).then(
           () => true,
           () => false,
         )
@@ -252,7 +298,7 @@ export async function upliftAgent(p: UpliftAgentParameters): Promise<CommandResu
   })
   await progress(tasks, o.json).run()
   if (out.state === 'refused' || !first) return { ok: false, data: out }
-  return follow(o, out, first, { verify: p.verify !== false })
+  return follow(o, out, first, { verify: p.verify !== false, ...(project ? { chain: project } : {}) })
 }
 
 /** `regent uplift --agent <url> --target local`. */
@@ -267,8 +313,21 @@ export const start: Command = {
       throw new UsageError('usage', 'pass either --target (launch a target) or --target-url (one you launched), not both', { docs })
     if (targetUrl && (input.flags.bundle !== undefined || input.flags.approve === true))
       throw new UsageError('usage', '--bundle and --approve are for a target the CLI launches: drop them with --target-url', { docs })
+    const projectDir = typeof input.flags.dir === 'string' ? resolve(input.flags.dir) : undefined
+    if (projectDir && (input.flags.target !== 'dstack' || targetUrl || input.flags.bundle !== undefined))
+      throw new UsageError(
+        'usage',
+        '--dir (a project to launch the target from) goes with --target dstack, without --bundle or --target-url',
+        {
+          docs,
+        },
+      )
+    if (input.flags.network !== undefined && !projectDir)
+      throw new UsageError('usage', '--network goes with --target dstack --dir <project>', { docs })
+    const project = projectDir ? await DeployDstack.projectTarget(input, await Config.load(projectDir), projectDir) : undefined
     return upliftAgent({
       ...o,
+      ...(project ? { project } : {}),
       key: keyFlag,
       force: input.flags.force === true,
       ...(typeof input.flags.target === 'string' ? { target: input.flags.target } : {}),
@@ -364,7 +423,7 @@ async function follow(
   o: Options,
   out: UpliftOutput,
   first: Admin.UpliftStatus,
-  { verify }: { verify: boolean } = { verify: true },
+  { verify, chain }: { verify: boolean; chain?: Pick<ProjectTarget, 'label' | 'contracts' | 'publicClient'> } = { verify: true },
 ): Promise<CommandResult<UpliftOutput>> {
   const watch = watcher(o, first)
   const mode = first.mode ?? out.key ?? 'import'
@@ -399,6 +458,16 @@ async function follow(
   out.state = 'done'
   out.sameWallet = s.result.signer.toLowerCase() === out.agent.wallet.toLowerCase()
   const targetUrl = s.targetUrl ?? out.target?.url
+  if (chain && verify) {
+    // Another chain than the devnet's: RegentSuccession there must name what the agent reported.
+    const c = await readCanonical(chain.publicClient, { contracts: chain.contracts, agentId: BigInt(out.agent.agentId) })
+    out.verification = canonicalRecord(
+      c,
+      need(s.result),
+      `read on ${chain.label}: \`regent identity verify <url> --rpc-url … --contracts …\` runs the identity function there`,
+    )
+    return { ok: out.verification.served === false && out.verification.matches, data: out }
+  }
   const file = verify && targetUrl ? await devnetReader(o.devnetDir)().catch(() => undefined) : undefined
   if (file && targetUrl) {
     await progress(
@@ -635,9 +704,22 @@ async function verifyCanonical(
     return { served: true, isAgent: d.isAgent, score: d.score, failures: d.failures }
   }
   const c = await readCanonical(AppAuth.clients(file).publicClient, { contracts: file.contracts, agentId })
+  return canonicalRecord(
+    c,
+    result,
+    'the new instance serves no /identity, so the identity function cannot be run on it; RegentSuccession is read instead',
+  )
+}
+
+/** RegentSuccession's record compared with what the agent reported. */
+function canonicalRecord(
+  c: Awaited<ReturnType<typeof readCanonical>>,
+  result: NonNullable<Admin.UpliftStatus['result']>,
+  note: string,
+): Verification {
   return {
     served: false,
-    note: 'the new instance serves no /identity, so the identity function cannot be run on it; RegentSuccession is read instead',
+    note,
     matches: c.instance.signer.toLowerCase() === result.signer.toLowerCase() && String(c.epoch) === result.epoch,
     canonical: {
       epoch: String(c.epoch),

@@ -4,7 +4,7 @@
  * registers itself in ERC-8004 and becomes the canonical instance in RegentSuccession (or takes over from its previous
  * instance after an upgrade). It keeps notes in a sealed state, and it can move itself to another TEE host with
  * `regent uplift --agent <url>` (the SDK's mountUplift: the operator's signed admin API, the target role, forwarding).
- *   GET  /health               { ok, role, agentId, wallet, appId, composeHash, notes }
+ *   GET  /health               { ok, role (agent | uplift-target | demoted), agentId, wallet, appId, composeHash, notes }
  *   GET  /identity?nonce=0x…   the identity bundle attested over the caller's nonce (docs/protocol.md)
  *   POST /notes  { text }      remembers a note;  GET /notes  the notes
  * Environment (host settings only): PORT, REGENT_RPC_URL, REGENT_DATA_DIR, optionally REGENT_PUBLIC_URL,
@@ -151,9 +151,10 @@ try {
       if (route === 'GET /health')
         return send(res, 200, {
           ok: true,
-          role: uplift.role(),
+          // `uplift-target`: a CVM waiting to be handed the agent (what `regent uplift` waits for), with its own wallet.
+          role: uplift.role() === 'target' ? 'uplift-target' : uplift.role(),
           agentId: agent?.agentId.toString() ?? null,
-          wallet: agent?.account.address ?? null,
+          wallet: agent?.account.address ?? account.address,
           appId,
           composeHash,
           notes: notes().length,
