@@ -55,8 +55,8 @@ export type Approval = {
   /** true when this run registered the app. */
   registered: boolean
   timelock: number
-  /** What this run added (the rest was already listed). */
-  added: ('composeHash' | 'osImage' | 'kmsRoot')[]
+  /** What this run added (the rest was already listed); `enrollment`: it opened the app's enrollment. */
+  added: ('composeHash' | 'osImage' | 'kmsRoot' | 'enrollment')[]
   /** Unix seconds at which everything needed is active (≤ chain time once approved). */
   activatesAt: number
   /** Seconds the chain clock was advanced (`--wait-timelock`), 0 otherwise. */
@@ -202,6 +202,8 @@ export async function approveMeasurement(
     /** The OS image's measurements (one per VM shape), recorded with its approval. */
     osImageMeasurements: readonly Hex[]
     kmsRoot: Address | undefined
+    /** Also open the app's enrollment (its agents enroll themselves at boot): a first deploy under this app. */
+    openEnrollment?: boolean
     docs: string
   },
 ): Promise<{ added: Approval['added'] }> {
@@ -220,10 +222,13 @@ export async function approveMeasurement(
     { kind: 'osImage', value: params.osImageHash, at: 'osImageActivatesAt', add: 'addOsImage', extra: [params.osImageMeasurements] },
     ...(params.kmsRoot ? [{ kind: 'kmsRoot' as const, value: params.kmsRoot, at: 'kmsRootActivatesAt', add: 'addKmsRoot' }] : []),
   ]
+  // The owner's consent to the app's agents enrolling in RegentSuccession (they enroll themselves at boot).
+  if (params.openEnrollment && !(await read<boolean>('isEnrollmentOpen', [appId])))
+    items.unshift({ kind: 'enrollment', value: '0x01', at: '', add: 'setOpenEnrollment' })
   const added: Approval['added'] = []
   let activatesAt = 0
   for (const item of items) {
-    let at = Number(await read<bigint>(item.at, [appId, item.value]))
+    let at = item.kind === 'enrollment' ? 0 : Number(await read<bigint>(item.at, [appId, item.value]))
     if (at === 0) {
       try {
         const { request } = await publicClient.simulateContract({
@@ -231,7 +236,7 @@ export async function approveMeasurement(
           address: appAuth,
           abi: regentAppAuthAbi,
           functionName: item.add,
-          args: [appId, item.value, ...(item.extra ?? [])],
+          args: item.kind === 'enrollment' ? [appId, true] : [appId, item.value, ...(item.extra ?? [])],
         } as never)
         const receipt = await publicClient.waitForTransactionReceipt({ hash: await wallet.writeContract(request as never) })
         if (receipt.status !== 'success') throw new Error(`${item.add} reverted`)
@@ -240,7 +245,7 @@ export async function approveMeasurement(
         throw new CliError('chain.reverted', `RegentAppAuth.${item.add} failed: ${reason.split('\n')[0]}`, { docs, cause })
       }
       added.push(item.kind)
-      at = Number(await read<bigint>(item.at, [appId, item.value]))
+      if (item.kind !== 'enrollment') at = Number(await read<bigint>(item.at, [appId, item.value]))
     }
     activatesAt = Math.max(activatesAt, at)
   }

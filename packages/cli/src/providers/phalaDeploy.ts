@@ -192,7 +192,7 @@ export async function deployPhala(
       title: 'identity: the agent, its wallet and key provenance',
       task: async (ctx, task) => {
         ctx.url = await Phala.appUrlOf(client, need(ctx.cvmId))
-        ctx.health = await waitForHealth(ctx.url)
+        ctx.health = await waitForHealth(ctx.url, { client, cvmId: need(ctx.cvmId) })
         const nonce = `0x${randomBytes(32).toString('hex')}`
         const res = await fetch(`${ctx.url}/identity?nonce=${nonce}`, { signal: AbortSignal.timeout(30_000) })
         if (!res.ok) throw new CliError('agent.identity', `the agent's /identity answered HTTP ${res.status}`, { docs })
@@ -295,6 +295,7 @@ export async function deployPhala(
             osImageHash,
             osImageMeasurements: published.measurements,
             kmsRoot,
+            openEnrollment: true, // the agent enrolls itself in RegentSuccession at boot: the owner's consent
             docs,
           })
           task.title = `contracts: app 0x${ctx.appId} (${kms === 'phala' ? "Phala's id" : 'RegentDstackApp in DstackKms'}) approves compose hash ${short(need(ctx.composeHash))} and KMS root ${kmsRoot}`
@@ -529,8 +530,14 @@ async function addComposeHash(clients: AppAuth.Clients, appAuth: Address, appId:
   }
 }
 
-/** Polls (bounded) until the agent answers /health with its agent id and wallet. */
-async function waitForHealth(url: string): Promise<{ agentId: string; wallet: string }> {
+/**
+ * Polls (bounded) until the agent answers /health with its agent id and wallet; a CVM that stops first, or the
+ * deadline, fails with the last lines of its output.
+ */
+async function waitForHealth(
+  url: string,
+  cvm: { client: ReturnType<typeof Phala.clientOf>; cvmId: string },
+): Promise<{ agentId: string; wallet: string }> {
   const deadline = Date.now() + 120_000
   for (;;) {
     const health = await fetch(`${url}/health`, { signal: AbortSignal.timeout(5_000) }).then(
@@ -539,8 +546,24 @@ async function waitForHealth(url: string): Promise<{ agentId: string; wallet: st
     )
     if (health && typeof health.agentId === 'string' && typeof health.wallet === 'string')
       return { agentId: health.agentId, wallet: health.wallet }
-    if (Date.now() > deadline) throw new CliError('agent.boot_failed', `the agent at ${url} did not answer /health within 120 s`, { docs })
-    await new Promise((r) => setTimeout(r, 250))
+    const status = await Phala.getCvmInfo(cvm.client, { id: cvm.cvmId }).then(
+      (i) => (i as { status?: string }).status,
+      () => undefined,
+    )
+    const stopped = status === 'exited' || status === 'stopped' || status === 'deleted'
+    if (stopped || Date.now() > deadline) {
+      const tail = (await Phala.logs(cvm.client, cvm.cvmId, 5).catch(() => ''))
+        .trim()
+        .split('\n')
+        .filter((l) => l.length > 0)
+        .at(-1)
+      throw new CliError(
+        'agent.boot_failed',
+        `the agent at ${url} ${stopped ? `stopped (${status})` : 'did not answer /health within 120 s'}${tail ? `: ${tail}` : ''}`,
+        { hint: `its output: the log endpoint of CVM ${cvm.cvmId}`, docs },
+      )
+    }
+    await new Promise((r) => setTimeout(r, 250)) // the agent is still booting
   }
 }
 
