@@ -560,7 +560,6 @@ export async function projectTarget(input: CommandInput, config: Config.Config, 
     name: config.name,
   })
   let built: Build.Build | undefined
-  let image: string | undefined
   return {
     label: target.label,
     chainId: target.chainId,
@@ -577,10 +576,9 @@ export async function projectTarget(input: CommandInput, config: Config.Config, 
           ...(onDevnetVmm && devnetFile ? { trustedRoots: [devnetFile.rootCa] } : {}),
         },
       })
-      if (onDevnetVmm && devnetFile) {
-        await devnetStorePusher(devnetDir)({ bundle: built.bundleDir, digest: built.bundleDigest })
-        image = `${config.name}@${built.bundleDigest}`
-      } else image = await buildAndPushImage(dir, config, host, built)
+      // The host pulls what the compose pins: the devnet's VMM from its bundle store, a real host from the registry.
+      if (onDevnetVmm && devnetFile) await devnetStorePusher(devnetDir)({ bundle: built.bundleDir, digest: built.bundleDigest })
+      else await buildAndPushImage(dir, config, host, built)
       const a = await AppAuth.approve(target.clients, {
         appAuth: target.appAuth,
         name: config.name,
