@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config'
+import { budget } from './packages/testing/src/profile.js'
 
 export default defineConfig({
   // Workspace packages resolve to their TypeScript sources (the `source` export condition), not to dist/;
@@ -12,8 +13,9 @@ export default defineConfig({
     pool: 'forks',
     // 2-core machines: two workers, each with its own anvil (see packages/contracts/test/chain.ts).
     maxWorkers: 2,
-    testTimeout: 60_000,
-    hookTimeout: 60_000,
+    // REGENT_TEST_TIME_SCALE scales every budget (packages/testing/src/profile.ts); waits are for readiness.
+    testTimeout: budget(60_000),
+    hookTimeout: budget(60_000),
     reporters: ['default'],
   },
 })

@@ -111,7 +111,12 @@ describe('regent uplift against the example agent', () => {
         body: '{}',
       })
     ).json()) as { vms: { id: string; app_id: string }[] }
-    expect(vms.vms.find((v) => v.id === d.target.id)?.app_id.replace(/^0x/, '').toLowerCase()).toBe(appId.slice(2).toLowerCase())
+    expect(
+      vms.vms
+        .find((v) => v.id === d.target.id)
+        ?.app_id.replace(/^0x/, '')
+        .toLowerCase(),
+    ).toBe(appId.slice(2).toLowerCase())
     const now = await canonical(agentId)
     expect([now.epoch, now.instance.host]).toEqual([2n, d.target.url])
     expect(d.verification).toMatchObject({ served: true, isAgent: true })

@@ -4,12 +4,11 @@
  * instance, the same root, every acknowledged write and the treasury intact. The scenario is in uplift-crash.ts.
  */
 import { describe, test } from 'vitest'
-import { scenario, sourcePoints, useCrashDevnet } from './uplift-crash.js'
+import { crashCases, scenario, sourcePoints, useCrashDevnet } from './uplift-crash.js'
 
 useCrashDevnet('source')
 
-describe('uplift: the source is SIGKILLed at every journal point, both key options', () => {
-  for (const mode of ['import', 'rotate'] as const)
-    for (const point of sourcePoints(mode))
-      test(`source killed at ${point} (${mode}) resumes and finishes`, () => scenario('source', mode, point))
+describe('uplift: the source is SIGKILLed at every journal point (REGENT_TEST_PROFILE=full: for both key options)', () => {
+  for (const { mode, point } of crashCases(sourcePoints))
+    test(`source killed at ${point} (${mode}) resumes and finishes`, () => scenario('source', mode, point))
 })

@@ -4,12 +4,11 @@
  * instance, the same root, every acknowledged write and the treasury intact. The scenario is in uplift-crash.ts.
  */
 import { describe, test } from 'vitest'
-import { scenario, targetPoints, useCrashDevnet } from './uplift-crash.js'
+import { crashCases, scenario, targetPoints, useCrashDevnet } from './uplift-crash.js'
 
 useCrashDevnet('target')
 
-describe('uplift: the target is SIGKILLed at every journal point, both key options', () => {
-  for (const mode of ['import', 'rotate'] as const)
-    for (const point of targetPoints(mode))
-      test(`target killed at ${point} (${mode}) reboots and the uplift finishes`, () => scenario('target', mode, point))
+describe('uplift: the target is SIGKILLed at every journal point (REGENT_TEST_PROFILE=full: for both key options)', () => {
+  for (const { mode, point } of crashCases(targetPoints))
+    test(`target killed at ${point} (${mode}) reboots and the uplift finishes`, () => scenario('target', mode, point))
 })

@@ -1,6 +1,7 @@
 import { agentTreasuryAbi, regentSuccessionAbi } from '@regent-tee/contracts'
 import type { Devnet } from '@regent-tee/devnet'
 import { readCanonical } from '@regent-tee/sdk'
+import { testProfile } from '@regent-tee/testing/profile'
 import { createPublicClient, type Hex, http, parseEventLogs, zeroAddress } from 'viem'
 import { beforeAll, expect } from 'vitest'
 import { admin, call, deposit, randomName, startWild, upliftLine, useAgentDevnet } from './agent-process.js'
@@ -39,6 +40,18 @@ export const sourcePoints = (mode: 'import' | 'rotate') => [
   'after:handover',
   'sent:handover',
 ]
+/**
+ * The (mode, point) cases a profile runs: `full` every point of both key options; `ci` every point once with the key
+ * options alternating, and the points only one option has (its key step, option B's agent wallet) always.
+ */
+export function crashCases(points: (mode: 'import' | 'rotate') => string[]): { mode: 'import' | 'rotate'; point: string }[] {
+  const all = (['import', 'rotate'] as const).flatMap((mode) => points(mode).map((point, i) => ({ mode, point, i })))
+  const other = { import: points('rotate'), rotate: points('import') }
+  return all
+    .filter(({ mode, point, i }) => testProfile === 'full' || !other[mode].includes(point) || i % 2 === (mode === 'import' ? 0 : 1))
+    .map(({ mode, point }) => ({ mode, point }))
+}
+
 /** The target's points: each kills it after it journaled a request, before it answered. */
 export const targetPoints = (mode: 'import' | 'rotate') => [
   'after:source-hello',
