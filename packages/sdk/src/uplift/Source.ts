@@ -6,11 +6,12 @@
  * first, so a resumed step never sends twice. Nothing secret leaves before `verifyTarget` says ok.
  */
 import { identityRegistryAbi, regentAppAuthAbi, regentSuccessionAbi } from '@regent-tee/contracts'
-import { type Client, getAddress, type Hex, type LocalAccount, parseEventLogs } from 'viem'
-import { readContract } from 'viem/actions'
+import { type Client, getAddress, type Hex, type LocalAccount } from 'viem'
+import { getBlockNumber, readContract } from 'viem/actions'
 import type * as Checkpoint from '../Checkpoint.js'
 import { assertCanonical } from '../chain/assertCanonical.js'
 import { commitState } from '../chain/commitState.js'
+import { getLogsBounded } from '../chain/getLogsBounded.js'
 import { readCanonical } from '../chain/readCanonical.js'
 import { fromAgentUri, toAgentUri } from '../chain/registerAgent.js'
 import { type RegentContracts, send as sendTx, type WriteClient } from '../chain/transact.js'
@@ -285,18 +286,21 @@ export async function uplift(parameters: UpliftParameters): Promise<UpliftReturn
     quoteHash: target.quoteHash,
     host: target.targetUrl,
   }
+  // The chain height before the handover is sent: a resumed step looks for its transaction from there, in bounded
+  // windows (public RPCs refuse wide eth_getLogs ranges).
+  const sentFrom = BigInt(await journal.step('handover-from', async () => (await getBlockNumber(client, { cacheTime: 0 })).toString()))
   const { transactionHash } = await journal.step('handover-tx', async () => {
     const c = await readCanonical(client, { contracts, agentId })
     if (c.epoch === heldEpoch + 1n && lower(c.instance.signer) === newSigner && lower(c.instance.quoteHash) === target.quoteHash) {
       // The transaction that made this exact switch: the agent's CanonicalChanged to this epoch.
-      const logs = parseEventLogs({
-        abi: regentSuccessionAbi,
-        eventName: 'CanonicalChanged',
-        logs: (await client.request({
-          method: 'eth_getLogs',
-          params: [{ address: contracts.succession, fromBlock: '0x0', toBlock: 'latest' }],
-        })) as never,
-      }).filter((l) => (l.args as { agentId: bigint }).agentId === agentId && (l.args as { epoch: bigint }).epoch === heldEpoch + 1n)
+      const logs = (
+        await getLogsBounded(client, {
+          address: contracts.succession,
+          abi: regentSuccessionAbi,
+          eventName: 'CanonicalChanged',
+          fromBlock: sentFrom,
+        })
+      ).filter((l) => (l.args as { agentId?: bigint }).agentId === agentId && (l.args as { epoch?: bigint }).epoch === heldEpoch + 1n)
       return { transactionHash: (logs.at(-1)?.transactionHash ?? '0x') as Hex }
     }
     if (mode === 'import') {

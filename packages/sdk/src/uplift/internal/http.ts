@@ -67,14 +67,71 @@ export function sendError(res: ServerResponse, error: unknown): void {
   else send(res, 500, { error: { code: 'internal', message: 'internal error' } })
 }
 
-/** POSTs a message (canonical JSON) and returns the parsed JSON answer; a 4xx/5xx becomes an UpliftRefusedError. */
-export async function post(url: string, body: string, step: string): Promise<unknown> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
-  const json = (await res.json()) as { error?: { code: string; message: string } }
-  if (!res.ok)
-    throw new UpliftRefusedError({
-      step,
-      reasons: [{ code: json.error?.code ?? `http.${res.status}`, message: json.error?.message ?? `HTTP ${res.status}` }],
+/** How long the source waits for one answer of the target (a handover may wait for a transaction). */
+export const answerTimeoutMs = 120_000
+/** The largest answer the source reads (a TargetHello with its quote and event log is far below). */
+export const maxAnswer = 4 * 1024 * 1024
+
+/**
+ * POSTs a message (canonical JSON) and returns the parsed JSON answer. Every failure is an UpliftRefusedError naming
+ * the step: the target's own 4xx/5xx code; `target.unreachable` (no connection, or no answer within
+ * {@link answerTimeoutMs}); `target.bad_answer` (not JSON, or over {@link maxAnswer} bytes).
+ */
+export async function post(url: string, body: string, step: string, timeoutMs = answerTimeoutMs): Promise<unknown> {
+  const refuse = (code: string, message: string): never => {
+    throw new UpliftRefusedError({ step, reasons: [{ code, message }] })
+  }
+  let res: Response
+  let text: string
+  try {
+    res = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+      signal: AbortSignal.timeout(timeoutMs),
     })
+    const length = Number(res.headers.get('content-length') ?? '0')
+    if (length > maxAnswer) return refuse('target.bad_answer', `the answer is ${length} bytes, over ${maxAnswer}`)
+    const read = await readCapped(res, maxAnswer)
+    if (read === undefined) return refuse('target.bad_answer', `the answer of ${url} is over ${maxAnswer} bytes`)
+    text = read
+  } catch (error) {
+    if (error instanceof UpliftRefusedError) throw error
+    const timedOut = (error as { name?: string }).name === 'TimeoutError'
+    return refuse(
+      'target.unreachable',
+      timedOut ? `no answer from ${url} within ${timeoutMs / 1000} s` : `${url}: ${(error as Error).message}`,
+    )
+  }
+  let json: { error?: { code?: unknown; message?: unknown } }
+  try {
+    json = JSON.parse(text) as typeof json
+  } catch {
+    return refuse(res.ok ? 'target.bad_answer' : `http.${res.status}`, `the answer of ${url} is not JSON (HTTP ${res.status})`)
+  }
+  if (!res.ok) {
+    const code = typeof json?.error?.code === 'string' ? json.error.code : `http.${res.status}`
+    const message = typeof json?.error?.message === 'string' ? json.error.message : `HTTP ${res.status}`
+    refuse(code, message)
+  }
   return json
+}
+
+/** The body as text; undefined past `limit` bytes (a target that streams without end is cut off). */
+async function readCapped(res: Response, limit: number): Promise<string | undefined> {
+  const reader = res.body?.getReader()
+  if (!reader) return ''
+  const chunks: Uint8Array[] = []
+  let size = 0
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    size += value.length
+    if (size > limit) {
+      await reader.cancel()
+      return undefined
+    }
+    chunks.push(value)
+  }
+  return Buffer.concat(chunks).toString('utf8')
 }
