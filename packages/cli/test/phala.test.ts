@@ -11,6 +11,8 @@ import { type Address, createPublicClient, http } from 'viem'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { regent, repoRoot } from './cli.js'
 
+/** The agents' operator (anvil's public key #5: its address goes into the measured compose). */
+const operatorKey = '0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba'
 let root: string
 let devnet: string
 let env: Record<string, string>
@@ -31,7 +33,7 @@ beforeAll(async () => {
   const up = await regent(['dev', 'up', '--dir', devnet, '--json'])
   expect(up.code).toBe(0)
   file = JSON.parse(await readFile(join(devnet, 'devnet.json'), 'utf8'))
-  env = { PHALA_CLOUD_API_PREFIX: file.phalaApiUrl, PHALA_CLOUD_API_KEY: file.phalaApiKey }
+  env = { PHALA_CLOUD_API_PREFIX: file.phalaApiUrl, PHALA_CLOUD_API_KEY: file.phalaApiKey, REGENT_OPERATOR_KEY: operatorKey }
 }, 180_000)
 afterAll(async () => {
   await regent(['dev', 'down', '--dir', devnet])
@@ -69,7 +71,24 @@ describe('regent deploy --target phala', () => {
     expect(u).toMatchObject({ upgrade: true, appId: d.appId, wallet: d.wallet, agentId: d.agentId, cvmId: d.cvmId })
     expect(u.composeHash).not.toBe(d.composeHash)
     expect(await read('isComposeHashApproved', [d.appId, u.composeHash])).toBe(true)
-  }, 300_000)
+
+    // regent uplift --target phala: the agent moves to a new instance of its Phala app, with its key (option A).
+    const moved = await regent(['uplift', '--agent', u.url, '--target', 'phala', '--dir', dir, '--devnet-dir', devnet, '--json'], { env })
+    expect(moved.code, moved.stdout + moved.stderr).toBe(0)
+    expect(moved.stdout + moved.stderr).not.toContain(operatorKey.slice(2))
+    const m = JSON.parse(moved.stdout)
+    expect(m).toMatchObject({ state: 'done', key: 'import', sameWallet: true, appId: d.appId, target: { provider: 'phala' } })
+    expect(m.target.id).not.toBe(d.cvmId)
+    expect(m.target.url).not.toBe(u.url)
+    expect(m.verification).toMatchObject({ served: false, matches: true })
+    const { readCanonical } = await import('@regent-tee/sdk')
+    const now = await readCanonical(client, { contracts: file.contracts as never, agentId: BigInt(d.agentId) })
+    expect([now.instance.host, now.instance.signer.toLowerCase(), String(now.epoch)]).toEqual([
+      m.target.url,
+      d.wallet.toLowerCase(),
+      m.result.epoch,
+    ])
+  }, 420_000)
 
   test("default: on-chain KMS — a RegentDstackApp in dstack's DstackKms gates the boot", async () => {
     const dir = await project('phala-onchain')

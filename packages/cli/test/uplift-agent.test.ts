@@ -179,12 +179,20 @@ describe('regent uplift (usage)', () => {
     expect([r.code, JSON.parse(r.stdout).error.message]).toEqual([2, '--agent takes a base URL (http or https), not "ftp://agent"'])
   })
 
-  test('behavior: --target phala is not available (target.unsupported, exit 1)', async () => {
-    const r = await regent(['uplift', '--agent', 'http://127.0.0.1:8080', '--target', 'phala'])
+  test('behavior: --target eigenx is not available (target.unsupported, exit 1); --target phala needs --dir (exit 2); --dir needs dstack or phala', async () => {
+    const r = await regent(['uplift', '--agent', 'http://127.0.0.1:8080', '--target', 'eigenx'])
     expect([r.code, r.stdout]).toEqual([1, ''])
     expect(r.stderr).toBe(
-      'error: launching on phala is not available in this version\nhint: use --target local (the devnet)\ndocs: docs/providers.md\n',
+      'error: launching on eigenx is not available in this version\nhint: use --target local (the devnet)\ndocs: docs/providers.md\n',
     )
+    const phala = await regent(['uplift', '--agent', 'http://127.0.0.1:8080', '--target', 'phala'])
+    expect([phala.code, phala.stderr.split('\n')[0]]).toEqual([
+      2,
+      'error: --target phala moves the agent to a new instance of its Phala app: pass --dir <project>',
+    ])
+    const local = await regent(['uplift', '--agent', 'http://127.0.0.1:8080', '--target', 'local', '--dir', '.'])
+    expect(local.code).toBe(2)
+    expect(local.stderr).toContain('--dir (a project to launch the target from) goes with --target dstack|phala')
   })
 
   test('behavior: an unknown --target exits 2', async () => {

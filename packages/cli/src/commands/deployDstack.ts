@@ -32,6 +32,7 @@ import type * as Config from '../project/Config.js'
 import * as Network from '../project/Network.js'
 import * as Record from '../project/Record.js'
 import { type DstackOptions, devnetStorePusher, dstack, vmInfo } from '../providers/dstack.js'
+import type { Provider } from '../providers/Provider.js'
 
 const docs = 'docs/targets/dstack.md'
 const bootTimeoutMs = 120_000
@@ -505,7 +506,7 @@ export type ProjectTarget = {
   readonly chainId: number
   readonly contracts: RegentContracts
   readonly publicClient: AppAuth.Clients['publicClient']
-  readonly provider: ReturnType<typeof dstack>
+  readonly provider: Provider
   /** Builds the target with `operator` in its settings and approves its compose hash (and OS image, KMS root). */
   approve(operator: Address): Promise<{ appId: Hex; composeHash: Hex; added: string[] }>
   /** Launches the approved build in the target role. */

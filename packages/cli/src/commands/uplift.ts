@@ -204,7 +204,7 @@ export async function upliftAgent(p: UpliftAgentParameters): Promise<CommandResu
         },
       },
       {
-        title: 'tee: launch the target on the dstack VMM',
+        title: `tee: launch the target through the ${project.provider.name} provider`,
         task: async (_c, task) => {
           launched = await project.launch(need(out.appId) as Hex)
           out.target = { url: launched.url, wallet: null, provider: launched.provider, id: launched.id, stopped: false }
@@ -314,17 +314,26 @@ export const start: Command = {
     if (targetUrl && (input.flags.bundle !== undefined || input.flags.approve === true))
       throw new UsageError('usage', '--bundle and --approve are for a target the CLI launches: drop them with --target-url', { docs })
     const projectDir = typeof input.flags.dir === 'string' ? resolve(input.flags.dir) : undefined
-    if (projectDir && (input.flags.target !== 'dstack' || targetUrl || input.flags.bundle !== undefined))
+    const onProject = input.flags.target === 'dstack' || input.flags.target === 'phala'
+    if (projectDir && (!onProject || targetUrl || input.flags.bundle !== undefined))
       throw new UsageError(
         'usage',
-        '--dir (a project to launch the target from) goes with --target dstack, without --bundle or --target-url',
+        '--dir (a project to launch the target from) goes with --target dstack|phala, without --bundle or --target-url',
         {
           docs,
         },
       )
-    if (input.flags.network !== undefined && !projectDir)
+    if (input.flags.network !== undefined && (!projectDir || input.flags.target !== 'dstack'))
       throw new UsageError('usage', '--network goes with --target dstack --dir <project>', { docs })
-    const project = projectDir ? await DeployDstack.projectTarget(input, await Config.load(projectDir), projectDir) : undefined
+    if (input.flags.target === 'phala' && !projectDir)
+      throw new UsageError('usage', '--target phala moves the agent to a new instance of its Phala app: pass --dir <project>', { docs })
+    const config = projectDir ? await Config.load(projectDir) : undefined
+    const project =
+      projectDir && config
+        ? input.flags.target === 'phala'
+          ? await (await import('../providers/phalaDeploy.js')).phalaProjectTarget(input, config, projectDir)
+          : await DeployDstack.projectTarget(input, config, projectDir)
+        : undefined
     return upliftAgent({
       ...o,
       ...(project ? { project } : {}),

@@ -1,7 +1,8 @@
 /**
  * Where an uplift target is launched (DESIGN.md §10 step 1, docs/providers.md). A provider boots a CVM from an
- * exact app-compose.json and a bundle under an app id, and returns where the new instance answers. Only the
- * devnet (`--target local`) is built; phala, dstack and eigenx are named so that a user learns they are not.
+ * exact app-compose.json and a bundle under an app id, and returns where the new instance answers. `local` (the
+ * devnet) and `dstack` are built here; `phala` moves an agent between instances of its Phala app from its project
+ * (`regent uplift --target phala --dir`, providers/phalaDeploy.ts); eigenx is named so that a user learns it is not.
  */
 import type { DevnetFile } from '@regent-tee/devnet'
 import type { Hex } from 'viem'

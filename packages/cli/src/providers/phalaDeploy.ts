@@ -15,11 +15,12 @@ import { join, relative, resolve } from 'node:path'
 import { type Collateral, createTrustedRoot } from '@regent-tee/attest'
 import { deployRegentDstackApp, dstackKmsAbi, regentAppAuthAbi } from '@regent-tee/contracts'
 import { DevnetTd, status as devnetStatus, PhalaRegistry } from '@regent-tee/devnet'
-import type { IdentityBundle } from '@regent-tee/sdk'
+import type { IdentityBundle, RegentContracts } from '@regent-tee/sdk'
 import type { ListrTask } from 'listr2'
 import { type Address, createWalletClient, type Hex, http, numberToHex } from 'viem'
 import { mnemonicToAccount, privateKeyToAccount } from 'viem/accounts'
 import type { CommandInput, CommandResult } from '../command.js'
+import type { ProjectTarget } from '../commands/deployDstack.js'
 import { CliError, UsageError } from '../errors.js'
 import { progress } from '../progress.js'
 import * as Admin from '../project/Admin.js'
@@ -581,3 +582,76 @@ function need<T>(value: T | undefined | null): T {
 const short = (hex: string) => (hex.length > 20 ? `${hex.slice(0, 10)}…${hex.slice(-6)}` : hex)
 
 export { numberToHex }
+
+/**
+ * The target of `regent uplift --agent <url> --target phala --dir <project>`: a new instance of the project's Phala
+ * app (`POST /apps/{id}/instances`, the deploy's record in `.regent/phala.json`), booted in the target role with its
+ * env encrypted to the app's verified env key. Its compose is the app's own, rebuilt from the project with the
+ * agent's measured settings: if the project changed since the deploy, the uplift is refused (`phala.changed`) —
+ * deploy the change first, then move.
+ *
+ * @throws {CliError} `devnet.not_running`, `phala.registry` (as deploy), `phala.not_deployed` (no record for this
+ *   chain and API).
+ */
+export async function phalaProjectTarget(input: CommandInput, config: Config.Config, dir: string): Promise<ProjectTarget> {
+  const env = Phala.envOf()
+  const devnetDir = typeof input.flags.devnetDir === 'string' ? input.flags.devnetDir : '.regent'
+  const s = await devnetStatus({ dir: devnetDir })
+  if (!s.running || !s.file)
+    throw new CliError('devnet.not_running', `no devnet is running in ${devnetDir}: this version moves to Phala on the devnet's chain`, {
+      hint: 'start one with `regent dev up`',
+      docs,
+    })
+  const file = s.file
+  if (file.phalaApiUrl?.replace(/\/+$/, '') !== env.baseUrl)
+    throw new CliError('phala.registry', `PHALA_CLOUD_API_PREFIX (${env.baseUrl}) is not the devnet's Phala API`, { docs })
+  const record = await readFile(join(dir, '.regent', 'phala.json'), 'utf8')
+    .then((t) => JSON.parse(t) as PhalaRecord)
+    .catch(() => undefined)
+  if (!record || record.chainId !== file.chainId || record.apiUrl !== env.baseUrl || record.appAuth !== file.contracts.appAuth)
+    throw new CliError('phala.not_deployed', `the project in ${dir} has no Phala deployment on this chain and API`, {
+      hint: 'deploy it first: `regent deploy --target phala`',
+      docs,
+    })
+  const clients = AppAuth.clients(file)
+  let built: Build.Build | undefined
+  const provider = Phala.phala({ kmsRoot: async () => record.kmsRoot, kms: async () => record.kmsId })
+  return {
+    label: 'devnet',
+    chainId: file.chainId,
+    contracts: file.contracts as unknown as RegentContracts,
+    publicClient: clients.publicClient,
+    provider,
+    async approve(operator) {
+      built = await Build.build(dir, config, {
+        settings: { v: 1, operator, chainId: file.chainId, contracts: file.contracts, trustedRoots: [file.rootCa] },
+      })
+      if (built.bundleDigest !== record.bundleDigest)
+        throw new CliError('phala.changed', `the project's bundle is ${built.bundleDigest}, the app runs ${record.bundleDigest}`, {
+          hint: 'deploy the change first (`regent deploy --target phala`), then move the agent',
+          docs,
+        })
+      const approved = await clients.publicClient.readContract({
+        address: file.contracts.appAuth,
+        abi: regentAppAuthAbi,
+        functionName: 'isComposeHashApproved',
+        args: [`0x${record.appId}`, `0x${record.composeHash}`],
+      })
+      if (!approved)
+        throw new CliError('target.unapproved', `the app 0x${record.appId} no longer approves compose hash 0x${record.composeHash}`, {
+          docs,
+        })
+      return { appId: `0x${record.appId}` as Hex, composeHash: `0x${record.composeHash}` as Hex, added: [] }
+    },
+    async launch(appId) {
+      const b = built
+      if (!b) throw new CliError('internal', 'launch before approve', { docs })
+      return provider.launch({
+        compose: b.compose,
+        bundle: b.bundleDir,
+        appId,
+        env: { ...agentEnv(file, config), REGENT_UPLIFT_ROLE: 'target' },
+      })
+    },
+  }
+}
