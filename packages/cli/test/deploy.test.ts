@@ -233,6 +233,21 @@ describe('regent deploy', () => {
     expect(human.stdout).toContain('upgrade: nothing changed in the code; the instance was replaced\n')
   }, 240_000)
 
+  test("behavior: an agent that crashes at boot: exit 1 agent.boot_failed with the agent's own error and first frame", async () => {
+    const broken = join(root, 'broken')
+    await cp(project, broken, { recursive: true, filter: (src) => !/[/\\](node_modules|\.regent|dist)$/.test(src) })
+    await symlink(join(repoRoot, 'node_modules'), join(broken, 'node_modules'))
+    const config = JSON.parse(await readFile(join(broken, 'regent.json'), 'utf8'))
+    await writeFile(join(broken, 'regent.json'), JSON.stringify({ ...config, name: 'broken-agent' }))
+    await writeFile(join(broken, 'src', 'main.ts'), "throw new TypeError('deliberately broken at boot')\nexport {}\n")
+    const r = await regent(['deploy', '--dir', broken, '--devnet-dir', devnet, '--json'])
+    expect(r.code).toBe(1)
+    const error = JSON.parse(r.stdout).error as { code: string; message: string }
+    expect(error.code).toBe('agent.boot_failed')
+    expect(error.message).toMatch(/exited \(exit code 1\) before serving: TypeError: deliberately broken at boot \(at .*main\.js:1/)
+    expect(error.message).not.toContain('Node.js v')
+  })
+
   test('behavior: a timelocked approval is pending until it activates; --wait-timelock advances the devnet clock', async () => {
     await appendFile(join(project, 'src', 'main.ts'), '// v3\n')
     const pending = await deploy('--timelock', '600', '--json')

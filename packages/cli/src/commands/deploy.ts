@@ -19,6 +19,7 @@ import * as Admin from '../project/Admin.js'
 import * as AppAuth from '../project/AppAuth.js'
 import * as Build from '../project/Build.js'
 import * as Config from '../project/Config.js'
+import { agentError } from '../project/CrashOutput.js'
 import { resolveDevnetDir } from '../project/DevnetDir.js'
 import * as Host from '../project/Host.js'
 import * as Record from '../project/Record.js'
@@ -306,11 +307,7 @@ async function waitForHealth(file: DevnetFile.DevnetFile, cvm: CvmRecord): Promi
       return { agentId: health.agentId, wallet: health.wallet }
     const now = await Host.get(file, cvm.cvmId)
     if (now.status !== 'running' || Date.now() > deadline) {
-      const tail = (await Host.logs(file, cvm.cvmId, 5).catch(() => ''))
-        .trim()
-        .split('\n')
-        .filter((l) => l.length > 0)
-        .at(-1)
+      const tail = agentError(await Host.logs(file, cvm.cvmId, 40).catch(() => ''))
       throw new CliError(
         'agent.boot_failed',
         now.status === 'running'

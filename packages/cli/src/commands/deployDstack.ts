@@ -29,6 +29,7 @@ import * as Admin from '../project/Admin.js'
 import * as AppAuth from '../project/AppAuth.js'
 import * as Build from '../project/Build.js'
 import type * as Config from '../project/Config.js'
+import { agentError } from '../project/CrashOutput.js'
 import * as Network from '../project/Network.js'
 import * as Record from '../project/Record.js'
 import { type DstackOptions, devnetStorePusher, dstack, vmInfo } from '../providers/dstack.js'
@@ -474,7 +475,7 @@ async function waitForHealth(provider: ReturnType<typeof dstack>, vmId: string, 
       return { agentId: health.agentId, wallet: health.wallet }
     const info = await vmInfo(provider.client, vmId)
     if (info?.status !== 'running' || Date.now() > deadline) {
-      const tail = (await provider.logs(vmId, 5).catch(() => '')).trim().split('\n').filter(Boolean).at(-1)
+      const tail = agentError(await provider.logs(vmId, 40).catch(() => ''))
       throw new CliError(
         'agent.boot_failed',
         info?.status === 'running'

@@ -27,6 +27,7 @@ import * as Admin from '../project/Admin.js'
 import * as AppAuth from '../project/AppAuth.js'
 import * as Build from '../project/Build.js'
 import type * as Config from '../project/Config.js'
+import { agentError } from '../project/CrashOutput.js'
 import * as Phala from './phala.js'
 
 const docs = 'docs/targets/phala.md'
@@ -553,11 +554,7 @@ async function waitForHealth(
     )
     const stopped = status === 'exited' || status === 'stopped' || status === 'deleted'
     if (stopped || Date.now() > deadline) {
-      const tail = (await Phala.logs(cvm.client, cvm.cvmId, 5).catch(() => ''))
-        .trim()
-        .split('\n')
-        .filter((l) => l.length > 0)
-        .at(-1)
+      const tail = agentError(await Phala.logs(cvm.client, cvm.cvmId, 40).catch(() => ''))
       throw new CliError(
         'agent.boot_failed',
         `the agent at ${url} ${stopped ? `stopped (${status})` : 'did not answer /health within 120 s'}${tail ? `: ${tail}` : ''}`,
