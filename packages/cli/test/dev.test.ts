@@ -17,9 +17,9 @@ afterAll(async () => {
 })
 
 describe('regent dev', () => {
-  test('behavior: before `up`, status says so and CVM commands explain how to start a devnet', async () => {
+  test('behavior: before `up`, status says so (exit 1) and CVM commands explain how to start a devnet', async () => {
     const status = await regent(['dev', 'status', '--dir', dir, '--json'])
-    expect(status.code).toBe(0)
+    expect(status.code).toBe(1)
     expect(JSON.parse(status.stdout)).toMatchObject({ running: false, devnet: null })
     const launch = await regent(['dev', 'cvm', 'list', '--dir', dir])
     expect(launch.code).toBe(1)
@@ -88,7 +88,9 @@ describe('regent dev', () => {
 
     const down = await regent(['dev', 'down', '--dir', dir, '--json'])
     expect(JSON.parse(down.stdout)).toEqual({ stopped: true })
-    const after = JSON.parse((await regent(['dev', 'status', '--dir', dir, '--json'])).stdout)
+    const stopped = await regent(['dev', 'status', '--dir', dir, '--json'])
+    expect(stopped.code).toBe(1)
+    const after = JSON.parse(stopped.stdout)
     expect(after).toMatchObject({ running: false, checks: { supervisor: false } })
     expect(() => process.kill(file.pid, 0)).toThrow()
   })

@@ -92,7 +92,8 @@ export const down: Command = {
 export const status: Command = {
   async run(input) {
     const s = await devnetStatus({ dir: dirOf(input) })
-    return { ok: true, data: { running: s.running, dir: resolve(s.dir), checks: s.checks, devnet: s.file ?? null, cvms: s.cvms } }
+    // Exit 1 when no healthy devnet runs (as `systemctl is-active`): scripts can test it; the report is printed either way.
+    return { ok: s.running, data: { running: s.running, dir: resolve(s.dir), checks: s.checks, devnet: s.file ?? null, cvms: s.cvms } }
   },
   render(result) {
     const d = result.data as {
