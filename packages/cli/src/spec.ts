@@ -173,7 +173,8 @@ export const commands: readonly CommandSpec[] = [
       {
         name: 'target',
         value: 'target',
-        description: 'where to deploy (default: regent.json "target")',
+        description:
+          'where to deploy (default: regent.json "target"): local (the devnet), dstack (a dstack-vmm), phala (Phala Cloud; in this version its devnet stand-in); eigenx is not available yet',
         choices: ['local', 'phala', 'dstack', 'eigenx'],
       },
       { name: 'dir', value: 'project', description: 'the project directory (with regent.json)', default: '.' },
@@ -407,7 +408,8 @@ export const commands: readonly CommandSpec[] = [
       {
         name: 'target',
         value: 'target',
-        description: 'where to launch the target CVM (default local: the devnet)',
+        description:
+          "where to launch the target CVM (default local: the devnet): local, dstack (a dstack-vmm), phala (a new instance of the project's Phala app, with --dir); eigenx is not available yet",
         choices: ['local', 'phala', 'dstack', 'eigenx'],
       },
       {
