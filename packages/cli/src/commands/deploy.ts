@@ -229,7 +229,7 @@ export async function run(input: CommandInput): Promise<CommandResult<DeployOutp
     composeHash: b.composeHash,
     bundleDigest: b.bundleDigest,
     cvmId: cvm.cvmId,
-    instanceId: cvm.instanceId,
+    instanceId: cvm.instanceId.startsWith('0x') ? cvm.instanceId : `0x${cvm.instanceId}`,
     url: cvm.appUrl,
     deployedAt: new Date().toISOString(),
   }

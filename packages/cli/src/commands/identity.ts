@@ -73,9 +73,9 @@ export const show: Command = {
       ['version', b.version],
       ['agentRegistry', b.agentRegistry],
       ['agentId', b.agentId],
-      ['wallet', b.wallet],
-      ['appId', b.appId],
-      ['instanceId', b.instanceId],
+      ['wallet', checksummed(b.wallet)],
+      ['appId', checksummed(b.appId)],
+      ['instanceId', checksummed(b.instanceId)],
       ['composeHash', b.composeHash],
       ['osImageHash', b.osImageHash],
       ['stateRoot', `${b.stateRoot} (seq ${b.stateSeq})`],
@@ -165,7 +165,7 @@ export const verify: Command = {
     if (b) {
       lines.push(
         `  agent          ${b.agentId} in ${b.agentRegistry}`,
-        `  wallet         ${b.wallet}`,
+        `  wallet         ${checksummed(b.wallet)}`,
         `  stateRoot      ${b.stateRoot} (seq ${b.stateSeq}), epoch ${b.epoch}`,
       )
     }
@@ -421,4 +421,9 @@ const isoOf = (unix: string) => (/^\d+$/.test(unix) ? new Date(Number(unix) * 10
 function firstLine(error: unknown): string {
   const e = error as { shortMessage?: string; message?: string }
   return (e.shortMessage ?? e.message ?? String(error)).split('\n')[0] ?? 'error'
+}
+
+/** An address as people read it (EIP-55 checksum); anything that is not an address, unchanged. */
+function checksummed(value: string): string {
+  return /^0x[0-9a-fA-F]{40}$/.test(value) ? getAddress(value) : value
 }
