@@ -75,6 +75,11 @@ describe('regent dev', () => {
 
     const list = JSON.parse((await regent(['dev', 'cvm', 'list', '--dir', dir, '--json'])).stdout)
     expect(list.cvms.map((c: { cvmId: string }) => c.cvmId)).toContain(cvm.cvmId)
+    // The human table: headers, the user's CVM first, the devnet's KMS node marked system and last.
+    const table = (await regent(['dev', 'cvm', 'list', '--dir', dir])).stdout.trim().split('\n')
+    expect(table[0]).toMatch(/^CVM\s+STATUS\s+APP\s+APP ID\s+COMPOSE HASH\s+URL$/)
+    expect(table[1]?.startsWith(cvm.cvmId)).toBe(true)
+    expect(table.at(-1)).toContain('regent-kms (system)')
 
     const stop = await regent(['dev', 'cvm', 'stop', cvm.cvmId, '--dir', dir, '--json'])
     expect(JSON.parse(stop.stdout)).toMatchObject({ cvmId: cvm.cvmId, status: 'stopped' })

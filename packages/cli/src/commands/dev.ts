@@ -184,7 +184,19 @@ export const cvmList: Command = {
   render(result) {
     const { cvms } = result.data as { cvms: CvmRecord[] }
     if (cvms.length === 0) return 'no CVMs (launch one with `regent dev cvm launch`)'
-    return cvms.map((c) => `${c.cvmId}  ${c.status.padEnd(8)} ${c.appId}  ${c.composeHash.slice(0, 16)}…  ${c.appUrl}`).join('\n')
+    // The devnet's own KMS nodes run in CVMs too: marked `system`, listed last.
+    const system = (c: CvmRecord) => c.appName === 'regent-kms'
+    const rows = [...cvms.filter((c) => !system(c)), ...cvms.filter(system)].map((c) => [
+      c.cvmId,
+      c.status,
+      system(c) ? `${c.appName} (system)` : c.appName,
+      c.appId,
+      `${c.composeHash.slice(0, 16)}…`,
+      c.appUrl,
+    ])
+    const table = [['CVM', 'STATUS', 'APP', 'APP ID', 'COMPOSE HASH', 'URL'], ...rows]
+    const widths = table[0]?.map((_, i) => Math.max(...table.map((r) => (r[i] as string).length))) ?? []
+    return table.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] as number))).join('  ')).join('\n')
   },
 }
 
