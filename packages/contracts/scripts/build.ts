@@ -31,7 +31,15 @@ export const settings = {
   viaIR: false,
   metadata: { bytecodeHash: 'none', appendCBOR: false },
   outputSelection: {
-    '*': { '*': ['abi', 'evm.bytecode.object', 'evm.deployedBytecode.object', 'evm.deployedBytecode.immutableReferences', 'evm.methodIdentifiers'] },
+    '*': {
+      '*': [
+        'abi',
+        'evm.bytecode.object',
+        'evm.deployedBytecode.object',
+        'evm.deployedBytecode.immutableReferences',
+        'evm.methodIdentifiers',
+      ],
+    },
   },
 } as const
 

@@ -28,7 +28,6 @@ export {
   type ReadCanonicalReturnType,
   readCanonical,
 } from './chain/readCanonical.js'
-export { ContractCodeError, matchesRuntimeCode, type RuntimeCode, verifyRegentCode } from './chain/verifyRegentCode.js'
 export {
   agentRegistryOf,
   type FindAgentParameters,
@@ -62,6 +61,7 @@ export {
   TransactionRevertedError,
   type WriteClient,
 } from './chain/transact.js'
+export { ContractCodeError, matchesRuntimeCode, type RuntimeCode, verifyRegentCode } from './chain/verifyRegentCode.js'
 export { type WithdrawParameters, type WithdrawReturnType, withdraw } from './chain/withdraw.js'
 export { type BaseTeeClient, type CreateTeeClientOptions, createTeeClient, type TeeClient } from './createTeeClient.js'
 export { BaseError, type BaseErrorOptions } from './errors.js'
