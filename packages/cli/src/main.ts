@@ -4,7 +4,7 @@
  */
 import { CommanderError, Option, Command as Program } from 'commander'
 import type { CommandResult } from './command.js'
-import { CliError, UsageError } from './errors.js'
+import { toCliError, UsageError } from './errors.js'
 import { type CommandSpec, commands, globalFlags } from './spec.js'
 
 /** Where output goes; tests pass their own. */
@@ -123,19 +123,14 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     )
     return result.ok ? 0 : 1
   } catch (error) {
-    return fail(error instanceof CliError ? error : error, json, io, spec.docs)
+    return fail(error, json, io, spec.docs)
   } finally {
     if (spec.longRunning) for (const s of ['SIGINT', 'SIGTERM'] as const) process.off(s, onSignal)
   }
 }
 
 function fail(error: unknown, json: boolean, io: Io, docs?: string): number {
-  const e =
-    error instanceof CliError
-      ? error
-      : new CliError('internal', error instanceof Error ? (error.message.split('\n')[0] ?? 'unknown error') : String(error), {
-          hint: 'this is a bug in regent if the input was valid: please report it',
-        })
+  const e = toCliError(error)
   const docsPath = e.docs ?? docs
   if (json) {
     io.stdout(`${JSON.stringify({ ok: false, error: { code: e.code, message: e.message, ...(e.hint ? { hint: e.hint } : {}) } })}\n`)
