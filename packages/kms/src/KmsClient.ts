@@ -72,6 +72,8 @@ export function createKmsClient(options: { url: string }): KmsClient {
       ...(body === undefined
         ? {}
         : { headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) }),
+      // A node that does not answer must not hold the caller (a CVM's boot, an onboarding) forever.
+      signal: AbortSignal.timeout(30_000),
     })
     const text = await response.text()
     let json: unknown

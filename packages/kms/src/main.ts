@@ -172,7 +172,7 @@ async function loadedCollateral(options: {
 }
 
 async function fetchCollateral(url: string): Promise<Collateral.Json> {
-  const response = await fetch(url)
+  const response = await fetch(url, { signal: AbortSignal.timeout(30_000) })
   if (!response.ok) throw new StartError({ reason: `GET ${url} answered HTTP ${response.status}` })
   return (await response.json()) as Collateral.Json
 }

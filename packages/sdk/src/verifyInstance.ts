@@ -219,7 +219,8 @@ function fetchOver(url: string | undefined): (nonce: Hex) => Promise<unknown> {
     if (url === undefined) throw new Error('neither url nor fetch was given')
     const target = new URL('identity', url.endsWith('/') ? url : `${url}/`)
     target.searchParams.set('nonce', nonce)
-    const response = await fetch(target, { headers: { accept: 'application/json' } })
+    // An instance that does not answer is a failed check, not a hung verifier.
+    const response = await fetch(target, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(30_000) })
     if (!response.ok) throw new Error(`GET ${target.pathname} answered ${response.status}`)
     return response.json()
   }

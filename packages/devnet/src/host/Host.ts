@@ -520,6 +520,7 @@ export function createHost(options: CreateHostOptions): Host {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
           body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
+          signal: AbortSignal.timeout(30_000),
         })
         const body = (await res.json()) as { result?: string; error?: { message: string } }
         if (body.error || body.result === undefined) throw new Error(body.error?.message ?? 'no result')

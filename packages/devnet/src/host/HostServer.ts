@@ -187,7 +187,12 @@ async function handle(
       const target = host.rpcFor(id)
       const body = await readBody(req)
       if (!target) throw new HttpError(503, 'partitioned', `CVM ${id} is cut off from the chain`)
-      const upstream = await fetch(target, { method: 'POST', headers: { 'content-type': 'application/json' }, body }).catch(() => undefined)
+      const upstream = await fetch(target, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+        signal: AbortSignal.timeout(30_000),
+      }).catch(() => undefined)
       if (!upstream) throw new HttpError(502, 'chain_unreachable', 'the chain did not answer')
       res.writeHead(upstream.status, { 'content-type': 'application/json' }).end(Buffer.from(await upstream.arrayBuffer()))
       return
