@@ -10,8 +10,8 @@
  *
  *   npm run bench:cli [-- --rounds 15]
  */
-import { execFileSync, spawnSync } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { execFile, execFileSync, spawnSync } from 'node:child_process'
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { vectorsDir } from '@regent-tee/testing/vectors'
@@ -38,21 +38,31 @@ try {
   }
   log('npm install --global @regent-tee/cli…')
   const t0 = performance.now()
-  execFileSync('npm', ['install', '--global', '--no-audit', '--no-fund', '@regent-tee/cli'], { env, stdio: 'ignore' })
+  // Asynchronous: the local registry answers from this process's event loop.
+  await new Promise<void>((done, fail) =>
+    execFile('npm', ['install', '--global', '--no-audit', '--no-fund', '@regent-tee/cli'], { env, maxBuffer: 64 << 20 }, (error) =>
+      error ? fail(error) : done(),
+    ),
+  )
   const installMs = performance.now() - t0
   await registry.close()
   const installDir = join(prefix, 'lib', 'node_modules', '@regent-tee', 'cli')
   const du = (dir: string) => Number(execFileSync('du', ['-sk', dir], { encoding: 'utf8' }).split('\t')[0]) * 1024
-  const packages = Number(
-    execFileSync(
-      'bash',
-      [
-        '-c',
-        `find ${join(installDir, 'node_modules')} -name package.json -path '*/node_modules/*/package.json' -not -path '*/node_modules/*/*/*/package.json' | wc -l`,
-      ],
-      { encoding: 'utf8' },
-    ).trim(),
-  )
+  // Installed packages: every node_modules/<name> and node_modules/@scope/<name> with a package.json, at any depth.
+  const countPackages = (dir: string): number => {
+    let n = 0
+    const modules = join(dir, 'node_modules')
+    if (!existsSync(modules)) return 0
+    for (const entry of readdirSync(modules)) {
+      const names = entry.startsWith('@') ? readdirSync(join(modules, entry)).map((e) => join(entry, e)) : [entry]
+      for (const name of names) {
+        const pkg = join(modules, name)
+        if (existsSync(join(pkg, 'package.json'))) n += 1 + countPackages(pkg)
+      }
+    }
+    return n
+  }
+  const packages = countPackages(installDir)
 
   const regent = join(prefix, 'bin', 'regent')
   const sample = join(vectorsDir, 'dcap-qvl/sample')
