@@ -39,18 +39,7 @@ beforeAll(async () => {
     appId: Buffer.from(appId.slice(2), 'hex'),
     env: { REGENT_COLLATERAL_URL: devnet.file.collateralUrl },
   })
-  const deadline = Date.now() + 60_000
-  for (;;) {
-    if (
-      await fetch(`${cvm.appUrl}/health`).then(
-        (r) => r.ok,
-        () => false,
-      )
-    )
-      break
-    if (devnet.host.get(cvm.cvmId).status !== 'running' || Date.now() > deadline) throw new Error(await devnet.host.logs(cvm.cvmId))
-    await new Promise((r) => setTimeout(r, 50)) // the agent is still booting (registration, enrollment)
-  }
+  await untilHealthy(cvm.cvmId) // the agent boots: registration, enrollment
 })
 afterAll(async () => {
   await devnet?.stop()

@@ -32,7 +32,7 @@ import type * as Config from '../project/Config.js'
 import { agentError } from '../project/CrashOutput.js'
 import * as Network from '../project/Network.js'
 import * as Record from '../project/Record.js'
-import { type DstackOptions, devnetStorePusher, dstack, vmInfo } from '../providers/dstack.js'
+import { devnetStorePusher, dstack, vmInfo } from '../providers/dstack.js'
 import type { Provider } from '../providers/Provider.js'
 
 const docs = 'docs/targets/dstack.md'
@@ -140,9 +140,27 @@ export async function settings(dir: string): Promise<DstackSettings> {
   return o as DstackSettings
 }
 
-/** Deploys the project in `dir` to a dstack host. */
-export async function run(input: CommandInput, config: Config.Config, dir: string): Promise<CommandResult<DstackDeployOutput>> {
-  const json = input.flags.json === true
+/** Where a dstack deploy or uplift goes: the VMM, the chain, the OS image the host boots, the KMS root. */
+type HostContext = {
+  host: DstackSettings
+  devnetDir: string
+  devnetFile: DevnetFile.DevnetFile | undefined
+  vmmUrl: string
+  onDevnetVmm: boolean
+  target: ChainTarget
+  osImageHash: Hex
+  osImageMeasurements: readonly Hex[]
+  kmsRoot: Address | undefined
+  /** The dstack provider for this VMM (token from REGENT_DSTACK_TOKEN, else the devnet's own VMM's). */
+  provider: ReturnType<typeof dstack>
+}
+
+/**
+ * Resolves the flags, regent.json "dstack" and the devnet into a HostContext.
+ *
+ * @throws {UsageError} no VMM URL; no OS image measurements for a real host; no chain.
+ */
+async function hostContext(input: CommandInput, config: Config.Config, dir: string): Promise<HostContext> {
   const host = await settings(dir)
   const devnetDir = typeof input.flags.devnetDir === 'string' ? input.flags.devnetDir : '.regent'
   const devnetFile = await devnetStatus({ dir: devnetDir }).then(
@@ -157,7 +175,6 @@ export async function run(input: CommandInput, config: Config.Config, dir: strin
       { docs },
     )
   const onDevnetVmm = devnetFile?.vmmUrl !== undefined && new URL(devnetFile.vmmUrl).origin === new URL(vmmUrl).origin
-  const token = process.env.REGENT_DSTACK_TOKEN || (onDevnetVmm ? devnetFile?.vmmToken : undefined)
   const target = await chainTarget(input, dir, devnetFile)
   // The OS image the host boots, as expected measurements: the devnet's publishes them; a real host's come from its
   // dstack OS release (dstack-mr), never from the host itself.
@@ -174,13 +191,9 @@ export async function run(input: CommandInput, config: Config.Config, dir: strin
       },
     )
   const kmsRoot = host.kmsRoot ?? (onDevnetVmm && target.devnet ? devnetFile?.kmsRoot : undefined)
-  const timelockFlag = input.flags.timelock
-  if (timelockFlag !== undefined && (typeof timelockFlag !== 'string' || !/^\d{1,10}$/.test(timelockFlag)))
-    throw new UsageError('usage', '--timelock takes a whole number of seconds', { docs })
-  const timelock = timelockFlag === undefined ? config.local.timelock : Number(timelockFlag)
-  const providerOptions: DstackOptions = {
+  const provider = dstack({
     vmmUrl,
-    token,
+    token: process.env.REGENT_DSTACK_TOKEN || (onDevnetVmm ? devnetFile?.vmmToken : undefined),
     image: host.image,
     vcpu: host.vcpu,
     memory: host.memory,
@@ -188,8 +201,19 @@ export async function run(input: CommandInput, config: Config.Config, dir: strin
     vmPort: host.vmPort,
     kmsRoot,
     name: config.name,
-  }
-  const provider = dstack(providerOptions)
+  })
+  return { host, devnetDir, devnetFile, vmmUrl, onDevnetVmm, target, osImageHash, osImageMeasurements, kmsRoot, provider }
+}
+
+/** Deploys the project in `dir` to a dstack host. */
+export async function run(input: CommandInput, config: Config.Config, dir: string): Promise<CommandResult<DstackDeployOutput>> {
+  const json = input.flags.json === true
+  const { host, devnetDir, devnetFile, vmmUrl, onDevnetVmm, target, osImageHash, osImageMeasurements, kmsRoot, provider } =
+    await hostContext(input, config, dir)
+  const timelockFlag = input.flags.timelock
+  if (timelockFlag !== undefined && (typeof timelockFlag !== 'string' || !/^\d{1,10}$/.test(timelockFlag)))
+    throw new UsageError('usage', '--timelock takes a whole number of seconds', { docs })
+  const timelock = timelockFlag === undefined ? config.local.timelock : Number(timelockFlag)
   const previousRecord = await Record.read(dir)
   const previous =
     previousRecord &&
@@ -521,46 +545,11 @@ export type ProjectTarget = {
  *   chain); {CliError} `chain.mismatch` for a network whose deployment is not on its chain.
  */
 export async function projectTarget(input: CommandInput, config: Config.Config, dir: string): Promise<ProjectTarget> {
-  const host = await settings(dir)
-  const devnetDir = typeof input.flags.devnetDir === 'string' ? input.flags.devnetDir : '.regent'
-  const devnetFile = await devnetStatus({ dir: devnetDir }).then(
-    (s) => (s.running ? s.file : undefined),
-    () => undefined,
+  const { host, devnetDir, devnetFile, onDevnetVmm, target, osImageHash, osImageMeasurements, kmsRoot, provider } = await hostContext(
+    input,
+    config,
+    dir,
   )
-  const vmmUrl = (typeof input.flags.vmmUrl === 'string' ? input.flags.vmmUrl : undefined) ?? host.vmmUrl ?? devnetFile?.vmmUrl
-  if (!vmmUrl || !/^https?:\/\/\S+$/.test(vmmUrl))
-    throw new UsageError(
-      'usage',
-      '--target dstack needs --vmm-url <dstack-vmm URL> (or regent.json "dstack.vmmUrl", or a running devnet)',
-      {
-        docs,
-      },
-    )
-  const onDevnetVmm = devnetFile?.vmmUrl !== undefined && new URL(devnetFile.vmmUrl).origin === new URL(vmmUrl).origin
-  const target = await chainTarget(input, dir, devnetFile)
-  const devnetImage = onDevnetVmm ? DevnetTd.published(DevnetTd.defaultImage) : undefined
-  const osImageHash = host.osImageHash ?? devnetImage?.osImageHash
-  const osImageMeasurements = host.osImageMeasurements ?? devnetImage?.measurements
-  if (!osImageHash || !osImageMeasurements)
-    throw new UsageError(
-      'config.invalid',
-      'regent.json "dstack.osImageHash" and "dstack.osImageMeasurements" are required for a real dstack host',
-      {
-        docs,
-      },
-    )
-  const kmsRoot = host.kmsRoot ?? (onDevnetVmm && target.devnet ? devnetFile?.kmsRoot : undefined)
-  const provider = dstack({
-    vmmUrl,
-    token: process.env.REGENT_DSTACK_TOKEN || (onDevnetVmm ? devnetFile?.vmmToken : undefined),
-    image: host.image,
-    vcpu: host.vcpu,
-    memory: host.memory,
-    diskSize: host.diskSize,
-    vmPort: host.vmPort,
-    kmsRoot,
-    name: config.name,
-  })
   let built: Build.Build | undefined
   return {
     label: target.label,
