@@ -179,7 +179,7 @@ describe('regent uplift (usage)', () => {
     expect([r.code, JSON.parse(r.stdout).error.message]).toEqual([2, '--agent takes a base URL (http or https), not "ftp://agent"'])
   })
 
-  test('behavior: --target eigenx is not available (target.unsupported, exit 1); --target phala needs --dir (exit 2); --dir needs dstack or phala', async () => {
+  test('behavior: --target eigenx is not available (target.unsupported, exit 1); --target phala needs --dir (exit 2); --dir is not for --target-url', async () => {
     const r = await regent(['uplift', '--agent', 'http://127.0.0.1:8080', '--target', 'eigenx'])
     expect([r.code, r.stdout]).toEqual([1, ''])
     expect(r.stderr).toBe(
@@ -190,9 +190,9 @@ describe('regent uplift (usage)', () => {
       2,
       'error: --target phala moves the agent to a new instance of its Phala app: pass --dir <project>',
     ])
-    const local = await regent(['uplift', '--agent', 'http://127.0.0.1:8080', '--target', 'local', '--dir', '.'])
-    expect(local.code).toBe(2)
-    expect(local.stderr).toContain('--dir (a project to launch the target from) goes with --target dstack|phala')
+    const both = await regent(['uplift', '--agent', 'http://127.0.0.1:8080', '--target-url', 'http://127.0.0.1:9', '--dir', '.'])
+    expect(both.code).toBe(2)
+    expect(both.stderr).toContain('--dir (a project to launch the target from) goes with --target local|dstack|phala')
   })
 
   test('behavior: an unknown --target exits 2', async () => {

@@ -23,7 +23,9 @@ import { agentError } from '../project/CrashOutput.js'
 import { resolveDevnetDir } from '../project/DevnetDir.js'
 import * as Host from '../project/Host.js'
 import * as Record from '../project/Record.js'
+import { devnet as devnetProvider } from '../providers/devnet.js'
 import { type PhalaDeployOutput, renderPhala } from '../providers/phalaDeploy.js'
+import type { ProjectTarget } from './deployDstack.js'
 import * as DeployDstack from './deployDstack.js'
 
 const docs = 'docs/cli/deploy.md'
@@ -351,3 +353,54 @@ function need<T>(value: T | undefined): T {
 }
 
 const short = (hex: string) => (hex.length > 20 ? `${hex.slice(0, 10)}…${hex.slice(-6)}` : hex)
+
+/**
+ * The target of `regent uplift --agent <url> --target local --dir <project>`: the project's agent built with the
+ * running agent's measured settings (the compose hash `regent deploy` gives it), approved in the project's app as the
+ * deploy does (idempotent), and launched on the devnet's host in the target role.
+ *
+ * @throws {CliError} `devnet.not_running`.
+ */
+export async function localProjectTarget(input: CommandInput, config: Config.Config, dir: string): Promise<ProjectTarget> {
+  const devnetDir = resolveDevnetDir(input.flags.devnetDir).dir
+  const s = await devnetStatus({ dir: devnetDir })
+  if (!s.running || !s.file)
+    throw new CliError('devnet.not_running', `no devnet is running in ${devnetDir}`, { hint: 'start one with `regent dev up`', docs })
+  const file = s.file
+  const clients = AppAuth.clients(file)
+  const provider = devnetProvider({ devnet: async () => file })
+  let built: Build.Build | undefined
+  return {
+    label: 'devnet',
+    chainId: file.chainId,
+    contracts: file.contracts,
+    publicClient: clients.publicClient,
+    provider,
+    async approve(operator) {
+      built = await Build.build(dir, config, {
+        settings: { v: 1, operator, chainId: file.chainId, contracts: file.contracts, trustedRoots: [file.rootCa] },
+      })
+      const a = await AppAuth.approve(clients, {
+        appAuth: file.contracts.appAuth,
+        name: config.name,
+        composeHash: built.composeHash,
+        osImageHash: DevnetTd.published(DevnetTd.defaultImage).osImageHash,
+        osImageMeasurements: DevnetTd.published(DevnetTd.defaultImage).measurements,
+        kmsRoot: file.kmsRoot,
+        timelock: config.local.timelock,
+        setTimelock: false,
+        waitTimelock: false,
+      })
+      return { appId: a.appId, composeHash: built.composeHash as Hex, added: [...a.added] }
+    },
+    async launch(appId) {
+      if (!built) throw new CliError('internal', 'launch before approve', { docs })
+      return provider.launch({
+        compose: built.compose,
+        bundle: built.bundleDir,
+        appId,
+        env: { REGENT_AGENT_NAME: config.name, REGENT_COLLATERAL_URL: file.collateralUrl, REGENT_UPLIFT_ROLE: 'target' },
+      })
+    },
+  }
+}

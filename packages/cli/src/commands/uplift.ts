@@ -268,6 +268,20 @@ export async function upliftAgent(p: UpliftAgentParameters): Promise<CommandResu
     title: `uplift --key ${key}: tell the agent to move`,
     task: async (_c, task) => {
       const target = need(out.target)
+      // Option B hands the agent to the target's own key: a CVM of the agent's own app has the agent's key already.
+      if (key === 'rotate' && target.wallet?.toLowerCase() === out.agent.wallet.toLowerCase()) {
+        const launcher = provider ?? project?.provider
+        if (launched && launcher)
+          target.stopped = await launcher.stop(launched.id).then(
+            () => true,
+            () => false,
+          )
+        throw new CliError(
+          'rotate.same_key',
+          `the target's own key ${target.wallet} is already the agent's key (a CVM of the same app: the KMS derives one key per app)${launched ? `; ${launched.id} ${target.stopped ? 'stopped' : 'could NOT be stopped'}` : ''}`,
+          { hint: `move it with its key: regent uplift --agent ${o.agent} --key import`, docs },
+        )
+      }
       const r = Admin.unwrap(o.agent, await admin.get().start({ targetUrl: target.url, key, ...(p.force === true ? { force: true } : {}) }))
       if (r.ok) {
         first = r.data
@@ -314,11 +328,12 @@ export const start: Command = {
     if (targetUrl && (input.flags.bundle !== undefined || input.flags.approve === true))
       throw new UsageError('usage', '--bundle and --approve are for a target the CLI launches: drop them with --target-url', { docs })
     const projectDir = typeof input.flags.dir === 'string' ? resolve(input.flags.dir) : undefined
-    const onProject = input.flags.target === 'dstack' || input.flags.target === 'phala'
+    const targetName = typeof input.flags.target === 'string' ? input.flags.target : 'local'
+    const onProject = targetName === 'local' || targetName === 'dstack' || targetName === 'phala'
     if (projectDir && (!onProject || targetUrl || input.flags.bundle !== undefined))
       throw new UsageError(
         'usage',
-        '--dir (a project to launch the target from) goes with --target dstack|phala, without --bundle or --target-url',
+        '--dir (a project to launch the target from) goes with --target local|dstack|phala, without --bundle or --target-url',
         {
           docs,
         },
@@ -332,7 +347,9 @@ export const start: Command = {
       projectDir && config
         ? input.flags.target === 'phala'
           ? await (await import('../providers/phalaDeploy.js')).phalaProjectTarget(input, config, projectDir)
-          : await DeployDstack.projectTarget(input, config, projectDir)
+          : input.flags.target === 'local'
+            ? await (await import('./deploy.js')).localProjectTarget(input, config, projectDir)
+            : await DeployDstack.projectTarget(input, config, projectDir)
         : undefined
     return upliftAgent({
       ...o,

@@ -186,6 +186,18 @@ export async function uplift(parameters: UpliftParameters): Promise<UpliftReturn
     osImage: OsImage.checker(client, { appAuth: contracts.appAuth, appId }),
   })
   const target = assertTarget(verdict)
+  // Option B hands the agent to the target's own key: a CVM of the same app has the same KMS key (dstack derives one
+  // key per app), so there is nothing to rotate to — refused before anything is offered; option A moves such agents.
+  if (mode === 'rotate' && lower(target.wallet) === lower(account.address))
+    throw new UpliftRefusedError({
+      step: 'key transfer',
+      reasons: [
+        {
+          code: 'rotate.same_key',
+          message: `The target's own key ${target.wallet} is already the agent's key (a CVM of the same app): move with key option import.`,
+        },
+      ],
+    })
 
   // Key continuity.
   const keyType = mode === 'import' ? 'key-envelope' : 'key-offer'
