@@ -3,6 +3,7 @@ import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { budget } from '@regent-tee/testing/profile'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { regent } from './cli.js'
 
@@ -26,79 +27,83 @@ describe('regent dev', () => {
     expect(launch.stderr).toBe(`error: no devnet is running in ${dir}\nhint: start one with \`regent dev up\`\ndocs: docs/devnet.md\n`)
   })
 
-  test('default: up → status → reuse → cvm launch/list/logs/stop → down', async () => {
-    const up = await regent(['dev', 'up', '--dir', dir, '--json'])
-    expect(up.code).toBe(0)
-    const file = JSON.parse(up.stdout)
-    expect(file).toMatchObject({ reused: false, version: 1, chainId: 31337, keyProvider: { name: 'kms' } })
-    expect(file.kmsUrls).toHaveLength(1)
-    expect(Object.keys(file.contracts)).toEqual([
-      'identityRegistry',
-      'reputationRegistry',
-      'validationRegistry',
-      'appAuth',
-      'succession',
-      'treasury',
-    ])
+  test(
+    'default: up → status → reuse → cvm launch/list/logs/stop → down',
+    async () => {
+      const up = await regent(['dev', 'up', '--dir', dir, '--json'])
+      expect(up.code).toBe(0)
+      const file = JSON.parse(up.stdout)
+      expect(file).toMatchObject({ reused: false, version: 1, chainId: 31337, keyProvider: { name: 'kms' } })
+      expect(file.kmsUrls).toHaveLength(1)
+      expect(Object.keys(file.contracts)).toEqual([
+        'identityRegistry',
+        'reputationRegistry',
+        'validationRegistry',
+        'appAuth',
+        'succession',
+        'treasury',
+      ])
 
-    const again = await regent(['dev', 'up', '--dir', dir, '--json'])
-    expect(JSON.parse(again.stdout)).toMatchObject({ reused: true, pid: file.pid, hostUrl: file.hostUrl })
+      const again = await regent(['dev', 'up', '--dir', dir, '--json'])
+      expect(JSON.parse(again.stdout)).toMatchObject({ reused: true, pid: file.pid, hostUrl: file.hostUrl })
 
-    const status = JSON.parse((await regent(['dev', 'status', '--dir', dir, '--json'])).stdout)
-    expect(status).toMatchObject({ running: true, checks: { supervisor: true, host: true, chain: true } })
+      const status = JSON.parse((await regent(['dev', 'status', '--dir', dir, '--json'])).stdout)
+      expect(status).toMatchObject({ running: true, checks: { supervisor: true, host: true, chain: true } })
 
-    const args = [
-      'dev',
-      'cvm',
-      'launch',
-      '--dir',
-      dir,
-      '--compose',
-      join(fixtures, 'app-compose.json'),
-      '--bundle',
-      join(fixtures, 'probe-agent'),
-    ]
-    const refused = await regent(args)
-    expect(refused.code).toBe(2)
-    expect(refused.stderr).toContain('app.not_registered')
-    expect(refused.stderr).toContain('hint: approve the app on-chain first (`--approve` on the devnet, `regent deploy` otherwise)')
-    const launch = await regent([...args, '--approve', '--json'])
-    expect([launch.code, launch.stdout.slice(0, 300)]).toEqual([0, expect.stringContaining('cvmId')])
-    const cvm = JSON.parse(launch.stdout)
-    expect(Object.keys(cvm)).toEqual(expect.arrayContaining(['cvmId', 'appId', 'instanceId', 'composeHash', 'appUrl']))
-    // The guest agent is the CVM's own: nothing in the record lets another process reach it.
-    expect(cvm.debugGuestAgent).toBe(false)
-    expect(Object.keys(cvm)).not.toEqual(expect.arrayContaining(['endpoint']))
-    expect(cvm).not.toHaveProperty('guestAgentUrl')
-    expect(JSON.stringify(cvm)).not.toMatch(/\.sock/)
-    expect(cvm.bundleDigest).toMatch(/^sha256:[0-9a-f]{64}$/)
+      const args = [
+        'dev',
+        'cvm',
+        'launch',
+        '--dir',
+        dir,
+        '--compose',
+        join(fixtures, 'app-compose.json'),
+        '--bundle',
+        join(fixtures, 'probe-agent'),
+      ]
+      const refused = await regent(args)
+      expect(refused.code).toBe(2)
+      expect(refused.stderr).toContain('app.not_registered')
+      expect(refused.stderr).toContain('hint: approve the app on-chain first (`--approve` on the devnet, `regent deploy` otherwise)')
+      const launch = await regent([...args, '--approve', '--json'])
+      expect([launch.code, launch.stdout.slice(0, 300)]).toEqual([0, expect.stringContaining('cvmId')])
+      const cvm = JSON.parse(launch.stdout)
+      expect(Object.keys(cvm)).toEqual(expect.arrayContaining(['cvmId', 'appId', 'instanceId', 'composeHash', 'appUrl']))
+      // The guest agent is the CVM's own: nothing in the record lets another process reach it.
+      expect(cvm.debugGuestAgent).toBe(false)
+      expect(Object.keys(cvm)).not.toEqual(expect.arrayContaining(['endpoint']))
+      expect(cvm).not.toHaveProperty('guestAgentUrl')
+      expect(JSON.stringify(cvm)).not.toMatch(/\.sock/)
+      expect(cvm.bundleDigest).toMatch(/^sha256:[0-9a-f]{64}$/)
 
-    const list = JSON.parse((await regent(['dev', 'cvm', 'list', '--dir', dir, '--json'])).stdout)
-    expect(list.cvms.map((c: { cvmId: string }) => c.cvmId)).toContain(cvm.cvmId)
-    // The human table: headers, the user's CVM first, the devnet's KMS node marked system and last.
-    const table = (await regent(['dev', 'cvm', 'list', '--dir', dir])).stdout.trim().split('\n')
-    expect(table[0]).toMatch(/^CVM\s+STATUS\s+APP\s+APP ID\s+COMPOSE HASH\s+URL$/)
-    expect(table[1]?.startsWith(cvm.cvmId)).toBe(true)
-    expect(table.at(-1)).toContain('regent-kms (system)')
+      const list = JSON.parse((await regent(['dev', 'cvm', 'list', '--dir', dir, '--json'])).stdout)
+      expect(list.cvms.map((c: { cvmId: string }) => c.cvmId)).toContain(cvm.cvmId)
+      // The human table: headers, the user's CVM first, the devnet's KMS node marked system and last.
+      const table = (await regent(['dev', 'cvm', 'list', '--dir', dir])).stdout.trim().split('\n')
+      expect(table[0]).toMatch(/^CVM\s+STATUS\s+APP\s+APP ID\s+COMPOSE HASH\s+URL$/)
+      expect(table[1]?.startsWith(cvm.cvmId)).toBe(true)
+      expect(table.at(-1)).toContain('regent-kms (system)')
 
-    const stop = await regent(['dev', 'cvm', 'stop', cvm.cvmId, '--dir', dir, '--json'])
-    expect(JSON.parse(stop.stdout)).toMatchObject({ cvmId: cvm.cvmId, status: 'stopped' })
-    const logs = await regent(['dev', 'cvm', 'logs', cvm.cvmId, '--dir', dir, '--json'])
-    expect(logs.code).toBe(0)
-    expect(JSON.parse(logs.stdout).cvmId).toBe(cvm.cvmId)
+      const stop = await regent(['dev', 'cvm', 'stop', cvm.cvmId, '--dir', dir, '--json'])
+      expect(JSON.parse(stop.stdout)).toMatchObject({ cvmId: cvm.cvmId, status: 'stopped' })
+      const logs = await regent(['dev', 'cvm', 'logs', cvm.cvmId, '--dir', dir, '--json'])
+      expect(logs.code).toBe(0)
+      expect(JSON.parse(logs.stdout).cvmId).toBe(cvm.cvmId)
 
-    const unknown = await regent(['dev', 'cvm', 'stop', 'cvm-nope', '--dir', dir])
-    expect(unknown.code).toBe(2)
-    expect(unknown.stderr).toBe('error: no CVM "cvm-nope" on this host.\ndocs: docs/devnet.md\n')
+      const unknown = await regent(['dev', 'cvm', 'stop', 'cvm-nope', '--dir', dir])
+      expect(unknown.code).toBe(2)
+      expect(unknown.stderr).toBe('error: no CVM "cvm-nope" on this host.\ndocs: docs/devnet.md\n')
 
-    const down = await regent(['dev', 'down', '--dir', dir, '--json'])
-    expect(JSON.parse(down.stdout)).toEqual({ stopped: true })
-    const stopped = await regent(['dev', 'status', '--dir', dir, '--json'])
-    expect(stopped.code).toBe(1)
-    const after = JSON.parse(stopped.stdout)
-    expect(after).toMatchObject({ running: false, checks: { supervisor: false } })
-    expect(() => process.kill(file.pid, 0)).toThrow()
-  })
+      const down = await regent(['dev', 'down', '--dir', dir, '--json'])
+      expect(JSON.parse(down.stdout)).toEqual({ stopped: true })
+      const stopped = await regent(['dev', 'status', '--dir', dir, '--json'])
+      expect(stopped.code).toBe(1)
+      const after = JSON.parse(stopped.stdout)
+      expect(after).toMatchObject({ running: false, checks: { supervisor: false } })
+      expect(() => process.kill(file.pid, 0)).toThrow()
+    },
+    budget(180_000),
+  )
 
   test('behavior: bad flags exit 2 with a clear cause', async () => {
     const noCompose = await regent(['dev', 'cvm', 'launch', '--dir', dir, '--bundle', '.'])

@@ -134,9 +134,11 @@ export async function runBootAuthScenario(chain: ScenarioChain, askers: Record<s
   await write(chain.appOwner, 'registerApp', [salt, appTimelock])
   await ask('2 registered, no compose hash', 'app', { valid: variants.valid })
 
+  // The OS image first, the compose hash last: the compose hash's timelock is the later one, whatever the seconds
+  // between the two blocks (a loaded machine mines them in different seconds).
+  await write(chain.appOwner, 'addOsImage', [appId, osImage, [imageRegisters]])
   const added = await write(chain.appOwner, 'addComposeHash', [appId, compose])
   const addedAt = (await chain.client.getBlock({ blockNumber: added.blockNumber })).timestamp
-  await write(chain.appOwner, 'addOsImage', [appId, osImage, [imageRegisters]])
   await ask('3 compose hash + OS image pending timelock', 'app', { valid: variants.valid })
   await mineAt(addedAt + appTimelock - 1n)
   await ask('4 one second before activation', 'app', { valid: variants.valid })
