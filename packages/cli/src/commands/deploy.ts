@@ -5,7 +5,6 @@
  * name), same wallet (same app → same KMS keys), the new instance takes over, the old CVM is stopped.
  */
 import { execFile } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
 import { stat } from 'node:fs/promises'
 import { join, relative, resolve } from 'node:path'
 import { type CvmRecord, type DevnetFile, DevnetTd, status as devnetStatus } from '@regent-tee/devnet'
@@ -22,6 +21,7 @@ import * as Config from '../project/Config.js'
 import { agentError } from '../project/CrashOutput.js'
 import { resolveDevnetDir } from '../project/DevnetDir.js'
 import * as Host from '../project/Host.js'
+import { keyProvenance } from '../project/Provenance.js'
 import * as Record from '../project/Record.js'
 import { devnet as devnetProvider } from '../providers/devnet.js'
 import { type PhalaDeployOutput, renderPhala } from '../providers/phalaDeploy.js'
@@ -172,17 +172,10 @@ export async function run(input: CommandInput): Promise<CommandResult<DeployOutp
       task: async (ctx, task) => {
         const cvm = need(ctx.cvm)
         ctx.health = await waitForHealth(file, cvm)
-        const nonce = `0x${randomBytes(32).toString('hex')}`
-        const res = await fetch(`${cvm.appUrl}/identity?nonce=${nonce}`, { signal: AbortSignal.timeout(30_000) })
-        if (!res.ok) throw new CliError('agent.identity', `the agent's /identity answered HTTP ${res.status}`, { docs })
-        ctx.identity = (await res.json()) as IdentityBundle
-        const { verifyProvenance } = await import('@regent-tee/sdk')
-        const provenance = ctx.identity.keyProvenance
-        if (provenance === null)
-          throw new CliError('agent.provenance', 'the deployed agent serves a wallet key without KMS provenance', { docs })
-        const verdict = verifyProvenance({ provenance, appId: need(ctx.approval).appId, address: ctx.health.wallet as Hex })
-        ctx.provenance = { kmsRoot: verdict.kmsRootPublicKey ?? null, verified: verdict.ok }
-        task.title = `wallet: ${ctx.health.wallet} (${provenance.path}, signed by the KMS root ${short(verdict.kmsRootPublicKey ?? 'unknown')}${verdict.ok ? '' : ', NOT verified'})`
+        const k = await keyProvenance(cvm.appUrl, { appId: need(ctx.approval).appId, wallet: ctx.health.wallet, docs })
+        ctx.identity = k.identity
+        ctx.provenance = { kmsRoot: k.kmsRoot, verified: k.verified }
+        task.title = `wallet: ${ctx.health.wallet} (${k.path}, signed by the KMS root ${short(k.kmsRoot ?? 'unknown')}${k.verified ? '' : ', NOT verified'})`
       },
     },
     {

@@ -15,7 +15,6 @@
  *    chain: chain id, RegentAppAuth and block hash) is stopped.
  */
 import { execFile } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
 import { readFile, stat } from 'node:fs/promises'
 import { join, relative } from 'node:path'
 import { type DevnetFile, DevnetTd, status as devnetStatus } from '@regent-tee/devnet'
@@ -31,6 +30,7 @@ import * as Build from '../project/Build.js'
 import type * as Config from '../project/Config.js'
 import { agentError } from '../project/CrashOutput.js'
 import * as Network from '../project/Network.js'
+import { keyProvenance } from '../project/Provenance.js'
 import * as Record from '../project/Record.js'
 import { devnetStorePusher, dstack, vmInfo } from '../providers/dstack.js'
 import type { Provider } from '../providers/Provider.js'
@@ -292,17 +292,10 @@ export async function run(input: CommandInput, config: Config.Config, dir: strin
       task: async (ctx, task) => {
         const vm = need(ctx.vm)
         ctx.health = await waitForHealth(provider, vm.id, vm.url)
-        const nonce = `0x${randomBytes(32).toString('hex')}`
-        const res = await fetch(`${vm.url}/identity?nonce=${nonce}`, { signal: AbortSignal.timeout(30_000) })
-        if (!res.ok) throw new CliError('agent.identity', `the agent's /identity answered HTTP ${res.status}`, { docs })
-        ctx.identity = (await res.json()) as IdentityBundle
-        const { verifyProvenance } = await import('@regent-tee/sdk')
-        const provenance = ctx.identity.keyProvenance
-        if (provenance === null)
-          throw new CliError('agent.provenance', 'the deployed agent serves a wallet key without KMS provenance', { docs })
-        const verdict = verifyProvenance({ provenance, appId: need(ctx.approval).appId, address: ctx.health.wallet as Hex })
-        ctx.provenance = { kmsRoot: verdict.kmsRootPublicKey ?? null, verified: verdict.ok }
-        task.title = `wallet: ${ctx.health.wallet} (${provenance.path}${verdict.ok ? '' : ', NOT verified'})`
+        const k = await keyProvenance(vm.url, { appId: need(ctx.approval).appId, wallet: ctx.health.wallet, docs })
+        ctx.identity = k.identity
+        ctx.provenance = { kmsRoot: k.kmsRoot, verified: k.verified }
+        task.title = `wallet: ${ctx.health.wallet} (${k.path}${k.verified ? '' : ', NOT verified'})`
       },
     },
     {

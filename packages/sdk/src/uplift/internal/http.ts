@@ -20,15 +20,9 @@ export const maxBody = 2 * 1024 * 1024
 export async function readJson(req: IncomingMessage): Promise<unknown> {
   if (!(req.headers['content-type'] ?? '').startsWith('application/json'))
     throw new HttpRefusal(415, 'unsupported_media_type', 'send application/json')
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const c of req) {
-    size += (c as Buffer).length
-    if (size > maxBody) throw new HttpRefusal(413, 'too_large', `body over ${maxBody} bytes`)
-    chunks.push(c as Buffer)
-  }
+  const body = await readBody(req, maxBody)
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown
+    return JSON.parse(body.toString('utf8')) as unknown
   } catch {
     throw new HttpRefusal(400, 'bad_request', 'body is not valid JSON')
   }
