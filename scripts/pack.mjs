@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url'
 const root = fileURLToPath(new URL('..', import.meta.url))
 /** The packages a user installs, in dependency order. */
 export const publishable = [
+  'packages/core',
   'packages/attest',
   'packages/contracts',
   'packages/kms',

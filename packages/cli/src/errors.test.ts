@@ -17,7 +17,7 @@ describe('toCliError', () => {
       reasons: [{ code: 'target.measurement', message: 'compose hash not approved' }],
     })
     const e = toCliError(refusal)
-    expect([e.code, e.message, e.docs, e.exitCode]).toEqual([
+    expect([e.code, e.shortMessage, e.docsPath, e.exitCode]).toEqual([
       'target.measurement',
       'Uplift hello refused: target.measurement.',
       'docs/uplift.md#refusal-codes',
@@ -28,13 +28,13 @@ describe('toCliError', () => {
 
   test('behavior: a plain error, a node error code (ECONNREFUSED) or a thrown string is internal with the hint to report it', () => {
     const plain = toCliError(new Error('boom\nstack'))
-    expect([plain.code, plain.message, plain.hint]).toEqual([
+    expect([plain.code, plain.shortMessage, plain.hint]).toEqual([
       'internal',
       'boom',
       'this is a bug in regent if the input was valid: please report it',
     ])
     expect(toCliError(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })).code).toBe('internal')
-    expect(toCliError('just a string').message).toBe('just a string')
+    expect(toCliError('just a string').shortMessage).toBe('just a string')
     expect(toCliError(new CliError('x.y', 'z')).code).toBe('x.y')
   })
 })

@@ -2,20 +2,24 @@
  * CLI errors: every failure the user sees has a stable code, a one-line message, a hint and a docs
  * pointer, and maps to an exit code (2 = usage, 1 = the operation failed).
  */
+import { BaseError, codedError } from '@regent-tee/core'
+
 export type CliErrorOptions = { hint?: string; docs?: string; exitCode?: 1 | 2; cause?: unknown }
 
-export class CliError extends Error {
+/** The one BaseError (@regent-tee/core) with a required code and an exit status. */
+export class CliError extends BaseError {
   override name = 'CliError'
-  readonly code: string
-  readonly hint: string | undefined
-  readonly docs: string | undefined
+  override readonly code: string
   readonly exitCode: 1 | 2
 
   constructor(code: string, message: string, options: CliErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    super(message, {
+      code,
+      ...(options.hint ? { hint: options.hint } : {}),
+      ...(options.docs ? { docsPath: options.docs } : {}),
+      ...(options.cause === undefined ? {} : { cause: options.cause }),
+    })
     this.code = code
-    this.hint = options.hint
-    this.docs = options.docs
     this.exitCode = options.exitCode ?? 1
   }
 }
@@ -28,26 +32,22 @@ export class UsageError extends CliError {
   }
 }
 
-/** A Regent error code: dotted lowercase words (`target.measurement`, `settings.invalid`, `chain.code`). */
-const codePattern = /^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$/
-
 /**
  * Any thrown value as the error the user sees. A CliError stays itself. An error of a Regent package that carries a
  * code (SDK, attest, kms, devnet — `UpliftRefusedError`, `InvalidSettingsError`, `ContractCodeError`, …), itself or
- * anywhere in its cause chain, keeps its code, its one-line message and its docs path (exit 1). Anything else is
- * `internal`, with the hint to report it.
+ * anywhere in its cause chain, keeps its code, its one-line message, its hint and its docs path (exit 1). Anything
+ * else is `internal`, with the hint to report it.
  */
 export function toCliError(error: unknown): CliError {
   if (error instanceof CliError) return error
-  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
-    const coded = e as Error & { code?: unknown; shortMessage?: unknown; docsPath?: unknown }
-    if (typeof coded.code === 'string' && codePattern.test(coded.code)) {
-      const message = typeof coded.shortMessage === 'string' ? coded.shortMessage : coded.message
-      return new CliError(coded.code, message.split('\n')[0] ?? coded.code, {
-        ...(typeof coded.docsPath === 'string' ? { docs: coded.docsPath } : {}),
-        cause: error,
-      })
-    }
+  const coded = codedError(error)
+  if (coded) {
+    const message = typeof coded.shortMessage === 'string' ? coded.shortMessage : coded.message
+    return new CliError(coded.code, message.split('\n')[0] ?? coded.code, {
+      ...(typeof coded.hint === 'string' ? { hint: coded.hint } : {}),
+      ...(typeof coded.docsPath === 'string' ? { docs: coded.docsPath } : {}),
+      cause: error,
+    })
   }
   return new CliError('internal', error instanceof Error ? (error.message.split('\n')[0] ?? 'unknown error') : String(error), {
     hint: 'this is a bug in regent if the input was valid: please report it',

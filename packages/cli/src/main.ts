@@ -131,11 +131,11 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
 
 function fail(error: unknown, json: boolean, io: Io, docs?: string): number {
   const e = toCliError(error)
-  const docsPath = e.docs ?? docs
+  const docsPath = e.docsPath ?? docs
   if (json) {
-    io.stdout(`${JSON.stringify({ ok: false, error: { code: e.code, message: e.message, ...(e.hint ? { hint: e.hint } : {}) } })}\n`)
+    io.stdout(`${JSON.stringify({ ok: false, error: { code: e.code, message: e.shortMessage, ...(e.hint ? { hint: e.hint } : {}) } })}\n`)
   } else {
-    io.stderr(`error: ${e.message}\n${e.hint ? `hint: ${e.hint}\n` : ''}${docsPath ? `docs: ${docsPath}\n` : ''}`)
+    io.stderr(`error: ${e.shortMessage}\n${e.hint ? `hint: ${e.hint}\n` : ''}${docsPath ? `docs: ${docsPath}\n` : ''}`)
   }
   return e.exitCode
 }

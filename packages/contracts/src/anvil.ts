@@ -8,8 +8,8 @@
  * dies for any reason, anvil is ended. No orphan chains.
  */
 import { createRequire } from 'node:module'
+import { spawnGuarded } from '@regent-tee/core'
 import { BaseError } from './errors.js'
-import { spawnGuarded } from './process.js'
 
 const require = createRequire(import.meta.url)
 

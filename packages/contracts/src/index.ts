@@ -17,7 +17,6 @@ export {
 } from './dstack.js'
 export { BaseError, type BaseErrorOptions } from './errors.js'
 export * from './generated/index.js'
-export { type Guarded, type SpawnGuardedOptions, spawnGuarded } from './process.js'
 export { type DeployRegentOptions, deployRegent, type RegentDeployment, regentContractNames } from './regent.js'
 export {
   type AgentWalletSet,

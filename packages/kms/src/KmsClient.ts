@@ -201,7 +201,7 @@ export function assertIssuedBy(options: {
 export class RequestRefusedError extends BaseError {
   override name = 'KmsClient.RequestRefusedError'
   readonly status: number
-  readonly code: string
+  override readonly code: string
   constructor({ status, code, message }: { status: number; code: string; message: string }) {
     super(`KMS refused the request (${status} ${code}): ${message}`)
     this.status = status

@@ -3,4 +3,4 @@
  * a Regent runtime throws — a one-line `shortMessage`, optional `details`, hints in `metaMessages`,
  * a docs pointer, a `cause`. Messages never contain key material.
  */
-export { BaseError, type BaseErrorOptions } from '@regent-tee/attest'
+export { BaseError, type BaseErrorOptions } from '@regent-tee/core'

@@ -6,7 +6,8 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { type TdxMeasurements, verifyQuote } from '@regent-tee/attest'
-import { regentAppAuthAbi, spawnGuarded } from '@regent-tee/contracts'
+import { regentAppAuthAbi } from '@regent-tee/contracts'
+import { spawnGuarded } from '@regent-tee/core'
 import {
   createCvm,
   createLocalKeyProvider,

@@ -174,7 +174,7 @@ export function assertNoSecurityEnvironment(env: Record<string, string | undefin
 /** Malformed or missing measured settings. */
 export class InvalidSettingsError extends BaseError {
   override name = 'MeasuredSettings.InvalidSettingsError'
-  readonly code = 'settings.invalid'
+  override readonly code = 'settings.invalid'
   readonly field: string
   constructor({ field, reason }: { field: string; reason: string }) {
     super(`Invalid measured settings: ${field} ${reason}.`)

@@ -4,4 +4,4 @@
  * `metaMessages`, a docs pointer, a `cause`. Subclasses live at the bottom of the module that throws
  * them. Messages never contain key material.
  */
-export { BaseError, type BaseErrorOptions } from '@regent-tee/attest'
+export { BaseError, type BaseErrorOptions } from '@regent-tee/core'

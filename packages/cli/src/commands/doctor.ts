@@ -83,12 +83,12 @@ export async function phalaCheck(env: NodeJS.ProcessEnv): Promise<Check[]> {
     const me = await Phala.whoami(Phala.clientOf(config))
     return [{ check: 'phala', ok: true, detail: `${config.baseUrl}: key of ${me.username} (workspace ${me.workspace})` }]
   } catch (error) {
-    const e = error as { message?: string; hint?: string }
+    const e = error as { shortMessage?: string; message?: string; hint?: string }
     return [
       {
         check: 'phala',
         ok: false,
-        detail: e.message ?? String(error),
+        detail: e.shortMessage ?? e.message ?? String(error),
         fix: e.hint ?? 'check PHALA_CLOUD_API_KEY and PHALA_CLOUD_API_PREFIX',
       },
     ]

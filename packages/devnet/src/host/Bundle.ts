@@ -391,7 +391,7 @@ export function pin(template: Record<string, unknown> | Uint8Array, bundleDigest
 /** A directory that cannot be used as an agent bundle. */
 export class InvalidBundleError extends BaseError {
   override name = 'Bundle.InvalidBundleError'
-  readonly code = 'bundle.invalid'
+  override readonly code = 'bundle.invalid'
   constructor({ dir, reason }: { dir: string; reason: string }) {
     super(`invalid agent bundle ${dir}: ${reason}.`)
   }

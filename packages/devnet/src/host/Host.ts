@@ -34,7 +34,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Collateral, TrustedRoot } from '@regent-tee/attest'
-import { type Guarded, spawnGuarded } from '@regent-tee/contracts'
+import { type Guarded, spawnGuarded } from '@regent-tee/core'
 import { type Cvm, createCvm, InvalidComposeError } from '../cvm/Cvm.js'
 import type { KeyProvider } from '../cvm/KeyProvider.js'
 import { BaseError } from '../errors.js'
@@ -644,7 +644,7 @@ async function freePort(): Promise<number> {
 /** The compose pins no bundle (or several): the host would not know what code to run. */
 export class BundleUnpinnedError extends BaseError {
   override name = 'Host.BundleUnpinnedError'
-  readonly code = 'bundle.unpinned'
+  override readonly code = 'bundle.unpinned'
   constructor({ count }: { count: number }) {
     super(`the compose pins ${count === 0 ? 'no' : count} bundle digest${count === 1 ? '' : 's'}; it must pin exactly one.`, {
       metaMessages: ['Pin the code as `image: <name>@sha256:<hex>` in docker_compose_file (regent deploy does it).'],
@@ -655,7 +655,7 @@ export class BundleUnpinnedError extends BaseError {
 /** The pushed bundle is not the one the compose pins. */
 export class BundleDigestMismatchError extends BaseError {
   override name = 'Host.BundleDigestMismatchError'
-  readonly code = 'bundle.digest_mismatch'
+  override readonly code = 'bundle.digest_mismatch'
   constructor({ pinned, actual }: { pinned: string; actual: string }) {
     super(`the bundle's digest ${actual} is not the one the compose pins (${pinned}).`)
   }
@@ -664,7 +664,7 @@ export class BundleDigestMismatchError extends BaseError {
 /** The store does not hold the bundle the compose pins. */
 export class BundleNotFoundError extends BaseError {
   override name = 'Host.BundleNotFoundError'
-  readonly code = 'bundle.not_found'
+  override readonly code = 'bundle.not_found'
   constructor({ digest }: { digest: string }) {
     super(`the host's bundle store has no bundle ${digest}.`, { metaMessages: ['Push it first (launch with its directory).'] })
   }

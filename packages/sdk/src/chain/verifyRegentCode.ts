@@ -61,7 +61,7 @@ export async function verifyRegentCode(client: Client, parameters: { readonly co
 /** The code at a contract address is absent or not the compiled contract's. */
 export class ContractCodeError extends BaseError {
   override name = 'Chain.ContractCodeError'
-  readonly code = 'chain.code'
+  override readonly code = 'chain.code'
   readonly contract: string
   readonly address: Address
   constructor({ contract, address, empty }: { contract: string; address: Address; empty: boolean }) {

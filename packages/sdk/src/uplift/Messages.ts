@@ -536,7 +536,7 @@ function sha256(bytes: Uint8Array): Uint8Array {
 export class InvalidMessageError extends BaseError {
   override name = 'Messages.InvalidMessageError'
   /** Always `message.format`. */
-  readonly code = 'message.format'
+  override readonly code = 'message.format'
   readonly messageType: string
   readonly field: string
   constructor({ messageType, field, reason }: { messageType: string; field: string; reason: string }) {

@@ -12,7 +12,7 @@ export type Reason = { readonly code: string; readonly message: string }
 export class UpliftRefusedError extends BaseError {
   override name = 'Uplift.RefusedError'
   /** The first reason's code, e.g. `target.measurement`, `state.stale_seq`, `handshake.proof`. */
-  readonly code: string
+  override readonly code: string
   readonly reasons: readonly Reason[]
   constructor({ step, reasons }: { step: string; reasons: readonly Reason[] }) {
     super(`Uplift ${step} refused: ${reasons.map((r) => r.code).join(', ')}.`, {

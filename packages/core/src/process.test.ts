@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process'
 import { describe, expect, test } from 'vitest'
-import { spawnGuarded } from '../src/process.js'
+import { spawnGuarded } from './process.js'
 
 const alive = (pid: number) => {
   try {
@@ -31,7 +31,7 @@ describe('spawnGuarded', () => {
   test('behavior: when the parent is SIGKILLed, the guarded program is ended too', async () => {
     // A parent that starts a guarded sleeper, prints its pid, and is then killed with SIGKILL.
     const script = `
-      import { spawnGuarded } from ${JSON.stringify(new URL('../src/process.ts', import.meta.url).href)}
+      import { spawnGuarded } from ${JSON.stringify(new URL('./process.ts', import.meta.url).href)}
       const p = spawnGuarded(process.execPath, ['-e', 'process.stdout.write(String(process.pid)); setInterval(() => {}, 1000)'])
       p.child.stdout.once('data', (d) => { process.stdout.write(d); process.kill(process.pid, 'SIGKILL') })
     `
