@@ -5,6 +5,7 @@
  * its identity bundle and attestations. Moving (the uplift) is the SDK's (`mountUplift`, main.ts); an uplift target
  * becomes this same agent when the SDK tells it the chain named it canonical.
  */
+import { HttpError } from '@regent-tee/core'
 import {
   attestationToJson,
   commitState,
@@ -35,14 +36,8 @@ export type Agent = {
 }
 
 /** Why an agent action cannot be served here (mapped to an HTTP status by the server). */
-export class AgentActionError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message)
-  }
+export class AgentActionError extends HttpError {
+  override name = 'AgentActionError'
 }
 
 const log = (line: string) => process.stdout.write(`${line}\n`)

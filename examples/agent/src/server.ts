@@ -15,12 +15,11 @@
  */
 import { randomUUID } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { HttpError, readBody, readJson, sendJson } from '@regent-tee/core'
 import type { Uplift } from '@regent-tee/sdk/uplift'
 import type { Hex } from 'viem'
-import { type Agent, AgentActionError } from './Agent.js'
+import type { Agent } from './Agent.js'
 import { counts, topics } from './Memory.js'
-
-class HttpError extends AgentActionError {}
 
 const maxBody = 64 * 1024
 /** A batch of writes (the replay of an uplift window) may be larger than one write. */
@@ -43,13 +42,13 @@ export function createAgentServer(parameters: AgentServerParameters): Server {
   return createServer({ headersTimeout: 10_000, requestTimeout: 30_000, connectionsCheckingInterval: 1_000 }, (req, res) => {
     handle(parameters, limiter, req, res).catch((error: unknown) => {
       const e =
-        error instanceof AgentActionError
+        error instanceof HttpError
           ? error
           : (error as { code?: unknown }).code === 'uplift.paused'
             ? new HttpError(503, 'uplift.paused', (error as Error).message)
             : new HttpError(500, 'internal', 'internal error')
-      if (!(error instanceof AgentActionError) && e.status === 500) process.stderr.write(`request failed: ${(error as Error).message}\n`)
-      send(res, e.status, { error: { code: e.code, message: e.message } })
+      if (!(error instanceof HttpError) && e.status === 500) process.stderr.write(`request failed: ${(error as Error).message}\n`)
+      sendJson(res, e.status, { error: { code: e.code, message: e.shortMessage } })
     })
   })
 }
@@ -57,7 +56,7 @@ export function createAgentServer(parameters: AgentServerParameters): Server {
 async function handle(p: AgentServerParameters, limiter: RateLimiter, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://agent')
   if (await p.uplift.handle(req, res)) return
-  if (req.method === 'GET' && url.pathname === '/health') return send(res, 200, await health(p))
+  if (req.method === 'GET' && url.pathname === '/health') return sendJson(res, 200, await health(p))
   const agent = p.agent()
   if (agent === undefined) throw new HttpError(404, 'not_found', `no route ${req.method} ${url.pathname}`)
   return route(p, limiter, agent, url, req, res)
@@ -108,7 +107,7 @@ async function route(
         p.uplift.hold({ method: 'POST', path: '/remember', body: { user, text }, key: requestId })
       }
       const [learned] = agent.store.remember([{ user, text, ...(requestId === undefined ? {} : { requestId }) }])
-      return send(res, 200, learned)
+      return sendJson(res, 200, learned)
     }
     case 'POST /remember/batch': {
       // Many writes in one transaction and one log append, each applied once by its key (the replay of an uplift window).
@@ -131,20 +130,20 @@ async function route(
         for (const w of writes) p.uplift.hold({ method: 'POST', path: '/remember', body: { user: w.user, text: w.text }, key: w.requestId })
       const results = agent.store.remember(writes)
       const duplicates = results.filter((r) => r.duplicate === true).length
-      return send(res, 200, { applied: results.length - duplicates, duplicates })
+      return sendJson(res, 200, { applied: results.length - duplicates, duplicates })
     }
     case 'GET /topics': {
       const user = url.searchParams.get('user') ?? ''
       if (!/^[\w.-]{1,64}$/.test(user)) throw new HttpError(400, 'bad_request', '"user" must be 1–64 word characters')
-      return send(res, 200, { user, topics: topics(agent.state.db, user) })
+      return sendJson(res, 200, { user, topics: topics(agent.state.db, user) })
     }
     case 'POST /checkpoint': {
       // An on-chain commit spends the agent's gas: only its operator may ask (a signed request, like /admin/*).
-      const body = await readBody(req, maxBody)
+      const body = await readBody(req, { limit: maxBody })
       await operatorOnly(p, req, body)
       if ((await p.uplift.gate()) === 'forward') throw new HttpError(409, 'agent.moved', 'The agent moved: commit at its new instance.')
       const r = await agent.checkpoint()
-      return send(res, 200, {
+      return sendJson(res, 200, {
         stateRoot: r.stateRoot,
         seq: r.seq.toString(),
         epoch: r.epoch.toString(),
@@ -152,9 +151,9 @@ async function route(
       })
     }
     case 'GET /identity':
-      return send(res, 200, await agent.identity(nonceOf(url)))
+      return sendJson(res, 200, await agent.identity(nonceOf(url)))
     case 'GET /attest':
-      return send(res, 200, await agent.attest(nonceOf(url), new TextEncoder().encode(`attest:${agent.agentId}`)))
+      return sendJson(res, 200, await agent.attest(nonceOf(url), new TextEncoder().encode(`attest:${agent.agentId}`)))
     default:
       throw new HttpError(404, 'not_found', `no route ${key}`)
   }
@@ -193,35 +192,9 @@ export function rateLimiter(perMinute: number, now: () => number = Date.now): Ra
   }
 }
 
-async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const c of req) {
-    size += (c as Buffer).length
-    if (size > limit) throw new HttpError(413, 'too_large', `body over ${limit} bytes`)
-    chunks.push(c as Buffer)
-  }
-  return Buffer.concat(chunks)
-}
-
-/** Reads a JSON object body (application/json, ≤ 64 KiB). */
-export async function readJsonObject(req: IncomingMessage, limit = maxBody): Promise<Record<string, unknown>> {
-  if (!(req.headers['content-type'] ?? '').startsWith('application/json'))
-    throw new HttpError(415, 'unsupported_media_type', 'send application/json')
-  const text = (await readBody(req, limit)).toString('utf8')
-  let v: unknown
-  try {
-    v = JSON.parse(text)
-  } catch {
-    throw new HttpError(400, 'bad_request', 'body is not valid JSON')
-  }
+/** Reads a JSON object body (application/json, ≤ 64 KiB; core's policy and codes for size, type and syntax). */
+async function readJsonObject(req: IncomingMessage, limit = maxBody): Promise<Record<string, unknown>> {
+  const v = await readJson(req, { limit })
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new HttpError(400, 'bad_request', 'body must be a JSON object')
   return v as Record<string, unknown>
-}
-
-export function send(res: ServerResponse, status: number, body: unknown): void {
-  if (res.headersSent) return void res.end()
-  res
-    .writeHead(status, { 'content-type': 'application/json' })
-    .end(`${JSON.stringify(body, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))}\n`)
 }

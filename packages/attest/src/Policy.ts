@@ -8,14 +8,16 @@
  * ABI (dcap.md §2.2): byte 0 bit 0 DEBUG, bits 1–7 reserved (TUD), bits 8–27 reserved, bit 28 SEPT_VE_DISABLE,
  * bit 29 reserved, bit 30 PKS, bit 31 KL, bits 32–62 reserved, bit 63 PERFMON.
  */
+
+/** A rejection reason with a stable code. */
+import type { Reason } from '@regent-tee/core'
 import * as EnclaveReport from './EnclaveReport.js'
 import * as EventLog from './EventLog.js'
 import { BaseError } from './errors.js'
 import * as TcbInfo from './TcbInfo.js'
 import * as TdReport from './TdReport.js'
 
-/** A rejection reason with a stable code. */
-export type Reason = { readonly code: string; readonly message: string }
+export type { Reason }
 
 /** Hex (with or without `0x`) or bytes. */
 export type BytesLike = string | Uint8Array

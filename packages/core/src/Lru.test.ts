@@ -29,3 +29,17 @@ describe('Lru', () => {
     expect(() => new Lru(0)).toThrow(RangeError)
   })
 })
+
+describe('Lru with weights', () => {
+  test('behavior: the total weight is bounded; the oldest entries leave first; one over the bound is not kept', () => {
+    const lru = new Lru<string, string>(10, { weight: (v) => v.length, maxWeight: 10 })
+    lru.set('a', 'xxxx')
+    lru.set('b', 'yyyy')
+    lru.set('c', 'zzzz')
+    expect([lru.has('a'), lru.has('b'), lru.has('c'), lru.weight]).toEqual([false, true, true, 8])
+    expect(lru.set('d', 'w'.repeat(11))).toBe(false)
+    expect([lru.has('d'), lru.weight]).toEqual([false, 8])
+    lru.set('b', 'yy')
+    expect(lru.weight).toBe(6)
+  })
+})

@@ -48,22 +48,34 @@ export class MediaTypeError extends HttpError {
 }
 
 /**
- * Reads a request body up to `limit` bytes.
+ * Reads a request body up to `limit` bytes. Past the limit nothing more is kept: the rest is discarded as it arrives
+ * (the server's request timeout bounds that), so the client reads the 413 instead of a reset connection.
  *
- * @throws {BodyTooLargeError} the declared or the read length is over `limit` (nothing past it is kept).
+ * @throws {BodyTooLargeError} the declared or the read length is over `limit`.
  */
-export async function readBody(req: IncomingMessage, options: { limit?: number } = {}): Promise<Buffer> {
+export function readBody(req: IncomingMessage, options: { limit?: number } = {}): Promise<Buffer> {
   const limit = options.limit ?? defaultBodyLimit
-  const declared = Number(req.headers['content-length'])
-  if (Number.isFinite(declared) && declared > limit) throw new BodyTooLargeError(limit)
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length
-    if (size > limit) throw new BodyTooLargeError(limit)
-    chunks.push(chunk as Buffer)
-  }
-  return Buffer.concat(chunks)
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    const onData = (chunk: Buffer) => {
+      size += chunk.length
+      if (size > limit) {
+        chunks.length = 0
+        tooLarge()
+      } else chunks.push(chunk)
+    }
+    const tooLarge = () => {
+      req.removeListener('data', onData)
+      req.resume()
+      reject(new BodyTooLargeError(limit))
+    }
+    const declared = Number(req.headers['content-length'])
+    if (Number.isFinite(declared) && declared > limit) return tooLarge()
+    req.on('data', onData)
+    req.on('end', () => resolve(Buffer.concat(chunks)))
+    req.on('error', reject)
+  })
 }
 
 export type ReadJsonOptions = {
@@ -83,8 +95,17 @@ export async function readJson(req: IncomingMessage, options: ReadJsonOptions = 
   const body = await readBody(req, options)
   if (body.length === 0 && options.optional) return undefined
   if (!isJson) throw new MediaTypeError()
+  return parseJson(body)
+}
+
+/**
+ * Parses a body read with {@link readBody} as strict UTF-8 JSON.
+ *
+ * @throws {MalformedJsonError}
+ */
+export function parseJson(body: Uint8Array): unknown {
   try {
-    return JSON.parse(body.toString('utf8')) as unknown
+    return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body)) as unknown
   } catch {
     throw new MalformedJsonError()
   }

@@ -10,6 +10,7 @@ export {
   HttpError,
   MalformedJsonError,
   MediaTypeError,
+  parseJson,
   type ReadJsonOptions,
   readBody,
   readJson,

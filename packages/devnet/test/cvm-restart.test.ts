@@ -206,7 +206,7 @@ describe('Host.restart', () => {
     expect(exited.status).toBe('exited')
 
     const cases: [RequestInit, number, string][] = [
-      [post('{not json'), 400, 'invalid_json'],
+      [post('{not json'), 400, 'request.malformed_json'],
       [post([]), 400, 'invalid_request'],
       [post('"env"'), 400, 'invalid_request'],
       [post({ env: 'A=1' }), 400, 'invalid_request'],
@@ -218,8 +218,8 @@ describe('Host.restart', () => {
       [post({ env: { '': 'x' } }), 400, 'invalid_request'],
       [post({ env: { A: 'x\u0000y' } }), 400, 'invalid_request'],
       [post({ env: {}, compose: 'x' }), 400, 'invalid_request'],
-      [post({ env: {} }, 'text/plain'), 415, 'unsupported_media_type'],
-      [post('x'.repeat((1 << 20) + 10)), 413, 'too_large'],
+      [post({ env: {} }, 'text/plain'), 415, 'request.media_type'],
+      [post('x'.repeat((1 << 20) + 10)), 413, 'request.too_large'],
     ]
     for (const [init, status, code] of cases) {
       const r = await json<Refusal>(cvmUrl(cvm, '/restart'), init)

@@ -315,8 +315,8 @@ describe('host API', () => {
     const before = (await json<{ cvms: unknown[] }>(`${devnet.file.hostUrl}/v1/cvms`)).body.cvms.length
     const url = `${devnet.file.hostUrl}/v1/cvms`
     const cases: [RequestInit, number, string][] = [
-      [post('{not json'), 400, 'invalid_json'],
-      [post({ compose: 'x', bundle }, 'text/plain'), 415, 'unsupported_media_type'],
+      [post('{not json'), 400, 'request.malformed_json'],
+      [post({ compose: 'x', bundle }, 'text/plain'), 415, 'request.media_type'],
       [post([]), 400, 'invalid_request'],
       [post({ compose: '!!!', bundle }), 400, 'invalid_request'],
       [post({ compose: Buffer.from(unpinned).toString('base64'), bundle }), 400, 'bundle.unpinned'],
@@ -326,7 +326,7 @@ describe('host API', () => {
       [post({ compose: Buffer.from(compose).toString('base64'), bundle, env: { A: 1 } }), 400, 'invalid_request'],
       [post({ compose: Buffer.from(compose).toString('base64'), bundle: join(dir, 'no-such-bundle') }), 400, 'bundle.invalid'],
       [post({ compose: Buffer.from('not json').toString('base64'), bundle }), 400, 'invalid_request'],
-      [post('x'.repeat((1 << 20) + 10)), 413, 'too_large'],
+      [post('x'.repeat((1 << 20) + 10)), 413, 'request.too_large'],
     ]
     for (const [init, status, code] of cases) {
       const r = await json<{ error: { code: string; message: string } }>(url, init)

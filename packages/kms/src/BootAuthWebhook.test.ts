@@ -176,7 +176,7 @@ describe('fail closed', () => {
       fetch(`${hook.url}${path}`, { method: 'POST', headers: { 'content-type': type }, body })
     try {
       const cases: [Promise<Response>, number, string][] = [
-        [post('/bootAuth/app', '{"appId":'), 400, 'Invalid boot info: (body) is not JSON.'],
+        [post('/bootAuth/app', '{"appId":'), 400, 'The request body is not valid JSON.'],
         [post('/bootAuth/app', '[]'), 400, 'Invalid boot info: (body) must be a JSON object.'],
         [post('/bootAuth/app', '{}', 'text/plain'), 400, 'Invalid boot info: (body) must be sent as application/json.'],
         [post('/bootAuth/kms', JSON.stringify({ appId: '0x01' })), 400, 'Invalid boot info: mrAggregated is required (a hex string).'],

@@ -23,6 +23,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { regentAppAuthAbi } from '@regent-tee/contracts'
+import { parseJson, readBody, sendJson } from '@regent-tee/core'
 import { type Address, type Hex, isAddress, type PublicClient } from 'viem'
 import { BaseError } from './errors.js'
 
@@ -187,7 +188,7 @@ async function handle(options: StartOptions, req: IncomingMessage, res: ServerRe
   const kind: BootKind | undefined = path === '/bootAuth/app' ? 'app' : path === '/bootAuth/kms' ? 'kms' : undefined
   let body: Uint8Array
   try {
-    body = await readBody(req)
+    body = await readBody(req, { limit: maxBodyBytes })
   } catch {
     return send(
       res,
@@ -206,13 +207,7 @@ async function handle(options: StartOptions, req: IncomingMessage, res: ServerRe
   try {
     const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase()
     if (type !== 'application/json') throw new InvalidBootInfoError({ field: '(body)', reason: 'must be sent as application/json' })
-    let parsed: unknown
-    try {
-      parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body))
-    } catch {
-      throw new InvalidBootInfoError({ field: '(body)', reason: 'is not JSON' })
-    }
-    bootInfo = parseBootInfo(parsed)
+    bootInfo = parseBootInfo(parseJson(body))
   } catch (error) {
     const message = error instanceof BaseError ? error.shortMessage : 'invalid request'
     return send(res, 400, { ...denied('invalid authorization request'), error: { code: 'boot_auth.invalid_request', message } })
@@ -257,36 +252,8 @@ function publicRpc(url: string | undefined): string {
   }
 }
 
-function readBody(req: IncomingMessage): Promise<Uint8Array> {
-  return new Promise((resolve, reject) => {
-    if (Number(req.headers['content-length'] ?? 0) > maxBodyBytes) {
-      req.resume()
-      return reject(new Error('too large'))
-    }
-    const chunks: Buffer[] = []
-    let size = 0
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length
-      if (size > maxBodyBytes) {
-        req.removeAllListeners('data')
-        req.resume()
-        reject(new Error('too large'))
-      } else chunks.push(chunk)
-    })
-    req.on('end', () => resolve(new Uint8Array(Buffer.concat(chunks))))
-    req.on('error', reject)
-  })
-}
-
 function send(res: ServerResponse, status: number, body: unknown, close = false): void {
-  if (res.headersSent) return
-  const text = JSON.stringify(body)
-  res.writeHead(status, {
-    'Content-Type': 'application/json',
-    'Content-Length': Buffer.byteLength(text),
-    ...(close ? { Connection: 'close' } : {}),
-  })
-  res.end(text)
+  sendJson(res, status, body, close ? { connection: 'close' } : {})
 }
 
 /** Validates an address option. @throws {InvalidBootInfoError} */

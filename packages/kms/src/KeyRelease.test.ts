@@ -6,21 +6,6 @@ import * as KeyRelease from './KeyRelease.js'
 const pki = DevnetPki.create()
 const trustedRoots = [DevnetPki.trustedRoot(pki)]
 
-describe('createLru', () => {
-  test('default: keeps the most recently used entries and hands every evicted value to onEvict', () => {
-    const evicted: Uint8Array[] = []
-    const lru = KeyRelease.createLru<string, Uint8Array>({ max: 2, onEvict: (v) => evicted.push(v) })
-    const [a, b, c] = [new Uint8Array([1]), new Uint8Array([2]), new Uint8Array([3])]
-    lru.set('a', a)
-    lru.set('b', b)
-    expect(lru.get('a')).toBe(a) // a is now the most recent
-    lru.set('c', c)
-    expect([lru.has('a'), lru.has('b'), lru.has('c'), lru.size]).toEqual([true, false, true, 2])
-    expect(evicted).toEqual([b])
-    expect(lru.get('b')).toBeUndefined()
-  })
-})
-
 describe('createEventLogCache', () => {
   test('default: keeps what it is given, by exact text, within its entry and byte budgets', async () => {
     const compose = new TextEncoder().encode(JSON.stringify({ manifest_version: 2, name: 'x' }))

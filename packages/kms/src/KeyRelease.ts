@@ -21,6 +21,7 @@ import {
   verifyQuote,
 } from '@regent-tee/attest'
 import { regentAppAuthAbi } from '@regent-tee/contracts'
+import { Lru } from '@regent-tee/core'
 import { type Address, getAddress, type Hex, type PublicClient } from 'viem'
 import * as ReleaseRequest from './ReleaseRequest.js'
 
@@ -251,74 +252,17 @@ export type EventLogCache = {
  * const eventLogs = KeyRelease.createEventLogCache({ max: 1024 })
  */
 export function createEventLogCache(options: { max?: number; maxBytes?: number } = {}): EventLogCache {
-  const maxBytes = options.maxBytes ?? 32 * 1024 * 1024
-  const max = options.max ?? 1024
-  const entries = new Map<string, EventLog.EventLog>()
-  let bytes = 0
+  const entries = new Lru<string, EventLog.EventLog>(options.max ?? 1024, {
+    weight: (_log, text) => text.length,
+    maxWeight: options.maxBytes ?? 32 * 1024 * 1024,
+  })
   return {
-    get(text) {
-      const log = entries.get(text)
-      if (log === undefined) return undefined
-      entries.delete(text)
-      entries.set(text, log)
-      return log
-    },
+    get: (text) => entries.get(text),
     set(text, log) {
-      if (entries.has(text) || text.length > maxBytes) return
-      entries.set(text, log)
-      bytes += text.length
-      for (const key of entries.keys()) {
-        if (entries.size <= max && bytes <= maxBytes) break
-        entries.delete(key)
-        bytes -= key.length
-      }
+      if (!entries.has(text)) entries.set(text, log)
     },
     get size() {
       return entries.size
-    },
-  }
-}
-
-/** A small least-recently-used map; `onEvict` sees every value dropped for space. */
-export type Lru<K, V> = {
-  has(key: K): boolean
-  get(key: K): V | undefined
-  set(key: K, value: V): void
-  values(): IterableIterator<V>
-  clear(): void
-  readonly size: number
-}
-
-/**
- * Creates a bounded LRU over a Map (insertion order = recency).
- *
- * @example
- * const keys = KeyRelease.createLru<string, Uint8Array>({ max: 4096, onEvict: (k) => k.fill(0) })
- */
-export function createLru<K, V>(options: { max: number; onEvict?: (value: V) => void }): Lru<K, V> {
-  const map = new Map<K, V>()
-  return {
-    has: (key) => map.has(key),
-    get(key) {
-      if (!map.has(key)) return undefined
-      const value = map.get(key) as V
-      map.delete(key)
-      map.set(key, value)
-      return value
-    },
-    set(key, value) {
-      map.delete(key)
-      map.set(key, value)
-      while (map.size > options.max) {
-        const [oldest, dropped] = map.entries().next().value as [K, V]
-        map.delete(oldest)
-        options.onEvict?.(dropped)
-      }
-    },
-    values: () => map.values(),
-    clear: () => map.clear(),
-    get size() {
-      return map.size
     },
   }
 }

@@ -17,6 +17,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { type Collateral, intelSgxRootCa, type TcbInfo, type TrustedRoot } from '@regent-tee/attest'
+import { errorBody, Lru, parseJson, readBody, sendHttpError, sendJson } from '@regent-tee/core'
 import type { Address, PublicClient } from 'viem'
 import * as AppKeys from './AppKeys.js'
 import * as DstackKmsAuth from './DstackKmsAuth.js'
@@ -145,8 +146,8 @@ export async function startKmsNode(options: StartKmsNodeOptions): Promise<KmsNod
 
   // Per-app derivation (dstack §3.2: everything but the disk key depends on the app id only) and per-instance disk
   // keys, in bounded LRUs; evicted and remaining entries are wiped.
-  const appCache = KeyRelease.createLru<string, AppKeys.AppKeys>({ max: 4096, onEvict: (keys) => AppKeys.wipe(keys) })
-  const diskCache = KeyRelease.createLru<string, Uint8Array>({ max: 65_536, onEvict: (key) => key.fill(0) })
+  const appCache = new Lru<string, AppKeys.AppKeys>(4096, { onEvict: (keys) => AppKeys.wipe(keys) })
+  const diskCache = new Lru<string, Uint8Array>(65_536, { onEvict: (key) => key.fill(0) })
   const appKeysOf = (appId: string, instanceId: string): Omit<ReleaseRequest.AppKeysPayload, 'osImageHash'> => {
     let app = appCache.get(appId)
     if (!app) {
@@ -169,9 +170,7 @@ export async function startKmsNode(options: StartKmsNodeOptions): Promise<KmsNod
     return { k256Key: app.k256Key, k256Signature: app.k256Signature, envCryptKey: app.envCryptKey, diskCryptKey: disk, caCert }
   }
   const clearCaches = () => {
-    for (const keys of appCache.values()) AppKeys.wipe(keys)
-    for (const disk of diskCache.values()) disk.fill(0)
-    appCache.clear()
+    appCache.clear() // each value is wiped on its way out
     diskCache.clear()
   }
 
@@ -389,8 +388,8 @@ export async function startKmsNode(options: StartKmsNodeOptions): Promise<KmsNod
       connectionsCheckingInterval: 1_000,
     },
     (req, res) => {
-      dispatch(req, res).catch(() => {
-        send(res, { status: 500, body: { error: { code: 'internal', message: 'Internal error.' } } })
+      dispatch(req, res).catch((error: unknown) => {
+        if (!sendHttpError(res, error)) send(res, { status: 500, body: errorBody('internal', 'Internal error.') })
       })
     },
   )
@@ -407,21 +406,9 @@ export async function startKmsNode(options: StartKmsNodeOptions): Promise<KmsNod
     }
     let body: unknown
     if (route.method === 'POST') {
-      const raw = await readBody(req, maxBodyBytes)
-      if (raw === 'too_large') {
-        res.setHeader('connection', 'close')
-        return send(res, {
-          status: 413,
-          body: { error: { code: 'request.too_large', message: `The body exceeds ${maxBodyBytes} bytes.` } },
-        })
-      }
-      if (raw.length > 0) {
-        try {
-          body = JSON.parse(raw.toString('utf8'))
-        } catch {
-          return send(res, badRequest('request.malformed_json', 'The body is not valid JSON.'))
-        }
-      }
+      // An empty body is allowed (no content type needed); a non-empty one must be JSON (core's one policy).
+      const raw = await readBody(req, { limit: maxBodyBytes })
+      if (raw.length > 0) body = parseJson(raw)
     }
     try {
       send(res, await route.handle(body, parsed.searchParams))
@@ -478,41 +465,7 @@ function badRequest(code: string, message: string): Reply {
 }
 
 function send(res: ServerResponse, reply: Reply): void {
-  if (res.headersSent) return
-  const text = JSON.stringify(reply.body)
-  res.writeHead(reply.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
-  res.end(text)
-}
-
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer | 'too_large'> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length'])
-    if (Number.isFinite(declared) && declared > limit) {
-      req.resume()
-      resolve('too_large')
-      return
-    }
-    const chunks: Buffer[] = []
-    let size = 0
-    let done = false
-    req.on('data', (chunk: Buffer) => {
-      if (done) return
-      size += chunk.length
-      if (size > limit) {
-        done = true
-        chunks.length = 0
-        resolve('too_large')
-        return
-      }
-      chunks.push(chunk)
-    })
-    req.on('end', () => {
-      if (!done) resolve(Buffer.concat(chunks))
-    })
-    req.on('error', (error) => {
-      if (!done) reject(error)
-    })
-  })
+  sendJson(res, reply.status, reply.body)
 }
 
 function integer(text: string | null, fallback: number): number | undefined {

@@ -7,6 +7,8 @@
 
 import { sha256 } from '@noble/hashes/sha2'
 import { type Collateral, type Policy, type TrustedRoot, type Verdict, verifyQuote } from '@regent-tee/attest'
+/** A reason code and message (same shape as @regent-tee/attest's). */
+import type { Reason } from '@regent-tee/core'
 import { type Account, getAddress, type LocalAccount, recoverTypedDataAddress } from 'viem'
 import { getQuote } from './actions/getQuote.js'
 import type { BaseTeeClient } from './createTeeClient.js'
@@ -14,8 +16,7 @@ import { BaseError } from './errors.js'
 import { type BytesLike, equal, fromHex, type Hex, toBytes, toHex } from './internal/bytes.js'
 import * as Statement from './Statement.js'
 
-/** A reason code and message (same shape as @regent-tee/attest's). */
-export type Reason = { readonly code: string; readonly message: string }
+export type { Reason }
 
 /** Format tag of {@link SignedAttestation}. Permanent. */
 export const attestationVersion = 'regent.attestation/v1'

@@ -17,6 +17,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { errorBody, HttpError, sendJson } from '@regent-tee/core'
 import type { IdentityBundle } from '@regent-tee/sdk'
 import type { Transition } from './Alert.js'
 import { describeAttestation } from './AttestationDetail.js'
@@ -73,7 +74,7 @@ export async function startDashboard(options: {
     try {
       handle(req, res)
     } catch (error) {
-      if (error instanceof HttpError) send(res, error.status, { error: { code: error.code, message: error.message } })
+      if (error instanceof HttpError) send(res, error.status, errorBody(error.code, error.shortMessage))
       else send(res, 500, { error: { code: 'internal', message: 'internal error' } })
     }
   })
@@ -213,17 +214,6 @@ function asset(res: ServerResponse, type: string, body: string): Handled {
 }
 
 function send(res: ServerResponse, status: number, body: unknown): Handled {
-  if (res.headersSent) res.end()
-  else res.writeHead(status, { ...securityHeaders, 'content-type': 'application/json' }).end(`${JSON.stringify(body)}\n`)
+  sendJson(res, status, body, securityHeaders)
   return true
-}
-
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message)
-  }
 }

@@ -200,7 +200,7 @@ describe('bad input', () => {
     const huge = JSON.stringify({ event: 'big', payload: 'ab'.repeat(maxBodyBytes) })
     const reply = await call('/EmitEvent', { body: huge })
     expect(reply.status).toBe(413)
-    expect(reply.body).toEqual({ error: `Request body exceeds ${maxBodyBytes} bytes` })
+    expect(reply.body).toEqual({ error: `The request body is over ${maxBodyBytes} bytes.` })
     expect([rtmr3(), eventCount()]).toEqual([before, count])
     expect((await call('/Version', { body: '{}' })).status).toBe(200)
   })

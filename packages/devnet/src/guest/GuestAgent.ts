@@ -21,6 +21,7 @@ import { chmod, rm } from 'node:fs/promises'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { BaseError, ReportData } from '@regent-tee/attest'
+import { BodyTooLargeError, readBody } from '@regent-tee/core'
 import * as Cvm from '../cvm/Cvm.js'
 import * as DstackKeys from './DstackKeys.js'
 import * as Tappd from './Tappd.js'
@@ -144,7 +145,7 @@ function createHandler(cvm: Cvm.Cvm) {
       const method = Object.hasOwn(routes, url.pathname) ? routes[url.pathname] : undefined
       if (!method || (req.method !== 'POST' && req.method !== 'GET')) {
         // Read (and discard) the body before answering, so a client still sending it is not reset (ECONNRESET).
-        const drained = await readBody(req).then(
+        const drained = await readAgentBody(req).then(
           () => true,
           () => false,
         )
@@ -154,7 +155,7 @@ function createHandler(cvm: Cvm.Cvm) {
       let fields: Fields
       if (req.method === 'GET') fields = queryFields(url.searchParams)
       else {
-        const body = await readBody(req)
+        const body = await readAgentBody(req)
         if (body.length === 0) fields = {}
         else {
           const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase()
@@ -180,23 +181,13 @@ function createHandler(cvm: Cvm.Cvm) {
   }
 }
 
-function readBody(req: IncomingMessage): Promise<Uint8Array> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length'] ?? 0)
-    if (declared > maxBodyBytes) return reject(new HttpError(413, `Request body exceeds ${maxBodyBytes} bytes`))
-    const chunks: Buffer[] = []
-    let size = 0
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length
-      if (size > maxBodyBytes) {
-        req.removeAllListeners('data')
-        req.pause()
-        reject(new HttpError(413, `Request body exceeds ${maxBodyBytes} bytes`))
-      } else chunks.push(chunk)
-    })
-    req.on('end', () => resolve(new Uint8Array(Buffer.concat(chunks))))
-    req.on('error', () => reject(new HttpError(400, 'Request body could not be read')))
-  })
+/** The body (core's limit policy), refused as the dstack guest agent refuses it: 413 or 400 with `{ error }`. */
+async function readAgentBody(req: IncomingMessage): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await readBody(req, { limit: maxBodyBytes }))
+  } catch (error) {
+    throw error instanceof BodyTooLargeError ? new HttpError(413, error.shortMessage) : new HttpError(400, 'Request body could not be read')
+  }
 }
 
 function send(res: ServerResponse, status: number, body: unknown, close = false): void {

@@ -6,6 +6,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { HttpError, readBody, readJson, sendJson } from '@regent-tee/core'
 import { BaseError } from '../errors.js'
 import type * as DevnetTd from '../tdx/DevnetTd.js'
 import { CvmRunningError, type Faults, type Host, UnknownCvmError } from './Host.js'
@@ -19,16 +20,6 @@ export type HostServer = {
   /** The devnet's Intel PCS (PCS API v4 paths) and its devnet-only control (Pcs.ts). */
   pcs: Pcs
   close(): Promise<void>
-}
-
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message)
-  }
 }
 
 /** Serves `host` on 127.0.0.1 (`port` 0 = kernel-chosen). */
@@ -56,7 +47,7 @@ export async function startHostServer(
       connectionsCheckingInterval: 1_000,
     },
     (req, res) => {
-      handle(host, pcs, req, res, options.info, options.approveApp).catch((error: unknown) => send(res, ...toHttp(error)))
+      handle(host, pcs, req, res, options.info, options.approveApp).catch((error: unknown) => sendJson(res, ...toHttp(error)))
     },
   )
   await new Promise<void>((resolve, reject) => {
@@ -93,13 +84,13 @@ async function handle(
 
   switch (route) {
     case 'GET /health':
-      return send(res, 200, { ok: true })
+      return sendJson(res, 200, { ok: true })
     case 'GET /v1/devnet':
-      return send(res, 200, { rootCa: host.pki.root.certificate.pem, trustedRoot: host.trustedRoot.name, ...(info?.() as object) })
+      return sendJson(res, 200, { rootCa: host.pki.root.certificate.pem, trustedRoot: host.trustedRoot.name, ...(info?.() as object) })
     case 'GET /v1/collateral':
-      return send(res, 200, pcs.collateral())
+      return sendJson(res, 200, pcs.collateral())
     case 'POST /v1/faucet': {
-      const body = object(await readJson(req))
+      const body = object(await readJson(req, { limit: maxBody }))
       if (typeof body.address !== 'string' || !/^0x[0-9a-fA-F]{40}$/.test(body.address))
         throw new HttpError(400, 'invalid_request', '"address" must be a 0x-prefixed 20-byte hex address')
       const max = 10n ** 24n // one million ether: plenty for a devnet, small enough to stay sane
@@ -112,27 +103,27 @@ async function handle(
       const cvm = url.searchParams.get('cvm') ?? undefined // a CVM's faucet funds on that CVM's chain
       if (cvm !== undefined) host.get(cvm)
       const balance = await host.fund(body.address, wei, cvm)
-      return send(res, 200, { address: body.address, balance: balance.toString() })
+      return sendJson(res, 200, { address: body.address, balance: balance.toString() })
     }
     case 'POST /v1/apps': {
       if (!approveApp) throw new HttpError(404, 'not_found', 'this host does not approve apps')
-      const body = object(await readJson(req))
+      const body = object(await readJson(req, { limit: maxBody }))
       const compose = base64(body.compose, 'compose')
       let salt: `0x${string}` | undefined
       if (body.salt !== undefined) salt = `0x${Buffer.from(hexBytes(body.salt, 'salt', 32)).toString('hex')}`
-      return send(res, 200, await approveApp(compose, salt))
+      return sendJson(res, 200, await approveApp(compose, salt))
     }
     case 'GET /v1/cvms':
-      return send(res, 200, { cvms: host.list() })
+      return sendJson(res, 200, { cvms: host.list() })
     case 'POST /v1/bundles': {
       // A push into the bundle store (the devnet's registry): a local directory, copied and digested.
-      const body = object(await readJson(req))
+      const body = object(await readJson(req, { limit: maxBody }))
       if (typeof body.dir !== 'string' || body.dir.length === 0)
         throw new HttpError(400, 'invalid_request', '"dir" must be a directory path')
-      return send(res, 201, { digest: await host.bundles.put(body.dir) })
+      return sendJson(res, 201, { digest: await host.bundles.put(body.dir) })
     }
     case 'POST /v1/cvms': {
-      const body = object(await readJson(req))
+      const body = object(await readJson(req, { limit: maxBody }))
       const compose = base64(body.compose, 'compose')
       if (body.bundle !== undefined && (typeof body.bundle !== 'string' || body.bundle.length === 0))
         throw new HttpError(400, 'invalid_request', '"bundle" must be a directory path (pushed into the bundle store first)')
@@ -148,21 +139,21 @@ async function handle(
         ...(body.vmConfig === undefined ? {} : { vmConfig: boundedString(body.vmConfig, 'vmConfig', 65_536) }),
         ...(body.debugGuestAgent === undefined ? {} : { debugGuestAgent: flag(body.debugGuestAgent, 'debugGuestAgent') }),
       })
-      return send(res, 201, record)
+      return sendJson(res, 201, record)
     }
     case 'GET /v1/cvms/:id':
-      return send(res, 200, host.get(id))
+      return sendJson(res, 200, host.get(id))
     case 'POST /v1/cvms/:id/stop':
-      return send(res, 200, await host.stop(id))
+      return sendJson(res, 200, await host.stop(id))
     case 'POST /v1/cvms/:id/kill':
-      return send(res, 200, await host.kill(id))
+      return sendJson(res, 200, await host.kill(id))
     case 'POST /v1/cvms/:id/restart': {
       // The body is optional (a bare POST restarts with the launch env); when sent, it is JSON.
-      const raw = await readOptionalJson(req)
+      const raw = await readJson(req, { limit: maxBody, optional: true })
       const body = raw === undefined ? {} : object(raw)
       for (const k of Object.keys(body)) if (k !== 'env') throw new HttpError(400, 'invalid_request', `unknown field "${k}"`)
       const env = body.env === undefined ? undefined : envChanges(body.env)
-      return send(res, 200, await host.restart(id, env ? { env } : {}))
+      return sendJson(res, 200, await host.restart(id, env ? { env } : {}))
     }
     case 'GET /v1/cvms/:id/logs': {
       const tailParam = url.searchParams.get('tail')
@@ -172,7 +163,7 @@ async function handle(
       return
     }
     case 'POST /v1/cvms/:id/faults': {
-      const body = object(await readJson(req))
+      const body = object(await readJson(req, { limit: maxBody }))
       const faults: Partial<Faults> = {}
       for (const [k, v] of Object.entries(body)) {
         if (k !== 'staleQuote' && k !== 'alterCompose' && k !== 'partitionChain')
@@ -181,11 +172,11 @@ async function handle(
         faults[k] = v
       }
       host.get(id)
-      return send(res, 200, host.setFaults(id, faults))
+      return sendJson(res, 200, host.setFaults(id, faults))
     }
     case 'POST /v1/cvms/:id/rpc': {
       const target = host.rpcFor(id)
-      const body = await readBody(req)
+      const body = await readBody(req, { limit: maxBody })
       if (!target) throw new HttpError(503, 'partitioned', `CVM ${id} is cut off from the chain`)
       const upstream = await fetch(target, {
         method: 'POST',
@@ -202,55 +193,14 @@ async function handle(
   }
 }
 
-function send(res: ServerResponse, status: number, body: unknown): void {
-  if (res.headersSent) return void res.end()
-  res.writeHead(status, { 'content-type': 'application/json' }).end(`${JSON.stringify(body)}\n`)
-}
-
 function toHttp(error: unknown): [number, { error: { code: string; message: string } }] {
-  if (error instanceof HttpError) return [error.status, { error: { code: error.code, message: error.message } }]
+  if (error instanceof HttpError) return [error.status, { error: { code: error.code, message: error.shortMessage } }]
   if (error instanceof UnknownCvmError) return [404, { error: { code: 'unknown_cvm', message: error.shortMessage } }]
   if (error instanceof CvmRunningError) return [409, { error: { code: 'cvm_running', message: error.shortMessage } }]
   if (error instanceof BaseError && typeof (error as { code?: unknown }).code === 'string')
     return [400, { error: { code: (error as unknown as { code: string }).code, message: error.shortMessage } }]
   if (error instanceof BaseError) return [400, { error: { code: 'invalid_request', message: error.shortMessage } }]
   return [500, { error: { code: 'internal', message: 'internal error' } }]
-}
-
-async function readBody(req: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length
-    if (size > maxBody) throw new HttpError(413, 'too_large', `request body over ${maxBody} bytes`)
-    chunks.push(chunk as Buffer)
-  }
-  return Buffer.concat(chunks)
-}
-
-async function readJson(req: IncomingMessage): Promise<unknown> {
-  const type = req.headers['content-type'] ?? ''
-  if (!type.startsWith('application/json'))
-    throw new HttpError(415, 'unsupported_media_type', 'send JSON with content-type application/json')
-  const body = await readBody(req)
-  try {
-    return JSON.parse(body.toString('utf8'))
-  } catch {
-    throw new HttpError(400, 'invalid_json', 'request body is not valid JSON')
-  }
-}
-
-/** A JSON body, or `undefined` when the request has none (any content type is then fine). */
-async function readOptionalJson(req: IncomingMessage): Promise<unknown> {
-  const body = await readBody(req)
-  if (body.length === 0) return undefined
-  if (!(req.headers['content-type'] ?? '').startsWith('application/json'))
-    throw new HttpError(415, 'unsupported_media_type', 'send JSON with content-type application/json')
-  try {
-    return JSON.parse(body.toString('utf8'))
-  } catch {
-    throw new HttpError(400, 'invalid_json', 'request body is not valid JSON')
-  }
 }
 
 function object(v: unknown): Record<string, unknown> {

@@ -146,16 +146,16 @@ describe('devnet PCS', () => {
       [{ reset: false }, 400, '"reset" must be true when given'],
       [{ expire: true }, 400, 'unknown field "expire"'],
       [[], 400, 'the body must be a JSON object'],
-      ['{"tcb":', 400, 'request body is not valid JSON'],
+      ['{"tcb":', 400, 'The request body is not valid JSON.'],
     ]
     for (const [body, status, message] of cases) {
       const r = await control(body)
       expect([r.status, r.body.error?.message], JSON.stringify(body)).toEqual([status, message])
     }
     const text = await control('{}', { headers: { 'content-type': 'text/plain' } })
-    expect([text.status, text.body.error?.code]).toEqual([415, 'unsupported_media_type'])
+    expect([text.status, text.body.error?.code]).toEqual([415, 'request.media_type'])
     const huge = await control(JSON.stringify({ tcb: { status: 'OutOfDate', advisoryIds: ['A'.repeat(70_000)] } }))
-    expect([huge.status, huge.body.error?.code]).toEqual([413, 'too_large'])
+    expect([huge.status, huge.body.error?.code]).toEqual([413, 'request.too_large'])
     expect(await fetch(`${server.url}/v1/devnet/pcs`).then((r) => r.json())).toEqual(before)
     expect(Collateral.toJson(await fetchCollateral())).toEqual(host.collateral)
   })

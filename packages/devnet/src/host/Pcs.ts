@@ -13,6 +13,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Collateral, TcbInfo } from '@regent-tee/attest'
+import { HttpError, readJson } from '@regent-tee/core'
 import * as DevnetCollateral from '../tdx/DevnetCollateral.js'
 import type * as DevnetPki from '../tdx/DevnetPki.js'
 
@@ -125,10 +126,10 @@ export function createPcs(options: { pki: DevnetPki.DevnetPki; collateral: Colla
         if (req.method !== 'POST') return fail(res, 405, 'method_not_allowed', `use GET or POST on ${path}`)
         let body: unknown
         try {
-          body = await readJson(req)
+          body = await readJson(req, { limit: maxBody })
         } catch (error) {
-          const e = error as ControlError
-          return fail(res, e.status, e.code, e.message)
+          if (!(error instanceof HttpError)) throw error
+          return fail(res, error.status, error.code, error.shortMessage)
         }
         try {
           return reply(res, 200, pcs.control(body))
@@ -271,23 +272,6 @@ function pem(label: string, der: Uint8Array): string {
   return `-----BEGIN ${label}-----\n${b64.replace(/.{1,64}/g, '$&\n')}-----END ${label}-----\n`
 }
 
-async function readJson(req: IncomingMessage): Promise<unknown> {
-  if (!(req.headers['content-type'] ?? '').startsWith('application/json'))
-    throw new ControlError(415, 'unsupported_media_type', 'send JSON with content-type application/json')
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length
-    if (size > maxBody) throw new ControlError(413, 'too_large', `request body over ${maxBody} bytes`)
-    chunks.push(chunk as Buffer)
-  }
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'))
-  } catch {
-    throw new ControlError(400, 'invalid_json', 'request body is not valid JSON')
-  }
-}
-
 function reply(res: ServerResponse, status: number, body: unknown): true {
   res.writeHead(status, { 'content-type': 'application/json' }).end(`${JSON.stringify(body)}\n`)
   return true
@@ -302,13 +286,6 @@ function fail(res: ServerResponse, status: number, code: string, message: string
 }
 
 /** A PCS or control request the devnet PCS refuses: `status` and `code` are what it answers. */
-export class ControlError extends Error {
+export class ControlError extends HttpError {
   override name = 'Pcs.ControlError'
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message)
-  }
 }

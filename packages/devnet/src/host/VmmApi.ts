@@ -24,6 +24,7 @@
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { BodyTooLargeError, readBody } from '@regent-tee/core'
 import type { KeyProvider } from '../cvm/KeyProvider.js'
 import { BaseError } from '../errors.js'
 import type { BundleStore } from './BundleStore.js'
@@ -107,7 +108,7 @@ export async function startVmmApi(options: VmmApiOptions): Promise<VmmApi> {
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://vmm')
-    const body = await readBody(req)
+    const body = await readVmmBody(req)
     if (!authorized(req)) return send(res, 401, { error: 'Unauthorized' })
     if (req.method === 'GET' && url.pathname === '/logs') return logs(url, res)
     const match = /^\/prpc\/(?:Teepod\.)?([A-Za-z]+)$/.exec(url.pathname)
@@ -450,21 +451,13 @@ function sha256Hex(text: string): string {
   return createHash('sha256').update(text).digest('hex')
 }
 
-function readBody(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = []
-    let size = 0
-    req.on('data', (c: Buffer) => {
-      size += c.length
-      if (size > maxBody) {
-        req.removeAllListeners('data')
-        req.resume()
-        reject(new RpcError(400, `Request body exceeds ${maxBody} bytes`))
-      } else chunks.push(c)
-    })
-    req.on('end', () => resolve(Buffer.concat(chunks)))
-    req.on('error', () => reject(new RpcError(400, 'Request body could not be read')))
-  })
+/** The body (core's limit policy), refused as dstack-vmm refuses a bad request: RpcError 400. */
+async function readVmmBody(req: IncomingMessage): Promise<Buffer> {
+  try {
+    return await readBody(req, { limit: maxBody })
+  } catch (error) {
+    throw new RpcError(400, error instanceof BodyTooLargeError ? error.shortMessage : 'Request body could not be read')
+  }
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {

@@ -9,6 +9,7 @@
 import { timingSafeEqual } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { BodyTooLargeError, parseJson, readBody } from '@regent-tee/core'
 import type * as AppCompose from './AppCompose.js'
 import { apiVersion, type KmsMode, node, osImage, type PhalaCloud, type PhalaCvm, PhalaError, structured } from './PhalaCloud.js'
 
@@ -452,18 +453,17 @@ function equal(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y)
 }
 
+/** A JSON body (core's limit policy); errors in Phala Cloud's shapes (413, or a `json_invalid` validation error). */
 async function readJson(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length
-    if (size > maxBody) throw new PhalaError(413, `Request body over ${maxBody} bytes`)
-    chunks.push(chunk as Buffer)
-  }
-  const text = Buffer.concat(chunks).toString('utf8')
-  if (text.length === 0) return {}
+  let body: Buffer
   try {
-    return JSON.parse(text)
+    body = await readBody(req, { limit: maxBody })
+  } catch (error) {
+    throw new PhalaError(413, error instanceof BodyTooLargeError ? error.shortMessage : 'Request body could not be read')
+  }
+  if (body.length === 0) return {}
+  try {
+    return parseJson(body)
   } catch {
     throw validation([['body'], 'JSON decode error', 'json_invalid'])
   }

@@ -3,10 +3,12 @@
  * first refusal code and whose `reasons` list every refusal found, so callers (and tests) switch on exact codes.
  * Messages never contain key material.
  */
-import { BaseError } from '../errors.js'
 
 /** A reason code and message. */
-export type Reason = { readonly code: string; readonly message: string }
+import type { Reason } from '@regent-tee/core'
+import { BaseError } from '../errors.js'
+
+export type { Reason }
 
 /** A protocol step refused: nothing secret left this side (the check runs before any key or state is sealed). */
 export class UpliftRefusedError extends BaseError {
