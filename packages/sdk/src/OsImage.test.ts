@@ -10,7 +10,8 @@ import { createTeeClient } from './createTeeClient.js'
 import { deriveWallet } from './Keys.js'
 import * as OsImage from './OsImage.js'
 import { http } from './transports/http.js'
-import { createSourceHello, createTargetHello, verifyTarget } from './uplift/KeyTransfer.js'
+import { createSourceHello, createTargetHello } from './uplift/Hello.js'
+import { verifyTarget } from './uplift/VerifyTarget.js'
 
 const pki = DevnetPki.create()
 const qe = DevnetQe.create({ pki })

@@ -178,6 +178,18 @@ export {
   type VerifyHandshakeParameters,
   verifyHandshake,
 } from './uplift/Handshake.js'
+export {
+  type CreateSourceHelloParameters,
+  type CreateTargetHelloParameters,
+  type CreateTargetHelloReturnType,
+  checkSourceHello,
+  createSourceHello,
+  createTargetHello,
+  defaultHelloTtlSeconds,
+  signSourceHello,
+  sourceHelloDomain,
+  sourceHelloTypes,
+} from './uplift/Hello.js'
 // The self-uplift orchestration (docs/uplift.md "Journal", "HTTP roles"): per-side journals, the source driver and
 // the target's JSON API.
 export {
@@ -187,34 +199,15 @@ export {
   type OpenParameters as OpenUpliftJournalParameters,
   open as openUpliftJournal,
 } from './uplift/Journal.js'
+export { keyEnvelopeLabel, type OpenKeyParameters, openKey, type SealKeyParameters, sealKey } from './uplift/KeyImport.js'
 export {
-  type AttestedTarget,
-  assertTarget,
-  type CreateSourceHelloParameters,
-  type CreateTargetHelloParameters,
-  type CreateTargetHelloReturnType,
   certificateFromJson,
   certificateToJson,
-  checkSourceHello,
-  createSourceHello,
-  createTargetHello,
-  defaultHelloTtlSeconds,
-  keyEnvelopeLabel,
   type OfferSuccessionParameters,
-  type OpenKeyParameters,
   offerSuccession,
-  openKey,
-  type SealKeyParameters,
-  sealKey,
-  signSourceHello,
-  sourceHelloDomain,
-  sourceHelloTypes,
-  type TargetVerdict,
   type VerifySuccessionParameters,
-  type VerifyTargetParameters,
   verifySuccession,
-  verifyTarget,
-} from './uplift/KeyTransfer.js'
+} from './uplift/KeyRotate.js'
 export * as UpliftMessages from './uplift/Messages.js'
 export { sourceSteps as upliftSourceSteps, type UpliftParameters, type UpliftReturnType, uplift } from './uplift/Source.js'
 export {
@@ -235,6 +228,13 @@ export {
   type Target as UpliftTarget,
   type TargetStatus as UpliftTargetStatus,
 } from './uplift/Target.js'
+export {
+  type AttestedTarget,
+  assertTarget,
+  type TargetVerdict,
+  type VerifyTargetParameters,
+  verifyTarget,
+} from './uplift/VerifyTarget.js'
 export {
   nonceLength as verifierNonceLength,
   type VerifyInstanceParameters,

@@ -2,7 +2,8 @@
  * The running agent's endpoints that `regent uplift` uses (docs/cli/uplift.md): `GET /health`, and the admin API
  * through the SDK's typed client (`createAdminClient`), every request signed by the operator's key (EIP-712, one
  * request each, short-lived; docs/uplift.md "Admin API"). The key comes from `REGENT_OPERATOR_KEY`, never a flag, and
- * never leaves this process: only signatures travel.
+ * never leaves this process: only signatures travel. The uplift's checks of what the agent answers live here too
+ * (agentHealth, assertFree, refusalError).
  */
 import { type AdminClient, type AdminRefusal, createAdminClient, type UpliftStatus } from '@regent-tee/sdk/uplift'
 import { type Address, getAddress, isAddress, type LocalAccount } from 'viem'
@@ -123,4 +124,69 @@ export async function health(url: string, options: { what?: string } = {}): Prom
       docs,
     })
   return body as Health
+}
+
+/** The agent's /health: it must be an agent (`start`: one that still holds its epoch). */
+export async function agentHealth(url: string, { start }: { start: boolean }): Promise<{ url: string; agentId: string; wallet: string }> {
+  const h = await health(url)
+  if (h.role === 'uplift-target')
+    throw new CliError('agent.uplift_target', `${url} is an uplift target (a CVM waiting for an agent), not the agent`, {
+      hint: 'pass the URL of the running agent that should move',
+      docs,
+    })
+  if (start && h.role === 'demoted')
+    throw new CliError('agent.demoted', `the agent at ${url} has already handed over: it is a demoted backup`, {
+      hint: `its last uplift: regent uplift status --agent ${url}`,
+      docs,
+    })
+  if (typeof h.agentId !== 'string' || !/^\d{1,78}$/.test(h.agentId) || typeof h.wallet !== 'string' || (start && h.role !== 'agent'))
+    throw new CliError('agent.not_agent', `${url} is not a Regent agent (GET /health names no agentId, wallet and role "agent")`, {
+      hint: "pass the agent's base URL (the one that serves /health)",
+      docs,
+    })
+  return { url, agentId: h.agentId, wallet: h.wallet }
+}
+
+/**
+ * Before launching anything: the agent has no session running, done, or failed after its key left (that one must be
+ * resumed). A session that failed before its key step may be replaced: the agent abandons it on the next start.
+ */
+export function assertFree(url: string, s: UpliftStatus, note: (line: string) => void): void {
+  if (s.state === 'running')
+    throw new CliError(
+      'uplift.busy',
+      `the agent at ${url} is already running an uplift (session ${s.sessionId ?? '?'}, next ${s.next ?? '?'})`,
+      {
+        hint: `follow it: regent uplift resume --agent ${url}`,
+        docs,
+      },
+    )
+  if (s.state === 'done')
+    throw new CliError(
+      'uplift.done',
+      `the agent at ${url} has completed an uplift already (session ${s.sessionId ?? '?'} to ${s.targetUrl ?? '?'})`,
+      {
+        hint: `regent uplift status --agent ${url}`,
+        docs,
+      },
+    )
+  const keySent = s.steps.some((e) => e.step === 'key-envelope' || e.step === 'key-offer')
+  if (s.state === 'failed' && !keySent)
+    note(`the agent's failed session ${s.sessionId ?? ''} stopped before its key step: the agent abandons it for this one`)
+  else if (s.state === 'failed')
+    throw new CliError(
+      'uplift.unfinished',
+      `the agent at ${url} has an unfinished uplift (session ${s.sessionId ?? '?'}, stopped before ${s.next ?? '?'}${s.error ? `: ${s.error.code}: ${s.error.message}` : ''})`,
+      { hint: `regent uplift resume --agent ${url}`, docs },
+    )
+}
+
+/** An admin refusal the command does not handle itself, as a CLI error (the agent's code and message). */
+export function refusalError(url: string, r: AdminRefusal): CliError {
+  if (r.code === 'uplift.busy')
+    return new CliError('uplift.busy', `the agent at ${url} has an uplift running or unfinished (${r.message})`, {
+      hint: `regent uplift resume --agent ${url}`,
+      docs,
+    })
+  return new CliError(r.code, `the agent at ${url} refused (HTTP ${r.status}): ${r.message}`, { docs })
 }

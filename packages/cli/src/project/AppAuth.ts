@@ -5,7 +5,9 @@
  * enrollment is opened to the app's agents (the owner's consent, RegentAppAuth `setOpenEnrollment`). On the devnet the owner is anvil's public
  * developer account (index 1); a real chain takes the owner's key from REGENT_DEPLOYER_KEY (never a flag).
  */
-import { regentAppAuthAbi } from '@regent-tee/contracts'
+import { createHash } from 'node:crypto'
+import { regentAppAuthAbi, regentSuccessionAbi } from '@regent-tee/contracts'
+import { type DevnetFile, DevnetTd } from '@regent-tee/devnet'
 import {
   type Account,
   type Address,
@@ -257,4 +259,55 @@ export async function approveMeasurement(
       { hint: 'run the same command again after that time (the approval is recorded)', docs },
     )
   return { added }
+}
+
+/**
+ * The uplift target's measurement on the devnet (`regent uplift --target local`, docs/cli/uplift.md): the agent's app
+ * (RegentSuccession.appOf) approves the target's compose hash, the devnet OS image and KMS root, or `approve` (the
+ * `--approve` flag) adds what is missing as the app owner.
+ *
+ * @throws {CliError} `agent.no_app`, `target.unapproved`, and what {@link approveMeasurement} throws.
+ */
+export async function agentAppApproval(
+  file: DevnetFile.DevnetFile,
+  params: { agentId: bigint; compose: Uint8Array; approve: boolean; docs: string },
+) {
+  const { docs } = params
+  const { publicClient } = clients(file)
+  const appId = (await publicClient.readContract({
+    address: file.contracts.succession,
+    abi: regentSuccessionAbi,
+    functionName: 'appOf',
+    args: [params.agentId],
+  })) as Address
+  if (/^0x0{40}$/.test(appId))
+    throw new CliError('agent.no_app', `agent ${params.agentId} has no app in RegentSuccession on this chain`, {
+      hint: 'is the agent enrolled on the devnet this command reads (--devnet-dir)?',
+      docs,
+    })
+  const composeHash = `0x${createHash('sha256').update(params.compose).digest('hex')}` as Hex
+  const measured = {
+    appAuth: file.contracts.appAuth,
+    appId,
+    composeHash,
+    osImageHash: DevnetTd.published(DevnetTd.defaultImage).osImageHash,
+    osImageMeasurements: DevnetTd.published(DevnetTd.defaultImage).measurements,
+    kmsRoot: file.kmsRoot,
+  }
+  const a = await measurement(publicClient, measured)
+  const missing = [
+    ...(a.composeHash ? [] : [`compose hash ${composeHash}`]),
+    ...(a.osImage ? [] : ['the devnet OS image']),
+    ...(a.kmsRoot === false ? ['the KMS root'] : []),
+  ]
+  if (missing.length > 0 && params.approve) {
+    const { added } = await approveMeasurement(clients(file), { ...measured, docs })
+    return { appId, composeHash, added: added as string[] }
+  }
+  if (missing.length > 0)
+    throw new CliError('target.unapproved', `the agent's app ${appId} does not approve ${missing.join(', ')} (active now)`, {
+      hint: 'on the devnet add --approve to approve it as the app owner; elsewhere the app owner approves it in RegentAppAuth',
+      docs,
+    })
+  return { appId, composeHash, added: [] as string[] }
 }

@@ -19,21 +19,14 @@ import type { PrivateKey } from '../Keys.js'
 import * as OsImage from '../OsImage.js'
 import { UpliftRefusedError } from './errors.js'
 import { createChallenge, verifyHandshake } from './Handshake.js'
+import { createSourceHello, signSourceHello } from './Hello.js'
 import { post } from './internal/http.js'
 import type * as Journal from './Journal.js'
-import {
-  type AttestedTarget,
-  assertTarget,
-  certificateFromJson,
-  createSourceHello,
-  offerSuccession,
-  sealKey,
-  signSourceHello,
-  type VerifyTargetParameters,
-  verifyTarget,
-} from './KeyTransfer.js'
+import { sealKey } from './KeyImport.js'
+import { certificateFromJson, offerSuccession } from './KeyRotate.js'
 import * as Messages from './Messages.js'
 import { offerState } from './StateTransfer.js'
+import { type AttestedTarget, assertTarget, type VerifyTargetParameters, verifyTarget } from './VerifyTarget.js'
 
 /**
  * The source's journaled protocol steps, in order (docs/uplift.md "Journal"): `key` stands for `key-envelope`

@@ -8,9 +8,10 @@ import { collateral, setupAgent, startTarget, type Target, trustedRoots } from '
 import * as Checkpoint from '../Checkpoint.js'
 import { commitState } from '../chain/commitState.js'
 import { UpliftRefusedError } from './errors.js'
-import { createSourceHello, createTargetHello, verifyTarget } from './KeyTransfer.js'
+import { createSourceHello, createTargetHello } from './Hello.js'
 import * as Messages from './Messages.js'
 import { offerState, openState } from './StateTransfer.js'
+import { verifyTarget } from './VerifyTarget.js'
 
 let target: Target
 let other: Target

@@ -16,8 +16,8 @@ import type { RegentContracts } from '../chain/transact.js'
 import { concat, fromHex, toHex, u32, u64, utf8 } from '../internal/bytes.js'
 import { type Reason, UpliftRefusedError } from './errors.js'
 import * as Envelope from './internal/envelope.js'
-import { assertTarget, keyToTarget, type TargetVerdict } from './KeyTransfer.js'
 import * as Messages from './Messages.js'
+import { assertTarget, keyToTarget, type TargetVerdict } from './VerifyTarget.js'
 
 /** HKDF info and AD label of the chunk envelopes. Permanent. */
 export const stateEnvelopeLabel = 'regent-uplift-state/v1'
