@@ -8,8 +8,9 @@
  * HKDF-SHA256(sealing key, info `regent-example/write-log/v1`), AD the same label. A torn last record (a crash while
  * appending, never acknowledged) is cut off; a bad record before the end is refused (fail closed).
  */
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto'
+import { hkdfSync } from 'node:crypto'
 import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs'
+import { Aead } from '@regent-tee/core'
 import type { PrivateKey } from '@regent-tee/sdk'
 
 /** HKDF info and AD of the log. Permanent. */
@@ -49,11 +50,10 @@ export function openWriteLog({ path, key }: { path: string; key: PrivateKey }): 
       if (torn()) break // a crash while appending: never acknowledged
       const len = file.readUInt32BE(at)
       const body = file.subarray(at + 4, at + 4 + len)
+      const plain = Aead.openBytes(secret, body, { ad })
       try {
-        const d = createDecipheriv('aes-256-gcm', secret, body.subarray(0, 12))
-        d.setAAD(ad)
-        d.setAuthTag(body.subarray(len - 16))
-        out.push(JSON.parse(Buffer.concat([d.update(body.subarray(12, len - 16)), d.final()]).toString('utf8')) as WriteRecord)
+        if (!plain) throw new Error('not authentic')
+        out.push(JSON.parse(Buffer.from(plain).toString('utf8')) as WriteRecord)
       } catch {
         if (at + 4 + len === file.length) break // the torn record was the last one
         throw new WriteLogCorruptError(`the write log ${path} is altered at byte ${at}`)
@@ -67,12 +67,9 @@ export function openWriteLog({ path, key }: { path: string; key: PrivateKey }): 
   parse()
   return {
     append(records) {
-      const parts: Buffer[] = []
+      const parts: Uint8Array[] = []
       for (const r of records) {
-        const iv = randomBytes(12)
-        const c = createCipheriv('aes-256-gcm', secret, iv)
-        c.setAAD(ad)
-        const sealed = Buffer.concat([iv, c.update(JSON.stringify(r)), c.final(), c.getAuthTag()])
+        const sealed = Aead.sealBytes(secret, new TextEncoder().encode(JSON.stringify(r)), { ad })
         const len = Buffer.alloc(4)
         len.writeUInt32BE(sealed.length)
         parts.push(len, sealed)

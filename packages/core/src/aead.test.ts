@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { describe, expect, test } from 'vitest'
-import { open, openJoined, seal, sealJoined } from './aead.js'
+import { open, openBytes, openJoined, seal, sealBytes, sealJoined } from './aead.js'
 
 const key = new Uint8Array(randomBytes(32))
 const ad = new TextEncoder().encode('label')
@@ -12,6 +12,9 @@ describe('AES-256-GCM', () => {
     const j = sealJoined(key, plaintext, { ad })
     expect(j.ciphertext.length).toBe(1016)
     expect(openJoined(key, j.iv, j.ciphertext, { ad })).toEqual(plaintext)
+    const b = sealBytes(key, plaintext, { ad })
+    expect([b.length, openBytes(key, b, { ad })]).toEqual([1028, plaintext])
+    expect(openBytes(key, b.subarray(0, 27), { ad })).toBeUndefined()
   })
 
   test('differential: matches the NIST SP 800-38D test case 14 (256-bit zero key, zero IV, 16 zero bytes)', () => {

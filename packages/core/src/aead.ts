@@ -56,3 +56,19 @@ export function openJoined(key: Uint8Array, iv: Uint8Array, joined: Uint8Array, 
     options,
   )
 }
+
+/** {@link seal} as one buffer `iv ‖ ciphertext ‖ tag` (sealed files and log records). */
+export function sealBytes(key: Uint8Array, plaintext: Uint8Array, options: { ad?: Uint8Array } = {}): Uint8Array {
+  const { iv, ciphertext, tag } = seal(key, plaintext, options)
+  const out = new Uint8Array(ivLength + ciphertext.length + tagLength)
+  out.set(iv)
+  out.set(ciphertext, ivLength)
+  out.set(tag, ivLength + ciphertext.length)
+  return out
+}
+
+/** {@link open} of `iv ‖ ciphertext ‖ tag`; undefined when it is too short or does not verify. */
+export function openBytes(key: Uint8Array, bytes: Uint8Array, options: { ad?: Uint8Array } = {}): Uint8Array | undefined {
+  if (bytes.length < ivLength + tagLength) return undefined
+  return openJoined(key, bytes.subarray(0, ivLength), bytes.subarray(ivLength), options)
+}

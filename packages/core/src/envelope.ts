@@ -30,8 +30,11 @@ function privateKeyObject(privateKey: Uint8Array): KeyObject {
 /** The peer's X25519 public key is not 32 bytes, not a curve point node accepts, or a low-order point. */
 export class BadPeerKeyError extends BaseError {
   override name = 'BadPeerKeyError'
-  constructor(reason: string) {
-    super(`The peer's X25519 public key is unusable: ${reason}.`, { code: 'envelope.peer_key' })
+  readonly reason: 'length' | 'unusable' | 'low_order'
+  constructor(reason: BadPeerKeyError['reason']) {
+    const why = { length: 'a key is not 32 bytes', unusable: 'not a usable X25519 key', low_order: 'a low-order point' }[reason]
+    super(`The peer's X25519 public key is unusable: ${why}.`, { code: 'envelope.peer_key' })
+    this.reason = reason
   }
 }
 
@@ -46,8 +49,8 @@ export function deriveKey(options: {
   salt: Uint8Array
   info: string
 }): Uint8Array {
-  if (options.peerPublicKey.length !== 32) throw new BadPeerKeyError('not 32 bytes')
-  if (options.privateKey instanceof Uint8Array && options.privateKey.length !== 32) throw new BadPeerKeyError('own key is not 32 bytes')
+  if (options.peerPublicKey.length !== 32) throw new BadPeerKeyError('length')
+  if (options.privateKey instanceof Uint8Array && options.privateKey.length !== 32) throw new BadPeerKeyError('length')
   let shared: Buffer
   try {
     const peer = createPublicKey({
@@ -57,10 +60,10 @@ export function deriveKey(options: {
     const own = options.privateKey instanceof Uint8Array ? privateKeyObject(options.privateKey) : options.privateKey
     shared = diffieHellman({ privateKey: own, publicKey: peer })
   } catch {
-    throw new BadPeerKeyError('not a usable X25519 key')
+    throw new BadPeerKeyError('unusable')
   }
   try {
-    if (shared.every((b) => b === 0)) throw new BadPeerKeyError('a low-order point')
+    if (shared.every((b) => b === 0)) throw new BadPeerKeyError('low_order')
     return new Uint8Array(hkdfSync('sha256', shared, options.salt, new TextEncoder().encode(options.info), 32))
   } finally {
     shared.fill(0)

@@ -8,17 +8,8 @@
  * report_data"); dstack's KMS binds an RA-TLS certificate instead (reference/dstack.md §5), so these are not
  * dstack wire formats. Primitives: RFC 7748 (X25519), RFC 5869 (HKDF), NIST SP 800-38D (AES-GCM) via node:crypto.
  */
-import {
-  createCipheriv,
-  createDecipheriv,
-  createHash,
-  createPrivateKey,
-  createPublicKey,
-  diffieHellman,
-  generateKeyPairSync,
-  hkdfSync,
-  randomBytes,
-} from 'node:crypto'
+import { createHash, createPrivateKey, generateKeyPairSync, type KeyObject } from 'node:crypto'
+import { Aead, Envelope as EnvelopeKey } from '@regent-tee/core'
 import { BaseError } from './errors.js'
 
 /** What a report_data binding is for. */
@@ -141,10 +132,7 @@ export function seal(options: { plaintext: Uint8Array; transcript: Omit<Transcri
   const transcript = transcriptHash({ ...options.transcript, responderPublicKey })
   const key = envelopeKey({ privateKey: responder.privateKey, publicKey: options.transcript.requesterPublicKey, transcript })
   try {
-    const iv = new Uint8Array(randomBytes(12))
-    const cipher = createCipheriv('aes-256-gcm', key, iv)
-    cipher.setAAD(transcript)
-    const ciphertext = new Uint8Array(Buffer.concat([cipher.update(options.plaintext), cipher.final(), cipher.getAuthTag()]))
+    const { iv, ciphertext } = Aead.sealJoined(key, options.plaintext, { ad: transcript })
     return { responderPublicKey, iv, ciphertext }
   } finally {
     key.fill(0)
@@ -183,14 +171,9 @@ export function open(options: {
   })
   const key = envelopeKey({ privateKey, publicKey: envelope.responderPublicKey, transcript })
   try {
-    const decipher = createDecipheriv('aes-256-gcm', key, envelope.iv)
-    decipher.setAAD(transcript)
-    decipher.setAuthTag(envelope.ciphertext.subarray(envelope.ciphertext.length - 16))
-    return new Uint8Array(
-      Buffer.concat([decipher.update(envelope.ciphertext.subarray(0, envelope.ciphertext.length - 16)), decipher.final()]),
-    )
-  } catch {
-    throw new DecryptionFailedError()
+    const plaintext = Aead.openJoined(key, envelope.iv, envelope.ciphertext, { ad: transcript })
+    if (!plaintext) throw new DecryptionFailedError()
+    return plaintext
   } finally {
     key.fill(0)
   }
@@ -380,23 +363,21 @@ function rawPublicKey(jwk: { x?: string | undefined }): Uint8Array {
   return new Uint8Array(Buffer.from(jwk.x as string, 'base64url'))
 }
 
-function envelopeKey(options: { privateKey: ReturnType<typeof createPrivateKey>; publicKey: Uint8Array; transcript: Uint8Array }): Buffer {
+function envelopeKey(options: { privateKey: KeyObject; publicKey: Uint8Array; transcript: Uint8Array }): Uint8Array {
   assertLength('requesterPublicKey', options.publicKey, publicKeyLength)
-  let shared: Buffer
   try {
-    const publicKey = createPublicKey({
-      key: { kty: 'OKP', crv: 'X25519', x: Buffer.from(options.publicKey).toString('base64url') },
-      format: 'jwk',
+    return EnvelopeKey.deriveKey({
+      privateKey: options.privateKey,
+      peerPublicKey: options.publicKey,
+      salt: options.transcript,
+      info: envelopeInfo,
     })
-    shared = diffieHellman({ privateKey: options.privateKey, publicKey })
-  } catch {
-    throw new InvalidFieldError({ field: 'ephemeralPublicKey', reason: 'is not a usable X25519 public key' })
+  } catch (error) {
+    if (!(error instanceof EnvelopeKey.BadPeerKeyError)) throw error
+    // RFC 7748 §6.1: an all-zero shared secret means a low-order point.
+    const reason = error.reason === 'low_order' ? 'is a low-order X25519 point' : 'is not a usable X25519 public key'
+    throw new InvalidFieldError({ field: 'ephemeralPublicKey', reason })
   }
-  // RFC 7748 §6.1: an all-zero shared secret means a low-order point.
-  if (shared.every((b) => b === 0)) throw new InvalidFieldError({ field: 'ephemeralPublicKey', reason: 'is a low-order X25519 point' })
-  const key = Buffer.from(hkdfSync('sha256', shared, options.transcript, encoder.encode(envelopeInfo), 32))
-  shared.fill(0)
-  return key
 }
 
 /** A request field is missing or malformed. */

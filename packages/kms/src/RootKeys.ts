@@ -8,9 +8,10 @@
  * Sealed layout (version 1): "RKMS" ‖ u8 1 ‖ iv(12) ‖ AES-256-GCM(rootK256(32) ‖ rootCa(32)) ‖ tag(16), with
  * AAD = utf8("regent-kms-root-keys/v1").
  */
-import { createCipheriv, createDecipheriv, createPrivateKey, createPublicKey, randomBytes } from 'node:crypto'
+import { createPrivateKey, createPublicKey } from 'node:crypto'
 import { p256 } from '@noble/curves/nist'
 import { secp256k1 } from '@noble/curves/secp256k1'
+import { Aead, concat } from '@regent-tee/core'
 import type { Address } from 'viem'
 import { BaseError } from './errors.js'
 import * as Kdf from './Kdf.js'
@@ -88,12 +89,7 @@ export function seal(keys: RootKeys, options: { key: Uint8Array }): Uint8Array {
   if (options.key.length !== 32) throw new InvalidSealingKeyError({ length: options.key.length })
   const plaintext = toBytes(keys)
   try {
-    const iv = randomBytes(12)
-    const cipher = createCipheriv('aes-256-gcm', options.key, iv)
-    cipher.setAAD(encoder.encode(sealLabel))
-    return new Uint8Array(
-      Buffer.concat([Buffer.from(magic), Uint8Array.of(version), iv, cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]),
-    )
+    return concat([Buffer.from(magic), Uint8Array.of(version), Aead.sealBytes(options.key, plaintext, { ad: encoder.encode(sealLabel) })])
   } finally {
     plaintext.fill(0)
   }
@@ -114,15 +110,8 @@ export function unseal(sealed: Uint8Array, options: { key: Uint8Array }): RootKe
   if (sealed.length !== 4 + 1 + 12 + size + 16 || Buffer.from(sealed.subarray(0, 4)).toString('latin1') !== magic)
     throw new InvalidSealedError()
   if (sealed[4] !== version) throw new UnsupportedVersionError({ version: sealed[4] as number })
-  let plaintext: Buffer
-  try {
-    const decipher = createDecipheriv('aes-256-gcm', options.key, sealed.subarray(5, 17))
-    decipher.setAAD(encoder.encode(sealLabel))
-    decipher.setAuthTag(sealed.subarray(sealed.length - 16))
-    plaintext = Buffer.concat([decipher.update(sealed.subarray(17, sealed.length - 16)), decipher.final()])
-  } catch {
-    throw new UnsealError()
-  }
+  const plaintext = Aead.openBytes(options.key, sealed.subarray(5), { ad: encoder.encode(sealLabel) })
+  if (!plaintext) throw new UnsealError()
   try {
     return fromBytes(plaintext)
   } finally {

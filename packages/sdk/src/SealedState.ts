@@ -14,8 +14,9 @@
  *
  * keyId tells a different app's key (typed error) from tampering (GCM failure) and commits the file to one key.
  */
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto'
+import { hkdfSync, randomBytes } from 'node:crypto'
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs'
+import { Aead } from '@regent-tee/core'
 import Database from 'better-sqlite3'
 import * as Checkpoint from './Checkpoint.js'
 import type { BaseTeeClient } from './createTeeClient.js'
@@ -128,19 +129,18 @@ function unseal(file: Buffer, keys: Keys): Database.Database {
   if (file.length < headerLength + 16 || file.subarray(0, 8).toString('latin1') !== fileMagic)
     throw new SealedStateCorruptError({ reason: 'not a Regent sealed-state file (bad magic or too short)' })
   if (!equal(new Uint8Array(file.subarray(8, 24)), keys.id)) throw new WrongSealingKeyError()
-  const iv = file.subarray(24, headerLength)
-  const tag = file.subarray(file.length - 16)
-  const decipher = createDecipheriv('aes-256-gcm', keys.enc, iv)
-  decipher.setAAD(file.subarray(0, headerLength))
-  decipher.setAuthTag(tag)
-  let plain: Buffer
+  const plain = Aead.open(
+    keys.enc,
+    {
+      iv: file.subarray(24, headerLength),
+      ciphertext: file.subarray(headerLength, file.length - 16),
+      tag: file.subarray(file.length - 16),
+    },
+    { ad: file.subarray(0, headerLength) },
+  )
+  if (!plain) throw new SealedStateCorruptError({ reason: 'authentication failed (the file was modified)' })
   try {
-    plain = Buffer.concat([decipher.update(file.subarray(headerLength, file.length - 16)), decipher.final()])
-  } catch {
-    throw new SealedStateCorruptError({ reason: 'authentication failed (the file was modified)' })
-  }
-  try {
-    return new Database(plain)
+    return new Database(Buffer.from(plain.buffer, plain.byteOffset, plain.byteLength))
   } finally {
     wipe(plain)
   }
@@ -151,9 +151,8 @@ function seal(db: Database.Database, keys: Keys, path: string): void {
   try {
     const iv = randomBytes(12)
     const header = concat([utf8(fileMagic), keys.id, iv])
-    const cipher = createCipheriv('aes-256-gcm', keys.enc, iv)
-    cipher.setAAD(header)
-    const body = Buffer.concat([header, cipher.update(plain), cipher.final(), cipher.getAuthTag()])
+    const { ciphertext, tag } = Aead.seal(keys.enc, plain, { ad: header, iv })
+    const body = concat([header, ciphertext, tag])
     const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`
     const fd = openSync(tmp, 'w', 0o600)
     try {

@@ -16,8 +16,6 @@
  * Private keys are node KeyObjects and leave this module only through {@link seal} (AES-256-GCM).
  */
 import {
-  createCipheriv,
-  createDecipheriv,
   createHash,
   createHmac,
   createPrivateKey,
@@ -29,6 +27,7 @@ import {
   X509Certificate,
 } from 'node:crypto'
 import { BaseError, createTrustedRoot, PckCertificate, type TrustedRoot } from '@regent-tee/attest'
+import { Aead } from '@regent-tee/core'
 import * as Der from '../internal/Der.js'
 
 /**
@@ -388,10 +387,8 @@ export function seal(pki: DevnetPki, options: { key: Uint8Array }): Uint8Array {
   try {
     const iv = randomBytes(ivSize)
     const header = Buffer.concat([sealMagic, Uint8Array.of(sealVersion), keyCheck(options.key), iv])
-    const cipher = createCipheriv('aes-256-gcm', options.key, iv)
-    cipher.setAAD(Buffer.concat([Buffer.from(sealLabel), header]))
-    const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()])
-    return new Uint8Array(Buffer.concat([header, ciphertext, cipher.getAuthTag()]))
+    const { ciphertext, tag } = Aead.seal(options.key, plaintext, { ad: Buffer.concat([Buffer.from(sealLabel), header]), iv })
+    return new Uint8Array(Buffer.concat([header, ciphertext, tag]))
   } finally {
     plaintext.fill(0)
     for (const p of parts) p.fill(0)
@@ -419,16 +416,17 @@ export function unseal(bytes: Uint8Array, options: { key: Uint8Array }): DevnetP
   const check = bytes.subarray(sealMagic.length + 1, sealMagic.length + 1 + keyCheckSize)
   if (!timingSafeEqual(check, keyCheck(options.key))) throw new WrongSealKeyError()
   const header = bytes.subarray(0, headerSize)
-  const iv = bytes.subarray(headerSize - ivSize, headerSize)
-  const decipher = createDecipheriv('aes-256-gcm', options.key, iv)
-  decipher.setAAD(Buffer.concat([Buffer.from(sealLabel), header]))
-  decipher.setAuthTag(bytes.subarray(bytes.length - tagSize))
-  let plaintext: Buffer
-  try {
-    plaintext = Buffer.concat([decipher.update(bytes.subarray(headerSize, bytes.length - tagSize)), decipher.final()])
-  } catch (cause) {
-    throw new TamperedSealError({ reason: 'authentication failed', cause })
-  }
+  const opened = Aead.open(
+    options.key,
+    {
+      iv: bytes.subarray(headerSize - ivSize, headerSize),
+      ciphertext: bytes.subarray(headerSize, bytes.length - tagSize),
+      tag: bytes.subarray(bytes.length - tagSize),
+    },
+    { ad: Buffer.concat([Buffer.from(sealLabel), header]) },
+  )
+  if (!opened) throw new TamperedSealError({ reason: 'authentication failed' })
+  const plaintext = Buffer.from(opened.buffer, opened.byteOffset, opened.byteLength)
   try {
     const fields: Buffer[] = []
     let at = 0
