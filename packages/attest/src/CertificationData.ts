@@ -10,9 +10,9 @@
  * Type 6 data = QE report (384) ‖ QE report signature (64) ‖ QE auth data size u16 ‖ auth data ‖
  * certification data (type 5 in every quote seen). Types 1–4 and 7 are kept as raw bytes.
  */
+import { Lru } from '@regent-tee/core'
 import * as EnclaveReport from './EnclaveReport.js'
 import { InvalidFieldError, Reader, Writer } from './internal/Bytes.js'
-import { Lru } from './internal/Memo.js'
 
 export { InvalidFieldError, TruncatedError } from './internal/Bytes.js'
 

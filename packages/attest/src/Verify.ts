@@ -17,6 +17,7 @@
  * Every failed check adds a reason; independent checks keep running so the verdict lists every reason.
  */
 import { createHash, createPublicKey, verify as cryptoVerify, type KeyObject, X509Certificate } from 'node:crypto'
+import { Lru } from '@regent-tee/core'
 import * as CertChain from './CertChain.js'
 import * as Collateral from './Collateral.js'
 import type * as Crl from './Crl.js'
@@ -412,11 +413,11 @@ type Leaf = {
 type Chain = { blocks: string[]; ders: Buffer[] }
 type PublicKey = { key: KeyObject; spki: Uint8Array }
 /** Parsed PCK leaves (or why not) by exact PEM text. */
-const leaves = new Memo.Lru<string, Leaf | BaseError>(1024)
+const leaves = new Lru<string, Leaf | BaseError>(1024)
 /** Split and decoded PCK chains by exact PEM text (valid ones only). */
-const chains = new Memo.Lru<string, Chain>(1024)
+const chains = new Lru<string, Chain>(1024)
 /** Imported attestation keys by their exact x‖y (valid points only). */
-const attestationKeys = new Memo.Lru<string, KeyObject>(4096)
+const attestationKeys = new Lru<string, KeyObject>(4096)
 const caKeys = new WeakMap<X509Certificate, PublicKey>()
 const revokedSets = new WeakMap<Crl.Crl, Set<string>>()
 const ecdsaScheme = 'ecdsa-p256-sha256-p1363/v1'

@@ -1,17 +1,6 @@
 import { describe, expect, test } from 'vitest'
 import * as Memo from './Memo.js'
 
-describe('Lru', () => {
-  test('default: evicts the least recently used entry beyond its bound', () => {
-    const lru = new Memo.Lru<string, number>(2)
-    lru.set('a', 1)
-    lru.set('b', 2)
-    expect(lru.get('a')).toBe(1) // a is now the most recently used
-    lru.set('c', 3)
-    expect([lru.get('a'), lru.get('b'), lru.get('c'), lru.size]).toEqual([1, undefined, 3, 2])
-  })
-})
-
 describe('keyOf', () => {
   const parts = [Uint8Array.of(1, 2, 3), Uint8Array.of(4, 5)]
 

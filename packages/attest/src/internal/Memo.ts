@@ -1,5 +1,5 @@
 /**
- * Bounded memos for quote verification: an LRU map, and a record of signature verifications that succeeded,
+ * Bounded memos for quote verification (on core's LRU): a record of signature verifications that succeeded,
  * keyed by a SHA-256 (FIPS 180-4) of the exact bytes the verification is a function of.
  *
  * Why a memo is equivalent to re-verifying: an ECDSA (or X.509) signature verification is a pure, deterministic
@@ -11,39 +11,7 @@
  * Internal: never exported from the package.
  */
 import { createHash } from 'node:crypto'
-
-/** A Map bounded to `max` entries that evicts the least recently used one. */
-export class Lru<key, value> {
-  readonly #max: number
-  readonly #entries = new Map<key, value>()
-
-  constructor(max: number) {
-    this.#max = max
-  }
-
-  get size(): number {
-    return this.#entries.size
-  }
-
-  get(k: key): value | undefined {
-    const v = this.#entries.get(k)
-    if (v === undefined) return undefined
-    // Re-insert: a Map iterates in insertion order, so the first key is the least recently used.
-    this.#entries.delete(k)
-    this.#entries.set(k, v)
-    return v
-  }
-
-  set(k: key, v: value): void {
-    this.#entries.delete(k)
-    this.#entries.set(k, v)
-    if (this.#entries.size > this.#max) this.#entries.delete(this.#entries.keys().next().value as key)
-  }
-
-  clear(): void {
-    this.#entries.clear()
-  }
-}
+import { Lru } from '@regent-tee/core'
 
 /**
  * SHA-256 of `scheme ‖ part₀ ‖ part₁ …`, each as u32be(length) ‖ bytes, in base64: a Map key that any byte
