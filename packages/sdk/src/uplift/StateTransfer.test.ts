@@ -205,7 +205,17 @@ describe('offerState / openState', () => {
     const relabelled = spliced(good.subarray(0, 72), (await s.bytesOf(second, checkpoint)).subarray(72))
     expect(await code(relabelled)).toBe('state.decrypt')
     // The transcript the target holds is not the source's: the offer's signature fails first.
-    expect(await code(good, { transcript: Messages.emptyTranscript })).toBe('state.signer')
+    const wrongTranscript = openState({
+      offer: sent.offer,
+      stream: pieces(good),
+      ephemeralPrivateKey: s.answer.ephemeralPrivateKey,
+      transcript: Messages.emptyTranscript,
+      client: chain.client,
+      contracts: s.contracts,
+      agentId: s.agentId,
+      chainId: chain.chain.id,
+    })
+    expect((await refusal(wrongTranscript)).code).toBe('state.signer')
     // The good stream still loads.
     expect((await s.open({ offer: sent.offer, stream: pieces(good) })).checkpoint.stateRoot).toBe(checkpoint.stateRoot)
   })
