@@ -288,8 +288,7 @@ export function createTarget(parameters: CreateTargetParameters): Target {
         agentId: BigInt(hello.agentId),
         chainId,
       })
-      parameters.state.restore(opened.checkpoint)
-      opened.db.close()
+      parameters.state.adopt(opened.db) // imported once, root checked by openState
       const result = { stateRoot: opened.checkpoint.stateRoot, seq: opened.seq.toString(), chunkSize: String(opened.checkpoint.chunkSize) }
       journal.put('state-loaded', result, opened.transcript)
       return { stateRoot: result.stateRoot, seq: result.seq }
