@@ -228,8 +228,9 @@ export type OpenStateReturnType = {
 }
 
 /**
- * Target side: checks the offer ({@link checkOffer}) before it reads the stream, then decrypts frames as they arrive
- * and loads the checkpoint. Checks, in order (the first failing one is thrown; nothing is loaded):
+ * Target side: checks the offer ({@link checkOffer}: its chain read runs while the first frames arrive) and decrypts
+ * frames as they arrive; nothing is parsed or loaded before both passed. Checks, in order (the first failing one is
+ * thrown; nothing is loaded):
  * `state.agent`, `state.signer`, `state.stale_seq` (see {@link checkOffer}), `state.decrypt` (an unusable sender key,
  * or a frame does not open: wrong key, other transcript, other offer, altered bytes), `state.stream` (not a state
  * stream, or bytes after the last frame), `state.frame` (a frame whose length is not the layout's), `state.chunks`
@@ -242,7 +243,9 @@ export type OpenStateReturnType = {
  */
 export async function openState(parameters: OpenStateParameters): Promise<OpenStateReturnType> {
   const { offer } = parameters
-  const seq = await checkOffer(parameters)
+  // The offer's checks read the chain; the frames arrive meanwhile. Its refusal comes first whatever the stream did.
+  const checked = checkOffer(parameters)
+  checked.catch(() => undefined) // awaited below on every path
   let key: Uint8Array | undefined
   try {
     key = Envelope.deriveKey({
@@ -252,6 +255,7 @@ export async function openState(parameters: OpenStateParameters): Promise<OpenSt
       info: stateEnvelopeLabel,
     })
   } catch {
+    await checked
     refuse('state.decrypt', 'The sender key is not a usable X25519 public key.')
   }
   const count = Number(offer.chunkCount)
@@ -264,11 +268,13 @@ export async function openState(parameters: OpenStateParameters): Promise<OpenSt
       chunks.push(chunk as Uint8Array)
     }
   } catch (error) {
+    await checked
     if (error instanceof StateStream.StreamError) refuse(error.code, error.message)
     throw error
   } finally {
     key?.fill(0)
   }
+  const seq = await checked
   const chunkSize = Number(offer.chunkSize)
   let db: Database.Database
   try {

@@ -188,6 +188,13 @@ describe('the uplift target refuses hostile state streams (POST /uplift/v1/state
       }
 
       await refused(good, 409, 'session.order') // before the offer
+      // An offer signed by another key does not take the session's one offer slot.
+      const stranger = privateKeyToAccount(generatePrivateKey())
+      const forged = await offerState({ verdict, account: stranger, checkpoint, seq: 1n, transcript: before, ...base })
+      forged.key.fill(0)
+      const forgedAnswer = await t.post('state/offer', forged.offer)
+      expect([forgedAnswer.status, forgedAnswer.body.error?.code]).toEqual([422, 'state.signer'])
+      expect(t.journal.list().map((e) => e.step)).toEqual(['source-hello', 'target-hello', 'key-envelope'])
       const offered = await t.post('state/offer', sent.offer)
       expect([offered.status, offered.body]).toEqual([200, { chunkCount: sent.offer.chunkCount, loaded: false }])
       await refused(good.subarray(0, good.length - 7), 422, 'state.chunks') // truncated mid-frame

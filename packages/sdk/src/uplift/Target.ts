@@ -33,7 +33,7 @@ import type * as Journal from './Journal.js'
 import { checkSourceHello, createTargetHello, openKey, verifySuccession } from './KeyTransfer.js'
 import * as Messages from './Messages.js'
 import * as StateStream from './StateStream.js'
-import { openState } from './StateTransfer.js'
+import { checkOffer, openState } from './StateTransfer.js'
 
 /** Path prefix of the uplift API. */
 export const basePath = '/uplift/v1'
@@ -205,6 +205,17 @@ export function createTarget(parameters: CreateTargetParameters): Target {
       if (offer.sessionId !== hello.sessionId) refuse(422, 'state.chunks', 'The offer belongs to another session.')
       const done = get('state-offer')
       if (done !== undefined && !same(done, offer)) refuse(409, 'state.replaced', 'Another state offer was accepted.')
+      // Signed by the canonical signer for this transcript, past the on-chain seq: a forged offer cannot take the
+      // session's one offer slot (checked again, against the chain then, when the stream arrives).
+      if (done === undefined)
+        await checkOffer({
+          offer,
+          transcript: transcriptOf(hello.mode === 'import' ? 'key-envelope' : 'key-offer'),
+          client: parameters.client,
+          contracts,
+          agentId: BigInt(hello.agentId),
+          chainId,
+        })
       journal.put('state-offer', offer)
       // `loaded`: this offer's stream was received and loaded before (a resumed source skips it).
       return { chunkCount: offer.chunkCount, loaded: journal.get('state-loaded') !== undefined }
