@@ -127,7 +127,7 @@ async function proxy(
     if (early) return void res.writeHead(early.status, { 'content-type': 'application/json' }).end(JSON.stringify(early.body))
     const upstream = await fetch(`${targetUrl}${req.url}`, {
       method: req.method ?? 'GET',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': req.headers['content-type'] ?? 'application/json' },
       ...(req.method === 'POST' ? { body: Buffer.concat(chunks) } : {}),
     })
     const answer = { status: upstream.status, body: (await upstream.json()) as unknown }
@@ -325,7 +325,7 @@ describe('uplift: anti-rollback', () => {
     let cut = true
     const url = await proxy(cvm.appUrl, {
       before: (path) => {
-        if (!cut || path !== '/uplift/v1/state/load') return undefined
+        if (!cut || path !== '/uplift/v1/state/stream') return undefined
         cut = false
         return { status: 503, body: { error: { code: 'link.down', message: 'cut' } } }
       },
@@ -334,12 +334,7 @@ describe('uplift: anti-rollback', () => {
     const key = new Uint8Array(32).fill(3)
     const first = openUpliftJournal({ path, role: 'source', key })
     await expect(uplift({ ...importParameters(w, url), journal: first })).rejects.toMatchObject({ code: 'link.down' })
-    expect(
-      first
-        .list()
-        .map((e) => e.step)
-        .filter((step) => !step.startsWith('state-envelope:')),
-    ).toEqual(['source-hello', 'target-hello', 'key-envelope', 'commit', 'state-offer'])
+    expect(first.list().map((e) => e.step)).toEqual(['source-hello', 'target-hello', 'key-envelope', 'commit', 'state-offer'])
     first.close()
     expect((await readCanonical(w.client, { contracts: contracts(), agentId: w.agentId })).stateSeq).toBe(2n)
 

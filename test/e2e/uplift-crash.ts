@@ -58,7 +58,7 @@ export const targetPoints = (mode: 'import' | 'rotate') => [
   'after:target-hello',
   mode === 'import' ? 'after:key-envelope' : 'after:key-offer',
   'after:state-offer',
-  'after:state-chunk:0',
+  'mid:state-stream',
   'after:state-loaded',
   'after:challenge',
   'after:challenge-answer',

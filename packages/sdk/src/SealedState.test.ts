@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createCvm, createLocalKeyProvider, DevnetPki, DevnetQe, type GuestAgent, startGuestAgent } from '@regent-tee/devnet'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import * as Checkpoint from './Checkpoint.js'
 import { createTeeClient, type TeeClient } from './createTeeClient.js'
 import { deriveSealingKey, openSealedState, SealedStateCorruptError, WrongSealingKeyError } from './SealedState.js'
 import { http } from './transports/http.js'
@@ -103,5 +104,19 @@ describe('openSealedState', () => {
     expect(dst.checkpoint({ chunkSize: 64 }).stateRoot).toBe(cp.stateRoot)
     src.close()
     dst.close()
+  })
+
+  test('behavior: adopt takes an imported database as the whole state and seals it', async () => {
+    const key = await deriveSealingKey(appA1)
+    const src = openSealedState({ path: join(dir, 'adopt-src.sealed'), key })
+    src.db.prepare('INSERT INTO memory (key, value) VALUES (?, ?)').run('m', 'moved')
+    const cp = src.checkpoint({ chunkSize: 64 })
+    const dst = openSealedState({ path: join(dir, 'adopt-dst.sealed'), key })
+    dst.adopt(Checkpoint.importState(cp))
+    dst.close()
+    const reopened = openSealedState({ path: join(dir, 'adopt-dst.sealed'), key })
+    expect(reopened.checkpoint({ chunkSize: 64 }).stateRoot).toBe(cp.stateRoot)
+    reopened.close()
+    src.close()
   })
 })

@@ -55,6 +55,11 @@ export type SealedState = {
   checkpoint(options?: { chunkSize?: number }): Checkpoint.Checkpoint
   /** Verifies `stateRoot`, then replaces the whole state with the checkpoint (and saves). Nothing changes on error. */
   restore(checkpoint: { chunks: readonly Uint8Array[]; chunkSize: number; stateRoot: Hex }): void
+  /**
+   * Replaces the whole state with `db`, a database `Checkpoint.importState` loaded (root verified), and saves; takes
+   * ownership of `db`. What an uplift target does with the state it received, without importing it a second time.
+   */
+  adopt(db: Database.Database): void
 }
 
 export type OpenSealedStateOptions = {
@@ -112,8 +117,10 @@ export function openSealedState(options: OpenSealedStateOptions): SealedState {
       return Checkpoint.exportState(db, o ?? {})
     },
     restore(checkpoint) {
+      state.adopt(Checkpoint.importState(checkpoint))
+    },
+    adopt(next) {
       assertOpen()
-      const next = Checkpoint.importState(checkpoint)
       const previous = db
       db = next
       seal(db, keys, options.path)

@@ -211,12 +211,15 @@ export {
 export * as UpliftMessages from './uplift/Messages.js'
 export { sourceSteps as upliftSourceSteps, type UpliftParameters, type UpliftReturnType, uplift } from './uplift/Source.js'
 export {
+  type CheckOfferParameters as CheckStateOfferParameters,
+  checkOffer as checkStateOffer,
   type OfferStateParameters,
   type OfferStateReturnType,
   type OpenStateParameters,
   type OpenStateReturnType,
   offerState,
   openState,
+  sealState,
   stateEnvelopeLabel,
   toTypedData as upliftStateTypedData,
   types as upliftStateTypes,

@@ -28,7 +28,10 @@ export const limits = {
   maxQuoteBytes: 64 * 1024,
   maxEventLogChars: 1024 * 1024,
   maxUrlChars: 2048,
-  /** A StateEnvelope carries its chunk hex-encoded in one request body (≤ 2 MiB at the target): 512 KiB fits. */
+  /**
+   * A checkpoint chunk: a frame of the state stream, and a leaf of the ChallengeAnswer, which carries up to 8 chunks
+   * hex-encoded in one answer (≤ 4 MiB at the source's reader, 2 MiB at the target's JSON bodies).
+   */
   maxChunkSize: 512 * 1024,
   maxLeafIndexes: 256,
   maxSiblings: 64,
@@ -104,7 +107,7 @@ export type CertificateJson = {
 /** Source → target (option B): the signed succession certificate for the target's attested key. */
 export type KeyOffer = Common<'key-offer'> & { readonly certificate: CertificateJson; readonly signature: Hex }
 
-/** Source → target: the signed {stateRoot, seq} and the layout of the encrypted chunks that follow. */
+/** Source → target: the signed {stateRoot, seq} and the layout of the state stream's frames (one per chunk) that follows. */
 export type StateOffer = Common<'state-offer'> & {
   readonly agentId: Decimal
   readonly stateRoot: Hex
@@ -115,15 +118,8 @@ export type StateOffer = Common<'state-offer'> & {
   readonly signer: Address
   /** EIP-712 `UpliftState` signature by `signer` (docs/uplift.md "State signature"). */
   readonly signature: Hex
-  /** Fresh X25519 key of this offer's chunk envelopes. */
+  /** Fresh X25519 key of this offer's state stream (its key is single-use: StateStream.ts). */
   readonly senderPublicKey: Hex
-}
-
-/** Source → target: one encrypted chunk (not part of the transcript; its AD binds the offer). */
-export type StateEnvelope = Common<'state-envelope'> & {
-  readonly index: Decimal
-  readonly iv: Hex
-  readonly ciphertext: Hex
 }
 
 /** Source → target: the self-continuity challenge (DESIGN.md §10 step 4). */
@@ -159,16 +155,7 @@ export type Handover = Common<'handover'> & {
   readonly transactionHash: Hex
 }
 
-export type Message =
-  | SourceHello
-  | TargetHello
-  | KeyEnvelope
-  | KeyOffer
-  | StateOffer
-  | StateEnvelope
-  | Challenge
-  | ChallengeAnswer
-  | Handover
+export type Message = SourceHello | TargetHello | KeyEnvelope | KeyOffer | StateOffer | Challenge | ChallengeAnswer | Handover
 
 export type Type = Message['type']
 export type ByType<type extends Type> = Extract<Message, { type: type }>
@@ -180,7 +167,6 @@ export const types = [
   'key-envelope',
   'key-offer',
   'state-offer',
-  'state-envelope',
   'challenge',
   'challenge-answer',
   'handover',
@@ -325,15 +311,6 @@ const parsers: { [T in Type]: (r: Reader) => ByType<T> } = {
       senderPublicKey: r.hex('senderPublicKey', 32),
     }
   },
-  'state-envelope': (r) => {
-    r.only([...common, 'index', 'iv', 'ciphertext'])
-    return {
-      ...head(r, 'state-envelope'),
-      index: r.decimal('index', 32),
-      iv: r.hex('iv', 12),
-      ciphertext: r.hex('ciphertext', { min: 16, max: limits.maxChunkSize + 16 }),
-    }
-  },
   challenge: (r) => {
     r.only([...common, 'nonce', 'epoch', 'leafIndexes'])
     const list = r.raw('leafIndexes')
@@ -436,22 +413,15 @@ export function serialize(message: Message): string {
 /** The transcript hash before any message: 32 zero bytes. */
 export const emptyTranscript: Hex = `0x${'00'.repeat(32)}`
 
-/** Messages that enter the transcript (every type but `state-envelope`, whose AD binds the offer instead). */
-export function inTranscript(message: Message): boolean {
-  return message.type !== 'state-envelope'
-}
-
 /**
  * T_n = SHA-256("regent-uplift-transcript/v1" ‖ 0x00 ‖ T_{n-1} ‖ u32 len(m) ‖ m), m = UTF-8 canonical JSON of the
- * message. Both sides append every control message they send or accept, in protocol order.
- *
- * @throws {NotInTranscriptError} for a `state-envelope`.
+ * message. Both sides append every control message they send or accept, in protocol order (the state stream's
+ * frames are no messages: their AD binds the offer).
  * @example
  * let t = Messages.emptyTranscript
  * t = Messages.appendTranscript(t, sourceHello)
  */
 export function appendTranscript(previous: Hex, message: Message): Hex {
-  if (!inTranscript(message)) throw new NotInTranscriptError({ messageType: message.type })
   const m = utf8(serialize(message))
   return `0x${createHash('sha256')
     .update(utf8(labels.transcript))
@@ -462,9 +432,9 @@ export function appendTranscript(previous: Hex, message: Message): Hex {
     .digest('hex')}`
 }
 
-/** The transcript hash of a whole sequence of messages (state envelopes skipped). */
+/** The transcript hash of a whole sequence of messages. */
 export function transcriptOf(messages: readonly Message[]): Hex {
-  return messages.filter(inTranscript).reduce(appendTranscript, emptyTranscript)
+  return messages.reduce(appendTranscript, emptyTranscript)
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -543,12 +513,5 @@ export class InvalidMessageError extends BaseError {
     super(`Invalid ${messageType} message: field "${field}" ${reason}.`)
     this.messageType = messageType
     this.field = field
-  }
-}
-
-export class NotInTranscriptError extends BaseError {
-  override name = 'Messages.NotInTranscriptError'
-  constructor({ messageType }: { messageType: string }) {
-    super(`A ${messageType} message is not part of the transcript (its associated data binds the state offer).`)
   }
 }

@@ -23,6 +23,7 @@ import {
   PrivateKey,
   readCanonical,
   sealKey,
+  sealState,
   verifyHandshake,
   verifyTarget,
 } from '../index.js'
@@ -95,7 +96,7 @@ describe('an import session, end to end', () => {
       const sent = await offerState({ verdict, account: sourceAccount, checkpoint, seq: 1n, transcript: sourceT, ...base })
       const loaded = await openState({
         offer: wire(sent.offer, 'state-offer'),
-        envelopes: sent.envelopes.map((e) => wire(e, 'state-envelope')),
+        stream: sealState({ offer: sent.offer, checkpoint, key: sent.key, transcript: sourceT }),
         ephemeralPrivateKey: t.ephemeralPrivateKey,
         transcript: targetT,
         client: chain.client,

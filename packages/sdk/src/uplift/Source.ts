@@ -20,12 +20,13 @@ import * as OsImage from '../OsImage.js'
 import { UpliftRefusedError } from './errors.js'
 import { createChallenge, verifyHandshake } from './Handshake.js'
 import { createSourceHello, signSourceHello } from './Hello.js'
-import { post } from './internal/http.js'
+import { post, postStream } from './internal/http.js'
 import type * as Journal from './Journal.js'
 import { sealKey } from './KeyImport.js'
 import { certificateFromJson, offerSuccession } from './KeyRotate.js'
 import * as Messages from './Messages.js'
-import { offerState } from './StateTransfer.js'
+import * as StateStream from './StateStream.js'
+import { offerState, sealState } from './StateTransfer.js'
 import { type AttestedTarget, assertTarget, type VerifyTargetParameters, verifyTarget } from './VerifyTarget.js'
 
 /**
@@ -235,23 +236,40 @@ export async function uplift(parameters: UpliftParameters): Promise<UpliftReturn
     journal.point('sent:commit')
     return { seq: s.toString() }
   })
-  // The envelopes are journaled one row each, named after the offer's sender key (a single state-sized row stalled the
-  // source's event loop); rows of an offer whose step never completed are never read.
-  const envelopeRow = (offer: Messages.StateOffer, i: number) => `state-envelope:${offer.senderPublicKey}:${i}`
+  // The offer is journaled with its stream key (sealed, 32 bytes), not its frames: the frames are a deterministic
+  // function of the offer, the journaled checkpoint and that key (StateStream.ts), so a resumed source re-creates the
+  // same bytes instead of journaling the state a second time. The key is stored before the offer's row: an offer
+  // whose row exists always has its key.
+  const streamKey = (offer: Pick<Messages.StateOffer, 'senderPublicKey'>) => `state-key:${offer.senderPublicKey}`
   const sent = await journal.step('state-offer', async () => {
     const o = await offerState({ verdict, account, checkpoint, seq: BigInt(seq), transcript: afterKey, ...base })
-    for (const [i, e] of o.envelopes.entries()) {
-      journal.put(envelopeRow(o.offer, i), e)
-      if (i % 16 === 15) await new Promise<void>((resolve) => setImmediate(resolve))
+    try {
+      journal.putSecret(streamKey(o.offer), o.key)
+    } finally {
+      o.key.fill(0)
     }
     return { offer: o.offer, transcript: o.transcript }
   })
-  await post(api('state/offer'), Messages.serialize(sent.offer), 'state offer')
-  for (let i = 0; i < Number(sent.offer.chunkCount); i++) {
-    const e = journal.get<Messages.StateEnvelope>(envelopeRow(sent.offer, i)) as Messages.StateEnvelope
-    await post(api('state/chunk'), Messages.serialize(e), 'state chunk')
+  const offered = (await post(api('state/offer'), Messages.serialize(sent.offer), 'state offer')) as { loaded?: unknown }
+  // Loaded before (the source stopped after the target answered the stream): the handshake checks what it holds.
+  if (offered.loaded !== true) {
+    const key = journal.getSecret(streamKey(sent.offer))
+    if (key === undefined)
+      throw new UpliftRefusedError({
+        step: 'state transfer',
+        reasons: [{ code: 'state.key', message: 'The journaled state offer has no stream key.' }],
+      })
+    try {
+      await postStream(
+        api('state/stream'),
+        sealState({ offer: sent.offer, checkpoint, key, transcript: afterKey }),
+        StateStream.streamLength(sent.offer),
+        'state stream',
+      )
+    } finally {
+      key.fill(0)
+    }
   }
-  await post(api('state/load'), '{}', 'state load')
   journal.point('sent:state')
 
   // Step 4: handshake at the epoch the source holds.

@@ -10,8 +10,19 @@ import { commitState } from '../chain/commitState.js'
 import { UpliftRefusedError } from './errors.js'
 import { createSourceHello, createTargetHello } from './Hello.js'
 import * as Messages from './Messages.js'
-import { offerState, openState } from './StateTransfer.js'
+import { offerState, openState, sealState } from './StateTransfer.js'
 import { verifyTarget } from './VerifyTarget.js'
+
+/** The whole stream of an offer, as bytes. */
+async function collect(stream: AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const parts: Uint8Array[] = []
+  for await (const p of stream) parts.push(p)
+  return Buffer.concat(parts)
+}
+/** Bytes as a stream that arrives in pieces of `piece` bytes (frames split across pieces). */
+async function* pieces(bytes: Uint8Array, piece = 100): AsyncGenerator<Uint8Array> {
+  for (let at = 0; at < bytes.length; at += piece) yield bytes.subarray(at, at + piece)
+}
 
 let target: Target
 let other: Target
@@ -49,11 +60,16 @@ async function session(chain: Chain_, options: { targetOf?: Target } = {}) {
     policy: { approvedMeasurements: [{ composeHash: target.composeHash }] },
   })
   const base = { agentId, chainId: chain.chain.id, contracts }
-  // `sent` from offerState carries the transcript *after* the offer: only its offer and envelopes travel.
+  const before = verdict.target?.transcript as Hex
+  /** The stream of an offer (the source's bytes, as they travel). */
+  const bytesOf = (sent: { offer: Messages.StateOffer; key: Uint8Array }, checkpoint: Checkpoint.Checkpoint) =>
+    collect(sealState({ offer: sent.offer, checkpoint, key: sent.key, transcript: before }))
+  // `sent` from offerState carries the key and the transcript *after* the offer: only its offer and the stream travel.
   const open = ({
     transcript: _after,
+    key: _key,
     ...o
-  }: { offer: Messages.StateOffer; envelopes: readonly Messages.StateEnvelope[]; transcript?: Hex } & Partial<
+  }: { offer: Messages.StateOffer; stream: AsyncIterable<Uint8Array>; transcript?: Hex; key?: Uint8Array } & Partial<
     Parameters<typeof openState>[0]
   >) => openState({ ephemeralPrivateKey: answer.ephemeralPrivateKey, transcript: answer.transcript, client: chain.client, ...base, ...o })
   const offer = (o: Partial<Parameters<typeof offerState>[0]> & { checkpoint: Checkpoint.Checkpoint; seq: bigint }) =>
@@ -64,7 +80,13 @@ async function session(chain: Chain_, options: { targetOf?: Target } = {}) {
       ...base,
       ...o,
     })
-  return { source, contracts, agentId, verdict, answer, open, offer }
+  /** Offers `checkpoint` and opens its stream as the target (with `change` applied to the stream's bytes). */
+  const roundTrip = async (
+    sent: { offer: Messages.StateOffer; key: Uint8Array },
+    checkpoint: Checkpoint.Checkpoint,
+    o: Partial<Parameters<typeof openState>[0]> = {},
+  ) => open({ offer: sent.offer, stream: pieces(await bytesOf(sent, checkpoint)), ...o })
+  return { source, contracts, agentId, verdict, answer, open, offer, bytesOf, roundTrip }
 }
 
 async function refusal(call: Promise<unknown>): Promise<UpliftRefusedError> {
@@ -84,23 +106,18 @@ describe('offerState / openState', () => {
     const checkpoint = Checkpoint.exportState(db, { chunkSize: 256 })
     expect(checkpoint.chunks.length).toBeGreaterThan(3)
     const sent = await s.offer({ checkpoint, seq: 2n })
-    // Over the wire: canonical text and back.
+    // Over the wire: canonical text and back; the stream in pieces that cut frames anywhere.
     const offer = Messages.parse(Messages.serialize(sent.offer), 'state-offer')
-    const envelopes = sent.envelopes.map((e) => Messages.parse(Messages.serialize(e), 'state-envelope'))
-    envelopes.forEach((e, i) => {
-      expect(e.ciphertext).not.toContain(
-        Buffer.from(checkpoint.chunks[i] as Uint8Array)
-          .toString('hex')
-          .slice(0, 32),
-      )
-    })
-    const got = await s.open({ offer, envelopes })
+    const bytes = await s.bytesOf(sent, checkpoint)
+    for (const chunk of checkpoint.chunks) expect(bytes.includes(Buffer.from(chunk).subarray(0, 32))).toBe(false)
+    const got = await s.open({ offer, stream: pieces(bytes, 77) })
     expect(got.checkpoint.stateRoot).toBe(checkpoint.stateRoot)
     expect(got.seq).toBe(2n)
     expect(rows(got.db)).toEqual(rows(db))
     expect(got.transcript).toBe(sent.transcript)
-    // Envelopes may arrive in any order.
-    expect(rows((await s.open({ offer, envelopes: [...envelopes].reverse() })).db)).toEqual(rows(db))
+    // Deterministic: a resumed source re-creates the same bytes from the offer, the checkpoint and the journaled key.
+    expect((await s.bytesOf(sent, checkpoint)).equals(bytes)).toBe(true)
+    expect(rows((await s.open({ offer, stream: pieces(bytes, bytes.length) })).db)).toEqual(rows(db))
   })
 
   chainTest('behavior: the root already committed at the on-chain seq is accepted (source committed, then crashed)', async ({ chain }) => {
@@ -108,7 +125,7 @@ describe('offerState / openState', () => {
     const checkpoint = Checkpoint.exportState(state(3, 'a'), { chunkSize: 128 })
     await commitState(s.source, { contracts: s.contracts, agentId: s.agentId, stateRoot: checkpoint.stateRoot, seq: 5n })
     const sent = await s.offer({ checkpoint, seq: 5n })
-    expect((await s.open(sent)).seq).toBe(5n)
+    expect((await s.roundTrip(sent, checkpoint)).seq).toBe(5n)
   })
 
   chainTest('behavior: a seq below the on-chain seq, or equal with another root, is state.stale_seq (anti-rollback)', async ({ chain }) => {
@@ -116,7 +133,7 @@ describe('offerState / openState', () => {
     await commitState(s.source, { contracts: s.contracts, agentId: s.agentId, stateRoot: `0x${'11'.repeat(32)}`, seq: 5n })
     const checkpoint = Checkpoint.exportState(state(3, 'a'), { chunkSize: 128 })
     for (const seq of [4n, 5n, 0n]) {
-      const error = await refusal(s.open(await s.offer({ checkpoint, seq })))
+      const error = await refusal(s.roundTrip(await s.offer({ checkpoint, seq }), checkpoint))
       expect([error.code, error.reasons.length]).toEqual(['state.stale_seq', 1])
     }
   })
@@ -125,14 +142,14 @@ describe('offerState / openState', () => {
     const s = await session(chain)
     const checkpoint = Checkpoint.exportState(state(3, 'a'), { chunkSize: 128 })
     const stranger = await s.offer({ checkpoint, seq: 1n, account: testAccounts[4] as (typeof testAccounts)[number] })
-    expect((await refusal(s.open(stranger))).code).toBe('state.signer')
+    expect((await refusal(s.roundTrip(stranger, checkpoint))).code).toBe('state.signer')
     const honest = await s.offer({ checkpoint, seq: 1n })
-    expect((await refusal(s.open({ ...honest, offer: { ...honest.offer, seq: '9' } }))).code).toBe('state.signer')
-    expect((await refusal(s.open({ ...honest, chainId: chain.chain.id + 1 }))).code).toBe('state.signer')
+    const stream = await s.bytesOf(honest, checkpoint)
+    expect((await refusal(s.open({ offer: { ...honest.offer, seq: '9' }, stream: pieces(stream) }))).code).toBe('state.signer')
+    expect((await refusal(s.roundTrip(honest, checkpoint, { chainId: chain.chain.id + 1 }))).code).toBe('state.signer')
     // An explicit expected signer overrides the on-chain one.
-    expect(
-      (await refusal(s.open({ ...honest, expectedSigner: (chain.wallets[4] as Chain_['wallets'][number]).account.address }))).code,
-    ).toBe('state.signer')
+    const other = (chain.wallets[4] as Chain_['wallets'][number]).account.address
+    expect((await refusal(s.roundTrip(honest, checkpoint, { expectedSigner: other }))).code).toBe('state.signer')
   })
 
   chainTest('behavior: chunks that do not hash to the signed root are state.root_mismatch; nothing is loaded', async ({ chain }) => {
@@ -141,28 +158,57 @@ describe('offerState / openState', () => {
     const b = Checkpoint.exportState(state(10, 'b'), { chunkSize: 128 })
     expect([a.byteLength, a.chunks.length]).toEqual([b.byteLength, b.chunks.length])
     expect(a.stateRoot).not.toBe(b.stateRoot)
-    const forged = await s.offer({ checkpoint: { ...b, stateRoot: a.stateRoot }, seq: 1n })
-    const error = await refusal(s.open(forged))
+    const forgedCheckpoint = { ...b, stateRoot: a.stateRoot }
+    const forged = await s.offer({ checkpoint: forgedCheckpoint, seq: 1n })
+    const error = await refusal(s.roundTrip(forged, forgedCheckpoint))
     expect(error.code).toBe('state.root_mismatch')
     expect(error.reasons[0]?.message).toBe(
       `The checkpoint hashes to ${b.stateRoot}, not the expected state root ${a.stateRoot}; nothing was loaded.`,
     )
   })
 
-  chainTest('behavior: missing, repeated, altered or foreign chunks are state.chunks / state.decrypt', async ({ chain }) => {
+  chainTest('behavior: hostile streams are refused with their code and nothing is loaded', async ({ chain }) => {
     const s = await session(chain)
     const checkpoint = Checkpoint.exportState(state(10, 'a'), { chunkSize: 128 })
     const sent = await s.offer({ checkpoint, seq: 1n })
-    const [first, ...rest] = sent.envelopes as [Messages.StateEnvelope, ...Messages.StateEnvelope[]]
-    expect((await refusal(s.open({ ...sent, envelopes: rest }))).code).toBe('state.chunks')
-    expect((await refusal(s.open({ ...sent, envelopes: [first, first, ...rest] }))).code).toBe('state.chunks')
-    const flipped = { ...first, ciphertext: `${first.ciphertext.slice(0, -2)}${first.ciphertext.endsWith('00') ? '01' : '00'}` as Hex }
-    expect((await refusal(s.open({ ...sent, envelopes: [flipped, ...rest] }))).code).toBe('state.decrypt')
-    const swapped = { ...first, index: '1' }
-    const second = { ...(rest[0] as Messages.StateEnvelope), index: '0' }
-    expect((await refusal(s.open({ ...sent, envelopes: [swapped, second, ...rest.slice(1)] }))).code).toBe('state.decrypt')
+    const good = await s.bytesOf(sent, checkpoint)
+    const code = async (bytes: Uint8Array, o: Partial<Parameters<typeof openState>[0]> = {}) =>
+      (await refusal(s.open({ offer: sent.offer, stream: pieces(bytes), ...o }))).code
+    const frame = (i: number) => 72 + i * (8 + 128 + 16) // preamble, then full frames of 128-byte chunks
+    const spliced = (...parts: Uint8Array[]) => Buffer.concat(parts)
+    // Truncated: mid-frame, at a frame boundary, or only the preamble.
+    expect(await code(good.subarray(0, good.length - 5))).toBe('state.chunks')
+    expect(await code(good.subarray(0, frame(3)))).toBe('state.chunks')
+    expect(await code(good.subarray(0, 72))).toBe('state.chunks')
+    expect(await code(new Uint8Array(0))).toBe('state.chunks')
+    // Out of order, repeated: frame 1 where frame 0 belongs; frame 0 twice.
+    expect(await code(spliced(good.subarray(0, 72), good.subarray(frame(1), frame(2)), good.subarray(frame(0))))).toBe('state.chunks')
+    expect(await code(spliced(good.subarray(0, frame(1)), good.subarray(frame(0))))).toBe('state.chunks')
+    // A frame header that claims more bytes than the layout gives (an oversized frame): refused before it is read.
+    const oversized = Buffer.from(good)
+    oversized.writeUInt32BE(0xffff_ff00, frame(2) + 4)
+    expect(await code(oversized)).toBe('state.frame')
+    // More bytes than the offer's byteLength allows, after the last frame.
+    expect(await code(spliced(good, Buffer.from('more')))).toBe('state.stream')
+    // Not a state stream; a stream of another session or offer.
+    expect(await code(Buffer.from('{"hello":"json"}'.repeat(10)))).toBe('state.stream')
+    const foreign = Buffer.from(good)
+    foreign[8] = (foreign[8] as number) ^ 1 // sessionId
+    expect(await code(foreign)).toBe('state.chunks')
+    // One byte altered in a frame's ciphertext, or its tag.
+    for (const at of [frame(4) + 8 + 3, frame(5) - 1]) {
+      const tampered = Buffer.from(good)
+      tampered[at] = (tampered[at] as number) ^ 0x40
+      expect(await code(tampered)).toBe('state.decrypt')
+    }
+    // Frames of another offer (its own key) relabelled as this offer's: they do not open.
+    const second = await s.offer({ checkpoint, seq: 1n })
+    const relabelled = spliced(good.subarray(0, 72), (await s.bytesOf(second, checkpoint)).subarray(72))
+    expect(await code(relabelled)).toBe('state.decrypt')
+    // The transcript the target holds is not the source's: the offer's signature fails first.
     const wrongTranscript = openState({
-      ...sent,
+      offer: sent.offer,
+      stream: pieces(good),
       ephemeralPrivateKey: s.answer.ephemeralPrivateKey,
       transcript: Messages.emptyTranscript,
       client: chain.client,
@@ -171,6 +217,8 @@ describe('offerState / openState', () => {
       chainId: chain.chain.id,
     })
     expect((await refusal(wrongTranscript)).code).toBe('state.signer')
+    // The good stream still loads.
+    expect((await s.open({ offer: sent.offer, stream: pieces(good) })).checkpoint.stateRoot).toBe(checkpoint.stateRoot)
   })
 
   chainTest('behavior: nothing is signed or encrypted for a refused target', async ({ chain }) => {

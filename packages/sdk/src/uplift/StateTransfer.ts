@@ -1,11 +1,13 @@
 /**
  * State migration (DESIGN.md §10 step 3; docs/uplift.md "State transfer"). The source signs {stateRoot, seq} with
  * the wallet (EIP-712 `UpliftState`, domain "Regent Uplift" v1 on the deployment's chain and RegentSuccession) and
- * encrypts its checkpoint (`Checkpoint.exportState`) chunk by chunk to the verified target's ephemeral key
- * (X25519 → HKDF-SHA256 info `regent-uplift-state/v1`, salt = transcript → AES-256-GCM; the associated data binds
- * the transcript, the state root, the seq, the chunk index and the chunk count). The target checks the signer and
- * the sequence against RegentSuccession (anti-rollback, DESIGN.md §7 "Checkpoints"), decrypts, and loads the
- * checkpoint through `Checkpoint.importState`, which recomputes the state root before it parses a byte.
+ * streams its checkpoint (`Checkpoint.exportState`) as binary frames, one per chunk, encrypted to the verified
+ * target's ephemeral key (`StateStream.ts`: X25519 → HKDF-SHA256 info `regent-uplift-state-stream/v1`, salt =
+ * transcript → AES-256-GCM with counter IVs under a single-use key; the associated data binds the transcript, the
+ * state root, the seq, the frame index and the chunk count). The target checks the signer and the sequence against
+ * RegentSuccession (anti-rollback, DESIGN.md §7 "Checkpoints") before it reads a frame, decrypts frames as they
+ * arrive, and loads the checkpoint through `Checkpoint.importState`, which recomputes the state root before it parses
+ * a byte.
  */
 import type Database from 'better-sqlite3'
 import type { Account, Client, Hex, LocalAccount } from 'viem'
@@ -13,14 +15,15 @@ import { getAddress, recoverTypedDataAddress } from 'viem'
 import * as Checkpoint from '../Checkpoint.js'
 import { readCanonical } from '../chain/readCanonical.js'
 import type { RegentContracts } from '../chain/transact.js'
-import { concat, fromHex, toHex, u32, u64, utf8 } from '../internal/bytes.js'
+import { fromHex, toHex } from '../internal/bytes.js'
 import { type Reason, UpliftRefusedError } from './errors.js'
 import * as Envelope from './internal/envelope.js'
 import * as Messages from './Messages.js'
+import * as StateStream from './StateStream.js'
 import { assertTarget, keyToTarget, type TargetVerdict } from './VerifyTarget.js'
 
-/** HKDF info and AD label of the chunk envelopes. Permanent. */
-export const stateEnvelopeLabel = 'regent-uplift-state/v1'
+/** HKDF info and AD label of the state stream's frames. Permanent. */
+export const stateEnvelopeLabel = StateStream.streamLabel
 
 /** EIP-712 domain of the state signature (plus chainId and verifyingContract = RegentSuccession). Permanent. */
 export const domainName = 'Regent Uplift'
@@ -63,19 +66,6 @@ export function toTypedData(parameters: {
   }
 }
 
-/** AD of chunk `index`: label ‖ 0x00 ‖ transcript(32) ‖ stateRoot(32) ‖ u64 seq ‖ u32 index ‖ u32 chunkCount. */
-function chunkAd(transcript: Hex, offer: Pick<Messages.StateOffer, 'stateRoot' | 'seq' | 'chunkCount'>, index: number): Uint8Array {
-  return concat([
-    utf8(stateEnvelopeLabel),
-    Uint8Array.of(0),
-    fromHex(transcript, 'transcript'),
-    fromHex(offer.stateRoot, 'stateRoot'),
-    u64(BigInt(offer.seq)),
-    u32(index),
-    u32(Number(offer.chunkCount)),
-  ])
-}
-
 export type OfferStateParameters = {
   /** An `ok` verdict of `verifyTarget` for this session. */
   readonly verdict: TargetVerdict
@@ -94,18 +84,22 @@ export type OfferStateParameters = {
 
 export type OfferStateReturnType = {
   readonly offer: Messages.StateOffer
-  /** One envelope per chunk, index order. */
-  readonly envelopes: readonly Messages.StateEnvelope[]
+  /**
+   * The offer's stream key (32 bytes, single-use: a fresh sender key per offer). Whoever holds it can re-create the
+   * stream ({@link sealState}); the source journals it only sealed, and wipes it.
+   */
+  readonly key: Uint8Array
   /** The transcript hash after the offer. */
   readonly transcript: Hex
 }
 
 /**
- * Source side: signs {stateRoot, seq} and encrypts every chunk to the verified target.
+ * Source side: signs {stateRoot, seq} and the chunk layout for the verified target, and derives the stream key.
  *
- * @throws {UpliftRefusedError} the verdict's codes when it is not ok (nothing is signed or encrypted).
+ * @throws {UpliftRefusedError} the verdict's codes when it is not ok (nothing is signed or derived).
  * @example
- * const { offer, envelopes } = await offerState({ verdict, account, checkpoint: state.checkpoint(), seq, agentId, chainId, contracts, transcript })
+ * const { offer, key } = await offerState({ verdict, account, checkpoint: state.checkpoint(), seq, agentId, chainId, contracts, transcript })
+ * await fetch(url, { method: 'POST', body: Readable.from(sealState({ offer, checkpoint, key, transcript })), duplex: 'half' })
  */
 export async function offerState(parameters: OfferStateParameters): Promise<OfferStateReturnType> {
   const target = assertTarget(parameters.verdict, 'state transfer')
@@ -133,31 +127,44 @@ export async function offerState(parameters: OfferStateParameters): Promise<Offe
   try {
     const signature = await parameters.account.signTypedData(toTypedData({ offer: base, ...parameters }))
     const offer = Messages.parse({ ...base, signature: signature.toLowerCase() }, 'state-offer')
-    const envelopes: Messages.StateEnvelope[] = []
-    for (const [index, chunk] of checkpoint.chunks.entries()) {
-      const { iv, ciphertext } = Envelope.encrypt(key, chunk, chunkAd(parameters.transcript, offer, index))
-      envelopes.push({
-        version: Messages.version,
-        type: 'state-envelope',
-        sessionId: target.sessionId,
-        index: index.toString(),
-        iv: toHex(iv),
-        ciphertext: toHex(ciphertext),
-      })
-      // A large state: give the caller's event loop a turn every 16 chunks (a source keeps serving meanwhile).
-      if (index % 16 === 15) await new Promise<void>((resolve) => setImmediate(resolve))
-    }
-    return { offer, envelopes, transcript: Messages.appendTranscript(parameters.transcript, offer) }
+    return { offer, key, transcript: Messages.appendTranscript(parameters.transcript, offer) }
+  } catch (error) {
+    key.fill(0)
+    throw error
+  }
+}
+
+/**
+ * Source side: the state stream of an offer (`StateStream.ts`), frame by frame, each encrypted only when the reader
+ * asks for it (the caller's backpressure: frame n+1 is sealed while frame n is on the wire). Deterministic for the
+ * same offer, checkpoint and key, so a resumed source sends the same bytes. Copies the key; the caller wipes its own.
+ *
+ * @example
+ * const body = Readable.from(sealState({ offer, checkpoint, key, transcript: afterKey }))
+ */
+export async function* sealState(parameters: {
+  readonly offer: Messages.StateOffer
+  readonly checkpoint: Checkpoint.Checkpoint
+  readonly key: Uint8Array
+  /** Transcript hash before the offer. */
+  readonly transcript: Hex
+}): AsyncGenerator<Uint8Array> {
+  const { offer, checkpoint } = parameters
+  if (checkpoint.stateRoot.toLowerCase() !== offer.stateRoot || checkpoint.chunks.length !== Number(offer.chunkCount))
+    throw new Error('sealState: the checkpoint is not the offer’s')
+  const key = Uint8Array.from(parameters.key)
+  try {
+    const prefix = StateStream.adPrefix(parameters.transcript, offer)
+    const count = checkpoint.chunks.length
+    yield StateStream.preamble(offer)
+    for (let i = 0; i < count; i++) yield StateStream.sealFrame(key, prefix, count, i, checkpoint.chunks[i] as Uint8Array)
   } finally {
     key.fill(0)
   }
 }
 
-export type OpenStateParameters = {
+export type CheckOfferParameters = {
   readonly offer: Messages.StateOffer
-  readonly envelopes: readonly Messages.StateEnvelope[]
-  /** The target's ephemeral X25519 private key (`createTargetHello`). */
-  readonly ephemeralPrivateKey: Uint8Array
   /** Transcript hash of every control message before the offer, as the target computed it. */
   readonly transcript: Hex
   /** Reads RegentSuccession (anti-rollback and the default expected signer). */
@@ -171,33 +178,18 @@ export type OpenStateParameters = {
   readonly blockNumber?: bigint
 }
 
-export type OpenStateReturnType = {
-  /** The loaded state (an in-memory database; the caller seals it, e.g. `SealedState`). */
-  readonly db: Database.Database
-  readonly checkpoint: Checkpoint.Checkpoint
-  readonly seq: bigint
-  /** The transcript hash after the offer. */
-  readonly transcript: Hex
+const refuse = (code: string, message: string): never => {
+  throw new UpliftRefusedError({ step: 'state import', reasons: [{ code, message } satisfies Reason] })
 }
 
 /**
- * Target side: checks the offer against RegentSuccession, decrypts the chunks and loads the checkpoint.
- * Checks, in order (the first failing one is thrown; nothing is loaded):
- * `state.agent` (another agent), `state.signer` (the signature does not recover to the offer's signer, or that is
- * not the expected signer), `state.stale_seq` (seq below the on-chain seq, or equal to it with another root:
- * anti-rollback), `state.chunks` (missing, duplicate or out-of-range envelopes, or another session),
- * `state.decrypt` (an envelope does not open), `state.root_mismatch` (the chunks do not hash to the signed root),
- * `state.invalid` (the stream is not a canonical checkpoint).
+ * Target side, before a byte of state is read: the offer is for this agent (`state.agent`), signed by the expected
+ * signer (`state.signer`), and moves past the on-chain sequence (`state.stale_seq`, anti-rollback). Returns the seq.
  *
  * @throws {UpliftRefusedError}
- * @example
- * const { db, checkpoint } = await openState({ offer, envelopes, ephemeralPrivateKey, transcript, client, contracts, agentId, chainId })
  */
-export async function openState(parameters: OpenStateParameters): Promise<OpenStateReturnType> {
+export async function checkOffer(parameters: CheckOfferParameters): Promise<bigint> {
   const { offer } = parameters
-  const refuse = (code: string, message: string): never => {
-    throw new UpliftRefusedError({ step: 'state import', reasons: [{ code, message } satisfies Reason] })
-  }
   if (BigInt(offer.agentId) !== parameters.agentId) refuse('state.agent', `The offer is for agent ${offer.agentId}.`)
   const onChain = await readCanonical(parameters.client, {
     contracts: parameters.contracts,
@@ -216,17 +208,44 @@ export async function openState(parameters: OpenStateParameters): Promise<OpenSt
   const seq = BigInt(offer.seq)
   if (seq < onChain.stateSeq || (seq === onChain.stateSeq && offer.stateRoot !== onChain.stateRoot.toLowerCase()))
     refuse('state.stale_seq', `Sequence ${seq} does not move past the on-chain sequence ${onChain.stateSeq} (root ${onChain.stateRoot}).`)
+  return seq
+}
 
-  const count = Number(offer.chunkCount)
-  const byIndex = new Map<number, Messages.StateEnvelope>()
-  for (const e of parameters.envelopes) {
-    const i = Number(e.index)
-    if (e.sessionId !== offer.sessionId || i >= count || byIndex.has(i))
-      refuse('state.chunks', `Envelope ${e.index} is foreign, out of range or repeated.`)
-    byIndex.set(i, e)
-  }
-  if (byIndex.size !== count) refuse('state.chunks', `${byIndex.size} of ${count} chunks arrived.`)
+export type OpenStateParameters = CheckOfferParameters & {
+  /** The state stream's bytes as they arrive (e.g. the request: `IncomingMessage` is an async iterable). */
+  readonly stream: AsyncIterable<Uint8Array>
+  /** The target's ephemeral X25519 private key (`createTargetHello`). */
+  readonly ephemeralPrivateKey: Uint8Array
+}
 
+export type OpenStateReturnType = {
+  /** The loaded state (an in-memory database; the caller seals it, e.g. `SealedState`). */
+  readonly db: Database.Database
+  readonly checkpoint: Checkpoint.Checkpoint
+  readonly seq: bigint
+  /** The transcript hash after the offer. */
+  readonly transcript: Hex
+}
+
+/**
+ * Target side: checks the offer ({@link checkOffer}: its chain read runs while the first frames arrive) and decrypts
+ * frames as they arrive; nothing is parsed or loaded before both passed. Checks, in order (the first failing one is
+ * thrown; nothing is loaded):
+ * `state.agent`, `state.signer`, `state.stale_seq` (see {@link checkOffer}), `state.decrypt` (an unusable sender key,
+ * or a frame does not open: wrong key, other transcript, other offer, altered bytes), `state.stream` (not a state
+ * stream, or bytes after the last frame), `state.frame` (a frame whose length is not the layout's), `state.chunks`
+ * (another session or offer, frames out of order, repeated, or missing), `state.root_mismatch` (the chunks do not
+ * hash to the signed root), `state.invalid` (not a canonical checkpoint).
+ *
+ * @throws {UpliftRefusedError}
+ * @example
+ * const { db, checkpoint } = await openState({ offer, stream: req, ephemeralPrivateKey, transcript, client, contracts, agentId, chainId })
+ */
+export async function openState(parameters: OpenStateParameters): Promise<OpenStateReturnType> {
+  const { offer } = parameters
+  // The offer's checks read the chain; the frames arrive meanwhile. Its refusal comes first whatever the stream did.
+  const checked = checkOffer(parameters)
+  checked.catch(() => undefined) // awaited below on every path
   let key: Uint8Array | undefined
   try {
     key = Envelope.deriveKey({
@@ -236,24 +255,26 @@ export async function openState(parameters: OpenStateParameters): Promise<OpenSt
       info: stateEnvelopeLabel,
     })
   } catch {
+    await checked
     refuse('state.decrypt', 'The sender key is not a usable X25519 public key.')
   }
+  const count = Number(offer.chunkCount)
+  const prefix = StateStream.adPrefix(parameters.transcript, offer)
   const chunks: Uint8Array[] = []
   try {
-    for (let i = 0; i < count; i++) {
-      const e = byIndex.get(i) as Messages.StateEnvelope
-      const chunk = Envelope.decrypt(
-        key as Uint8Array,
-        fromHex(e.iv, 'iv'),
-        fromHex(e.ciphertext, 'ciphertext'),
-        chunkAd(parameters.transcript, offer, i),
-      )
-      if (!chunk) refuse('state.decrypt', `Chunk ${i} did not decrypt: wrong key, other transcript, other offer or altered bytes.`)
+    for await (const { index, sealed } of StateStream.frames(offer, parameters.stream)) {
+      const chunk = StateStream.openFrame(key as Uint8Array, prefix, count, index, sealed)
+      if (!chunk) refuse('state.decrypt', `Frame ${index} did not decrypt: wrong key, other transcript, other offer or altered bytes.`)
       chunks.push(chunk as Uint8Array)
     }
+  } catch (error) {
+    await checked
+    if (error instanceof StateStream.StreamError) refuse(error.code, error.message)
+    throw error
   } finally {
     key?.fill(0)
   }
+  const seq = await checked
   const chunkSize = Number(offer.chunkSize)
   let db: Database.Database
   try {

@@ -6,9 +6,8 @@
  *
  *   POST /uplift/v1/hello            SourceHello → TargetHello       (signed by the on-chain canonical signer, unexpired)
  *   POST /uplift/v1/key              KeyEnvelope (A) | KeyOffer (B) → { address }
- *   POST /uplift/v1/state/offer      StateOffer → { chunkCount }
- *   POST /uplift/v1/state/chunk      StateEnvelope → { index }        (any order, resumable)
- *   POST /uplift/v1/state/load       {} → { stateRoot, seq }          (openState: signer, anti-rollback, root)
+ *   POST /uplift/v1/state/offer      StateOffer → { chunkCount, loaded }
+ *   POST /uplift/v1/state/stream     binary frames (StateStream.ts) → { stateRoot, seq }   (openState as frames arrive)
  *   POST /uplift/v1/challenge        Challenge → ChallengeAnswer
  *   POST /uplift/v1/handover         Handover → { canonical, epoch, signer }   (checks RegentSuccession itself)
  *   GET  /uplift/v1/status           { sessionId, steps, wallet, stateRoot, canonical }
@@ -30,12 +29,13 @@ import { quoteId } from '../quoteId.js'
 import type { SealedState } from '../SealedState.js'
 import { answerChallenge } from './Handshake.js'
 import { checkSourceHello, createTargetHello } from './Hello.js'
-import { HttpRefusal, readJson, send, sendError } from './internal/http.js'
+import { HttpRefusal, readJson, send, sendError, sendRefusalDraining } from './internal/http.js'
 import type * as Journal from './Journal.js'
 import { openKey } from './KeyImport.js'
 import { verifySuccession } from './KeyRotate.js'
 import * as Messages from './Messages.js'
-import { openState } from './StateTransfer.js'
+import * as StateStream from './StateStream.js'
+import { checkOffer, openState } from './StateTransfer.js'
 
 /** Path prefix of the uplift API. */
 export const basePath = '/uplift/v1'
@@ -207,55 +207,20 @@ export function createTarget(parameters: CreateTargetParameters): Target {
       if (offer.sessionId !== hello.sessionId) refuse(422, 'state.chunks', 'The offer belongs to another session.')
       const done = get('state-offer')
       if (done !== undefined && !same(done, offer)) refuse(409, 'state.replaced', 'Another state offer was accepted.')
-      journal.put('state-offer', offer)
-      return { chunkCount: offer.chunkCount }
-    },
-
-    async 'state/chunk'(body: unknown) {
-      const offer = get('state-offer') ?? refuse(409, 'session.order', 'Send the state offer first.')
-      const envelope = Messages.parse(body, 'state-envelope')
-      if (envelope.sessionId !== offer.sessionId || BigInt(envelope.index) >= BigInt(offer.chunkCount))
-        refuse(422, 'state.chunks', 'The envelope is out of range or belongs to another session.')
-      journal.put(`state-chunk:${envelope.index}`, envelope)
-      return { index: envelope.index }
-    },
-
-    async 'state/load'() {
-      const hello = sourceHello()
-      const offer = get('state-offer') ?? refuse(409, 'session.order', 'Send the state offer first.')
-      const loaded = journal.get<{ stateRoot: Hex; seq: string }>('state-loaded')
-      if (loaded !== undefined) return loaded
-      const envelopes: Messages.StateEnvelope[] = []
-      for (let i = 0; i < Number(offer.chunkCount); i++) {
-        const e = journal.get<Messages.StateEnvelope>(`state-chunk:${i}`)
-        if (e === undefined) refuse(409, 'state.chunks', `Chunk ${i} has not arrived.`)
-        envelopes.push(e as Messages.StateEnvelope)
-      }
-      const before = transcriptOf(hello.mode === 'import' ? 'key-envelope' : 'key-offer')
-      const secret = ephemeral()
-      try {
-        const opened = await openState({
+      // Signed by the canonical signer for this transcript, past the on-chain seq: a forged offer cannot take the
+      // session's one offer slot (checked again, against the chain then, when the stream arrives).
+      if (done === undefined)
+        await checkOffer({
           offer,
-          envelopes,
-          ephemeralPrivateKey: secret,
-          transcript: before,
+          transcript: transcriptOf(hello.mode === 'import' ? 'key-envelope' : 'key-offer'),
           client: parameters.client,
           contracts,
           agentId: BigInt(hello.agentId),
           chainId,
         })
-        parameters.state.restore(opened.checkpoint)
-        opened.db.close()
-        const result = {
-          stateRoot: opened.checkpoint.stateRoot,
-          seq: opened.seq.toString(),
-          chunkSize: String(opened.checkpoint.chunkSize),
-        }
-        journal.put('state-loaded', result, opened.transcript)
-        return { stateRoot: result.stateRoot, seq: result.seq }
-      } finally {
-        secret.fill(0)
-      }
+      journal.put('state-offer', offer)
+      // `loaded`: this offer's stream was received and loaded before (a resumed source skips it).
+      return { chunkCount: offer.chunkCount, loaded: journal.get('state-loaded') !== undefined }
     },
 
     async challenge(body: unknown) {
@@ -305,6 +270,59 @@ export function createTarget(parameters: CreateTargetParameters): Target {
       return { canonical: true, epoch: now.epoch.toString(), signer: me.address }
     },
   })
+
+  let streaming = false
+  /**
+   * `POST state/stream` (DESIGN.md §10 step 3): the offer's binary frames, decrypted and checked as they arrive
+   * (`openState`), then restored into the sealed state. Nothing is journaled until the whole state is loaded: a stream
+   * cut anywhere leaves the session as it was, and the source sends the stream again.
+   */
+  async function stateStream(req: IncomingMessage) {
+    const hello = sourceHello()
+    const offer = get('state-offer') ?? refuse(409, 'session.order', 'Send the state offer first.')
+    if (journal.get('state-loaded') !== undefined)
+      refuse(409, 'state.loaded', 'The state of this session is loaded; another stream changes nothing.')
+    if (streaming) refuse(409, 'state.busy', 'A state stream of this session is being received.')
+    if (!(req.headers['content-type'] ?? '').startsWith('application/octet-stream'))
+      refuse(415, 'unsupported_media_type', 'send application/octet-stream')
+    const limit = StateStream.streamLength(offer)
+    const declared = Number(req.headers['content-length'] ?? Number.NaN)
+    if (declared > limit) refuse(413, 'state.stream', `The body is ${declared} bytes; the offer's stream is ${limit}.`)
+    streaming = true
+    const secret = ephemeral()
+    try {
+      const opened = await openState({
+        offer,
+        stream: received(req),
+        ephemeralPrivateKey: secret,
+        transcript: transcriptOf(hello.mode === 'import' ? 'key-envelope' : 'key-offer'),
+        client: parameters.client,
+        contracts,
+        agentId: BigInt(hello.agentId),
+        chainId,
+      })
+      parameters.state.adopt(opened.db) // imported once, root checked by openState
+      const result = { stateRoot: opened.checkpoint.stateRoot, seq: opened.seq.toString(), chunkSize: String(opened.checkpoint.chunkSize) }
+      journal.put('state-loaded', result, opened.transcript)
+      return { stateRoot: result.stateRoot, seq: result.seq }
+    } finally {
+      streaming = false
+      secret.fill(0)
+    }
+  }
+
+  /**
+   * The request's bytes, without destroying the request when the reader stops early (a refusal is still answered),
+   * with the fault-injection point `mid:state-stream` after the first bytes (docs/uplift.md "Crash safety").
+   */
+  async function* received(req: IncomingMessage): AsyncGenerator<Uint8Array> {
+    let first = true
+    for await (const piece of req.iterator({ destroyOnReturn: false })) {
+      yield piece as Buffer
+      if (first) journal.point('mid:state-stream')
+      first = false
+    }
+  }
 
   /** Option B: once the identity NFT is ours, point `agentWallet` at this key with its own EIP-712 signature. */
   async function claimAgentWallet(agentId: bigint, me: LocalAccount) {
@@ -356,7 +374,13 @@ export function createTarget(parameters: CreateTargetParameters): Target {
       const name = url.pathname.slice(basePath.length + 1)
       try {
         if (req.method === 'GET' && name === 'status') send(res, 200, await this.status())
-        else {
+        else if (req.method === 'POST' && name === 'state/stream') {
+          try {
+            send(res, 200, await stateStream(req))
+          } catch (error) {
+            sendRefusalDraining(req, res, error)
+          }
+        } else {
           const route = req.method === 'POST' && Object.hasOwn(routes, name) ? routes[name] : undefined
           if (route === undefined) refuse(404, 'not_found', `no route ${req.method} ${url.pathname}`)
           send(res, 200, await (route as (b: unknown) => Promise<unknown>)(await readJson(req)))

@@ -129,3 +129,91 @@ async function readCapped(res: Response, limit: number): Promise<string | undefi
   }
   return Buffer.concat(chunks).toString('utf8')
 }
+
+/**
+ * Answers a refusal of a streamed request that was not read to its end: the rest of the body is discarded (never
+ * parsed) so that the client, still sending, reads the answer instead of a reset connection.
+ */
+export function sendRefusalDraining(req: IncomingMessage, res: ServerResponse, error: unknown): void {
+  if (!req.complete) req.resume()
+  sendError(res, error)
+}
+
+/** A stream's idle timeout: the target accepted no byte and gave no answer for this long. */
+export const streamIdleTimeoutMs = 30_000
+/** The slowest rate a stream's total timeout allows for: 1 MiB/s, on top of {@link answerTimeoutMs} for the answer. */
+export const streamFloorBytesPerSecond = 1024 * 1024
+
+/**
+ * POSTs a binary stream (`application/octet-stream`, `byteLength` bytes) pulled from `body` only as the connection
+ * takes it (backpressure: the next part is produced while the previous is on the wire), and returns the parsed JSON
+ * answer. Timeouts: {@link streamIdleTimeoutMs} without progress, and a total of {@link answerTimeoutMs} +
+ * byteLength / {@link streamFloorBytesPerSecond} (120 s + 1 s per MiB). Failures as {@link post}:
+ * `target.unreachable` (no connection, a timeout), `target.bad_answer`, or the target's own code.
+ */
+export async function postStream(url: string, body: AsyncIterable<Uint8Array>, byteLength: number, step: string): Promise<unknown> {
+  const refuse = (code: string, message: string): never => {
+    throw new UpliftRefusedError({ step, reasons: [{ code, message }] })
+  }
+  const totalMs = answerTimeoutMs + Math.ceil((byteLength / streamFloorBytesPerSecond) * 1000)
+  const abort = new AbortController()
+  let timedOut: string | undefined
+  const stop = (why: string) => {
+    timedOut = why
+    abort.abort()
+  }
+  const total = setTimeout(() => stop(`the stream to ${url} did not finish within ${totalMs / 1000} s`), totalMs)
+  let idle = setTimeout(() => undefined, 0)
+  const touch = () => {
+    clearTimeout(idle)
+    idle = setTimeout(() => stop(`the target took no byte of the stream for ${streamIdleTimeoutMs / 1000} s`), streamIdleTimeoutMs)
+  }
+  const parts = body[Symbol.asyncIterator]()
+  const stream = new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        touch()
+        const { done, value } = await parts.next()
+        if (done) {
+          clearTimeout(idle) // sent: the answer (load and restore) is bounded by the total timeout
+          controller.close()
+        } else controller.enqueue(value)
+      },
+      async cancel() {
+        await parts.return?.()
+      },
+    },
+    { highWaterMark: 1 },
+  )
+  try {
+    touch()
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream' },
+      body: stream,
+      duplex: 'half',
+      signal: abort.signal,
+    } as RequestInit)
+    clearTimeout(idle)
+    const read = await readCapped(res, maxAnswer)
+    if (read === undefined) return refuse('target.bad_answer', `the answer of ${url} is over ${maxAnswer} bytes`)
+    let json: { error?: { code?: unknown; message?: unknown } }
+    try {
+      json = JSON.parse(read) as typeof json
+    } catch {
+      return refuse(res.ok ? 'target.bad_answer' : `http.${res.status}`, `the answer of ${url} is not JSON (HTTP ${res.status})`)
+    }
+    if (!res.ok)
+      refuse(
+        typeof json?.error?.code === 'string' ? json.error.code : `http.${res.status}`,
+        typeof json?.error?.message === 'string' ? json.error.message : `HTTP ${res.status}`,
+      )
+    return json
+  } catch (error) {
+    if (error instanceof UpliftRefusedError) throw error
+    return refuse('target.unreachable', timedOut ?? `${url}: ${(error as Error).message}`)
+  } finally {
+    clearTimeout(total)
+    clearTimeout(idle)
+  }
+}
