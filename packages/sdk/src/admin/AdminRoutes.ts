@@ -16,9 +16,9 @@
  * `agent.demoted` | `withdraw.refused`, 422 `decide.negative`. Nothing changes on a refused request.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { errorBody, HttpError, MediaTypeError, parseJson, readBody, sendJson } from '@regent-tee/core'
 import type { Address, Hex } from 'viem'
 import type { UpliftController } from '../uplift/Controller.js'
-import { HttpRefusal, readBody, sendJson } from '../uplift/internal/http.js'
 import * as AdminRequest from './AdminRequest.js'
 
 /** The admin API's prefix. */
@@ -53,7 +53,7 @@ const bodyLimit = 64 * 1024
 export function createAdminRoutes(parameters: AdminRoutesParameters): AdminRoutes {
   const nonces = parameters.nonces ?? AdminRequest.createNonceStore()
   const refuse = (status: number, code: string, message: string): never => {
-    throw new HttpRefusal(status, code, message)
+    throw new HttpError(status, code, message)
   }
   return async (req, res) => {
     const path = new URL(req.url ?? '/', 'http://agent').pathname
@@ -62,7 +62,7 @@ export function createAdminRoutes(parameters: AdminRoutesParameters): AdminRoute
     try {
       await serve(key, path, req, res)
     } catch (error) {
-      if (error instanceof HttpRefusal) sendJson(res, error.status, { error: { code: error.code, message: error.message } })
+      if (error instanceof HttpError) sendJson(res, error.status, errorBody(error.code, error.shortMessage))
       else sendJson(res, 500, { error: { code: 'internal', message: 'internal error' } })
     }
     return true
@@ -79,21 +79,15 @@ export function createAdminRoutes(parameters: AdminRoutesParameters): AdminRoute
           succession: scope.succession,
           operator,
         })
-      const body = await readBody(req, bodyLimit)
+      const body = await readBody(req, { limit: bodyLimit })
       const verdict = await AdminRequest.verify(
         { method: req.method ?? 'GET', path: req.url ?? path, body, headers: req.headers },
         { ...scope, operator, nonces, ...(parameters.now ? { now: parameters.now() } : {}) },
       )
       if (!verdict.ok) refuse(verdict.status, verdict.code, verdict.message)
       const json = () => {
-        if (!(req.headers['content-type'] ?? '').startsWith('application/json'))
-          refuse(415, 'unsupported_media_type', 'send application/json')
-        let v: unknown
-        try {
-          v = JSON.parse(body.toString('utf8'))
-        } catch {
-          return refuse(400, 'bad_request', 'body is not valid JSON')
-        }
+        if (!(req.headers['content-type'] ?? '').startsWith('application/json')) throw new MediaTypeError()
+        const v = parseJson(body)
         if (typeof v !== 'object' || v === null || Array.isArray(v)) refuse(400, 'bad_request', 'body must be a JSON object')
         return v as Record<string, unknown>
       }
@@ -136,7 +130,7 @@ export function createAdminRoutes(parameters: AdminRoutesParameters): AdminRoute
               }),
             )
           } catch (e) {
-            if (e instanceof HttpRefusal && e.code === 'decide.negative')
+            if (e instanceof HttpError && e.code === 'decide.negative')
               return void sendJson(res, 422, { error: { code: e.code, message: e.message }, decision: controller.status().decision })
             throw e
           }

@@ -17,13 +17,13 @@
 import { existsSync, renameSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Collateral, TrustedRoot } from '@regent-tee/attest'
+import { HttpError } from '@regent-tee/core'
 import type { Client, LocalAccount } from 'viem'
 import type * as Checkpoint from '../Checkpoint.js'
 import type { RegentContracts, WriteClient } from '../chain/transact.js'
 import type { PrivateKey } from '../Keys.js'
 import * as Decide from './Decide.js'
 import { UpliftRefusedError } from './errors.js'
-import { HttpRefusal } from './internal/http.js'
 import * as Journal from './Journal.js'
 import { type UpliftReturnType, uplift } from './Source.js'
 import { type SourceStep, sourceSteps, stepOf } from './Steps.js'
@@ -255,11 +255,11 @@ export function createController(parameters: CreateControllerParameters): Uplift
   const controller: UpliftController = {
     status,
     start({ targetUrl, mode, force = false, decision: weighing }) {
-      if (state === 'running') throw new HttpRefusal(409, 'uplift.busy', 'An uplift is running.')
+      if (state === 'running') throw new HttpError(409, 'uplift.busy', 'An uplift is running.')
       if (session() !== undefined) {
         // A session whose key never left may be abandoned (its journal is kept beside); any later one must finish.
         const keySent = journal.get('key-envelope') !== undefined || journal.get('key-offer') !== undefined
-        if (keySent || done()) throw new HttpRefusal(409, 'uplift.busy', `Session ${status().sessionId} is unfinished or done: resume it.`)
+        if (keySent || done()) throw new HttpError(409, 'uplift.busy', `Session ${status().sessionId} is unfinished or done: resume it.`)
         journal.close()
         renameSync(path, join(dataDir, `uplift-source.${Date.now()}.abandoned.db`))
         journal = open()
@@ -269,10 +269,10 @@ export function createController(parameters: CreateControllerParameters): Uplift
       try {
         d = Decide.evaluate({ ...weighing, force })
       } catch (e) {
-        throw new HttpRefusal(400, 'bad_request', (e as Error & { shortMessage?: string }).shortMessage ?? (e as Error).message)
+        throw new HttpError(400, 'bad_request', (e as Error & { shortMessage?: string }).shortMessage ?? (e as Error).message)
       }
       decision = { ev: d.ev, proceed: d.proceed, table: Decide.toTable(d) }
-      if (!d.proceed) throw new HttpRefusal(422, 'decide.negative', 'The expected value of the uplift is not positive (force to override).')
+      if (!d.proceed) throw new HttpError(422, 'decide.negative', 'The expected value of the uplift is not positive (force to override).')
       journal.put('session', { mode, targetUrl })
       error = null
       result = null
@@ -280,9 +280,9 @@ export function createController(parameters: CreateControllerParameters): Uplift
       return status()
     },
     resume() {
-      if (state === 'running') throw new HttpRefusal(409, 'uplift.busy', 'The uplift is already running.')
-      if (session() === undefined) throw new HttpRefusal(409, 'uplift.none', 'No uplift session to resume.')
-      if (done()) throw new HttpRefusal(409, 'uplift.none', 'The uplift is complete.')
+      if (state === 'running') throw new HttpError(409, 'uplift.busy', 'The uplift is already running.')
+      if (session() === undefined) throw new HttpError(409, 'uplift.none', 'No uplift session to resume.')
+      if (done()) throw new HttpError(409, 'uplift.none', 'The uplift is complete.')
       void run()
       return status()
     },
@@ -316,7 +316,7 @@ export function createController(parameters: CreateControllerParameters): Uplift
 
 function describe(e: unknown): { code: string; message: string } {
   if (e instanceof UpliftRefusedError) return { code: e.code, message: e.reasons[0]?.message ?? e.shortMessage }
-  if (e instanceof HttpRefusal) return { code: e.code, message: e.message }
+  if (e instanceof HttpError) return { code: e.code, message: e.shortMessage }
   if (e instanceof TypeError && /fetch failed/.test(e.message))
     return { code: 'target.unreachable', message: `The target did not answer: ${(e.cause as Error | undefined)?.message ?? e.message}` }
   if ((e as { name?: string }).name === 'TimeoutError') return { code: 'target.unreachable', message: 'The target did not answer in time.' }

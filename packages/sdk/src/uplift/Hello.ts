@@ -6,13 +6,13 @@
  * VerifyTarget.ts.
  */
 import { randomBytes } from 'node:crypto'
+import { Envelope } from '@regent-tee/core'
 import { type LocalAccount, recoverTypedDataAddress } from 'viem'
 import { getQuote } from '../actions/getQuote.js'
 import type { RegentContracts } from '../chain/transact.js'
 import type { BaseTeeClient } from '../createTeeClient.js'
 import { type Hex, toHex } from '../internal/bytes.js'
 import { UpliftRefusedError } from './errors.js'
-import * as Envelope from './internal/envelope.js'
 import * as Messages from './Messages.js'
 
 const random32 = (): Hex => toHex(new Uint8Array(randomBytes(32)))

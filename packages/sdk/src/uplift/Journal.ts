@@ -8,8 +8,9 @@
  * A step is done when its row says `done`; {@link Journal.step} runs the work only when it is not, so a resumed
  * side replays the journal instead of recomputing (and re-randomizing) a message.
  */
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto'
+import { hkdfSync } from 'node:crypto'
 import { chmodSync, closeSync, openSync } from 'node:fs'
+import { Aead } from '@regent-tee/core'
 import Database from 'better-sqlite3'
 import { BaseError } from '../errors.js'
 import { PrivateKey } from '../Keys.js'
@@ -143,25 +144,21 @@ export function open(parameters: OpenParameters): Journal {
       }))
     },
     putSecret(name, secret) {
-      const iv = randomBytes(12)
-      const cipher = createCipheriv('aes-256-gcm', secretKey, iv)
-      cipher.setAAD(ad(name))
-      const ciphertext = Buffer.concat([cipher.update(secret), cipher.final(), cipher.getAuthTag()])
-      db.prepare('INSERT OR REPLACE INTO secrets (name, iv, ciphertext) VALUES (?, ?, ?)').run(name, iv, ciphertext)
+      const { iv, ciphertext } = Aead.sealJoined(secretKey, secret, { ad: ad(name) })
+      db.prepare('INSERT OR REPLACE INTO secrets (name, iv, ciphertext) VALUES (?, ?, ?)').run(
+        name,
+        Buffer.from(iv),
+        Buffer.from(ciphertext),
+      )
     },
     getSecret(name) {
       const row = db.prepare('SELECT iv, ciphertext FROM secrets WHERE name = ?').get(name) as
         | { iv: Buffer; ciphertext: Buffer }
         | undefined
       if (row === undefined) return undefined
-      try {
-        const decipher = createDecipheriv('aes-256-gcm', secretKey, row.iv)
-        decipher.setAAD(ad(name))
-        decipher.setAuthTag(row.ciphertext.subarray(row.ciphertext.length - 16))
-        return new Uint8Array(Buffer.concat([decipher.update(row.ciphertext.subarray(0, row.ciphertext.length - 16)), decipher.final()]))
-      } catch {
-        throw new JournalSecretError({ name })
-      }
+      const secret = Aead.openJoined(secretKey, row.iv, row.ciphertext, { ad: ad(name) })
+      if (!secret) throw new JournalSecretError({ name })
+      return secret
     },
     forget(steps, secrets) {
       db.transaction(() => {

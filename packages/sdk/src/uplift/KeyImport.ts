@@ -4,12 +4,13 @@
  * `regent-uplift-key/v1`, salt = transcript → AES-256-GCM, AD binds the transcript and the address); {@link openKey}
  * on the target gives back exactly the same key and address.
  */
+
+import { Aead, Envelope } from '@regent-tee/core'
 import { getAddress } from 'viem'
 import { privateKeyToAddress } from 'viem/accounts'
 import { concat, fromHex, type Hex, toHex, utf8 } from '../internal/bytes.js'
 import { PrivateKey } from '../Keys.js'
 import { UpliftRefusedError } from './errors.js'
-import * as Envelope from './internal/envelope.js'
 import * as Messages from './Messages.js'
 import { assertTarget, keyToTarget, type TargetVerdict } from './VerifyTarget.js'
 
@@ -50,7 +51,7 @@ export function sealKey(parameters: SealKeyParameters): Messages.KeyEnvelope {
     refuse('key.address', `The key is ${getAddress(address)}, not the session's source ${getAddress(target.source)}.`)
   const { key, senderPublicKey } = keyToTarget({ target, transcript: target.transcript, info: keyEnvelopeLabel, step: 'key transfer' })
   try {
-    const { iv, ciphertext } = parameters.privateKey.use((bytes) => Envelope.encrypt(key, bytes, keyAd(target.transcript, address)))
+    const { iv, ciphertext } = parameters.privateKey.use((bytes) => Aead.sealJoined(key, bytes, { ad: keyAd(target.transcript, address) }))
     return Messages.parse(
       {
         version: Messages.version,
@@ -105,12 +106,9 @@ export function openKey(parameters: OpenKeyParameters): PrivateKey {
   } catch {
     refuse('key.decrypt', 'The sender key is not a usable X25519 public key.')
   }
-  const plain = Envelope.decrypt(
-    key as Uint8Array,
-    fromHex(envelope.iv, 'iv'),
-    fromHex(envelope.ciphertext, 'ciphertext'),
-    keyAd(parameters.transcript, envelope.address),
-  )
+  const plain = Aead.openJoined(key as Uint8Array, fromHex(envelope.iv, 'iv'), fromHex(envelope.ciphertext, 'ciphertext'), {
+    ad: keyAd(parameters.transcript, envelope.address),
+  })
   key?.fill(0)
   if (plain?.length !== 32) return refuse('key.decrypt', 'The key envelope did not decrypt: wrong key, other transcript or altered bytes.')
   try {

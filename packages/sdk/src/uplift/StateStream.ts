@@ -13,7 +13,7 @@
  * AD of frame i = label ‖ 0x00 ‖ transcript(32) ‖ stateRoot(32) ‖ u64 seq ‖ u32 i ‖ u32 chunkCount: a frame opens
  * only in its session, under its signed offer, at its position.
  */
-import { createCipheriv, createDecipheriv } from 'node:crypto'
+import { Aead } from '@regent-tee/core'
 import type { Hex } from 'viem'
 import { concat, fromHex, u32, u64, utf8 } from '../internal/bytes.js'
 import type * as Messages from './Messages.js'
@@ -67,31 +67,18 @@ function frameAd(prefix: Uint8Array, index: number, count: number): Uint8Array {
 
 /** Frame `index` (header, ciphertext and tag) of `chunk`. */
 export function sealFrame(key: Uint8Array, prefix: Uint8Array, count: number, index: number, chunk: Uint8Array): Uint8Array {
-  const cipher = createCipheriv('aes-256-gcm', key, frameIv(index))
-  cipher.setAAD(frameAd(prefix, index, count))
-  const out = Buffer.allocUnsafe(frameHeaderLength + chunk.length + tagLength)
+  const { ciphertext, tag } = Aead.seal(key, chunk, { ad: frameAd(prefix, index, count), iv: frameIv(index) })
+  const out = Buffer.allocUnsafe(frameHeaderLength + ciphertext.length + tagLength)
   out.writeUInt32BE(index, 0)
-  out.writeUInt32BE(chunk.length + tagLength, 4)
-  const body = cipher.update(chunk)
-  body.copy(out, frameHeaderLength)
-  const final = cipher.final()
-  final.copy(out, frameHeaderLength + body.length)
-  cipher.getAuthTag().copy(out, frameHeaderLength + body.length + final.length)
+  out.writeUInt32BE(ciphertext.length + tagLength, 4)
+  out.set(ciphertext, frameHeaderLength)
+  out.set(tag, frameHeaderLength + ciphertext.length)
   return out
 }
 
 /** The chunk of a frame's ciphertext ‖ tag, or undefined when the tag does not verify. */
 export function openFrame(key: Uint8Array, prefix: Uint8Array, count: number, index: number, sealed: Uint8Array): Uint8Array | undefined {
-  try {
-    const decipher = createDecipheriv('aes-256-gcm', key, frameIv(index))
-    decipher.setAAD(frameAd(prefix, index, count))
-    decipher.setAuthTag(sealed.subarray(sealed.length - tagLength))
-    const body = decipher.update(sealed.subarray(0, sealed.length - tagLength))
-    decipher.final()
-    return new Uint8Array(body.buffer, body.byteOffset, body.byteLength)
-  } catch {
-    return undefined
-  }
+  return Aead.openJoined(key, frameIv(index), sealed, { ad: frameAd(prefix, index, count) })
 }
 
 /** Why a stream was refused: `code` is the protocol's refusal code. */

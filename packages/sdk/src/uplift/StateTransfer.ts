@@ -9,6 +9,8 @@
  * arrive, and loads the checkpoint through `Checkpoint.importState`, which recomputes the state root before it parses
  * a byte.
  */
+
+import { Envelope } from '@regent-tee/core'
 import type Database from 'better-sqlite3'
 import type { Account, Client, Hex, LocalAccount } from 'viem'
 import { getAddress, recoverTypedDataAddress } from 'viem'
@@ -17,7 +19,6 @@ import { readCanonical } from '../chain/readCanonical.js'
 import type { RegentContracts } from '../chain/transact.js'
 import { fromHex, toHex } from '../internal/bytes.js'
 import { type Reason, UpliftRefusedError } from './errors.js'
-import * as Envelope from './internal/envelope.js'
 import * as Messages from './Messages.js'
 import * as StateStream from './StateStream.js'
 import { assertTarget, keyToTarget, type TargetVerdict } from './VerifyTarget.js'

@@ -222,7 +222,7 @@ describe('the uplift target refuses hostile state streams (POST /uplift/v1/state
         duplex: 'half',
       } as RequestInit)
       expect([chunked.status, ((await chunked.json()) as { error: { code: string } }).error.code]).toEqual([422, 'state.stream'])
-      await refused(good, 415, 'unsupported_media_type', 'application/json')
+      await refused(good, 415, 'request.media_type', 'application/json')
 
       // The server still runs: the honest stream loads, once.
       const loaded = await t.stream(good)

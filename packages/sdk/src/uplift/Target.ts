@@ -16,6 +16,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { agentWalletSetTypes, identityRegistryAbi, identityRegistryDomain } from '@regent-tee/contracts'
+import { HttpError, sendJson } from '@regent-tee/core'
 import { type Client, getAddress, type Hex, type LocalAccount } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { readContract } from 'viem/actions'
@@ -29,7 +30,7 @@ import { quoteId } from '../quoteId.js'
 import type { SealedState } from '../SealedState.js'
 import { answerChallenge } from './Handshake.js'
 import { checkSourceHello, createTargetHello } from './Hello.js'
-import { HttpRefusal, readJson, send, sendError, sendRefusalDraining } from './internal/http.js'
+import { readMessage, sendError, sendRefusalDraining } from './internal/http.js'
 import type * as Journal from './Journal.js'
 import { openKey } from './KeyImport.js'
 import { verifySuccession } from './KeyRotate.js'
@@ -93,7 +94,7 @@ export function createTarget(parameters: CreateTargetParameters): Target {
   const get = <T extends Messages.Type>(step: T) => journal.get<Messages.ByType<T>>(step)
   const transcriptOf = (step: string) => journal.transcript(step) as Hex
   const refuse = (status: number, code: string, message: string): never => {
-    throw new HttpRefusal(status, code, message)
+    throw new HttpError(status, code, message)
   }
   const sourceHello = () => get('source-hello') ?? refuse(409, 'session.none', 'No session is open: send a SourceHello first.')
   const ephemeral = () => journal.getSecret('ephemeral') ?? refuse(409, 'session.none', 'No ephemeral key for this session.')
@@ -284,7 +285,7 @@ export function createTarget(parameters: CreateTargetParameters): Target {
       refuse(409, 'state.loaded', 'The state of this session is loaded; another stream changes nothing.')
     if (streaming) refuse(409, 'state.busy', 'A state stream of this session is being received.')
     if (!(req.headers['content-type'] ?? '').startsWith('application/octet-stream'))
-      refuse(415, 'unsupported_media_type', 'send application/octet-stream')
+      refuse(415, 'request.media_type', 'send application/octet-stream')
     const limit = StateStream.streamLength(offer)
     const declared = Number(req.headers['content-length'] ?? Number.NaN)
     if (declared > limit) refuse(413, 'state.stream', `The body is ${declared} bytes; the offer's stream is ${limit}.`)
@@ -373,17 +374,17 @@ export function createTarget(parameters: CreateTargetParameters): Target {
       if (!url.pathname.startsWith(`${basePath}/`)) return false
       const name = url.pathname.slice(basePath.length + 1)
       try {
-        if (req.method === 'GET' && name === 'status') send(res, 200, await this.status())
+        if (req.method === 'GET' && name === 'status') sendJson(res, 200, await this.status())
         else if (req.method === 'POST' && name === 'state/stream') {
           try {
-            send(res, 200, await stateStream(req))
+            sendJson(res, 200, await stateStream(req))
           } catch (error) {
             sendRefusalDraining(req, res, error)
           }
         } else {
           const route = req.method === 'POST' && Object.hasOwn(routes, name) ? routes[name] : undefined
           if (route === undefined) refuse(404, 'not_found', `no route ${req.method} ${url.pathname}`)
-          send(res, 200, await (route as (b: unknown) => Promise<unknown>)(await readJson(req)))
+          sendJson(res, 200, await (route as (b: unknown) => Promise<unknown>)(await readMessage(req)))
         }
       } catch (error) {
         sendError(res, error)

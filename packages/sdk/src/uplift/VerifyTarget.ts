@@ -7,11 +7,11 @@
  * the attested target opens (the key envelope of step 2A, the state envelopes of step 3).
  */
 import { type Collateral, type Policy, type Verdict, verifyQuote } from '@regent-tee/attest'
+import { Envelope } from '@regent-tee/core'
 import { equal, fromHex, type Hex, toHex } from '../internal/bytes.js'
 import type * as OsImage from '../OsImage.js'
 import { quoteId } from '../quoteId.js'
 import { type Reason, UpliftRefusedError } from './errors.js'
-import * as Envelope from './internal/envelope.js'
 import * as Messages from './Messages.js'
 
 /** What a verified target is, from its quote, its replayed event log and its hello. */

@@ -4,8 +4,8 @@
  * at once, and replayed at the target in order once the chain names it; after the switch every request is forwarded.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { errorBody, readBody, sendJson } from '@regent-tee/core'
 import * as AdminRequest from '../admin/AdminRequest.js'
-import { readBody, sendJson } from './internal/http.js'
 
 /** The request header that makes a write idempotent (an agent applies each key once). */
 export const idempotencyHeader = 'idempotency-key'
@@ -55,8 +55,8 @@ export async function forward(base: string, req: IncomingMessage, res: ServerRes
   const method = req.method ?? 'GET'
   let body: Buffer | undefined
   if (method !== 'GET' && method !== 'HEAD') {
-    body = await readBody(req, maxForwardBody).catch(() => undefined)
-    if (body === undefined) return sendJson(res, 413, { error: { code: 'too_large', message: `body over ${maxForwardBody} bytes` } })
+    body = await readBody(req, { limit: maxForwardBody }).catch(() => undefined)
+    if (body === undefined) return sendJson(res, 413, errorBody('request.too_large', `The request body is over ${maxForwardBody} bytes.`))
   }
   const headers: Record<string, string> = {}
   // The operator's signature headers go too: a signed request is for the agent, wherever it now runs.

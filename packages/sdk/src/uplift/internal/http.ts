@@ -1,64 +1,25 @@
-// HTTP plumbing of the uplift roles (never exported): JSON bodies with a size cap, `{ error: { code, message } }`
-// answers (STYLE.md "Errors"), and the client side's POST that turns a 4xx body back into an UpliftRefusedError.
+// HTTP plumbing of the uplift roles (never exported): JSON bodies through @regent-tee/core (one limit policy and
+// one code per fault), `{ error: { code, message } }` answers (STYLE.md "Errors"), and the client side's POST that
+// turns a 4xx body back into an UpliftRefusedError.
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { errorBody, HttpError, readJson, sendJson } from '@regent-tee/core'
 import { UpliftRefusedError } from '../errors.js'
 import * as Messages from '../Messages.js'
 
-/** A refusal with an HTTP status: no state changed. */
-export class HttpRefusal extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message)
-  }
-}
-
+/** The largest control message the target reads (a SourceHello, a key envelope, a state offer). */
 export const maxBody = 2 * 1024 * 1024
 
-export async function readJson(req: IncomingMessage): Promise<unknown> {
-  if (!(req.headers['content-type'] ?? '').startsWith('application/json'))
-    throw new HttpRefusal(415, 'unsupported_media_type', 'send application/json')
-  const body = await readBody(req, maxBody)
-  try {
-    return JSON.parse(body.toString('utf8')) as unknown
-  } catch {
-    throw new HttpRefusal(400, 'bad_request', 'body is not valid JSON')
-  }
-}
-
-/** Reads a request body up to `limit` bytes; rejects with a 413 refusal beyond it. */
-export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const c of req) {
-    size += (c as Buffer).length
-    if (size > limit) throw new HttpRefusal(413, 'too_large', `body over ${limit} bytes`)
-    chunks.push(c as Buffer)
-  }
-  return Buffer.concat(chunks)
-}
-
-/** Answers JSON (bigints as decimal strings). */
-export function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  if (res.headersSent) return void res.end()
-  res
-    .writeHead(status, { 'content-type': 'application/json' })
-    .end(`${JSON.stringify(body, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))}\n`)
-}
-
-export function send(res: ServerResponse, status: number, body: unknown): void {
-  if (res.headersSent) return void res.end()
-  res.writeHead(status, { 'content-type': 'application/json' }).end(`${JSON.stringify(body)}\n`)
+/** Reads a JSON control message (core's policy: request.media_type, request.too_large, request.malformed_json). */
+export function readMessage(req: IncomingMessage): Promise<unknown> {
+  return readJson(req, { limit: maxBody })
 }
 
 /** Maps a thrown error to a 4xx answer (protocol refusals keep their code) or an opaque 500. */
 export function sendError(res: ServerResponse, error: unknown): void {
-  if (error instanceof HttpRefusal) send(res, error.status, { error: { code: error.code, message: error.message } })
-  else if (error instanceof UpliftRefusedError) send(res, 422, { error: { code: error.code, message: error.shortMessage } })
-  else if (error instanceof Messages.InvalidMessageError) send(res, 400, { error: { code: 'message.format', message: error.shortMessage } })
-  else send(res, 500, { error: { code: 'internal', message: 'internal error' } })
+  if (error instanceof HttpError) sendJson(res, error.status, errorBody(error.code, error.shortMessage))
+  else if (error instanceof UpliftRefusedError) sendJson(res, 422, errorBody(error.code, error.shortMessage))
+  else if (error instanceof Messages.InvalidMessageError) sendJson(res, 400, errorBody('message.format', error.shortMessage))
+  else sendJson(res, 500, errorBody('internal', 'internal error'))
 }
 
 /** How long the source waits for one answer of the target (a handover may wait for a transaction). */
