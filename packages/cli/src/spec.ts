@@ -317,10 +317,11 @@ export const commands: readonly CommandSpec[] = [
       {
         name: 'pccs-url',
         value: 'url',
-        description: 'PCCS or Intel PCS base URL used to fetch collateral',
-        default: 'https://api.trustedservices.intel.com',
+        description:
+          'PCCS or Intel PCS base URL used to fetch collateral (default: the running devnet under --trust devnet, else https://api.trustedservices.intel.com)',
       },
       { name: 'event-log', value: 'file', description: "dstack event log (JSON) to replay against the quote's RTMRs" },
+      { name: 'devnet-dir', value: 'dir', description: devnetDirHelp },
     ],
     examples: [
       {
@@ -328,6 +329,7 @@ export const commands: readonly CommandSpec[] = [
         description: 'verify a quote offline at a fixed time, machine-readable',
       },
       { command: 'regent attest verify quote.bin', description: 'fetch collateral from Intel PCS and verify now' },
+      { command: 'regent attest verify q.hex --trust devnet', description: 'a devnet quote, collateral from the running devnet' },
     ],
     docs: 'docs/cli/attest.md',
     load: () => import('./commands/attest-verify.js'),
