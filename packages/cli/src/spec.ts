@@ -275,6 +275,18 @@ export const commands: readonly CommandSpec[] = [
     load: () => import('./commands/agents.js').then((m) => m.stop),
   },
   {
+    path: ['completion'],
+    summary: 'print a shell completion script (bash, zsh or fish) for every command and flag',
+    args: [{ name: 'shell', description: 'bash, zsh or fish', required: true }],
+    flags: [],
+    examples: [
+      { command: 'eval "$(regent completion bash)"', description: 'complete regent in this bash (add it to ~/.bashrc)' },
+      { command: 'regent completion fish > ~/.config/fish/completions/regent.fish', description: 'install for fish' },
+    ],
+    docs: 'docs/cli/completion.md',
+    load: () => import('./commands/completion.js'),
+  },
+  {
     path: ['contracts', 'deploy'],
     summary: 'deploy the Regent contracts to an EVM chain once and record them in deployments/<chainId>.json',
     description:
