@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: the scripts are shell code, where ${…} is the shell's
 /**
  * Shell completion scripts generated from the command spec (`spec.ts`): the command words at each level, then the
  * flags of the command typed so far. One table of "path → words", written out in each shell's own language.
