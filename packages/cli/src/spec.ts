@@ -177,7 +177,11 @@ export const commands: readonly CommandSpec[] = [
           'where to deploy (default: regent.json "target"): local (the devnet), dstack (a dstack-vmm), phala (Phala Cloud; in this version its devnet stand-in); eigenx is not available yet',
         choices: ['local', 'phala', 'dstack', 'eigenx'],
       },
-      { name: 'dir', value: 'project', description: 'the project directory (with regent.json)', default: '.' },
+      {
+        name: 'dir',
+        value: 'project',
+        description: 'the project directory (default: the nearest regent.json from the current directory up)',
+      },
       { name: 'devnet-dir', value: 'dir', description: devnetDirHelp },
       {
         name: 'timelock',

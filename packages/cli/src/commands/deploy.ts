@@ -15,6 +15,7 @@ import type { CommandInput, CommandResult } from '../command.js'
 import { CliError, toCliError, UsageError } from '../errors.js'
 import { progress } from '../progress.js'
 import * as Admin from '../project/Admin.js'
+import { findProject } from '../project/Agents.js'
 import * as AppAuth from '../project/AppAuth.js'
 import * as Build from '../project/Build.js'
 import * as Config from '../project/Config.js'
@@ -72,7 +73,8 @@ type Context = {
 
 /** Deploys the project in `--dir` (default: the current directory) to `--target`. */
 export async function run(input: CommandInput): Promise<CommandResult<DeployOutput | DeployDstack.DstackDeployOutput | PhalaDeployOutput>> {
-  const dir = resolve(typeof input.flags.dir === 'string' ? input.flags.dir : '.')
+  // The project: --dir, else the nearest regent.json from the current directory up (as git finds its repository).
+  const dir = findProject(input.flags.dir) ?? resolve('.')
   const config = await Config.load(dir)
   const target = (typeof input.flags.target === 'string' ? input.flags.target : config.target) as Config.Target
   const timelockFlag = input.flags.timelock
