@@ -5,12 +5,30 @@
  */
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { endProgress } from './progress.js'
 
+/** A progress list drawing now (progress.ts registers them; kept here so that main.ts never loads listr2 for --help). */
+export type Drawing = { renderer?: { end(error?: Error): void } }
+const drawing = new Set<Drawing>()
 const cleanups = new Set<() => Promise<unknown>>()
 const notes = new Set<string>()
 /** How long cleanups may take before the process exits anyway. */
 const cleanupMs = 10_000
+
+/** Registers a list while it draws; the returned function forgets it. */
+export function whileDrawing(list: Drawing): () => void {
+  drawing.add(list)
+  return () => drawing.delete(list)
+}
+
+/** Stops every list drawing now: the spinner stops, its last frame stays, the cursor is shown. */
+function endDrawing(): void {
+  for (const list of drawing) {
+    try {
+      list.renderer?.end(new Error('interrupted'))
+    } catch {}
+  }
+  drawing.clear()
+}
 
 /** Runs `cleanup` when the command is interrupted (stop what it started); the returned function forgets it. */
 export function onInterrupt(cleanup: () => Promise<unknown>): () => void {
@@ -46,7 +64,7 @@ export function handleInterrupts(options: { write: (text: string) => void; tty: 
     // A repeat (a terminal's Ctrl-C and the same signal passed on by a parent) changes nothing: cleanups are bounded.
     if (interrupted) return
     interrupted = true
-    endProgress()
+    endDrawing()
     if (options.tty) options.write('\u001b[?25h')
     void (async () => {
       const timer = new Promise((r) => setTimeout(r, cleanupMs).unref())

@@ -1,5 +1,6 @@
 /** The progress list every multi-step command shows (listr2), in one place. */
 import { Listr, ListrLogger, ListrLogLevels, type ListrTask, ProcessOutput } from 'listr2'
+import { type Drawing, whileDrawing } from './interrupt.js'
 
 /** Off a terminal each step prints once, when it ends (its final title), not also when it starts. */
 class OnceLogger extends ListrLogger {
@@ -7,9 +8,6 @@ class OnceLogger extends ListrLogger {
     if (level !== ListrLogLevels.STARTED) super.log(level, message, options)
   }
 }
-
-/** The lists drawing now: an interrupt stops them (spinner stopped, last frame drawn, cursor shown). */
-const active = new Set<{ renderer?: { end(error?: Error): void } }>()
 
 /** Progress on stderr: the animated list on a terminal, plain lines off a TTY or with --json (stdout keeps the JSON). */
 export function progress<ctx>(tasks: ListrTask<ctx>[], json: boolean) {
@@ -29,23 +27,12 @@ export function progress<ctx>(tasks: ListrTask<ctx>[], json: boolean) {
         })
   const run = list.run.bind(list)
   list.run = async (context?: ctx) => {
-    const handle = list as unknown as { renderer?: { end(error?: Error): void } }
-    active.add(handle)
+    const done = whileDrawing(list as unknown as Drawing)
     try {
       return await run(context)
     } finally {
-      active.delete(handle)
+      done()
     }
   }
   return list
-}
-
-/** Stops every list drawing now (on an interrupt): the terminal is left with its last frame and the cursor shown. */
-export function endProgress(): void {
-  for (const list of active) {
-    try {
-      list.renderer?.end(new Error('interrupted'))
-    } catch {}
-  }
-  active.clear()
 }
