@@ -17,16 +17,18 @@ const run = promisify(execFile)
 describe('npm start', () => {
   const start = async (args: string[]) => {
     const dir = await mkdtemp(join(tmpdir(), 'regent-start-'))
-    const { stdout } = await run(process.execPath, ['examples/agent/scripts/start.mjs', ...args, '--down'], {
+    const { stdout, stderr } = await run(process.execPath, ['examples/agent/scripts/start.mjs', ...args, '--down'], {
       cwd: root,
       env: { ...process.env, REGENT_DIR: dir },
     })
-    return stdout
+    return { stdout, stderr }
   }
 
   test('default: --key import — the wild agent moves into a CVM, the source is demoted, the new instance is the agent', async () => {
-    const stdout = await start([])
+    const { stdout, stderr } = await start([])
     for (const line of [
+      '  ✔ chain: anvil, chain 31337',
+      '  ✔ kms: 1 KMS node in CVMs',
       '✓ devnet up in',
       'uplifted from the wild (http://127.0.0.1:',
       'EV = 16.90 → proceed',
@@ -37,7 +39,7 @@ describe('npm start', () => {
       '(same address)',
       'role demoted, forwarding to http://127.0.0.1:',
       'POST /admin/withdraw → 409 agent.demoted (refused)',
-      'Treasury: 1000000000000000000 wei (intact)',
+      'Treasury: 1 ETH (intact)',
       '(a) key ✓  (b) latest state ✓  (c) approved code ✓  (d) canonical ✓  → it is the agent',
       'kmsProvenance          0 / 10',
       'note provenance.none:',
@@ -48,10 +50,22 @@ describe('npm start', () => {
       expect(stdout).toContain(line)
     expect(stdout).toMatch(/security score: [1-9]\d*\/100/)
     expect(stdout).not.toContain('✗')
+    // Off a terminal each progress step prints once (when it ends); the uplift's steps numbered 0 to 5, in order.
+    const steps = stderr.split('\n').filter((l) => l.startsWith('✔ '))
+    expect(steps.length).toBeGreaterThan(15)
+    expect(new Set(steps).size).toBe(steps.length)
+    expect(stderr).not.toContain('❯')
+    const numbered = steps.map((l) => /^✔ step (\d) /.exec(l)?.[1]).filter((n) => n !== undefined)
+    expect([...new Set(numbered)]).toEqual(['0', '1', '2', '3', '4', '5'])
+    expect(stderr).toContain('✔ treasury: 1 ETH for agent')
+    expect(`${stdout}${stderr}`).toMatch(/\b(1 leaf|[02-9] leaves)\b/)
+    expect(`${stdout}${stderr}`).not.toMatch(/leaves \d|\b1 leaves|\d{19} wei/)
+    // --down: the last line says the devnet stopped.
+    expect(stdout.trim().split('\n').at(-1)).toMatch(/^✓ devnet stopped \(/)
   }, 180_000)
 
   test('behavior: npm start -- --key rotate — the succession event and the TEE key, full KMS provenance', async () => {
-    const stdout = await start(['--key', 'rotate'])
+    const { stdout } = await start(['--key', 'rotate'])
     for (const line of [
       '(--key rotate)',
       '  events        SuccessionRecorded, Uplift, CanonicalChanged',

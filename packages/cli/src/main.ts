@@ -5,6 +5,8 @@
 import { CommanderError, Option, Command as Program } from 'commander'
 import type { CommandResult } from './command.js'
 import { toCliError, UsageError } from './errors.js'
+import { handleInterrupts } from './interrupt.js'
+import { resolveDevnetDir } from './project/DevnetDir.js'
 import { type CommandSpec, commands, globalFlags } from './spec.js'
 
 /** Where output goes; tests pass their own. */
@@ -105,6 +107,14 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
   const stop = new AbortController()
   const onSignal = () => stop.abort()
   if (spec.longRunning) for (const s of ['SIGINT', 'SIGTERM'] as const) process.on(s, onSignal)
+  // Any other command: Ctrl-C restores the terminal, says what still runs, exits 130 (143 on SIGTERM).
+  const release = spec.longRunning
+    ? () => {}
+    : handleInterrupts({
+        write: io.stderr,
+        tty: Boolean(process.stderr.isTTY),
+        devnetDir: () => resolveDevnetDir(flags.devnetDir ?? (spec.path[0] === 'dev' ? flags.dir : undefined)).dir,
+      })
   try {
     const command = await spec.load()
     const result: CommandResult = await command.run({
@@ -126,6 +136,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     return fail(error, json, io, spec.docs)
   } finally {
     if (spec.longRunning) for (const s of ['SIGINT', 'SIGTERM'] as const) process.off(s, onSignal)
+    release()
   }
 }
 

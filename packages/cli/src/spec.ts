@@ -177,7 +177,11 @@ export const commands: readonly CommandSpec[] = [
           'where to deploy (default: regent.json "target"): local (the devnet), dstack (a dstack-vmm), phala (Phala Cloud; in this version its devnet stand-in); eigenx is not available yet',
         choices: ['local', 'phala', 'dstack', 'eigenx'],
       },
-      { name: 'dir', value: 'project', description: 'the project directory (with regent.json)', default: '.' },
+      {
+        name: 'dir',
+        value: 'project',
+        description: 'the project directory (default: the nearest regent.json from the current directory up)',
+      },
       { name: 'devnet-dir', value: 'dir', description: devnetDirHelp },
       {
         name: 'timelock',
@@ -222,6 +226,71 @@ export const commands: readonly CommandSpec[] = [
     load: () => import('./commands/deploy.js'),
   },
   {
+    path: ['ls'],
+    summary: 'the agents this project and its devnet know: name, status, role, epoch, instance, URL',
+    description:
+      "Lists the devnet's agents by name (the project name deploy gives the compose; the devnet's own KMS CVMs are left out) and the project in the current directory or above (marked *), with what is cheaply known: the CVM status, the role from its /health, its epoch in RegentSuccession and whether the instance is canonical. Without a running devnet only the project's deploy record is listed.",
+    args: [],
+    flags: [
+      { name: 'dir', value: 'project', description: 'the project (default: the nearest regent.json from the current directory up)' },
+      { name: 'devnet-dir', value: 'dir', description: devnetDirHelp },
+    ],
+    examples: [
+      { command: 'regent ls', description: 'a table of agents' },
+      {
+        command: 'regent ls --json',
+        description: '{ devnet, agents: [{ name, status, url, cvmId, instanceId, agentId, role, epoch, canonical, … }] }',
+      },
+    ],
+    docs: 'docs/cli/agents.md',
+    load: () => import('./commands/agents.js').then((m) => m.ls),
+  },
+  {
+    path: ['logs'],
+    summary: "print an agent's output by name (default: the project here)",
+    description:
+      "The output of the agent's current CVM on the devnet: the one the project's last deploy launched when it runs, else its newest running CVM, else its newest. An unknown name is refused with the known names (exit 2).",
+    args: [{ name: 'name', description: 'the agent (default: the project in the current directory or above)', required: false }],
+    flags: [
+      { name: 'tail', value: 'n', description: 'only the last n lines' },
+      { name: 'dir', value: 'project', description: 'the project (default: the nearest regent.json from the current directory up)' },
+      { name: 'devnet-dir', value: 'dir', description: devnetDirHelp },
+    ],
+    examples: [
+      { command: 'regent logs', description: "this project's agent" },
+      { command: 'regent logs my-agent --tail 50', description: 'the last 50 lines of my-agent' },
+    ],
+    docs: 'docs/cli/agents.md',
+    load: () => import('./commands/agents.js').then((m) => m.logs),
+  },
+  {
+    path: ['stop'],
+    summary: 'stop an agent by name (default: the project here): every running CVM of its app on the devnet',
+    args: [{ name: 'name', description: 'the agent (default: the project in the current directory or above)', required: false }],
+    flags: [
+      { name: 'dir', value: 'project', description: 'the project (default: the nearest regent.json from the current directory up)' },
+      { name: 'devnet-dir', value: 'dir', description: devnetDirHelp },
+    ],
+    examples: [
+      { command: 'regent stop', description: "stop this project's agent" },
+      { command: 'regent stop my-agent --json', description: '{ name, stopped: [cvmId, …] }' },
+    ],
+    docs: 'docs/cli/agents.md',
+    load: () => import('./commands/agents.js').then((m) => m.stop),
+  },
+  {
+    path: ['completion'],
+    summary: 'print a shell completion script (bash, zsh or fish) for every command and flag',
+    args: [{ name: 'shell', description: 'bash, zsh or fish', required: true }],
+    flags: [],
+    examples: [
+      { command: 'eval "$(regent completion bash)"', description: 'complete regent in this bash (add it to ~/.bashrc)' },
+      { command: 'regent completion fish > ~/.config/fish/completions/regent.fish', description: 'install for fish' },
+    ],
+    docs: 'docs/cli/completion.md',
+    load: () => import('./commands/completion.js'),
+  },
+  {
     path: ['contracts', 'deploy'],
     summary: 'deploy the Regent contracts to an EVM chain once and record them in deployments/<chainId>.json',
     description:
@@ -264,10 +333,11 @@ export const commands: readonly CommandSpec[] = [
       {
         name: 'pccs-url',
         value: 'url',
-        description: 'PCCS or Intel PCS base URL used to fetch collateral',
-        default: 'https://api.trustedservices.intel.com',
+        description:
+          'PCCS or Intel PCS base URL used to fetch collateral (default: the running devnet under --trust devnet, else https://api.trustedservices.intel.com)',
       },
       { name: 'event-log', value: 'file', description: "dstack event log (JSON) to replay against the quote's RTMRs" },
+      { name: 'devnet-dir', value: 'dir', description: devnetDirHelp },
     ],
     examples: [
       {
@@ -275,6 +345,7 @@ export const commands: readonly CommandSpec[] = [
         description: 'verify a quote offline at a fixed time, machine-readable',
       },
       { command: 'regent attest verify quote.bin', description: 'fetch collateral from Intel PCS and verify now' },
+      { command: 'regent attest verify q.hex --trust devnet', description: 'a devnet quote, collateral from the running devnet' },
     ],
     docs: 'docs/cli/attest.md',
     load: () => import('./commands/attest-verify.js'),

@@ -3,7 +3,7 @@
  * facts checked on-chain → redeploy after an edit (same app id and wallet, new compose hash) → timelock;
  * and the errors: no devnet, bad regent.json, a real target without a Docker engine or an API key.
  */
-import { appendFile, cp, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
+import { appendFile, cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { identityRegistryAbi, regentAppAuthAbi, regentSuccessionAbi } from '@regent-tee/contracts'
@@ -234,6 +234,7 @@ describe('regent deploy', () => {
   }, 240_000)
 
   test("behavior: an agent that crashes at boot: exit 1 agent.boot_failed with the agent's own error and first frame", async () => {
+    expect((await regent(['dev', 'up', '--dir', devnet])).code).toBe(0) // reused when the tests above started it
     const broken = join(root, 'broken')
     await cp(project, broken, { recursive: true, filter: (src) => !/[/\\](node_modules|\.regent|dist)$/.test(src) })
     await symlink(join(repoRoot, 'node_modules'), join(broken, 'node_modules'))
@@ -246,6 +247,55 @@ describe('regent deploy', () => {
     expect(error.code).toBe('agent.boot_failed')
     expect(error.message).toMatch(/exited \(exit code 1\) before serving: TypeError: deliberately broken at boot \(at .*main\.js:1/)
     expect(error.message).not.toContain('Node.js v')
+    // The approval this deploy made of the broken code is revoked, and the output says so.
+    expect(error.message).toMatch(/; the approval of compose hash 0x[0-9a-f]{8}…[0-9a-f]{6} this deploy made was revoked$/)
+    const appId = /contracts: app (0x[0-9a-fA-F]{40}) registered/.exec(r.stderr)?.[1] as Address
+    const composeHash = /compose hash (0x[0-9a-f]{64})$/m.exec(r.stderr)?.[1] as Hex
+    const file = JSON.parse(await readFile(join(devnet, 'devnet.json'), 'utf8')) as { rpcUrl: string; contracts: { appAuth: Address } }
+    const client = createPublicClient({ transport: http(file.rpcUrl) })
+    const approved = await client.readContract({
+      address: file.contracts.appAuth,
+      abi: regentAppAuthAbi,
+      functionName: 'isComposeHashApproved',
+      args: [appId, composeHash],
+    })
+    expect([appId, composeHash, approved]).toEqual([expect.stringMatching(/^0x/), expect.stringMatching(/^0x/), false])
+  })
+
+  test('behavior: an entry that does not parse, or an import the bundle lacks, fails the build before anything is approved', async () => {
+    expect((await regent(['dev', 'up', '--dir', devnet])).code).toBe(0)
+    const bare = join(root, 'bare')
+    await mkdir(bare, { recursive: true })
+    await cp(join(project, 'app-compose.json'), join(bare, 'app-compose.json'))
+    await writeFile(
+      join(bare, 'regent.json'),
+      JSON.stringify({ version: 1, name: 'bare-agent', paths: { bundle: ['package.json', 'index.mjs', 'lib'] } }),
+    )
+    await writeFile(join(bare, 'package.json'), JSON.stringify({ name: 'bare-agent', version: '0.0.0', type: 'module', main: 'index.mjs' }))
+    await mkdir(join(bare, 'lib'), { recursive: true })
+    await writeFile(join(bare, 'lib', 'util.mjs'), "import { helper } from './helper.mjs'\nexport const x = helper\n")
+    const cases: [string, string, RegExp][] = [
+      ['const = 1\n', 'build.entry_invalid', /^the entry index\.mjs does not parse: SyntaxError/],
+      [
+        "import pad from 'left-pad-that-is-not-installed'\nexport default pad\n",
+        'build.unresolved_import',
+        /^index\.mjs imports "left-pad-that-is-not-installed", which is not in the bundle$/,
+      ],
+      [
+        "import { x } from './lib/util.mjs'\nexport default x\n",
+        'build.unresolved_import',
+        /^lib\/util\.mjs imports "\.\/helper\.mjs", which is not in the bundle$/,
+      ],
+    ]
+    for (const [code, expected, message] of cases) {
+      await writeFile(join(bare, 'index.mjs'), code)
+      const r = await regent(['deploy', '--dir', bare, '--devnet-dir', devnet, '--json'])
+      const error = JSON.parse(r.stdout).error as { code: string; message: string; hint: string }
+      expect([r.code, error.code]).toEqual([1, expected])
+      expect(error.message).toMatch(message)
+      expect(error.hint).toContain('nothing was approved on-chain')
+      expect(r.stderr).not.toContain('contracts: app')
+    }
   })
 
   test('behavior: a timelocked approval is pending until it activates; --wait-timelock advances the devnet clock', async () => {

@@ -39,7 +39,12 @@ export type StartDevnetOptions = {
    * from it by attestation. 0 = no KMS: app CVMs use the `local-devnet` key provider.
    */
   kmsNodes?: number
+  /** Told as each start-up phase ends (what `npm start` and `regent dev up` show while the devnet starts). */
+  onStep?: (step: StartStep) => void
 }
+
+/** A start-up phase that ended: its name, a line for a human, and how long it took. */
+export type StartStep = { name: 'chain' | 'contracts' | 'host' | 'kms'; detail: string; ms: number }
 
 /** A KMS node of the devnet: a `kms-node` process in its own CVM. */
 export type DevnetKmsNode = {
@@ -116,6 +121,7 @@ export async function startDevnet(options: StartDevnetOptions = {}): Promise<Dev
   const t0 = performance.now()
   const anvil = await startAnvil({ chainId: options.chainId ?? 31337, statePath: join(dir, 'anvil-state.json') })
   const t1 = performance.now()
+  options.onStep?.({ name: 'chain', detail: `anvil, chain ${anvil.chainId}`, ms: t1 - t0 })
   try {
     const chain = defineChain({
       id: anvil.chainId,
@@ -146,6 +152,7 @@ export async function startDevnet(options: StartDevnetOptions = {}): Promise<Dev
       previous: previous?.chainId === anvil.chainId ? previous.dstackKms : undefined,
     })
     const t2 = performance.now()
+    options.onStep?.({ name: 'contracts', detail: 'the Regent contracts on the chain', ms: t2 - t1 })
     const send = async (hash: Promise<Hex>) => {
       const receipt = await client.waitForTransactionReceipt({ hash: await hash })
       if (receipt.status !== 'success') throw new Error(`transaction ${receipt.transactionHash} reverted`)
@@ -177,6 +184,7 @@ export async function startDevnet(options: StartDevnetOptions = {}): Promise<Dev
     })
     hostUrl = server.url
     const tHost = performance.now()
+    options.onStep?.({ name: 'host', detail: `the simulated TDX host at ${server.url}`, ms: tHost - t2 })
 
     // KMS nodes: `kms-node` processes, each in its own CVM with the local key provider (as dstack runs
     // its KMS); the sealing key comes from that CVM's TEE. Node 0 generates (or unseals) the roots;
@@ -230,6 +238,11 @@ export async function startDevnet(options: StartDevnetOptions = {}): Promise<Dev
     })
     phalaRef = phala
     const t3 = performance.now()
+    options.onStep?.({
+      name: 'kms',
+      detail: kmsNodes === 0 ? 'no KMS (the local-devnet key provider)' : `${kmsNodes} KMS node${kmsNodes === 1 ? '' : 's'} in CVMs`,
+      ms: t3 - tHost,
+    })
     // dstack-vmm's API on its own port (VmmApi.ts): what `regent deploy --target dstack` drives.
     const vmmToken = randomBytes(24).toString('hex')
     const vmm = await startVmmApi({

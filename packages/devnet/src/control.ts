@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process'
 import { mkdir, open, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import type { StartStep } from './Devnet.js'
 import * as DevnetFile from './DevnetFile.js'
 import { BaseError } from './errors.js'
 
@@ -34,11 +35,14 @@ export async function up({
   fresh = false,
   kmsNodes = 1,
   timeoutMs = 120_000,
+  onStep,
 }: {
   dir: string
   fresh?: boolean
   kmsNodes?: number
   timeoutMs?: number
+  /** Told as each start-up phase ends (not called when a running devnet is reused). */
+  onStep?: (step: StartStep) => void
 }): Promise<UpResult> {
   const t0 = performance.now()
   const current = await status({ dir })
@@ -55,7 +59,8 @@ export async function up({
     const message = await new Promise<{ type: string; file?: DevnetFile.DevnetFile; message?: string; timings?: Record<string, number> }>(
       (resolve, reject) => {
         const timer = setTimeout(() => reject(new DevnetStartError({ dir, reason: `not ready within ${timeoutMs} ms` })), timeoutMs)
-        child.once('message', (m) => {
+        child.on('message', (m) => {
+          if ((m as { type?: string }).type === 'step') return onStep?.((m as { step: StartStep }).step)
           clearTimeout(timer)
           resolve(m as { type: string })
         })

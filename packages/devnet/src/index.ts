@@ -20,7 +20,7 @@ export {
   KeyRequestRejectedError,
   type LocalKeyProvider,
 } from './cvm/KeyProvider.js'
-export { type Devnet, type StartDevnetOptions, startDevnet } from './Devnet.js'
+export { type Devnet, type StartDevnetOptions, type StartStep, startDevnet } from './Devnet.js'
 export * as DevnetFile from './DevnetFile.js'
 // CVMs and their dstack-compatible guest agent.
 export * as Attestation from './guest/Attestation.js'

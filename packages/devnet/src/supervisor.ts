@@ -18,7 +18,7 @@ const say = (message: unknown) => {
 const log = (line: string) => process.stdout.write(`${new Date().toISOString()} ${line}\n`)
 
 try {
-  const devnet = await startDevnet({ dir, fresh, kmsNodes })
+  const devnet = await startDevnet({ dir, fresh, kmsNodes, onStep: (step) => say({ type: 'step', step }) })
   log(`devnet ready: chain ${devnet.file.rpcUrl}, host ${devnet.file.hostUrl}`)
   let stopping = false
   const stop = async (signal: string) => {

@@ -6,7 +6,11 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Collateral, createTrustedRoot, intelSgxRootCa, PckCertificate, Quote, type TrustedRoot, verifyQuote } from '@regent-tee/attest'
 import type { CommandInput, CommandResult } from '../command.js'
-import { UsageError } from '../errors.js'
+import { CliError, UsageError } from '../errors.js'
+import { resolveDevnetDir } from '../project/DevnetDir.js'
+
+/** Intel's PCS, where collateral comes from unless --pccs-url (or a trusted devnet) says otherwise. */
+const intelPcs = 'https://api.trustedservices.intel.com'
 
 /** What `--json` prints. */
 export type AttestVerifyOutput = {
@@ -28,7 +32,9 @@ export async function run({ args, flags, note }: CommandInput): Promise<CommandR
   const [quoteFile] = args
   if (!quoteFile) throw new UsageError('usage', 'missing <quote-file>')
   const now = parseNow(flags.now)
-  const trustedRoots = await parseTrust(flags.trust)
+  // The devnet: --devnet-dir, $REGENT_DIR (older spelling), else found as every command finds it.
+  const devnetDir = resolveDevnetDir(flags.devnetDir ?? process.env.REGENT_DIR).dir
+  const trustedRoots = await parseTrust(flags.trust, devnetDir)
   const eventLog = typeof flags.eventLog === 'string' ? await readText(flags.eventLog, 'event log') : undefined
 
   const contents = await readBytes(quoteFile, 'quote')
@@ -71,7 +77,9 @@ export async function run({ args, flags, note }: CommandInput): Promise<CommandR
       return failure({ code, message: firstLine(error) }, source)
     }
   } else {
-    const pccsUrl = String(flags.pccsUrl)
+    // With the devnet trusted and no PCCS named, its host is the PCS (it serves Intel's v4 paths for its platform).
+    const pccsUrl =
+      typeof flags.pccsUrl === 'string' ? flags.pccsUrl : flags.trust === 'devnet' ? await runningDevnetHost(devnetDir) : intelPcs
     const leaf = PckCertificate.from(Quote.pckCertChainPem(quote))
     const tee = quote.type === 'sgx' ? 'sgx' : 'tdx'
     note(`fetching collateral for FMSPC ${leaf.fmspc} (${tee}, ${leaf.ca ?? 'processor'} CA) from ${pccsUrl}`)
@@ -173,11 +181,28 @@ function parseNow(value: string | boolean | undefined): Date {
   return new Date(Number(value) * 1000)
 }
 
-async function parseTrust(value: string | boolean | undefined): Promise<TrustedRoot[]> {
+/** The host URL of the devnet in `dir`, which must be running (its PCS answers there). */
+async function runningDevnetHost(dir: string): Promise<string> {
+  const file = JSON.parse(await readFile(join(dir, 'devnet.json'), 'utf8')) as { hostUrl?: string; pid?: number }
+  const alive = (() => {
+    try {
+      return typeof file.pid === 'number' && process.kill(file.pid, 0)
+    } catch {
+      return false
+    }
+  })()
+  if (!alive || typeof file.hostUrl !== 'string')
+    throw new CliError('devnet.not_running', `no devnet is running in ${dir} to fetch collateral from`, {
+      hint: 'start it with `regent dev up`, or pass --collateral <file> or --pccs-url <url>',
+      docs: 'docs/cli/attest.md',
+    })
+  return file.hostUrl
+}
+
+async function parseTrust(value: string | boolean | undefined, devnetDir: string): Promise<TrustedRoot[]> {
   if (value === undefined || value === 'intel') return [intelSgxRootCa]
   if (value === 'devnet') {
-    const dir = process.env.REGENT_DIR ?? '.regent'
-    const path = join(dir, 'devnet.json')
+    const path = join(devnetDir, 'devnet.json')
     const text = await readFile(path, 'utf8').catch(() => undefined)
     const pem = text === undefined ? undefined : (JSON.parse(text) as { rootCa?: string }).rootCa
     if (!pem)

@@ -22,6 +22,8 @@ import { type Address, createWalletClient, type Hex, http, parseEventLogs, zeroA
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import type { CommandInput, CommandResult } from '../command.js'
 import { CliError, UsageError } from '../errors.js'
+import { count, eth, leaves } from '../format.js'
+import { onInterrupt, stillRunning } from '../interrupt.js'
 import { progress } from '../progress.js'
 import * as Admin from '../project/Admin.js'
 import * as AgentApp from '../project/AgentApp.js'
@@ -160,6 +162,9 @@ export async function run(input: CommandInput): Promise<CommandResult<DemoOutput
           task: async (_c, task) => {
             ctx.wild = await startWild(file, { appId: need(ctx.appId), operator: operator.address, devnetDir, keep })
             const w = ctx.wild
+            // Interrupted from here on: the wild agent is stopped (or, with --keep, named as still running).
+            if (keep) stillRunning(`the wild agent at ${w.url} (pid ${w.pid}; stop it with \`kill ${w.pid}\`)`)
+            else onInterrupt(() => w.stop())
             task.title = `wild: agent ${w.agentId} at ${w.url} (pid ${w.pid}, wallet ${w.wallet}; registered in ERC-8004, canonical at epoch 1)`
           },
         },
@@ -204,7 +209,7 @@ export async function run(input: CommandInput): Promise<CommandResult<DemoOutput
             ctx.treasuryBefore = await treasuryOf(w.agentId)
             const c = await readCanonical(client, { contracts, agentId: w.agentId })
             ctx.before = { epoch: String(c.epoch), signer: c.instance.signer, host: c.instance.host }
-            task.title = `treasury: ${ctx.treasuryBefore} wei for agent ${w.agentId} (from ${account.address})`
+            task.title = `treasury: ${eth(ctx.treasuryBefore)} for agent ${w.agentId} (from ${account.address})`
           },
         },
       ],
@@ -247,7 +252,7 @@ export async function run(input: CommandInput): Promise<CommandResult<DemoOutput
             if (!r.ok) throw new CliError('wild.request_failed', `/admin/uplift answered ${r.refusal.code}: ${r.refusal.message}`, { docs })
             const status = r.data
             ctx.handshake = handshakeOf(status.handshake ?? null, up, result)
-            task.title = `handshake: epoch ${ctx.handshake.epoch}, nonce ${short(ctx.handshake.nonce)}, ${ctx.handshake.leafIndexes.length} leaves; all three checks passed`
+            task.title = `handshake: epoch ${ctx.handshake.epoch}, nonce ${short(ctx.handshake.nonce)}, ${leaves(ctx.handshake.leafIndexes.length)}; all three checks passed`
           },
         },
         {
@@ -312,7 +317,7 @@ export async function run(input: CommandInput): Promise<CommandResult<DemoOutput
             const after = await treasuryOf(w.agentId)
             const before = need(ctx.treasuryBefore)
             ctx.treasury = { beforeWei: String(before), afterWei: String(after), intact: after === before }
-            task.title = `treasury: ${after} wei (${after === before ? 'intact' : 'CHANGED'})`
+            task.title = `treasury: ${eth(after)} (${after === before ? 'intact' : 'CHANGED'})`
           },
         },
         {
@@ -396,13 +401,13 @@ export function render(result: CommandResult): string {
   return [
     `${result.ok ? '✓' : '✗'} agent ${d.wild.agentId} uplifted from the wild (${d.wild.url}) into ${d.target.cvmId} (--key ${d.key})`,
     '',
-    `Step 0, the agent's decision (expected value of moving into a TEE):`,
+    `Step 0 (decide), the agent's decision table (expected value of moving into a TEE):`,
     d.decision.table,
     '',
-    `Handshake (epoch ${d.handshake.epoch}, nonce ${d.handshake.nonce}, leaves ${d.handshake.leafIndexes.join(', ')}):`,
+    `Step 4 (handshake), epoch ${d.handshake.epoch}, nonce ${d.handshake.nonce}, ${leaves(d.handshake.leafIndexes.length)}${d.handshake.leafIndexes.length ? ` (${d.handshake.leafIndexes.join(', ')})` : ''}:`,
     ...d.handshake.checks.map((x) => `  ${x.ok ? '✓' : '✗'} ${x.check}`),
     '',
-    'On-chain (RegentSuccession, the handover transaction):',
+    'Step 5 (handover), on-chain (RegentSuccession, the handover transaction):',
     `  events        ${c.events.join(', ')}`,
     ...(c.uplift ? [`  Uplift        agent ${c.uplift.agentId}, oldHost ${c.uplift.oldHost}, newRA ${c.uplift.newRA}`] : []),
     ...(c.succession
@@ -415,7 +420,7 @@ export function render(result: CommandResult): string {
     `  transaction   ${d.uplift.transactionHash}`,
     '',
     `Demoted source: GET /health → role ${d.demoted.role}, forwarding to ${d.demoted.forwardingTo}; POST /admin/withdraw → ${d.demoted.withdraw.status} ${d.demoted.withdraw.code}${d.demoted.refused ? ' (refused)' : ' (NOT refused)'}`,
-    `Treasury: ${d.treasury.afterWei} wei (${d.treasury.intact ? 'intact' : `CHANGED from ${d.treasury.beforeWei}`})`,
+    `Treasury: ${eth(BigInt(d.treasury.afterWei))} (${d.treasury.intact ? 'intact' : `CHANGED from ${eth(BigInt(d.treasury.beforeWei))}`})`,
     '',
     `Outside verifier (verifyInstance on ${d.target.url}):`,
     `  identity function: (a) key ${mark(v.holds.a)}  (b) latest state ${mark(v.holds.b)}  (c) approved code ${mark(v.holds.c)}  (d) canonical ${mark(v.holds.d)}  → ${v.isAgent ? 'it is the agent' : 'NOT the agent'}`,
@@ -440,15 +445,15 @@ function handshakeOf(
   result: NonNullable<UpliftOutput['result']>,
 ): DemoOutput['handshake'] {
   const passed = up.state === 'done' && (up.status?.steps ?? []).some((s) => s.step === 'handover-tx')
-  const leaves = h?.leafIndexes ?? []
+  const picked = h?.leafIndexes ?? []
   return {
     epoch: h?.epoch ?? '',
     nonce: h?.nonce ?? '',
-    leafIndexes: [...leaves],
+    leafIndexes: [...picked],
     checks: [
       { check: `(i) signature over the fresh nonce by the new signer ${result.signer}`, ok: passed && h !== null },
       {
-        check: `(ii) ${leaves.length} Merkle-leaf challenge${leaves.length === 1 ? '' : 's'} (random chunks of the checkpoint, at most 8) with proofs against the state root ${short(result.stateRoot)}`,
+        check: `(ii) ${count(picked.length, 'Merkle-leaf challenge', 'Merkle-leaf challenges')} (random chunks of the checkpoint, at most 8) with proofs against the state root ${short(result.stateRoot)}`,
         ok: passed && h !== null,
       },
       { check: '(iii) a fresh RA quote over the nonce, verified against the devnet root and RegentAppAuth', ok: passed && h !== null },

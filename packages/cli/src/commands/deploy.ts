@@ -12,15 +12,17 @@ import type { IdentityBundle } from '@regent-tee/sdk'
 import type { ListrTask } from 'listr2'
 import type { Hex } from 'viem'
 import type { CommandInput, CommandResult } from '../command.js'
-import { CliError, UsageError } from '../errors.js'
+import { CliError, toCliError, UsageError } from '../errors.js'
 import { progress } from '../progress.js'
 import * as Admin from '../project/Admin.js'
+import { findProject } from '../project/Agents.js'
 import * as AppAuth from '../project/AppAuth.js'
 import * as Build from '../project/Build.js'
 import * as Config from '../project/Config.js'
 import { agentError } from '../project/CrashOutput.js'
 import { resolveDevnetDir } from '../project/DevnetDir.js'
 import * as Host from '../project/Host.js'
+import * as Preflight from '../project/Preflight.js'
 import { keyProvenance } from '../project/Provenance.js'
 import * as Record from '../project/Record.js'
 import { devnet as devnetProvider } from '../providers/devnet.js'
@@ -71,7 +73,8 @@ type Context = {
 
 /** Deploys the project in `--dir` (default: the current directory) to `--target`. */
 export async function run(input: CommandInput): Promise<CommandResult<DeployOutput | DeployDstack.DstackDeployOutput | PhalaDeployOutput>> {
-  const dir = resolve(typeof input.flags.dir === 'string' ? input.flags.dir : '.')
+  // The project: --dir, else the nearest regent.json from the current directory up (as git finds its repository).
+  const dir = findProject(input.flags.dir) ?? resolve('.')
   const config = await Config.load(dir)
   const target = (typeof input.flags.target === 'string' ? input.flags.target : config.target) as Config.Target
   const timelockFlag = input.flags.timelock
@@ -131,7 +134,9 @@ export async function run(input: CommandInput): Promise<CommandResult<DeployOutp
           },
         })
         const b = ctx.build
-        task.title = `build: ${b.script ? 'npm run build, then ' : ''}bundle ${b.bundleDigest} (${b.fileCount} files, ${(b.bytes / 2 ** 20).toFixed(1)} MiB, ${b.packages.length} dependency packages), compose hash ${b.composeHash}`
+        // Before anything is approved on-chain: the entry parses and the bundle's imports resolve.
+        const checked = await Preflight.check(b.bundleDir)
+        task.title = `build: ${b.script ? 'npm run build, then ' : ''}bundle ${b.bundleDigest} (${b.fileCount} files, ${(b.bytes / 2 ** 20).toFixed(1)} MiB, ${b.packages.length} dependency packages; entry ${checked.entry} parses, imports resolve), compose hash ${b.composeHash}`
       },
     },
     {
@@ -203,7 +208,12 @@ export async function run(input: CommandInput): Promise<CommandResult<DeployOutp
       },
     },
   ]
-  const ctx = await progress(tasks, json).run({})
+  const ctx: Context = {}
+  try {
+    await progress(tasks, json).run(ctx)
+  } catch (error) {
+    throw await undoApproval(error, ctx, { clients, appAuth: file.contracts.appAuth, note: input.note })
+  }
 
   const b = need(ctx.build)
   const a = need(ctx.approval)
@@ -288,6 +298,35 @@ export function render(result: CommandResult): string {
     ...changes,
     `  recorded in ${d.record}`,
   ].join('\n')
+}
+
+/**
+ * After a failed deploy whose CVM never became healthy: revokes the compose hash approval this deploy made (only if it
+ * made it: an approval that was there before is left alone) and says so in the error.
+ */
+async function undoApproval(
+  error: unknown,
+  ctx: Context,
+  o: { clients: AppAuth.Clients; appAuth: Hex; note: (line: string) => void },
+): Promise<unknown> {
+  const a = ctx.approval
+  const b = ctx.build
+  if (!a || !b || ctx.health || !a.added.includes('composeHash')) return error
+  const e = toCliError(error)
+  const revoked = await AppAuth.revokeComposeHash(o.clients, { appAuth: o.appAuth, appId: a.appId, composeHash: b.composeHash }).then(
+    () => true,
+    () => false,
+  )
+  o.note(
+    revoked
+      ? `✗ the agent never became healthy: the approval of compose hash ${b.composeHash} this deploy made was revoked`
+      : `✗ the agent never became healthy, and the approval of compose hash ${b.composeHash} could NOT be revoked`,
+  )
+  return new CliError(
+    e.code,
+    `${e.shortMessage}; ${revoked ? `the approval of compose hash ${short(b.composeHash)} this deploy made was revoked` : `its approval of compose hash ${short(b.composeHash)} could NOT be revoked`}`,
+    { ...(e.hint ? { hint: e.hint } : {}), ...(e.docsPath ? { docs: e.docsPath } : {}), exitCode: e.exitCode, cause: error },
+  )
 }
 
 /** Polls (bounded) until the agent answers /health; fails early when its CVM exits. */

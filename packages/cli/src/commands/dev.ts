@@ -65,7 +65,12 @@ export const up: Command = {
     try {
       const kms = String(input.flags.kmsNodes ?? '1')
       if (!/^\d$/.test(kms)) throw new UsageError('usage', '--kms-nodes takes a number from 0 to 9')
-      const r = await devnetUp({ dir: dirOf(input), fresh: input.flags.fresh === true, kmsNodes: Number(kms) })
+      const r = await devnetUp({
+        dir: dirOf(input),
+        fresh: input.flags.fresh === true,
+        kmsNodes: Number(kms),
+        onStep: (step) => input.note(`✔ ${step.name}: ${step.detail} (${(step.ms / 1000).toFixed(1)} s)`),
+      })
       return { ok: true, data: { reused: r.reused, ms: Math.round(r.ms), ...r.file } }
     } catch (error) {
       if (error instanceof DevnetStartError)

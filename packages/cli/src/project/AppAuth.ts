@@ -311,3 +311,31 @@ export async function agentAppApproval(
     })
   return { appId, composeHash, added: [] as string[] }
 }
+
+/**
+ * Revokes `composeHash` in the app (RegentAppAuth.removeComposeHash, as its owner): what a failed deploy undoes when it
+ * approved code whose CVM never became healthy.
+ *
+ * @throws {CliError} `chain.reverted`.
+ */
+export async function revokeComposeHash(
+  { publicClient, wallet }: Clients,
+  params: { appAuth: Address; appId: Address; composeHash: Hex },
+): Promise<Hex> {
+  try {
+    const { request } = await publicClient.simulateContract({
+      account: wallet.account,
+      address: params.appAuth,
+      abi: regentAppAuthAbi,
+      functionName: 'removeComposeHash',
+      args: [params.appId, params.composeHash],
+    })
+    const hash = await wallet.writeContract(request as never)
+    const receipt = await publicClient.waitForTransactionReceipt({ hash })
+    if (receipt.status !== 'success') throw new Error('removeComposeHash reverted')
+    return hash
+  } catch (cause) {
+    const reason = (cause as { shortMessage?: string }).shortMessage ?? (cause as Error).message
+    throw new CliError('chain.reverted', `RegentAppAuth.removeComposeHash failed: ${reason.split('\n')[0]}`, { docs, cause })
+  }
+}

@@ -34,5 +34,6 @@ export const launch = (
 export const get = (file: DevnetFile.DevnetFile, cvmId: string) => call<CvmRecord>(file, `/v1/cvms/${encodeURIComponent(cvmId)}`)
 export const list = (file: DevnetFile.DevnetFile) => call<{ cvms: CvmRecord[] }>(file, '/v1/cvms').then((r) => r.cvms)
 export const stop = (file: DevnetFile.DevnetFile, cvmId: string) => call<CvmRecord>(file, `/v1/cvms/${encodeURIComponent(cvmId)}/stop`, {})
-export const logs = (file: DevnetFile.DevnetFile, cvmId: string, tail: number) =>
-  call<string>(file, `/v1/cvms/${encodeURIComponent(cvmId)}/logs?tail=${tail}`)
+/** A CVM's output: its last `tail` lines, or all of it. */
+export const logs = (file: DevnetFile.DevnetFile, cvmId: string, tail?: number) =>
+  call<string>(file, `/v1/cvms/${encodeURIComponent(cvmId)}/logs${tail === undefined ? '' : `?tail=${tail}`}`)

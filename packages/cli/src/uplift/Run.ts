@@ -201,7 +201,7 @@ export async function upliftAgent(p: UpliftAgentParameters): Promise<CommandResu
     })
   }
   tasks.push({
-    title: `uplift --key ${key}: tell the agent to move`,
+    title: `step 0 (${phases[0]}) uplift --key ${key}: tell the agent to move`,
     task: async (_c, task) => {
       const target = need(out.target)
       // Option B hands the agent to the target's own key: a CVM of the agent's own app has the agent's key already.
@@ -222,7 +222,7 @@ export async function upliftAgent(p: UpliftAgentParameters): Promise<CommandResu
       if (r.ok) {
         first = r.data
         out.decision = r.data.decision
-        task.title = `uplift --key ${key}: the agent accepted${r.data.sessionId ? ` (session ${short(r.data.sessionId)})` : ''}`
+        task.title = `step 0 (${phases[0]}) uplift --key ${key}: the agent accepted${r.data.decision ? ` (EV = ${r.data.decision.ev.toFixed(2)} → proceed)` : ''}${r.data.sessionId ? ` (session ${short(r.data.sessionId)})` : ''}`
         return
       }
       // The agent did not take the target: a CVM this command launched is of no use, stop it.
@@ -240,7 +240,7 @@ export async function upliftAgent(p: UpliftAgentParameters): Promise<CommandResu
         out.decision = d ?? null
         out.error = { code: r.refusal.code, message: r.refusal.message }
         out.hint = `pass --force to move anyway: regent uplift --agent ${o.agent} --force`
-        task.title = `uplift --key ${key}: the agent's decision table says no${d ? ` (EV = ${d.ev})` : ''}`
+        task.title = `step 0 (${phases[0]}) uplift --key ${key}: the agent's decision table says no${d ? ` (EV = ${d.ev})` : ''}`
         return
       }
       throw Admin.refusalError(o.agent, r.refusal)
