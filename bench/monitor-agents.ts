@@ -11,18 +11,8 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { parseArgs } from 'node:util'
 import { createCvm, startDevnet, startGuestAgent } from '@regent-tee/devnet'
-import {
-  createIdentityBundle,
-  createTeeClient,
-  deriveKey,
-  enroll,
-  getQuote,
-  http as guestHttp,
-  info,
-  readCanonical,
-  registerAgent,
-  toAccount,
-} from '@regent-tee/sdk'
+import { createIdentityBundle, createTeeClient, deriveKey, getQuote, http as guestHttp, info, toAccount } from '@regent-tee/sdk'
+import { enroll, readCanonical, registerAgent } from '@regent-tee/sdk/chain'
 import { createPublicClient, createWalletClient, defineChain, type Hex, http, keccak256 } from 'viem'
 
 const { values } = parseArgs({ options: { dir: { type: 'string' }, agents: { type: 'string', default: '100' } } })

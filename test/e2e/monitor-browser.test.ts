@@ -9,7 +9,7 @@
 import { existsSync } from 'node:fs'
 import { appendFile, mkdir } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
-import { readCanonical } from '@regent-tee/sdk'
+import { readCanonical } from '@regent-tee/sdk/chain'
 import { type Browser, chromium, type Page } from 'playwright-core'
 import { createPublicClient, http } from 'viem'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'

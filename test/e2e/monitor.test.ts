@@ -9,7 +9,7 @@
 import { appendFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { regentAppAuthAbi } from '@regent-tee/contracts'
-import { readCanonical } from '@regent-tee/sdk'
+import { readCanonical } from '@regent-tee/sdk/chain'
 import { createPublicClient, createWalletClient, type Hex, http } from 'viem'
 import { mnemonicToAccount } from 'viem/accounts'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'

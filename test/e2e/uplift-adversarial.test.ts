@@ -15,20 +15,9 @@ import { join } from 'node:path'
 import { Collateral, intelSgxRootCa } from '@regent-tee/attest'
 import { agentTreasuryAbi, regentAppAuthAbi, regentSuccessionAbi } from '@regent-tee/contracts'
 import { type CvmRecord, type Devnet, DevnetTd, startDevnet } from '@regent-tee/devnet'
-import {
-  assertCanonical,
-  Checkpoint,
-  commitState,
-  NotCanonicalError,
-  openUpliftJournal,
-  PrivateKey,
-  quoteId,
-  readCanonical,
-  signSuccessionCertificate,
-  UpliftRefusedError,
-  uplift,
-  withdraw,
-} from '@regent-tee/sdk'
+import { Checkpoint, PrivateKey, quoteId } from '@regent-tee/sdk'
+import { assertCanonical, commitState, NotCanonicalError, readCanonical, signSuccessionCertificate, withdraw } from '@regent-tee/sdk/chain'
+import { Journal, Source, UpliftRefusedError } from '@regent-tee/sdk/uplift'
 import Database from 'better-sqlite3'
 import { createPublicClient, createWalletClient, type Hex, http, keccak256, toBytes, zeroAddress } from 'viem'
 import { mnemonicToAccount } from 'viem/accounts'
@@ -109,7 +98,7 @@ const status = async (url: string) =>
     canonical: boolean
   }
 const journal = async (key = 1) =>
-  openUpliftJournal({ path: join(await mkdtemp(join(dir, 'src-')), 'uplift-source.db'), role: 'source', key: new Uint8Array(32).fill(key) })
+  Journal.open({ path: join(await mkdtemp(join(dir, 'src-')), 'uplift-source.db'), role: 'source', key: new Uint8Array(32).fill(key) })
 
 type Answer = { status: number; body: unknown }
 /**
@@ -191,7 +180,7 @@ describe('uplift: adversarial targets are refused before any key or state leaves
 
     const w = await wildAgent(`timelock-${kind}-bot`, { app: app.appId })
     const j = await journal()
-    const run = uplift({ ...importParameters(w, cvm.appUrl), journal: j })
+    const run = Source.uplift({ ...importParameters(w, cvm.appUrl), journal: j })
     await expect(run).rejects.toThrow(UpliftRefusedError)
     await expect(run).rejects.toMatchObject({ code })
     await expect(run).rejects.toMatchObject({
@@ -205,7 +194,7 @@ describe('uplift: adversarial targets are refused before any key or state leaves
     const w = await wildAgent('intel-only-bot')
     const cvm = await launchTarget()
     const j = await journal()
-    const run = uplift({ ...importParameters(w, cvm.appUrl), trustedRoots: [intelSgxRootCa], journal: j })
+    const run = Source.uplift({ ...importParameters(w, cvm.appUrl), trustedRoots: [intelSgxRootCa], journal: j })
     await expect(run).rejects.toThrow(UpliftRefusedError)
     await expect(run).rejects.toMatchObject({ code: 'target.untrusted_root' })
     await expectNothingLeft(w, j, cvm.appUrl)
@@ -218,7 +207,9 @@ describe('uplift: adversarial targets are refused before any key or state leaves
     const earlier = await wildAgent('earlier-bot')
     const old = await launchTarget()
     const j0 = await journal()
-    await expect(uplift({ ...importParameters(earlier, old.appUrl), trustedRoots: [intelSgxRootCa], journal: j0 })).rejects.toMatchObject({
+    await expect(
+      Source.uplift({ ...importParameters(earlier, old.appUrl), trustedRoots: [intelSgxRootCa], journal: j0 }),
+    ).rejects.toMatchObject({
       code: 'target.untrusted_root',
     })
     const replayed = j0.get<Record<string, unknown>>('target-hello') as Record<string, unknown>
@@ -234,7 +225,7 @@ describe('uplift: adversarial targets are refused before any key or state leaves
       },
     })
     const j = await journal()
-    const run = uplift({ ...importParameters(w, url), journal: j })
+    const run = Source.uplift({ ...importParameters(w, url), journal: j })
     await expect(run).rejects.toThrow(UpliftRefusedError)
     await expect(run).rejects.toMatchObject({
       code: 'target.stale_quote',
@@ -258,7 +249,7 @@ describe('uplift: adversarial targets are refused before any key or state leaves
       },
     })
     const j = await journal()
-    const run = uplift({ ...importParameters(w, url), journal: j })
+    const run = Source.uplift({ ...importParameters(w, url), journal: j })
     await expect(run).rejects.toThrow(UpliftRefusedError)
     await expect(run).rejects.toMatchObject({
       code: 'target.key_binding',
@@ -280,7 +271,7 @@ describe('uplift: adversarial targets are refused before any key or state leaves
     })
     expect(fault.ok).toBe(true)
     const j = await journal()
-    const run = uplift({ ...importParameters(w, cvm.appUrl), journal: j })
+    const run = Source.uplift({ ...importParameters(w, cvm.appUrl), journal: j })
     await expect(run).rejects.toThrow(UpliftRefusedError)
     await expect(run).rejects.toMatchObject({ code: 'handshake.stale_quote' })
     expect(j.entries().map((e) => e.step)).not.toContain('handover-tx')
@@ -305,7 +296,7 @@ describe('uplift: adversarial targets are refused before any key or state leaves
       },
     })
     const j = await journal()
-    const run = uplift({ ...importParameters(w, url), journal: j })
+    const run = Source.uplift({ ...importParameters(w, url), journal: j })
     await expect(run).rejects.toThrow(UpliftRefusedError)
     await expect(run).rejects.toMatchObject({ code: 'handshake.proof' })
     expect(j.entries().map((e) => e.step)).not.toContain('handover-tx')
@@ -332,8 +323,8 @@ describe('uplift: anti-rollback', () => {
     })
     const path = join(await mkdtemp(join(dir, 'src-')), 'uplift-source.db')
     const key = new Uint8Array(32).fill(3)
-    const first = openUpliftJournal({ path, role: 'source', key })
-    await expect(uplift({ ...importParameters(w, url), journal: first })).rejects.toMatchObject({ code: 'link.down' })
+    const first = Journal.open({ path, role: 'source', key })
+    await expect(Source.uplift({ ...importParameters(w, url), journal: first })).rejects.toMatchObject({ code: 'link.down' })
     expect(first.list().map((e) => e.step)).toEqual(['source-hello', 'target-hello', 'key-envelope', 'commit', 'state-offer'])
     first.close()
     expect((await readCanonical(w.client, { contracts: contracts(), agentId: w.agentId })).stateSeq).toBe(2n)
@@ -342,8 +333,8 @@ describe('uplift: anti-rollback', () => {
     const newer = Checkpoint.exportState(w.db, { chunkSize: 512 })
     await commitState(w.wallet, { contracts: contracts(), agentId: w.agentId, stateRoot: newer.stateRoot, seq: 3n })
 
-    const resumed = openUpliftJournal({ path, role: 'source', key })
-    const run = uplift({ ...importParameters(w, url), journal: resumed })
+    const resumed = Journal.open({ path, role: 'source', key })
+    const run = Source.uplift({ ...importParameters(w, url), journal: resumed })
     await expect(run).rejects.toThrow(UpliftRefusedError)
     await expect(run).rejects.toMatchObject({ code: 'state.stale_seq' })
     expect(resumed.list().map((e) => e.step)).not.toContain('challenge')
@@ -390,7 +381,7 @@ async function race(mode: 'import' | 'rotate', name: string) {
   const js = [await journal(4), await journal(5)] as const
   const run = (i: 0 | 1) => {
     const { privateKey, ...common } = importParameters(w, urls[i] as string)
-    return uplift({ ...common, mode, ...(mode === 'import' ? { privateKey } : {}), journal: js[i] })
+    return Source.uplift({ ...common, mode, ...(mode === 'import' ? { privateKey } : {}), journal: js[i] })
   }
   const first = run(0)
   const second = run(1)

@@ -1,5 +1,5 @@
 import type { Devnet } from '@regent-tee/devnet'
-import { readCanonical } from '@regent-tee/sdk'
+import { readCanonical } from '@regent-tee/sdk/chain'
 import { budget } from '@regent-tee/testing/profile'
 import { createPublicClient, type Hex, http } from 'viem'
 import { beforeAll, describe, expect, test } from 'vitest'

@@ -1,6 +1,6 @@
 import { agentTreasuryAbi, regentSuccessionAbi } from '@regent-tee/contracts'
 import type { Devnet } from '@regent-tee/devnet'
-import { readCanonical } from '@regent-tee/sdk'
+import { readCanonical } from '@regent-tee/sdk/chain'
 import { testProfile } from '@regent-tee/testing/profile'
 import { createPublicClient, type Hex, http, parseEventLogs, zeroAddress } from 'viem'
 import { beforeAll, expect } from 'vitest'

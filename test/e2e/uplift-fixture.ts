@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto'
 import type { CvmRecord, Devnet } from '@regent-tee/devnet'
-import { enroll, registerAgent } from '@regent-tee/sdk'
+import { enroll, registerAgent } from '@regent-tee/sdk/chain'
 import { createPublicClient, createWalletClient, defineChain, getAddress, type Hex, http, keccak256, toBytes } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 

@@ -13,20 +13,17 @@ import { join } from 'node:path'
 import { Collateral } from '@regent-tee/attest'
 import { agentTreasuryAbi, identityRegistryAbi, regentSuccessionAbi } from '@regent-tee/contracts'
 import { type CvmRecord, type Devnet, startDevnet } from '@regent-tee/devnet'
+import { Checkpoint, PrivateKey } from '@regent-tee/sdk'
 import {
   assertCanonical,
-  Checkpoint,
   commitState,
   fromAgentUri,
   NotCanonicalError,
-  openUpliftJournal,
-  PrivateKey,
   readCanonical,
   signSuccessionCertificate,
-  UpliftRefusedError,
-  uplift,
   withdraw,
-} from '@regent-tee/sdk'
+} from '@regent-tee/sdk/chain'
+import { Journal, Source, UpliftRefusedError } from '@regent-tee/sdk/uplift'
 import Database from 'better-sqlite3'
 import { createPublicClient, type Hex, http, keccak256, parseEventLogs, toBytes, zeroAddress } from 'viem'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
@@ -102,7 +99,7 @@ const status = async (cvm: CvmRecord) =>
     canonical: boolean
   }
 const journal = async () =>
-  openUpliftJournal({ path: join(await mkdtemp(join(dir, 'src-')), 'uplift-source.db'), role: 'source', key: new Uint8Array(32).fill(1) })
+  Journal.open({ path: join(await mkdtemp(join(dir, 'src-')), 'uplift-source.db'), role: 'source', key: new Uint8Array(32).fill(1) })
 
 describe('uplift', () => {
   test('behavior: a checkpoint whose chunks exceed 512 KiB stops with state.chunk_size before it is journaled or committed', async () => {
@@ -110,7 +107,7 @@ describe('uplift', () => {
     const cvm = await launchTarget()
     const before = await readCanonical(w.client, { contracts: contracts(), agentId: w.agentId })
     const j = await journal()
-    const run = uplift({
+    const run = Source.uplift({
       mode: 'rotate',
       agentId: w.agentId,
       chainId: devnet.file.chainId,
@@ -136,7 +133,7 @@ describe('uplift', () => {
     const before = await readCanonical(w.client, { contracts: contracts(), agentId: w.agentId })
     const expected = Checkpoint.exportState(w.db, { chunkSize: 512 })
     const j = await journal()
-    const r = await uplift({
+    const r = await Source.uplift({
       mode: 'import',
       agentId: w.agentId,
       chainId: devnet.file.chainId,
@@ -216,7 +213,7 @@ describe('uplift', () => {
     const cvm = await launchTarget()
     const before = await readCanonical(w.client, { contracts: contracts(), agentId: w.agentId })
     const j = await journal()
-    const r = await uplift({
+    const r = await Source.uplift({
       mode: 'rotate',
       agentId: w.agentId,
       chainId: devnet.file.chainId,
@@ -263,7 +260,7 @@ describe('uplift', () => {
     const evil = await devnet.approveApp({ compose: evilCompose }) // approved for its own app, not the agent's
     const cvm = await launchTarget({ compose: evilCompose, appId: evil.appId })
     const j = await journal()
-    const run = uplift({
+    const run = Source.uplift({
       mode: 'import',
       agentId: w.agentId,
       chainId: devnet.file.chainId,
@@ -321,8 +318,8 @@ describe('uplift', () => {
       checkpoint: () => Checkpoint.exportState(w.db, { chunkSize: 512 }),
       ...trust(),
     }
-    const first = openUpliftJournal({ path, role: 'source', key })
-    await expect(uplift({ ...parameters, journal: first })).rejects.toMatchObject({ code: 'link.down' })
+    const first = Journal.open({ path, role: 'source', key })
+    await expect(Source.uplift({ ...parameters, journal: first })).rejects.toMatchObject({ code: 'link.down' })
     const journaled = first.entries()
     const streamKey = (o: { data: { offer: { senderPublicKey: Hex } } }) => first.getSecret(`state-key:${o.data.offer.senderPublicKey}`)
     expect(streamKey(journaled[4] as never)).toHaveLength(32)
@@ -333,8 +330,8 @@ describe('uplift', () => {
 
     // The agent learns more meanwhile; the resumed source still moves the journaled (frozen, committed) checkpoint.
     w.db.prepare('INSERT INTO memory (id, key, value) VALUES (?, ?, ?)').run(99, 'late', 'after the freeze')
-    const resumed = openUpliftJournal({ path, role: 'source', key })
-    const r = await uplift({ ...parameters, journal: resumed })
+    const resumed = Journal.open({ path, role: 'source', key })
+    const r = await Source.uplift({ ...parameters, journal: resumed })
     expect(resumed.entries().slice(0, journaled.length)).toEqual(journaled)
     expect(r.sessionId).toBe((journaled[0] as { data: { sessionId: Hex } }).data.sessionId)
     const after = await readCanonical(w.client, { contracts: contracts(), agentId: w.agentId })
@@ -342,7 +339,7 @@ describe('uplift', () => {
     expect([after.epoch, after.instance.signer, after.stateRoot, after.stateSeq]).toEqual([2n, w.account.address, r.stateRoot, 2n])
     expect([t.stateRoot, t.canonical]).toEqual([r.stateRoot, true])
     // Running it again is a no-op: every step is journaled and the chain already says so.
-    expect(await uplift({ ...parameters, journal: resumed })).toEqual(r)
+    expect(await Source.uplift({ ...parameters, journal: resumed })).toEqual(r)
     resumed.close()
     proxy.close()
   })

@@ -6,16 +6,8 @@
  * becomes this same agent when the SDK tells it the chain named it canonical.
  */
 import { HttpError } from '@regent-tee/core'
-import {
-  attestationToJson,
-  commitState,
-  createIdentityBundle,
-  enroll,
-  readCanonical,
-  registerAgent,
-  type SealedState,
-  signAndAttest,
-} from '@regent-tee/sdk'
+import { attestationToJson, createIdentityBundle, type SealedState, signAndAttest } from '@regent-tee/sdk'
+import { commitState, enroll, readCanonical, registerAgent } from '@regent-tee/sdk/chain'
 import type { Hex, LocalAccount } from 'viem'
 import { type ChainClients, type ChainSettings, connect, fundIfEmpty } from './chain.js'
 import type { Config } from './config.js'

@@ -1,5 +1,5 @@
 /** The agent's chain clients, and (devnet only) gas from the faucet when its wallet is empty. */
-import type { RegentContracts } from '@regent-tee/sdk'
+import type { RegentContracts } from '@regent-tee/sdk/chain'
 import {
   type Chain,
   createPublicClient,

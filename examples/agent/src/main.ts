@@ -7,7 +7,8 @@
  */
 import { mkdir } from 'node:fs/promises'
 import { Collateral, createTrustedRoot } from '@regent-tee/attest'
-import { Checkpoint, MeasuredSettings, verifyRegentCode } from '@regent-tee/sdk'
+import { Checkpoint, MeasuredSettings } from '@regent-tee/sdk'
+import { verifyRegentCode } from '@regent-tee/sdk/chain'
 import { journaledAgentId, mountUplift } from '@regent-tee/sdk/uplift'
 import Database from 'better-sqlite3'
 import { type Agent, createAgent, register, stateChunkSize } from './Agent.js'

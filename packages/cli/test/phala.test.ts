@@ -81,7 +81,7 @@ describe('regent deploy --target phala', () => {
     expect(m.target.id).not.toBe(d.cvmId)
     expect(m.target.url).not.toBe(u.url)
     expect(m.verification).toMatchObject({ served: false, matches: true })
-    const { readCanonical } = await import('@regent-tee/sdk')
+    const { readCanonical } = await import('@regent-tee/sdk/chain')
     const now = await readCanonical(client, { contracts: file.contracts as never, agentId: BigInt(d.agentId) })
     expect([now.instance.host, now.instance.signer.toLowerCase(), String(now.epoch)]).toEqual([
       m.target.url,

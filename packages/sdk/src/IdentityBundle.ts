@@ -81,18 +81,18 @@ export type CreateIdentityBundleParameters = {
 const lower = (h: Uint8Array): Hex => toHex(h)
 
 /** The canonical JSON text of a bundle (what is stored and served). */
-export function serialize(bundle: IdentityBundle): string {
+export function serializeIdentityBundle(bundle: IdentityBundle): string {
   return CanonicalJson.stringify(bundle)
 }
 
 /** The body the attestation's payload commits to. */
-export function body(bundle: Omit<IdentityBundle, 'attestation' | 'signature'> | IdentityBundle): Uint8Array {
+export function identityBundleBody(bundle: Omit<IdentityBundle, 'attestation' | 'signature'> | IdentityBundle): Uint8Array {
   const { attestation: _a, signature: _s, ...rest } = bundle as IdentityBundle
   return utf8(CanonicalJson.stringify(rest))
 }
 
 /** The 32 bytes the wallet signs (EIP-191). */
-export function signingHash(bundle: Omit<IdentityBundle, 'signature'> | IdentityBundle): Uint8Array {
+export function identityBundleSigningHash(bundle: Omit<IdentityBundle, 'signature'> | IdentityBundle): Uint8Array {
   const { signature: _s, ...rest } = bundle as IdentityBundle
   return sha256(concat([utf8(bundleVersion), Uint8Array.of(0), utf8(CanonicalJson.stringify(rest))]))
 }
@@ -126,14 +126,14 @@ export async function createIdentityBundle(client: BaseTeeClient, parameters: Cr
   } as const
   const attestation = await signAndAttest(client, {
     account: parameters.account,
-    payload: body(unsigned),
+    payload: identityBundleBody(unsigned),
     nonce: parameters.nonce,
     purpose: bundleVersion,
     stateRoot: unsigned.stateRoot,
     epoch: BigInt(parameters.epoch),
   })
   const withAttestation = { ...unsigned, attestation: attestationToJson(attestation) }
-  const signature = await parameters.account.signMessage({ message: { raw: signingHash(withAttestation) } })
+  const signature = await parameters.account.signMessage({ message: { raw: identityBundleSigningHash(withAttestation) } })
   return { ...withAttestation, signature }
 }
 
@@ -192,7 +192,7 @@ export async function verifyIdentityBundle(bundle: IdentityBundle, policy: Verif
 
   // (a) the wallet signed exactly this bundle.
   try {
-    const signer = await recoverMessageAddress({ message: { raw: signingHash(bundle) }, signature: bundle.signature })
+    const signer = await recoverMessageAddress({ message: { raw: identityBundleSigningHash(bundle) }, signature: bundle.signature })
     if (signer.toLowerCase() !== bundle.wallet) add('bundle.signature', 'The bundle signature is not by the bundle wallet.')
   } catch {
     add('bundle.signature', 'The bundle signature does not recover.')
@@ -216,7 +216,7 @@ export async function verifyIdentityBundle(bundle: IdentityBundle, policy: Verif
   const verdict = await verifySignedAttestation({
     ...attestationPolicy,
     attestation,
-    payload: body(bundle),
+    payload: identityBundleBody(bundle),
     expected: { signer: getAddress(bundle.wallet), stateRoot: bundle.stateRoot, epoch: BigInt(bundle.epoch), purpose: bundleVersion },
   })
   reasons.push(...verdict.reasons)

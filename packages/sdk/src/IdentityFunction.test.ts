@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest'
-import { evaluateInstance, type InstanceFacts, preferInstance, weights } from './IdentityFunction.js'
+import { evaluateInstance, type InstanceFacts, preferInstance, scoreWeights as weights } from './IdentityFunction.js'
 
 const root = `0x${'ab'.repeat(32)}`
 const good = (over: Partial<InstanceFacts> = {}): InstanceFacts => ({

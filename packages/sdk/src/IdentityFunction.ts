@@ -62,7 +62,7 @@ export type Evaluation = {
 }
 
 /** Points per factor (sums to 100). Exported so that a report can show the scale. */
-export const weights = {
+export const scoreWeights = {
   hardware: 30,
   tcbStatus: 20,
   advisories: 10,
@@ -116,43 +116,43 @@ export function evaluateInstance(facts: InstanceFacts): Evaluation {
     {
       factor: 'hardware',
       points: att.verified && att.hardware ? hardwarePoints[att.hardware] : 0,
-      max: weights.hardware,
+      max: scoreWeights.hardware,
       why: att.verified && att.hardware ? `${att.hardware} root of trust` : 'no verified attestation',
     },
     {
       factor: 'tcbStatus',
       points: att.verified && att.status ? tcbPoints[att.status] : 0,
-      max: weights.tcbStatus,
+      max: scoreWeights.tcbStatus,
       why: att.status ?? 'unknown',
     },
     {
       factor: 'advisories',
-      points: att.verified ? Math.max(0, weights.advisories - 2 * att.advisoryIds.length) : 0,
-      max: weights.advisories,
+      points: att.verified ? Math.max(0, scoreWeights.advisories - 2 * att.advisoryIds.length) : 0,
+      max: scoreWeights.advisories,
       why: att.advisoryIds.length === 0 ? 'none' : att.advisoryIds.join(', '),
     },
     {
       factor: 'freshness',
       points: att.verified ? freshness(att.ageSeconds) : 0,
-      max: weights.freshness,
+      max: scoreWeights.freshness,
       why: `attested ${Math.round(att.ageSeconds)} s ago`,
     },
     {
       factor: 'measurementApproved',
-      points: facts.measurementApproved ? weights.measurementApproved : 0,
-      max: weights.measurementApproved,
+      points: facts.measurementApproved ? scoreWeights.measurementApproved : 0,
+      max: scoreWeights.measurementApproved,
       why: facts.measurementApproved ? 'compose hash approved on-chain' : 'not approved',
     },
     {
       factor: 'kmsProvenance',
-      points: facts.kmsProvenanceVerified ? weights.kmsProvenance : 0,
-      max: weights.kmsProvenance,
+      points: facts.kmsProvenanceVerified ? scoreWeights.kmsProvenance : 0,
+      max: scoreWeights.kmsProvenance,
       why: facts.kmsProvenanceVerified ? 'key chain verifies to an allowed KMS root' : 'not verified',
     },
     {
       factor: 'canonical',
-      points: facts.canonical ? weights.canonical : 0,
-      max: weights.canonical,
+      points: facts.canonical ? scoreWeights.canonical : 0,
+      max: scoreWeights.canonical,
       why: facts.canonical ? 'canonical for the current epoch' : 'not canonical',
     },
   ]
@@ -180,9 +180,9 @@ export function preferInstance(candidates: readonly InstanceFacts[]): { chosen: 
 }
 
 function freshness(ageSeconds: number): number {
-  if (ageSeconds <= freshForSeconds) return weights.freshness
+  if (ageSeconds <= freshForSeconds) return scoreWeights.freshness
   if (ageSeconds >= staleAfterSeconds) return 0
-  return Math.round(weights.freshness * (1 - (ageSeconds - freshForSeconds) / (staleAfterSeconds - freshForSeconds)) * 10) / 10
+  return Math.round(scoreWeights.freshness * (1 - (ageSeconds - freshForSeconds) / (staleAfterSeconds - freshForSeconds)) * 10) / 10
 }
 
 function same(x: string, y: string): boolean {

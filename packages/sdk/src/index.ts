@@ -11,69 +11,15 @@ export { type VerifyParameters, type VerifyReturnType, verify } from './actions/
 export { type VersionReturnType, version } from './actions/version.js'
 export * as CanonicalJson from './CanonicalJson.js'
 export * as Checkpoint from './Checkpoint.js'
-export { type AssertCanonicalParameters, assertCanonical, NotCanonicalError } from './chain/assertCanonical.js'
-export { type CommitStateParameters, type CommitStateReturnType, commitState, StaleSequenceError } from './chain/commitState.js'
-export { type EnrollParameters, type EnrollReturnType, enroll } from './chain/enroll.js'
-export {
-  defaultMaxRange,
-  type GetLogsBoundedParameters,
-  getLogsBounded,
-  InvalidRangeError,
-  isRangeTooLarge,
-  RangeTooLargeError,
-} from './chain/getLogsBounded.js'
-export {
-  type Instance as SuccessionInstance,
-  type ReadCanonicalParameters,
-  type ReadCanonicalReturnType,
-  readCanonical,
-} from './chain/readCanonical.js'
-export {
-  agentRegistryOf,
-  type FindAgentParameters,
-  type FindAgentReturnType,
-  findAgent,
-  fromAgentUri,
-  InvalidAgentUriError,
-  type RegisterAgentParameters,
-  type RegisterAgentReturnType,
-  type Registration,
-  type RegistrationFile,
-  registerAgent,
-  registrationType,
-  type Service,
-  toAgentUri,
-  toRegistrationFile,
-} from './chain/registerAgent.js'
-export {
-  NoAccountError,
-  type SignSuccessionCertificateParameters,
-  type SignSuccessionCertificateReturnType,
-  signSuccessionCertificate,
-} from './chain/signSuccessionCertificate.js'
-export {
-  ContractRevertedError,
-  type RegentContracts,
-  regentAbi,
-  type SendOptions,
-  type Sent,
-  sendDefaults,
-  TransactionRevertedError,
-  type WriteClient,
-} from './chain/transact.js'
-export { ContractCodeError, matchesRuntimeCode, type RuntimeCode, verifyRegentCode } from './chain/verifyRegentCode.js'
-export { type WithdrawParameters, type WithdrawReturnType, withdraw } from './chain/withdraw.js'
 export { type BaseTeeClient, type CreateTeeClientOptions, createTeeClient, type TeeClient } from './createTeeClient.js'
 export { BaseError, type BaseErrorOptions } from './errors.js'
 export {
-  body as identityBundleBody,
   bundleVersion,
   type CreateIdentityBundleParameters,
   createIdentityBundle,
   type IdentityBundle,
   type IdentityBundleVerdict,
-  serialize as serializeIdentityBundle,
-  signingHash as identityBundleSigningHash,
+  serializeIdentityBundle,
   type VerifyIdentityBundlePolicy,
   verifyIdentityBundle,
 } from './IdentityBundle.js'
@@ -84,9 +30,9 @@ export {
   type InstanceFacts,
   preferInstance,
   type ScoreItem,
+  scoreWeights,
   staleAfterSeconds,
   type TcbStatus,
-  weights as scoreWeights,
 } from './IdentityFunction.js'
 export { type BytesLike, type Hex, InvalidHexError } from './internal/bytes.js'
 export {
@@ -126,7 +72,6 @@ export { type VerifyOsImageParameters, type VerifyOsImageReturnType, verifyOsIma
 export { quoteId } from './quoteId.js'
 export {
   deriveSealingKey,
-  fileMagic as sealedFileMagic,
   type OpenSealedStateOptions,
   openSealedState,
   type SealedState,
@@ -163,84 +108,9 @@ export {
 export { type FromEnvOptions, fromEnv, NoEndpointError, socketPaths } from './transports/fromEnv.js'
 export { type HttpOptions, http } from './transports/http.js'
 export { type UnixSocketOptions, unixSocket } from './transports/unixSocket.js'
-// The self-uplift protocol core (DESIGN.md §10; docs/uplift.md): step 0 decision, wire messages and transcript,
-// key continuity (import / rotate), state transfer, self-continuity handshake. The roles (uplift, createTarget) and their journal follow below.
-export * as Decide from './uplift/Decide.js'
-export { type Reason as UpliftReason, UpliftRefusedError } from './uplift/errors.js'
 export {
-  type AnswerChallengeParameters,
-  answerChallenge,
-  type CreateChallengeParameters,
-  createChallenge,
-  defaultLeafCount as handshakeDefaultLeafCount,
-  type HandshakeVerdict,
-  purpose as handshakePurpose,
-  type VerifyHandshakeParameters,
-  verifyHandshake,
-} from './uplift/Handshake.js'
-export {
-  type CreateSourceHelloParameters,
-  type CreateTargetHelloParameters,
-  type CreateTargetHelloReturnType,
-  checkSourceHello,
-  createSourceHello,
-  createTargetHello,
-  defaultHelloTtlSeconds,
-  signSourceHello,
-  sourceHelloDomain,
-  sourceHelloTypes,
-} from './uplift/Hello.js'
-// The self-uplift orchestration (docs/uplift.md "Journal", "HTTP roles"): per-side journals, the source driver and
-// the target's JSON API.
-export {
-  type Journal as UpliftJournal,
-  JournalRoleError,
-  JournalSecretError,
-  type OpenParameters as OpenUpliftJournalParameters,
-  open as openUpliftJournal,
-} from './uplift/Journal.js'
-export { keyEnvelopeLabel, type OpenKeyParameters, openKey, type SealKeyParameters, sealKey } from './uplift/KeyImport.js'
-export {
-  certificateFromJson,
-  certificateToJson,
-  type OfferSuccessionParameters,
-  offerSuccession,
-  type VerifySuccessionParameters,
-  verifySuccession,
-} from './uplift/KeyRotate.js'
-export * as UpliftMessages from './uplift/Messages.js'
-export { sourceSteps as upliftSourceSteps, type UpliftParameters, type UpliftReturnType, uplift } from './uplift/Source.js'
-export {
-  type CheckOfferParameters as CheckStateOfferParameters,
-  checkOffer as checkStateOffer,
-  type OfferStateParameters,
-  type OfferStateReturnType,
-  type OpenStateParameters,
-  type OpenStateReturnType,
-  offerState,
-  openState,
-  sealState,
-  stateEnvelopeLabel,
-  toTypedData as upliftStateTypedData,
-  types as upliftStateTypes,
-} from './uplift/StateTransfer.js'
-export {
-  basePath as upliftBasePath,
-  type CreateTargetParameters,
-  createTarget,
-  type Target as UpliftTarget,
-  type TargetStatus as UpliftTargetStatus,
-} from './uplift/Target.js'
-export {
-  type AttestedTarget,
-  assertTarget,
-  type TargetVerdict,
-  type VerifyTargetParameters,
-  verifyTarget,
-} from './uplift/VerifyTarget.js'
-export {
-  nonceLength as verifierNonceLength,
   type VerifyInstanceParameters,
   type VerifyInstanceReturnType,
+  verifierNonceLength,
   verifyInstance,
 } from './verifyInstance.js'

@@ -57,7 +57,7 @@ export type VerifyInstanceReturnType = {
 }
 
 /** Nonce length the verifier picks, in bytes. */
-export const nonceLength = 32
+export const verifierNonceLength = 32
 
 /** The reason codes that make the attestation itself unverified (as opposed to a wrong claim about the agent). */
 const attestationBroken = new Set([
@@ -94,7 +94,7 @@ const keyBroken = new Set([
  * if (evaluation.isAgent) console.log(evaluation.score)
  */
 export async function verifyInstance(parameters: VerifyInstanceParameters): Promise<VerifyInstanceReturnType> {
-  const nonce = parameters.nonce ?? toHex(randomBytes(nonceLength))
+  const nonce = parameters.nonce ?? toHex(randomBytes(verifierNonceLength))
   const id = parameters.id ?? parameters.url ?? 'instance'
   const reasons: Reason[] = []
   const add = (code: string, message: string) => reasons.push({ code, message })

@@ -153,7 +153,7 @@ async function readHealth(url: string): Promise<{ role: string | null; agentId: 
 /** The agent's epoch in RegentSuccession and whether `cvm` is its canonical instance (one chain read). */
 async function readEpoch(file: DevnetFile.DevnetFile, agentId: string, cvm: CvmRecord | undefined) {
   if (!/^\d+$/.test(agentId)) return undefined
-  const { readCanonical } = await import('@regent-tee/sdk')
+  const { readCanonical } = await import('@regent-tee/sdk/chain')
   const snapshot = await readCanonical(AppAuth.clients(file).publicClient, { contracts: file.contracts, agentId: BigInt(agentId) }).catch(
     () => undefined,
   )

@@ -187,7 +187,7 @@ export async function run(input: CommandInput): Promise<CommandResult<DeployOutp
       title: 'erc-8004: registered and canonical in RegentSuccession',
       task: async (ctx, task) => {
         const health = need(ctx.health)
-        const { readCanonical } = await import('@regent-tee/sdk')
+        const { readCanonical } = await import('@regent-tee/sdk/chain')
         const agentId = BigInt(health.agentId)
         const snapshot = await readCanonical(clients.publicClient, { contracts: file.contracts, agentId })
         if (

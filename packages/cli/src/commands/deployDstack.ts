@@ -18,7 +18,8 @@ import { execFile } from 'node:child_process'
 import { readFile, stat } from 'node:fs/promises'
 import { join, relative } from 'node:path'
 import { type DevnetFile, DevnetTd, status as devnetStatus } from '@regent-tee/devnet'
-import type { IdentityBundle, RegentContracts } from '@regent-tee/sdk'
+import type { IdentityBundle } from '@regent-tee/sdk'
+import type { RegentContracts } from '@regent-tee/sdk/chain'
 import type { ListrTask } from 'listr2'
 import type { Address, Hex } from 'viem'
 import type { CommandInput, CommandResult } from '../command.js'
@@ -302,7 +303,7 @@ export async function run(input: CommandInput, config: Config.Config, dir: strin
       title: 'erc-8004: registered and canonical in RegentSuccession',
       task: async (ctx, task) => {
         const health = need(ctx.health)
-        const { readCanonical } = await import('@regent-tee/sdk')
+        const { readCanonical } = await import('@regent-tee/sdk/chain')
         const agentId = BigInt(health.agentId)
         const snapshot = await readCanonical(target.clients.publicClient, { contracts: target.contracts as never, agentId })
         if (

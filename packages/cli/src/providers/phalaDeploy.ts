@@ -15,7 +15,8 @@ import { join, relative, resolve } from 'node:path'
 import { type Collateral, createTrustedRoot } from '@regent-tee/attest'
 import { deployRegentDstackApp, dstackKmsAbi, regentAppAuthAbi } from '@regent-tee/contracts'
 import { DevnetTd, status as devnetStatus, PhalaRegistry } from '@regent-tee/devnet'
-import type { IdentityBundle, RegentContracts } from '@regent-tee/sdk'
+import type { IdentityBundle } from '@regent-tee/sdk'
+import type { RegentContracts } from '@regent-tee/sdk/chain'
 import type { ListrTask } from 'listr2'
 import { type Address, createWalletClient, type Hex, http, numberToHex } from 'viem'
 import { mnemonicToAccount, privateKeyToAccount } from 'viem/accounts'
@@ -199,7 +200,8 @@ export async function deployPhala(
         const res = await fetch(`${ctx.url}/identity?nonce=${nonce}`, { signal: AbortSignal.timeout(30_000) })
         if (!res.ok) throw new CliError('agent.identity', `the agent's /identity answered HTTP ${res.status}`, { docs })
         ctx.identity = (await res.json()) as IdentityBundle
-        const { verifyProvenance, readCanonical } = await import('@regent-tee/sdk')
+        const { verifyProvenance } = await import('@regent-tee/sdk')
+        const { readCanonical } = await import('@regent-tee/sdk/chain')
         const p = ctx.identity.keyProvenance
         if (!p) throw new CliError('agent.provenance', 'the agent serves a wallet key without KMS provenance', { docs })
         const verdict = verifyProvenance({

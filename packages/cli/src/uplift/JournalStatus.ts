@@ -3,8 +3,7 @@
  * "Journal"). Only its `steps` table: sealed secrets are never opened, so no key is needed.
  */
 import { stat } from 'node:fs/promises'
-import { JournalRoleError, openUpliftJournal } from '@regent-tee/sdk'
-import { sourceSteps } from '@regent-tee/sdk/uplift'
+import { Journal, sourceSteps } from '@regent-tee/sdk/uplift'
 import { UsageError } from '../errors.js'
 import type { JournalStatusOutput } from './Output.js'
 
@@ -19,12 +18,12 @@ export async function journalStatus(path: string): Promise<JournalStatusOutput> 
     ))
   )
     throw new UsageError('journal.missing', `no journal at ${path}`, { hint: "pass the source's uplift journal (SQLite)", docs })
-  let journal: ReturnType<typeof openUpliftJournal>
+  let journal: ReturnType<typeof Journal.open>
   try {
     // The key only opens sealed secrets, which status never reads.
-    journal = openUpliftJournal({ path, role: 'source', key: new Uint8Array(32) })
+    journal = Journal.open({ path, role: 'source', key: new Uint8Array(32) })
   } catch (error) {
-    if (error instanceof JournalRoleError)
+    if (error instanceof Journal.JournalRoleError)
       throw new UsageError('journal.role', `${path} is not a source journal`, { hint: "the target's journal lives inside its CVM", docs })
     throw new UsageError('journal.invalid', `${path} is not an uplift journal`, { docs })
   }

@@ -5,7 +5,7 @@
  */
 import { resolve } from 'node:path'
 import { regentSuccessionAbi } from '@regent-tee/contracts'
-import { readCanonical } from '@regent-tee/sdk'
+import { readCanonical } from '@regent-tee/sdk/chain'
 import { phases, sourceSteps } from '@regent-tee/sdk/uplift'
 import type { ListrTask } from 'listr2'
 import type { Address, Hex, LocalAccount } from 'viem'

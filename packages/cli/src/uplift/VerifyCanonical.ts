@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { DevnetFile } from '@regent-tee/devnet'
-import { readCanonical } from '@regent-tee/sdk'
+import { readCanonical } from '@regent-tee/sdk/chain'
 import type * as Admin from '../project/Admin.js'
 import * as AppAuth from '../project/AppAuth.js'
 import type { Verification } from './Output.js'

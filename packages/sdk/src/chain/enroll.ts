@@ -5,7 +5,7 @@
  */
 import { regentSuccessionAbi } from '@regent-tee/contracts'
 import type { Address } from 'viem'
-import { type Instance, readCanonical } from './readCanonical.js'
+import { readCanonical, type SuccessionInstance } from './readCanonical.js'
 import { type RegentContracts, type Sent, send, type WriteClient } from './transact.js'
 
 export type EnrollParameters = {
@@ -14,7 +14,7 @@ export type EnrollParameters = {
   /** The RegentAppAuth app id the agent runs as. */
   readonly appId: Address
   /** The first canonical instance; its compose hash must be approved and active for `appId`. */
-  readonly instance: Instance
+  readonly instance: SuccessionInstance
 }
 
 /** `sent` is undefined when the agent was already enrolled as asked. */

@@ -9,7 +9,7 @@ import { getBlockNumber, readContract } from 'viem/actions'
 import type { RegentContracts } from './transact.js'
 
 /** A RegentSuccession instance (the struct of the contract). */
-export type Instance = {
+export type SuccessionInstance = {
   readonly signer: Address
   readonly composeHash: Hex
   readonly instanceId: Address
@@ -27,7 +27,7 @@ export type ReadCanonicalParameters = {
 export type ReadCanonicalReturnType = {
   /** The current epoch; 0 when the agent is not enrolled. */
   readonly epoch: bigint
-  readonly instance: Instance
+  readonly instance: SuccessionInstance
   readonly appId: Address
   /** `0x00…00` before the first commit. */
   readonly stateRoot: Hex

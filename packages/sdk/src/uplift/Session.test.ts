@@ -8,25 +8,17 @@ import { createWalletClient, getAddress, type Hex, http } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { afterAll, beforeAll, describe, expect } from 'vitest'
 import { collateral, setupAgent, startTarget, type Target, trustedRoots } from '../../test/uplift-fixtures.js'
-import {
-  answerChallenge,
-  Checkpoint,
-  commitState,
-  createChallenge,
-  createSourceHello,
-  createTargetHello,
-  Decide,
-  UpliftMessages as Messages,
-  offerState,
-  openKey,
-  openState,
-  PrivateKey,
-  readCanonical,
-  sealKey,
-  sealState,
-  verifyHandshake,
-  verifyTarget,
-} from '../index.js'
+import * as Checkpoint from '../Checkpoint.js'
+import { commitState } from '../chain/commitState.js'
+import { readCanonical } from '../chain/readCanonical.js'
+import { PrivateKey } from '../Keys.js'
+import * as Decide from './Decide.js'
+import { answerChallenge, createChallenge, verifyHandshake } from './Handshake.js'
+import { createSourceHello, createTargetHello } from './Hello.js'
+import { openKey, sealKey } from './KeyImport.js'
+import * as Messages from './Messages.js'
+import { offerState, openState, sealState } from './StateTransfer.js'
+import { verifyTarget } from './VerifyTarget.js'
 
 let target: Target
 beforeAll(async () => {

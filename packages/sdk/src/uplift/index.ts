@@ -23,6 +23,18 @@ export {
 } from './Controller.js'
 export * as Decide from './Decide.js'
 export { type Reason, UpliftRefusedError } from './errors.js'
+// The protocol underneath, one namespace per step module (DESIGN.md §10): 1 hello, verify target; 2 key import /
+// rotate; 3 state transfer; 4 handshake; the wire messages; the journals; the source driver and the target role.
+export * as Handshake from './Handshake.js'
+export * as Hello from './Hello.js'
+export * as Journal from './Journal.js'
+export * as KeyImport from './KeyImport.js'
+export * as KeyRotate from './KeyRotate.js'
+export * as Messages from './Messages.js'
 export { type AgentIdentity, type BecameAgent, type MountUpliftParameters, mountUplift, type Uplift } from './Mount.js'
+export * as Source from './Source.js'
+export * as StateTransfer from './StateTransfer.js'
 export { phases, type SourceStep, sourceSteps, stepOf } from './Steps.js'
+export * as Target from './Target.js'
+export * as VerifyTarget from './VerifyTarget.js'
 export { forward, type HeldWrite, idempotencyHeader, type Replay, replayEach } from './Window.js'

@@ -19,18 +19,15 @@ import {
   createTeeClient,
   deriveSealingKey,
   deriveWallet,
-  enroll,
   getQuote,
   info,
   MeasuredSettings,
   openSealedState,
   quoteId,
-  readCanonical,
-  registerAgent,
   fromEnv as teeFromEnv,
   toAccount,
-  verifyRegentCode,
 } from '@regent-tee/sdk'
+import { enroll, readCanonical, registerAgent, verifyRegentCode } from '@regent-tee/sdk/chain'
 import { mountUplift } from '@regent-tee/sdk/uplift'
 import { createPublicClient, createWalletClient, defineChain, type Hex, http, type LocalAccount, parseAbi } from 'viem'
 
