@@ -1,5 +1,5 @@
 /**
- * JSON over node:http, one policy for every Regent server (STYLE.md "Errors"; docs/http.md):
+ * JSON over node:http, one policy for every Regent server (STYLE.md "Errors"; docs/core.md "JSON over HTTP"):
  * - a body is read up to a stated limit (default {@link defaultBodyLimit}); past it, or when `content-length` says so
  *   before a byte is read, {@link BodyTooLargeError} (413 `request.too_large`) and the answer closes the connection;
  * - a JSON body must say `content-type: application/json` (415 `request.media_type`) and parse
