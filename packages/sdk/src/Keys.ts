@@ -13,7 +13,7 @@ import { getKey } from './actions/getKey.js'
 import { info } from './actions/info.js'
 import type { BaseTeeClient } from './createTeeClient.js'
 import { BaseError } from './errors.js'
-import { concat, equal, fromHex, type Hex, toHex, toHexRaw, utf8, wipe } from './internal/bytes.js'
+import { concat, equalBytes, fromHex, type Hex, toHex, toHexRaw, utf8, wipe } from './internal/bytes.js'
 
 /** GetKey path of the agent wallet K_agent. Permanent. */
 export const walletPath = 'regent/v1/wallet'
@@ -192,7 +192,7 @@ export function verifyProvenance(parameters: VerifyProvenanceParameters): Proven
     }
     if (parameters.appId !== undefined) {
       const expected = typeof parameters.appId === 'string' ? fromHex(parameters.appId, 'appId') : parameters.appId
-      if (!equal(expected, appId)) add('provenance.app_id', 'The provenance app id is not the attested app id.')
+      if (!equalBytes(expected, appId)) add('provenance.app_id', 'The provenance app id is not the attested app id.')
     }
     const [c0, c1] = p.signatureChain
     if (p.signatureChain.length !== 2 || !c0 || !c1) add('provenance.chain', 'The signature chain does not have two entries.')
@@ -205,7 +205,7 @@ export function verifyProvenance(parameters: VerifyProvenanceParameters): Proven
           typeof parameters.kmsRootPublicKey === 'string'
             ? fromHex(parameters.kmsRootPublicKey, 'kmsRootPublicKey')
             : parameters.kmsRootPublicKey
-        if (!equal(trusted, kmsRoot)) add('provenance.kms_root', 'The signature chain does not end at the trusted KMS root.')
+        if (!equalBytes(trusted, kmsRoot)) add('provenance.kms_root', 'The signature chain does not end at the trusted KMS root.')
       }
     }
   } catch (error) {

@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto'
 import { BaseError } from './errors.js'
-import { concat, equal, fromHex, type Hex, toHex, u64, utf8 } from './internal/bytes.js'
+import { concat, equalBytes, fromHex, type Hex, toHex, u64, utf8 } from './internal/bytes.js'
 
 /** Domain label of the state root. Permanent. */
 export const rootLabel = 'regent/checkpoint/v1'
@@ -126,7 +126,10 @@ export function verifyProof(options: { stateRoot: Hex; chunk: Uint8Array; proof:
       n = Math.ceil(n / 2)
     }
     if (s !== proof.siblings.length) return false
-    return equal(fromHex(stateRoot({ chunkSize, byteLength, leafCount, treeRoot: hash }), 'root'), fromHex(options.stateRoot, 'stateRoot'))
+    return equalBytes(
+      fromHex(stateRoot({ chunkSize, byteLength, leafCount, treeRoot: hash }), 'root'),
+      fromHex(options.stateRoot, 'stateRoot'),
+    )
   } catch {
     return false
   }

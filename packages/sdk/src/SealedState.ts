@@ -21,7 +21,7 @@ import Database from 'better-sqlite3'
 import * as Checkpoint from './Checkpoint.js'
 import type { BaseTeeClient } from './createTeeClient.js'
 import { BaseError } from './errors.js'
-import { concat, equal, type Hex, utf8, wipe } from './internal/bytes.js'
+import { concat, equalBytes, type Hex, utf8, wipe } from './internal/bytes.js'
 import { deriveKey, PrivateKey } from './Keys.js'
 
 /** GetKey path and purpose of the sealing secret. Permanent. */
@@ -135,7 +135,7 @@ type Keys = { enc: Uint8Array; id: Uint8Array }
 function unseal(file: Buffer, keys: Keys): Database.Database {
   if (file.length < headerLength + 16 || file.subarray(0, 8).toString('latin1') !== fileMagic)
     throw new SealedStateCorruptError({ reason: 'not a Regent sealed-state file (bad magic or too short)' })
-  if (!equal(new Uint8Array(file.subarray(8, 24)), keys.id)) throw new WrongSealingKeyError()
+  if (!equalBytes(new Uint8Array(file.subarray(8, 24)), keys.id)) throw new WrongSealingKeyError()
   const plain = Aead.open(
     keys.enc,
     {

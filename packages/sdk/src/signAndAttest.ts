@@ -13,7 +13,7 @@ import { type Account, getAddress, type LocalAccount, recoverTypedDataAddress } 
 import { getQuote } from './actions/getQuote.js'
 import type { BaseTeeClient } from './createTeeClient.js'
 import { BaseError } from './errors.js'
-import { type BytesLike, equal, fromHex, type Hex, toBytes, toHex } from './internal/bytes.js'
+import { type BytesLike, equalBytes, fromHex, type Hex, toBytes, toHex } from './internal/bytes.js'
 import * as Statement from './Statement.js'
 
 export type { Reason }
@@ -137,11 +137,11 @@ export async function verifySignedAttestation(parameters: VerifySignedAttestatio
   const expected = parameters.expected ?? {}
   if (expected.signer !== undefined && getAddress(expected.signer) !== getAddress(statement.signer))
     add('attestation.signer', `Signed by ${statement.signer}, expected ${getAddress(expected.signer)}.`)
-  if (!equal(toBytes(parameters.nonce, 'nonce'), fromHex(statement.nonce, 'nonce')))
+  if (!equalBytes(toBytes(parameters.nonce, 'nonce'), fromHex(statement.nonce, 'nonce')))
     add('attestation.nonce', "The statement does not carry this verifier's nonce.")
   if (parameters.payload !== undefined && toHex(sha256(toBytes(parameters.payload, 'payload'))) !== statement.payloadHash.toLowerCase())
     add('attestation.payload', 'The payload does not hash to the signed payloadHash.')
-  if (expected.stateRoot !== undefined && !equal(toBytes(expected.stateRoot, 'stateRoot'), fromHex(statement.stateRoot, 'stateRoot')))
+  if (expected.stateRoot !== undefined && !equalBytes(toBytes(expected.stateRoot, 'stateRoot'), fromHex(statement.stateRoot, 'stateRoot')))
     add('attestation.state_root', `The statement's state root ${statement.stateRoot} is not the expected one.`)
   if (expected.epoch !== undefined && BigInt(expected.epoch) !== statement.epoch)
     add('attestation.epoch', `The statement's epoch ${statement.epoch} is not the expected ${BigInt(expected.epoch)}.`)
@@ -158,7 +158,7 @@ export async function verifySignedAttestation(parameters: VerifySignedAttestatio
       ...parameters.policy,
       eventLog: a.eventLog,
       expectedReportData: (reportData) =>
-        equal(reportData, commitment) ? true : 'REPORTDATA is not the commitment to this statement (regent/sign-and-attest/v1).',
+        equalBytes(reportData, commitment) ? true : 'REPORTDATA is not the commitment to this statement (regent/sign-and-attest/v1).',
     },
   })
   for (const r of quote.reasons) {

@@ -5,6 +5,7 @@
  *
  * Every function returns one complete TLV; compose them by nesting. Internal: never exported from the package.
  */
+import { concat as concatBytes } from '@regent-tee/core'
 
 /** Universal tag numbers (with the constructed bit for SEQUENCE / SET). */
 export const Tag = {
@@ -24,17 +25,9 @@ export const Tag = {
   generalizedTime: 0x18,
 } as const
 
-/** Concatenates byte arrays. */
+/** Concatenates byte arrays (core's concat, variadic for the encoders below). */
 export function concat(...parts: readonly Uint8Array[]): Uint8Array {
-  let length = 0
-  for (const p of parts) length += p.length
-  const out = new Uint8Array(length)
-  let at = 0
-  for (const p of parts) {
-    out.set(p, at)
-    at += p.length
-  }
-  return out
+  return concatBytes(parts)
 }
 
 /** One TLV with a single-byte identifier `tag` (class, constructed bit and low tag number). */

@@ -1,6 +1,8 @@
 // Byte helpers shared inside @regent-tee/sdk (never exported from the package).
 import { BaseError } from '../errors.js'
 
+export { concat, equalBytes } from '@regent-tee/core'
+
 /** `0x`-prefixed hex string. */
 export type Hex = `0x${string}`
 
@@ -30,25 +32,6 @@ export function toBytes(value: BytesLike, field: string): Uint8Array {
   if (value instanceof Uint8Array) return Uint8Array.from(value)
   if (typeof value !== 'string' || !value.startsWith('0x')) throw new InvalidHexError({ field })
   return fromHex(value, field)
-}
-
-export function concat(parts: readonly Uint8Array[]): Uint8Array {
-  let length = 0
-  for (const p of parts) length += p.length
-  const out = new Uint8Array(length)
-  let offset = 0
-  for (const p of parts) {
-    out.set(p, offset)
-    offset += p.length
-  }
-  return out
-}
-
-export function equal(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false
-  let diff = 0
-  for (let i = 0; i < a.length; i++) diff |= (a[i] as number) ^ (b[i] as number)
-  return diff === 0
 }
 
 export function u16(n: number): Uint8Array {

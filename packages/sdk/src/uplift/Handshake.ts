@@ -15,7 +15,7 @@ import type { Collateral, Policy } from '@regent-tee/attest'
 import { type Account, getAddress, type Hex, type LocalAccount } from 'viem'
 import * as Checkpoint from '../Checkpoint.js'
 import type { BaseTeeClient } from '../createTeeClient.js'
-import { equal, fromHex, toHex } from '../internal/bytes.js'
+import { equalBytes, fromHex, toHex } from '../internal/bytes.js'
 import * as Merkle from '../Merkle.js'
 import * as Statement from '../Statement.js'
 import { attestationVersion, type SignedAttestationVerdict, signAndAttest, verifySignedAttestation } from '../signAndAttest.js'
@@ -194,7 +194,7 @@ export async function verifyHandshake(parameters: VerifyHandshakeParameters): Pr
       const index = Number(leaf.index)
       const chunk = fromHex(leaf.chunk, 'chunk')
       const own = checkpoint.chunks[index]
-      if (!own || !equal(chunk, own)) {
+      if (!own || !equalBytes(chunk, own)) {
         add('handshake.leaf', `Chunk ${index} is not the source's chunk ${index}.`)
         continue
       }

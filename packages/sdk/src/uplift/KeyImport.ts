@@ -5,14 +5,14 @@
  * on the target gives back exactly the same key and address.
  */
 
-import { Aead, Envelope } from '@regent-tee/core'
+import { Aead } from '@regent-tee/core'
 import { getAddress } from 'viem'
 import { privateKeyToAddress } from 'viem/accounts'
 import { concat, fromHex, type Hex, toHex, utf8 } from '../internal/bytes.js'
 import { PrivateKey } from '../Keys.js'
 import { UpliftRefusedError } from './errors.js'
 import * as Messages from './Messages.js'
-import { assertTarget, keyToTarget, type TargetVerdict } from './VerifyTarget.js'
+import { assertTarget, keyFromSource, keyToTarget, type TargetVerdict } from './VerifyTarget.js'
 
 /** HKDF info and AD label of the key envelope. Permanent. */
 export const keyEnvelopeLabel = 'regent-uplift-key/v1'
@@ -95,21 +95,12 @@ export function openKey(parameters: OpenKeyParameters): PrivateKey {
   }
   if (envelope.address !== lower(parameters.expectedAddress))
     refuse('key.address', 'The envelope is for another address than the session source.')
-  let key: Uint8Array | undefined
-  try {
-    key = Envelope.deriveKey({
-      privateKey: parameters.ephemeralPrivateKey,
-      peerPublicKey: fromHex(envelope.senderPublicKey, 'senderPublicKey'),
-      salt: fromHex(parameters.transcript, 'transcript'),
-      info: keyEnvelopeLabel,
-    })
-  } catch {
-    refuse('key.decrypt', 'The sender key is not a usable X25519 public key.')
-  }
-  const plain = Aead.openJoined(key as Uint8Array, fromHex(envelope.iv, 'iv'), fromHex(envelope.ciphertext, 'ciphertext'), {
+  const key = keyFromSource({ ...parameters, senderPublicKey: envelope.senderPublicKey, info: keyEnvelopeLabel })
+  if (!key) return refuse('key.decrypt', 'The sender key is not a usable X25519 public key.')
+  const plain = Aead.openJoined(key, fromHex(envelope.iv, 'iv'), fromHex(envelope.ciphertext, 'ciphertext'), {
     ad: keyAd(parameters.transcript, envelope.address),
   })
-  key?.fill(0)
+  key.fill(0)
   if (plain?.length !== 32) return refuse('key.decrypt', 'The key envelope did not decrypt: wrong key, other transcript or altered bytes.')
   try {
     const privateKey = new PrivateKey(plain)

@@ -10,18 +10,17 @@
  * a byte.
  */
 
-import { Envelope } from '@regent-tee/core'
 import type Database from 'better-sqlite3'
 import type { Account, Client, Hex, LocalAccount } from 'viem'
 import { getAddress, recoverTypedDataAddress } from 'viem'
 import * as Checkpoint from '../Checkpoint.js'
 import { readCanonical } from '../chain/readCanonical.js'
 import type { RegentContracts } from '../chain/transact.js'
-import { fromHex, toHex } from '../internal/bytes.js'
+import { toHex } from '../internal/bytes.js'
 import { type Reason, UpliftRefusedError } from './errors.js'
 import * as Messages from './Messages.js'
 import * as StateStream from './StateStream.js'
-import { assertTarget, keyToTarget, type TargetVerdict } from './VerifyTarget.js'
+import { assertTarget, keyFromSource, keyToTarget, type TargetVerdict } from './VerifyTarget.js'
 
 /** HKDF info and AD label of the state stream's frames. Permanent. */
 export const stateEnvelopeLabel = StateStream.streamLabel
@@ -247,24 +246,17 @@ export async function openState(parameters: OpenStateParameters): Promise<OpenSt
   // The offer's checks read the chain; the frames arrive meanwhile. Its refusal comes first whatever the stream did.
   const checked = checkOffer(parameters)
   checked.catch(() => undefined) // awaited below on every path
-  let key: Uint8Array | undefined
-  try {
-    key = Envelope.deriveKey({
-      privateKey: parameters.ephemeralPrivateKey,
-      peerPublicKey: fromHex(offer.senderPublicKey, 'senderPublicKey'),
-      salt: fromHex(parameters.transcript, 'transcript'),
-      info: stateEnvelopeLabel,
-    })
-  } catch {
+  const key = keyFromSource({ ...parameters, senderPublicKey: offer.senderPublicKey, info: stateEnvelopeLabel })
+  if (!key) {
     await checked
-    refuse('state.decrypt', 'The sender key is not a usable X25519 public key.')
+    return refuse('state.decrypt', 'The sender key is not a usable X25519 public key.')
   }
   const count = Number(offer.chunkCount)
   const prefix = StateStream.adPrefix(parameters.transcript, offer)
   const chunks: Uint8Array[] = []
   try {
     for await (const { index, sealed } of StateStream.frames(offer, parameters.stream)) {
-      const chunk = StateStream.openFrame(key as Uint8Array, prefix, count, index, sealed)
+      const chunk = StateStream.openFrame(key, prefix, count, index, sealed)
       if (!chunk) refuse('state.decrypt', `Frame ${index} did not decrypt: wrong key, other transcript, other offer or altered bytes.`)
       chunks.push(chunk as Uint8Array)
     }
@@ -273,7 +265,7 @@ export async function openState(parameters: OpenStateParameters): Promise<OpenSt
     if (error instanceof StateStream.StreamError) refuse(error.code, error.message)
     throw error
   } finally {
-    key?.fill(0)
+    key.fill(0)
   }
   const seq = await checked
   const chunkSize = Number(offer.chunkSize)

@@ -8,7 +8,7 @@
  */
 import { type Collateral, type Policy, type Verdict, verifyQuote } from '@regent-tee/attest'
 import { Envelope } from '@regent-tee/core'
-import { equal, fromHex, type Hex, toHex } from '../internal/bytes.js'
+import { equalBytes, fromHex, type Hex, toHex } from '../internal/bytes.js'
 import type * as OsImage from '../OsImage.js'
 import { quoteId } from '../quoteId.js'
 import { type Reason, UpliftRefusedError } from './errors.js'
@@ -107,9 +107,9 @@ export async function verifyTarget(parameters: VerifyTargetParameters): Promise<
   const reportData = quote.measurements?.reportData
   if (reportData !== undefined) {
     const bytes = fromHex(reportData, 'reportData')
-    if (!equal(bytes.subarray(0, 32), Messages.keyCommitment(t)))
+    if (!equalBytes(bytes.subarray(0, 32), Messages.keyCommitment(t)))
       add('target.key_binding', "report_data does not commit to this hello's ephemeral key, wallet and URL (a quote bound to another key).")
-    if (!equal(bytes.subarray(32, 64), Messages.freshCommitment(t)))
+    if (!equalBytes(bytes.subarray(32, 64), Messages.freshCommitment(t)))
       add('target.stale_quote', "report_data does not commit to this hello's session, nonce and transcript (a stale or replayed quote).")
   } else if (reasons.length === 0) add('target.quote', 'The quote has no report_data.')
 
@@ -150,6 +150,23 @@ export function assertTarget(verdict: TargetVerdict, step = 'target verification
       reasons: verdict.reasons.length ? verdict.reasons : [{ code: 'target.unverified', message: 'No verified target.' }],
     })
   return verdict.target
+}
+
+/**
+ * The target's side of {@link keyToTarget}: the key of a message sent to its ephemeral key by `senderPublicKey`
+ * under `transcript` and `info`; undefined when the sender key is not a usable X25519 key. The caller wipes it.
+ */
+export function keyFromSource(parameters: { ephemeralPrivateKey: Uint8Array; senderPublicKey: Hex; transcript: Hex; info: string }) {
+  try {
+    return Envelope.deriveKey({
+      privateKey: parameters.ephemeralPrivateKey,
+      peerPublicKey: fromHex(parameters.senderPublicKey, 'senderPublicKey'),
+      salt: fromHex(parameters.transcript, 'transcript'),
+      info: parameters.info,
+    })
+  } catch {
+    return undefined
+  }
 }
 
 /**
