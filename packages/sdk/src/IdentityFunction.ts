@@ -7,16 +7,10 @@
  * prefers the highest security score. The score is computed only from verified facts; an instance
  * that fails the identity function scores 0 whatever else it has.
  */
+import type { TcbInfo } from '@regent-tee/attest'
 
-/** TCB statuses as Intel names them (best first). */
-export type TcbStatus =
-  | 'UpToDate'
-  | 'SWHardeningNeeded'
-  | 'ConfigurationNeeded'
-  | 'ConfigurationAndSWHardeningNeeded'
-  | 'OutOfDate'
-  | 'OutOfDateConfigurationNeeded'
-  | 'Revoked'
+/** TCB statuses as Intel names them (best first): attest's. */
+export type TcbStatus = TcbInfo.Status
 
 /** Verified facts about one instance (gather them with the verifier and on-chain reads, never from the instance's word). */
 export type InstanceFacts = {

@@ -3,22 +3,15 @@
  * on-chain state, the verified instance, Intel collateral — to the findings (conditions that hold, events that
  * happened) that `Alert.reconcile` turns into raised and resolved alerts. No I/O here; Monitor.ts gathers the facts.
  */
+import { TcbInfo } from '@regent-tee/attest'
 import type { Evaluation, Reason } from '@regent-tee/sdk'
 import type { Alert, Finding } from './Alert.js'
 import type { Parts, Rating } from './CollateralWatch.js'
 import type { EventRow, MeasurementRow } from './Store.js'
 
-/** TCB statuses, best first (Intel's order; docs/attest.md). */
-export const tcbOrder = [
-  'UpToDate',
-  'SWHardeningNeeded',
-  'ConfigurationNeeded',
-  'ConfigurationAndSWHardeningNeeded',
-  'OutOfDate',
-  'OutOfDateConfigurationNeeded',
-  'Revoked',
-] as const
-export type TcbStatus = (typeof tcbOrder)[number]
+/** TCB statuses, best first (Intel's order; attest's list, docs/attest.md). */
+export const tcbOrder = TcbInfo.statuses
+export type TcbStatus = TcbInfo.Status
 
 /** Rank of a status (0 = UpToDate); an unknown or missing status ranks below Revoked. */
 export const tcbRank = (status: string | undefined) => {

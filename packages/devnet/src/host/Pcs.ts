@@ -12,7 +12,7 @@
  * comes close or passes (expiring, expired collateral). Nothing here exists on a real host.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { Collateral, TcbInfo } from '@regent-tee/attest'
+import { type Collateral, TcbInfo } from '@regent-tee/attest'
 import { HttpError, readJson } from '@regent-tee/core'
 import * as DevnetCollateral from '../tdx/DevnetCollateral.js'
 import type * as DevnetPki from '../tdx/DevnetPki.js'
@@ -49,15 +49,6 @@ export type Pcs = {
   control(change: unknown): State
 }
 
-const statuses: readonly TcbInfo.Status[] = [
-  'UpToDate',
-  'SWHardeningNeeded',
-  'ConfigurationNeeded',
-  'ConfigurationAndSWHardeningNeeded',
-  'OutOfDate',
-  'OutOfDateConfigurationNeeded',
-  'Revoked',
-]
 const day = 86_400_000
 const maxBody = 64 << 10
 
@@ -255,8 +246,8 @@ function level(value: unknown, name: string): Level {
   if (!v) throw new ControlError(400, 'invalid_request', `"${name}" must be an object { status, advisoryIds? }`)
   for (const key of Object.keys(v))
     if (key !== 'status' && key !== 'advisoryIds') throw new ControlError(400, 'invalid_request', `unknown field "${name}.${key}"`)
-  if (!statuses.includes(v.status as TcbInfo.Status))
-    throw new ControlError(400, 'invalid_request', `"${name}.status" must be one of ${statuses.join(', ')}`)
+  if (!TcbInfo.statuses.includes(v.status as TcbInfo.Status))
+    throw new ControlError(400, 'invalid_request', `"${name}.status" must be one of ${TcbInfo.statuses.join(', ')}`)
   const ids = v.advisoryIds ?? []
   if (!Array.isArray(ids) || ids.length > 32 || !ids.every((id) => typeof id === 'string' && /^[A-Z][A-Z0-9-]{2,39}$/.test(id)))
     throw new ControlError(400, 'invalid_request', `"${name}.advisoryIds" must be at most 32 advisory ids like DEVNET-SA-00002`)

@@ -11,8 +11,7 @@
  * module SVN of TEE_TCB_SVN[0]. Options shift statuses, advisories and windows for verifier-policy tests.
  */
 import { sign } from 'node:crypto'
-import type { Collateral, TcbInfo } from '@regent-tee/attest'
-import { BaseError } from '@regent-tee/attest'
+import { BaseError, type Collateral, TcbInfo } from '@regent-tee/attest'
 import * as DevnetPki from './DevnetPki.js'
 import * as DevnetQe from './DevnetQe.js'
 import * as DevnetTd from './DevnetTd.js'
@@ -191,19 +190,10 @@ const tdxLabels: readonly ({ category: string; type: string } | undefined)[] = [
   { category: 'OS/VMM', type: 'TDX Late Microcode Update' },
 ]
 
-const statuses: readonly TcbInfo.Status[] = [
-  'UpToDate',
-  'SWHardeningNeeded',
-  'ConfigurationNeeded',
-  'ConfigurationAndSWHardeningNeeded',
-  'OutOfDate',
-  'OutOfDateConfigurationNeeded',
-  'Revoked',
-]
-
 function level(value: Level | undefined, option: string): { status: TcbInfo.Status; advisoryIds: readonly string[] } {
   const status = value?.status ?? 'UpToDate'
-  if (!statuses.includes(status)) throw new InvalidOptionsError({ option: `${option}.status`, reason: `unknown status "${status}"` })
+  if (!TcbInfo.statuses.includes(status))
+    throw new InvalidOptionsError({ option: `${option}.status`, reason: `unknown status "${status}"` })
   return { status, advisoryIds: value?.advisoryIds ?? [] }
 }
 
