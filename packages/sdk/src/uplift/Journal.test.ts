@@ -24,6 +24,28 @@ describe('Journal.open', () => {
     again.close()
   })
 
+  test('behavior: putAll records many rows in order, durably, keeping a done row as it was', async () => {
+    const p = await path()
+    const seen: string[] = []
+    const j = Journal.open({ path: p, role: 'source', key, failpoint: (name) => void seen.push(name) })
+    j.put('replayed:0', { status: 200 })
+    j.putAll([
+      ['replayed:0', { status: 500 }],
+      ['replayed:1', { status: 200 }],
+      ['replayed:2', { status: 409 }],
+    ])
+    j.putAll([])
+    j.close()
+    const again = Journal.open({ path: p, role: 'source', key })
+    expect(again.entries().map((e) => [e.step, e.data])).toEqual([
+      ['replayed:0', { status: 200 }],
+      ['replayed:1', { status: 200 }],
+      ['replayed:2', { status: 409 }],
+    ])
+    expect(seen).toEqual(['after:replayed:0', 'after:replayed:2'])
+    again.close()
+  })
+
   test('behavior: step runs its work once; a resumed step returns the journaled value', async () => {
     const p = await path()
     const j = Journal.open({ path: p, role: 'target', key })
