@@ -26,7 +26,7 @@ const keyAt = args.findIndex((a) => a === '--key' || a.startsWith('--key='))
 const key = keyAt < 0 ? 'import' : (args[keyAt]?.split('=')[1] ?? args[keyAt + 1] ?? '')
 const regent = join(dirname(fileURLToPath(import.meta.resolve('@regent-tee/cli/package.json'))), 'bin', 'regent.mjs')
 const say = (line) => process.stdout.write(`${line}\n`)
-const stopHint = `\`npx regent dev down --dir ${dir}\` stops it`
+const stopHint = `\`npx regent dev down --devnet-dir ${dir}\` stops it`
 
 /** Ends the devnet when asked to (--down) and says so. */
 async function stopDevnet() {

@@ -30,7 +30,7 @@ export function levels(specs: readonly CommandSpec[] = commands): Level[] {
       level(spec.path.slice(0, i + 1).join(' '))
     }
     const leaf = level(spec.path.join(' '))
-    leaf.flags = [...spec.flags, ...globalFlags]
+    leaf.flags = [...spec.flags, ...globalFlags].filter((f) => !f.hidden)
     leaf.runs = true
   }
   return [...byPath.values()].sort((a, b) => b.path.split(' ').length - a.path.split(' ').length || b.path.length - a.path.length)

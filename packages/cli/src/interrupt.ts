@@ -48,7 +48,7 @@ export function runningDevnet(dir: string): string | undefined {
     const file = JSON.parse(readFileSync(join(dir, 'devnet.json'), 'utf8')) as { pid?: number }
     if (typeof file.pid !== 'number') return undefined
     process.kill(file.pid, 0)
-    return `the devnet in ${dir} (stop it with \`regent dev down --dir ${dir}\`)`
+    return `the devnet in ${dir} (stop it with \`regent dev down --devnet-dir ${dir}\`)`
   } catch {
     return undefined
   }

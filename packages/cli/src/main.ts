@@ -65,6 +65,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
       if (f.default !== undefined) option.default(f.default)
       if (f.choices) option.choices(f.choices)
       if (f.repeatable) option.argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value])
+      if (f.hidden) option.hideHelp()
       leaf.addOption(option)
     }
     const examples = spec.examples.map((e) => `  $ ${e.command}\n      ${e.description}`).join('\n')

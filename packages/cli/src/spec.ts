@@ -14,6 +14,8 @@ export type FlagSpec = {
   choices?: readonly string[]
   /** May be given more than once: the command gets every value, in order. */
   repeatable?: boolean
+  /** Accepted but not shown in help or completion (an old name kept working). */
+  hidden?: boolean
 }
 
 /** A positional argument. */
@@ -41,7 +43,9 @@ export const globalFlags: readonly FlagSpec[] = [
 
 /** Where the devnet lives: given, else $REGENT_DEVNET_DIR, else the nearest .regent/ with a devnet.json walking up, else ./.regent. */
 const devnetDirHelp = 'devnet state directory (default: $REGENT_DEVNET_DIR, else the nearest .regent/ above, else ./.regent)'
-const dirFlag: FlagSpec = { name: 'dir', value: 'dir', description: devnetDirHelp }
+const devnetDirFlag: FlagSpec = { name: 'devnet-dir', value: 'dir', description: devnetDirHelp }
+/** `dev *` once took the devnet's directory as --dir: still accepted, no longer shown (one name in every command). */
+const oldDirFlag: FlagSpec = { name: 'dir', value: 'dir', description: 'old name of --devnet-dir', hidden: true }
 
 export const commands: readonly CommandSpec[] = [
   {
@@ -51,7 +55,8 @@ export const commands: readonly CommandSpec[] = [
       'Starts everything in a detached supervisor and returns when all parts are ready; writes <dir>/devnet.json (RPC URL, chain id, contract addresses, KMS URLs, host URL, devnet root CA). A second `up` reuses a running devnet. State (chain, CVM logs) persists in <dir> unless --fresh.',
     args: [],
     flags: [
-      dirFlag,
+      devnetDirFlag,
+      oldDirFlag,
       { name: 'fresh', description: 'stop a running devnet and wipe its state first' },
       { name: 'kms-nodes', value: 'n', description: 'KMS nodes to run (0 = no KMS: the local-devnet key provider)', default: '1' },
     ],
@@ -66,7 +71,7 @@ export const commands: readonly CommandSpec[] = [
     path: ['dev', 'down'],
     summary: 'stop the devnet and everything it started (chain state is kept)',
     args: [],
-    flags: [dirFlag],
+    flags: [devnetDirFlag, oldDirFlag],
     examples: [{ command: 'regent dev down', description: 'stop CVMs, the host, the KMS and anvil' }],
     docs: 'docs/devnet.md',
     load: () => import('./commands/dev.js').then((m) => m.down),
@@ -75,7 +80,7 @@ export const commands: readonly CommandSpec[] = [
     path: ['dev', 'status'],
     summary: 'is the devnet running? its endpoints, contracts and CVMs',
     args: [],
-    flags: [dirFlag],
+    flags: [devnetDirFlag, oldDirFlag],
     examples: [{ command: 'regent dev status --json', description: 'machine-readable status' }],
     docs: 'docs/devnet.md',
     load: () => import('./commands/dev.js').then((m) => m.status),
@@ -87,7 +92,8 @@ export const commands: readonly CommandSpec[] = [
       'Boots a CVM measured like dstack OS (compose hash = SHA-256 of the exact app-compose.json bytes), starts the agent with its own guest agent (reachable by that CVM only, as in a real TEE), and prints { cvmId, appId, instanceId, composeHash, appUrl, … }. --debug-guest-agent also exposes the guest agent to the host (endpoint: a value for DSTACK_SIMULATOR_ENDPOINT, and guestAgentUrl), for debugging only.',
     args: [],
     flags: [
-      dirFlag,
+      devnetDirFlag,
+      oldDirFlag,
       { name: 'compose', value: 'file', description: 'app-compose.json (its exact bytes are measured)' },
       { name: 'bundle', value: 'dir', description: 'the agent bundle directory (package.json main, or index.mjs)' },
       { name: 'app-id', value: 'hex', description: 'app id (20 bytes hex) registered in RegentAppAuth' },
@@ -114,7 +120,7 @@ export const commands: readonly CommandSpec[] = [
     path: ['dev', 'cvm', 'list'],
     summary: 'list the devnet CVMs',
     args: [],
-    flags: [dirFlag],
+    flags: [devnetDirFlag, oldDirFlag],
     examples: [{ command: 'regent dev cvm list', description: 'a table of CVMs' }],
     docs: 'docs/devnet.md',
     load: () => import('./commands/dev.js').then((m) => m.cvmList),
@@ -123,7 +129,7 @@ export const commands: readonly CommandSpec[] = [
     path: ['dev', 'cvm', 'stop'],
     summary: 'stop a devnet CVM',
     args: [{ name: 'cvm-id', description: 'the CVM to stop', required: true }],
-    flags: [dirFlag],
+    flags: [devnetDirFlag, oldDirFlag],
     examples: [{ command: 'regent dev cvm stop cvm-1a2b3c4d5e6f', description: 'stop one CVM' }],
     docs: 'docs/devnet.md',
     load: () => import('./commands/dev.js').then((m) => m.cvmStop),
@@ -132,7 +138,7 @@ export const commands: readonly CommandSpec[] = [
     path: ['dev', 'cvm', 'restart'],
     summary: 'restart a stopped or killed devnet CVM (same identity, disk and port; a fresh measured boot)',
     args: [{ name: 'cvm-id', description: 'the CVM to restart', required: true }],
-    flags: [dirFlag],
+    flags: [devnetDirFlag, oldDirFlag],
     examples: [{ command: 'regent dev cvm restart cvm-1a2b3c4d5e6f', description: 'boot one CVM again' }],
     docs: 'docs/devnet.md',
     load: () => import('./commands/dev.js').then((m) => m.cvmRestart),
@@ -141,7 +147,7 @@ export const commands: readonly CommandSpec[] = [
     path: ['dev', 'cvm', 'logs'],
     summary: "print a devnet CVM's output",
     args: [{ name: 'cvm-id', description: 'the CVM', required: true }],
-    flags: [dirFlag, { name: 'tail', value: 'n', description: 'only the last n lines' }],
+    flags: [devnetDirFlag, oldDirFlag, { name: 'tail', value: 'n', description: 'only the last n lines' }],
     examples: [{ command: 'regent dev cvm logs cvm-1a2b3c4d5e6f --tail 50', description: 'the last 50 lines' }],
     docs: 'docs/devnet.md',
     load: () => import('./commands/dev.js').then((m) => m.cvmLogs),

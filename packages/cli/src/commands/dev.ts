@@ -14,7 +14,7 @@ import type { Command, CommandInput, CommandResult } from '../command.js'
 import { CliError, UsageError } from '../errors.js'
 import { resolveDevnetDir } from '../project/DevnetDir.js'
 
-const dirOf = (input: CommandInput) => resolveDevnetDir(input.flags.dir).dir
+const dirOf = (input: CommandInput) => resolveDevnetDir(input.flags.devnetDir ?? input.flags.dir).dir
 const docs = 'docs/devnet.md'
 
 async function runningFile(dir: string): Promise<DevnetFile.DevnetFile> {
@@ -42,14 +42,25 @@ async function hostCall<T>(file: DevnetFile.DevnetFile, path: string, init?: Req
     })()
     const code = res.status === 404 ? 'cvm.unknown' : res.status === 409 ? 'cvm.running' : 'devnet.request_failed'
     const refusedByKms = /app\.not_registered|measurement\.(not_approved|timelock)|os_image\.|kms_root\./.test(message ?? '')
+    const unknownCvm = code === 'cvm.unknown' && path.startsWith('/v1/cvms/')
     throw new CliError(code, message ?? `host answered HTTP ${res.status}`, {
       docs,
       exitCode: res.status === 404 || res.status === 400 ? 2 : 1,
       ...(refusedByKms ? { hint: 'approve the app on-chain first (`--approve` on the devnet, `regent deploy` otherwise)' } : {}),
       ...(res.status === 409 ? { hint: 'stop it first with `regent dev cvm stop`' } : {}),
+      ...(unknownCvm ? { hint: await knownCvms(file) } : {}),
     })
   }
   return (res.headers.get('content-type') ?? '').startsWith('application/json') ? (JSON.parse(text) as T) : (text as T)
+}
+
+/** The hint of an unknown CVM id: the ids this devnet knows (`dev cvm list`). */
+async function knownCvms(file: DevnetFile.DevnetFile): Promise<string> {
+  const list = await fetch(`${file.hostUrl}/v1/cvms`, { signal: AbortSignal.timeout(10_000) })
+    .then((r) => r.json() as Promise<{ cvms: { cvmId: string; appName: string }[] }>)
+    .catch(() => undefined)
+  const ids = list?.cvms.map((c) => `${c.cvmId} (${c.appName})`) ?? []
+  return ids.length ? `the devnet's CVMs: ${ids.join(', ')} (regent dev cvm list)` : 'the devnet runs no CVM (regent dev cvm list)'
 }
 
 const summary = (f: DevnetFile.DevnetFile) =>
