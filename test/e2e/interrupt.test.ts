@@ -71,10 +71,10 @@ describe('npm start, interrupted', () => {
       expect(stdout.indexOf('  ✔ kms:')).toBeLessThan(stdout.indexOf('✓ devnet up in'))
       // The demo: interrupted, the devnet still running and how to stop it; its wild agent stopped.
       expect(stderr).toContain(
-        `\ninterrupted (SIGINT); still running:\n  - the devnet in ${dir} (stop it with \`regent dev down --dir ${dir}\`)\n`,
+        `\ninterrupted (SIGINT); still running:\n  - the devnet in ${dir} (stop it with \`regent dev down --devnet-dir ${dir}\`)\n`,
       )
       expect(alive(pid)).toBe(false)
-      expect(stdout).toContain(`interrupted: the devnet in ${dir} keeps running; \`npx regent dev down --dir ${dir}\` stops it.`)
+      expect(stdout).toContain(`interrupted: the devnet in ${dir} keeps running; \`npx regent dev down --devnet-dir ${dir}\` stops it.`)
       expect(stdout).not.toContain('done in')
     },
     budget(240_000),
