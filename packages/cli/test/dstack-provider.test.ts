@@ -48,7 +48,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true })
 })
 
-const code = (error: unknown) => (error instanceof CliError ? [error.code, error.message] : [String(error)])
+const code = (error: unknown) => (error instanceof CliError ? [error.code, error.shortMessage] : [String(error)])
 const launch = (p: ReturnType<typeof dstack>): Promise<unknown[]> =>
   p.launch({ compose, bundle: dir, appId: `0x${'cd'.repeat(20)}`, env: { FOO: 'bar' } }).then((t) => [t.id], code)
 
