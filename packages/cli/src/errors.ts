@@ -21,6 +21,9 @@ export class CliError extends BaseError {
     })
     this.code = code
     this.exitCode = options.exitCode ?? 1
+    // The CLI prints the hint and docs itself (main.ts), and progress lists print `message` under a failed step: it
+    // stays the one line.
+    this.message = message
   }
 }
 
