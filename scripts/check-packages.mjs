@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { startLocalRegistry } from './local-registry.mjs'
-import { pack } from './pack.mjs'
+import { pack, publishable } from './pack.mjs'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const keep = process.argv.includes('--keep')
@@ -55,7 +55,7 @@ try {
   const tarballs = pack(packs)
   record(
     `pack: ${tarballs.length} tarballs`,
-    tarballs.length === 7,
+    tarballs.length === publishable.length,
     tarballs.map((t) => `${t.name} ${(t.size / 1024).toFixed(0)} KiB`).join(', '),
   )
 
