@@ -76,7 +76,11 @@ describe('regent dev cvm restart', () => {
 
   test('behavior: an unknown CVM exits 2; a missing id is a usage error', async () => {
     const unknown = await regent(['dev', 'cvm', 'restart', 'cvm-nope', '--dir', dir])
-    expect([unknown.code, unknown.stderr]).toEqual([2, 'error: no CVM "cvm-nope" on this host.\ndocs: docs/devnet.md\n'])
+    // The hint names the ids the devnet knows.
+    expect(unknown.code).toBe(2)
+    expect(unknown.stderr).toMatch(
+      /^error: no CVM "cvm-nope" on this host\.\nhint: the devnet's CVMs: .*\(regent dev cvm list\)\ndocs: docs\/devnet\.md\n$/,
+    )
     const missing = await regent(['dev', 'cvm', 'restart', '--dir', dir])
     expect(missing.code).toBe(2)
   })
