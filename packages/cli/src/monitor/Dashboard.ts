@@ -99,7 +99,7 @@ export async function startDashboard(options: {
       const agent = q.has('agent') ? agentParam(q.get('agent') ?? '') : undefined
       return send(res, 200, { alerts: store.alerts({ state, limit: limitParam(q, 200), ...(agent ? { agent } : {}) }) })
     }
-    if (parts.length === 2 && parts[1] === 'stream') return stream(req, res)
+    if (parts.length === 2 && parts[1] === 'stream') return stream(res)
     if (parts[1] === 'agents' && parts[2] !== undefined && parts.length <= 4) {
       const agent = agentParam(decodeURIComponent(parts[2]))
       const row = store.agent(agent)
@@ -158,12 +158,13 @@ export async function startDashboard(options: {
     })
   }
 
-  function stream(req: IncomingMessage, res: ServerResponse): Handled {
+  function stream(res: ServerResponse): Handled {
     if (streams.size >= maxStreams) throw new HttpError(503, 'too_many_streams', `at most ${maxStreams} pages may follow the stream`)
     res.writeHead(200, { ...securityHeaders, 'content-type': 'text/event-stream', connection: 'keep-alive' })
     res.write('retry: 2000\n\n')
     streams.add(res)
-    req.on('close', () => streams.delete(res))
+    // The response's close (the client left), not the request's: a GET's request stream may close as soon as it is read.
+    res.on('close', () => streams.delete(res))
     return true
   }
 
