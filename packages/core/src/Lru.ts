@@ -71,8 +71,4 @@ export class Lru<K, V> {
   clear(): void {
     for (const key of [...this.#entries.keys()]) this.delete(key)
   }
-
-  values(): IterableIterator<V> {
-    return this.#entries.values()
-  }
 }

@@ -7,7 +7,7 @@ import { UpliftRefusedError } from '../errors.js'
 import * as Messages from '../Messages.js'
 
 /** The largest control message the target reads (a SourceHello, a key envelope, a state offer). */
-export const maxBody = 2 * 1024 * 1024
+const maxBody = 2 * 1024 * 1024
 
 /** Reads a JSON control message (core's policy: request.media_type, request.too_large, request.malformed_json). */
 export function readMessage(req: IncomingMessage): Promise<unknown> {
