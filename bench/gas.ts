@@ -1,10 +1,23 @@
 /**
  * Gas of every state-changing call of the Regent on-chain layer (DESIGN.md §9), measured from real
- * receipts on a fresh anvil. Prints one JSON object: `{ deploy: {…}, calls: {…} }` (gas units).
+ * receipts on a fresh anvil. Prints one JSON object: `{ deploy: {…}, calls: {…}, leaseGasPerDay: {…} }` (gas units).
+ * `leaseGasPerDay` is what keeping a lease (issue 19 / docs/failover.md) costs: the measured `renewLease` gas times
+ * the renewals of one day when the holder renews every period / 3, for periods of 30 s, 300 s and 3600 s.
  *
  *   npm run bench:gas
  */
-import { type Address, createPublicClient, createWalletClient, defineChain, type Hash, http, keccak256, parseEther, toHex } from 'viem'
+import {
+  type Address,
+  createPublicClient,
+  createTestClient,
+  createWalletClient,
+  defineChain,
+  type Hash,
+  http,
+  keccak256,
+  parseEther,
+  toHex,
+} from 'viem'
 import { mnemonicToAccount } from 'viem/accounts'
 import { anvilMnemonic, startAnvil } from '../packages/contracts/src/anvil.js'
 import { deployContract } from '../packages/contracts/src/deploy.js'
@@ -36,6 +49,7 @@ try {
   })
   const transport = http(anvil.rpcUrl)
   const client = createPublicClient({ chain, transport })
+  const testClient = createTestClient({ chain, transport, mode: 'anvil' })
   const wallet = (i: number) => createWalletClient({ account: mnemonicToAccount(anvilMnemonic, { addressIndex: i }), chain, transport })
   const [owner, agentKey, newKey, client2, validator] = [wallet(0), wallet(1), wallet(2), wallet(3), wallet(4)]
 
@@ -380,6 +394,46 @@ try {
     }),
   )
 
+  // RegentSuccession leases (issue 19 / docs/failover.md): newKey's instance 3 holds the agent at epoch 3. Time moves
+  // between calls so that every write changes the slot, as it does on a live chain.
+  const held = instance(newKey.account.address, compose[2], 3)
+  await gas(
+    'succession.setLease',
+    newKey.writeContract({ address: c.succession, abi: regentSuccessionAbi, functionName: 'setLease', args: [agentId, 3n, 30] }),
+  )
+  await testClient.increaseTime({ seconds: 10 })
+  await gas(
+    'succession.renewLease',
+    newKey.writeContract({
+      address: c.succession,
+      abi: regentSuccessionAbi,
+      functionName: 'renewLease',
+      args: [agentId, 3n, held.instanceId],
+    }),
+  )
+  await testClient.increaseTime({ seconds: 31 })
+  await gas(
+    'succession.claim',
+    newKey.writeContract({
+      address: c.succession,
+      abi: regentSuccessionAbi,
+      functionName: 'claim',
+      args: [agentId, 3n, instance(newKey.account.address, compose[2], 4)],
+    }),
+  )
+  await testClient.increaseTime({ seconds: 10 })
+  await gas(
+    'succession.uplift (lease enabled)',
+    newKey.writeContract({
+      address: c.succession,
+      abi: regentSuccessionAbi,
+      functionName: 'uplift',
+      args: [agentId, 4n, instance(newKey.account.address, compose[2], 5)],
+    }),
+  )
+  const renewGas = calls['succession.renewLease'] ?? 0
+  const leaseGasPerDay = Object.fromEntries([30, 300, 3600].map((period) => [`${period}s`, (86_400 / (period / 3)) * renewGas]))
+
   // The identity NFT follows the new key (DESIGN.md §10 step 2B); transfer clears agentWallet.
   await gas(
     'identity.transferFrom (clears agentWallet)',
@@ -398,6 +452,7 @@ try {
     unit: 'gas',
     deploy: Object.fromEntries(Object.entries(deployGas).map(([k, v]) => [k, Number(v)])),
     calls,
+    leaseGasPerDay,
   }
   process.stdout.write(`${JSON.stringify(out, null, 2)}\n`)
 } finally {

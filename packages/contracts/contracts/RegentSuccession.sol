@@ -15,6 +15,10 @@ import {IRegentSuccession} from "./interfaces/IRegentSuccession.sol";
 ///         DESIGN.md §10 step 2A) or a `rotate` with an EIP-712 succession certificate signed by the
 ///         old key (step 2B). Only the canonical signer of the current epoch can commit state or
 ///         hand over; there is no owner and no override, so no operator can seize an agent.
+///         Optionally a **lease** names which instance of the signer holds the agent (issue 19 /
+///         docs/failover.md): every instance of an app shares the app key, so the lease names the
+///         instance id; the holder renews it, and once it lapses a standby with the same key may
+///         `claim` the agent (epoch + 1), which fences the old holder off.
 /// @dev Measurements are checked against RegentAppAuth for the app the agent enrolled with.
 contract RegentSuccession is IRegentSuccession, EIP712 {
     /// @notice One running instance of an agent.
@@ -45,6 +49,19 @@ contract RegentSuccession is IRegentSuccession, EIP712 {
         bytes32 stateRoot;
     }
 
+    /// @notice Which instance holds the agent until when (issue 19 / docs/failover.md); one storage slot.
+    ///         `period` 0 = no lease (the default): `claim` is refused and handovers leave it alone.
+    struct Lease {
+        address holder; // the instance id of the canonical instance that holds the lease
+        uint64 expiresAt; // unix seconds; a standby may claim at or after this time
+        uint32 period; // seconds a renewal (or a handover) extends the lease by from its block's timestamp
+    }
+
+    /// @notice Shortest lease period, in seconds (issue 19 / docs/failover.md).
+    uint32 public constant MIN_LEASE_PERIOD = 2;
+    /// @notice Longest lease period, in seconds (issue 19 / docs/failover.md).
+    uint32 public constant MAX_LEASE_PERIOD = 1 days;
+
     bytes32 public constant SUCCESSION_CERTIFICATE_TYPEHASH = keccak256(
         "SuccessionCertificate(uint256 agentId,address oldKey,address newKey,bytes32 newComposeHash,bytes32 quoteHash,uint64 nextEpoch,uint256 deadline)"
     );
@@ -57,6 +74,7 @@ contract RegentSuccession is IRegentSuccession, EIP712 {
     mapping(uint256 agentId => Agent) private _agents;
     mapping(uint256 agentId => mapping(address key => bool)) private _retired;
     mapping(bytes32 digest => bool) private _usedCertificates;
+    mapping(uint256 agentId => Lease) private _leases;
 
     event AgentEnrolled(uint256 indexed agentId, address indexed appId, address indexed signer);
     event CanonicalChanged(
@@ -72,6 +90,12 @@ contract RegentSuccession is IRegentSuccession, EIP712 {
     /// @notice The agent moved from `oldHost` to the instance whose attestation quote hash is `newRA`. DESIGN.md §9.
     event Uplift(uint256 indexed agentId, string oldHost, bytes32 newRA);
     event SuccessionRecorded(uint256 indexed agentId, address indexed oldKey, address indexed newKey, uint64 nextEpoch);
+    /// @notice The lease was set (`period` > 0, held by `holder` until `expiresAt`) or disabled (all 0). Issue 19.
+    event LeaseSet(uint256 indexed agentId, uint64 indexed epoch, address holder, uint32 period, uint64 expiresAt);
+    /// @notice `holder` renewed its lease until `expiresAt`. Issue 19 / docs/failover.md.
+    event LeaseRenewed(uint256 indexed agentId, uint64 indexed epoch, address holder, uint64 expiresAt);
+    /// @notice Instance `holder` claimed the agent at `epoch` after the lease of `previousHolder` lapsed. Issue 19.
+    event Claimed(uint256 indexed agentId, uint64 indexed epoch, address indexed holder, address previousHolder, string host);
 
     error NotAgentOperator(uint256 agentId, address caller);
     error AppNotRegistered(address appId);
@@ -94,6 +118,11 @@ contract RegentSuccession is IRegentSuccession, EIP712 {
     error InvalidNewKey(address newKey);
     error KeyRetired(uint256 agentId, address key);
     error InvalidSignature();
+    error InvalidLeasePeriod(uint32 period);
+    error LeaseDisabled(uint256 agentId);
+    error NotLeaseHolder(address holder, address instanceId);
+    error LeaseHeld(uint256 agentId, uint64 expiresAt, uint256 timestamp);
+    error SameInstance(address instanceId);
 
     /// @param identityRegistry_ The ERC-8004 IdentityRegistry (agent ownership/authorization).
     /// @param appAuth_ The RegentAppAuth that approves compose hashes.
@@ -141,10 +170,12 @@ contract RegentSuccession is IRegentSuccession, EIP712 {
     ///      `next.signer` must be the caller (`SignerMismatch`; a new key needs `rotate`);
     ///      `next.composeHash` approved and active for the agent's app (`UnapprovedMeasurement`).
     ///      Epoch := epoch + 1. Emits `Uplift(agentId, oldHost, next.quoteHash)` and `CanonicalChanged`.
+    ///      An enabled lease moves to `next.instanceId`, renewed for its period (issue 19).
     function uplift(uint256 agentId, uint64 epoch, Instance calldata next) external {
         Agent storage agent = _requireSigner(agentId, epoch);
         if (next.signer != msg.sender) revert SignerMismatch(msg.sender, next.signer);
         _requireApproved(agent.appId, next.composeHash);
+        emit Uplift(agentId, agent.canonical.host, next.quoteHash);
         _handover(agentId, agent, next);
     }
 
@@ -158,6 +189,7 @@ contract RegentSuccession is IRegentSuccession, EIP712 {
     ///      newKey != 0 and != oldKey (`InvalidNewKey`) and not a retired key (`KeyRetired`);
     ///      new compose hash approved and active (`UnapprovedMeasurement`); `signature` by oldKey,
     ///      ECDSA or ERC-1271 (`InvalidSignature`). Then oldKey is retired and epoch := nextEpoch.
+    ///      An enabled lease moves to `next.instanceId`, renewed for its period (issue 19).
     function rotate(uint256 agentId, SuccessionCertificate calldata cert, bytes calldata signature, Instance calldata next)
         external
     {
@@ -182,6 +214,68 @@ contract RegentSuccession is IRegentSuccession, EIP712 {
         _usedCertificates[digest] = true;
         _retired[agentId][oldKey] = true;
         emit SuccessionRecorded(agentId, oldKey, cert.newKey, cert.nextEpoch);
+        emit Uplift(agentId, agent.canonical.host, next.quoteHash);
+        _handover(agentId, agent, next);
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Leases: operator-free failover between instances of one key (issue 19 / docs/failover.md)
+    // ---------------------------------------------------------------------------------------------
+
+    /// @notice Enables (or changes the period of) the agent's lease, held by the canonical instance, or
+    ///         disables it with `period` 0. Issue 19 / docs/failover.md.
+    /// @dev Caller must be the canonical signer of `epoch` = current (`NotEnrolled`, `StaleEpoch`,
+    ///      `NotCanonicalSigner`); `period` 0 clears the lease (holder 0, expiresAt 0), otherwise
+    ///      `MIN_LEASE_PERIOD` <= period <= `MAX_LEASE_PERIOD` (`InvalidLeasePeriod`), holder :=
+    ///      canonical instance id, expiresAt := now + period. Emits `LeaseSet`.
+    function setLease(uint256 agentId, uint64 epoch, uint32 period) external {
+        Agent storage agent = _requireSigner(agentId, epoch);
+        if (period == 0) {
+            delete _leases[agentId];
+            emit LeaseSet(agentId, epoch, address(0), 0, 0);
+            return;
+        }
+        if (period < MIN_LEASE_PERIOD || period > MAX_LEASE_PERIOD) revert InvalidLeasePeriod(period);
+        address holder = agent.canonical.instanceId;
+        uint64 expiresAt = uint64(block.timestamp) + period;
+        _leases[agentId] = Lease(holder, expiresAt, period);
+        emit LeaseSet(agentId, epoch, holder, period, expiresAt);
+    }
+
+    /// @notice The holding instance extends its lease to now + period. Issue 19 / docs/failover.md.
+    /// @dev Caller must be the canonical signer of `epoch` = current (`NotEnrolled`, `StaleEpoch`,
+    ///      `NotCanonicalSigner`); the lease enabled (`LeaseDisabled`); `instanceId` its holder
+    ///      (`NotLeaseHolder(holder, instanceId)`). A lapsed lease may still be renewed while nobody has
+    ///      claimed it (the epoch is unchanged). Reads the lease slot once and writes only `expiresAt`
+    ///      (one SSTORE; a renewal runs every few seconds). Emits `LeaseRenewed`.
+    function renewLease(uint256 agentId, uint64 epoch, address instanceId) external {
+        _requireSigner(agentId, epoch);
+        Lease memory lease = _leases[agentId];
+        if (lease.period == 0) revert LeaseDisabled(agentId);
+        if (instanceId != lease.holder) revert NotLeaseHolder(lease.holder, instanceId);
+        uint64 expiresAt = uint64(block.timestamp) + lease.period;
+        _leases[agentId].expiresAt = expiresAt;
+        emit LeaseRenewed(agentId, epoch, instanceId, expiresAt);
+    }
+
+    /// @notice A standby instance of the same key takes the agent over once the lease has lapsed
+    ///         (issue 19 / docs/failover.md). Not an uplift: no `Uplift` event.
+    /// @dev Caller must be the canonical signer of `epoch` = current (`NotEnrolled`, `StaleEpoch`,
+    ///      `NotCanonicalSigner`); the lease enabled (`LeaseDisabled`) and lapsed, block.timestamp >=
+    ///      expiresAt (`LeaseHeld(agentId, expiresAt, timestamp)`); `next.signer` the caller
+    ///      (`SignerMismatch`); `next.instanceId` neither the holder nor 0 (`SameInstance`);
+    ///      `next.composeHash` approved and active (`UnapprovedMeasurement`). Then epoch := epoch + 1,
+    ///      canonical := next, lease held by `next.instanceId` until now + period. Of two claims at one
+    ///      epoch the first mined wins; the other reverts `StaleEpoch`. Emits `Claimed` and `CanonicalChanged`.
+    function claim(uint256 agentId, uint64 epoch, Instance calldata next) external {
+        Agent storage agent = _requireSigner(agentId, epoch);
+        Lease memory lease = _leases[agentId];
+        if (lease.period == 0) revert LeaseDisabled(agentId);
+        if (block.timestamp < lease.expiresAt) revert LeaseHeld(agentId, lease.expiresAt, block.timestamp);
+        if (next.signer != msg.sender) revert SignerMismatch(msg.sender, next.signer);
+        if (next.instanceId == lease.holder || next.instanceId == address(0)) revert SameInstance(next.instanceId);
+        _requireApproved(agent.appId, next.composeHash);
+        emit Claimed(agentId, epoch + 1, next.instanceId, lease.holder, next.host);
         _handover(agentId, agent, next);
     }
 
@@ -193,6 +287,13 @@ contract RegentSuccession is IRegentSuccession, EIP712 {
     function canonicalOf(uint256 agentId) external view returns (Instance memory instance, uint64 epoch) {
         Agent storage agent = _agents[agentId];
         return (agent.canonical, agent.epoch);
+    }
+
+    /// @notice The agent's lease: the holding instance id, when it lapses (unix seconds) and its period in
+    ///         seconds; all 0 when the lease is disabled. Issue 19 / docs/failover.md.
+    function leaseOf(uint256 agentId) external view returns (address holder, uint64 expiresAt, uint32 period) {
+        Lease memory lease = _leases[agentId];
+        return (lease.holder, lease.expiresAt, lease.period);
     }
 
     /// @notice The agent's current epoch (fencing token); 0 when not enrolled. DESIGN.md §9, §10.
@@ -260,12 +361,15 @@ contract RegentSuccession is IRegentSuccession, EIP712 {
         if (!appAuth.isComposeHashApproved(appId, composeHash)) revert UnapprovedMeasurement(appId, composeHash);
     }
 
+    /// @dev The handover every path shares (uplift, rotate, claim): epoch + 1, canonical := next, and an
+    ///      enabled lease moves to `next.instanceId` for a full period (issue 19). Callers emit their own
+    ///      event (`Uplift`, `Claimed`) before it, as `CanonicalChanged` comes last.
     function _handover(uint256 agentId, Agent storage agent, Instance calldata next) private {
-        string memory oldHost = agent.canonical.host;
         uint64 epoch = agent.epoch + 1;
         agent.epoch = epoch;
         agent.canonical = next;
-        emit Uplift(agentId, oldHost, next.quoteHash);
+        uint32 period = _leases[agentId].period;
+        if (period != 0) _leases[agentId] = Lease(next.instanceId, uint64(block.timestamp) + period, period);
         _emitCanonical(agentId, epoch, next);
     }
 

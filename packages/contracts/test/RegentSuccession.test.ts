@@ -13,6 +13,7 @@ import {
   expectRevert,
   type Instance,
   instance,
+  mineAt,
   mined,
   now,
   type Regent,
@@ -22,7 +23,7 @@ import {
   successionDomain,
   wallet,
 } from '@regent-tee/testing/regent-fixture'
-import { type Address, getContract, hashTypedData, zeroAddress, zeroHash } from 'viem'
+import { type Address, BaseError, ContractFunctionRevertedError, getContract, hashTypedData, zeroAddress, zeroHash } from 'viem'
 import { describe, expect } from 'vitest'
 import { deployContract } from '../src/deploy.js'
 import { identityRegistryAbi, regentAppAuthAbi, testERC1271WalletAbi, testERC1271WalletBytecode } from '../src/generated/index.js'
@@ -454,5 +455,266 @@ describe('rotate', () => {
     const cert = certificateFor(agentId, first.signer, seized, 2n, await now(chain))
     const forged = await signCertificate(chain, regent.succession, role.agentOwner, cert)
     await expectRevert(owner.write.rotate([agentId, cert, forged, seized]), 'InvalidSignature', [])
+  })
+})
+
+// Leases (issue 19 / docs/failover.md): every instance of an app shares the app key, so the lease names the instance.
+
+/** The decoded custom error of a call that must revert (for checks on part of its arguments). */
+async function revertOf(call: Promise<unknown>): Promise<{ errorName: string | undefined; args: readonly unknown[] }> {
+  const error = await call.then(
+    () => undefined,
+    (e: unknown) => e,
+  )
+  expect(error).toBeInstanceOf(BaseError)
+  const reverted = (error as BaseError).walk((e) => e instanceof ContractFunctionRevertedError) as ContractFunctionRevertedError | null
+  expect(reverted, String(error)).toBeInstanceOf(ContractFunctionRevertedError)
+  return { errorName: reverted?.data?.errorName, args: reverted?.data?.args ?? [] }
+}
+
+/** An enrolled agent whose lease (held by the first instance) is enabled with `period` seconds. */
+async function leased(chain: Chain_, period = 30) {
+  const agent = await enrolled(chain)
+  const s = successionAs(chain, agent.regent, role.agentKey)
+  const receipt = await mined(chain, s.write.setLease([agent.agentId, 1n, period]))
+  const [, expiresAt] = await s.read.leaseOf([agent.agentId])
+  return { ...agent, s, receipt, period, expiresAt }
+}
+
+/** The timestamp of the block that mined `receipt`. */
+async function timestampOf(chain: Chain_, receipt: { blockNumber: bigint }): Promise<bigint> {
+  return (await chain.client.getBlock({ blockNumber: receipt.blockNumber })).timestamp
+}
+
+describe('setLease', () => {
+  chainTest('default: the canonical signer enables a lease held by the canonical instance; period 0 disables it', async ({ chain }) => {
+    const { regent, agentId, first } = await enrolled(chain)
+    const s = successionAs(chain, regent, role.agentKey)
+    expect(await s.read.leaseOf([agentId])).toEqual([zeroAddress, 0n, 0])
+    expect([await s.read.MIN_LEASE_PERIOD(), await s.read.MAX_LEASE_PERIOD()]).toEqual([2, 86_400])
+    const receipt = await mined(chain, s.write.setLease([agentId, 1n, 30]))
+    const expiresAt = (await timestampOf(chain, receipt)) + 30n
+    expect(eventsOf(receipt, 'LeaseSet')[0]?.args).toEqual({ agentId, epoch: 1n, holder: first.instanceId, period: 30, expiresAt })
+    expect(await s.read.leaseOf([agentId])).toEqual([first.instanceId, expiresAt, 30])
+    // A new period takes effect from the block that sets it.
+    const again = await mined(chain, s.write.setLease([agentId, 1n, 300]))
+    expect(await s.read.leaseOf([agentId])).toEqual([first.instanceId, (await timestampOf(chain, again)) + 300n, 300])
+
+    const off = await mined(chain, s.write.setLease([agentId, 1n, 0]))
+    expect(eventsOf(off, 'LeaseSet')[0]?.args).toEqual({ agentId, epoch: 1n, holder: zeroAddress, period: 0, expiresAt: 0n })
+    expect(await s.read.leaseOf([agentId])).toEqual([zeroAddress, 0n, 0])
+  })
+
+  chainTest('behavior: the bounds are inclusive; a period outside them reverts InvalidLeasePeriod', async ({ chain }) => {
+    const { regent, agentId } = await enrolled(chain)
+    const s = successionAs(chain, regent, role.agentKey)
+    await expectRevert(s.write.setLease([agentId, 1n, 1]), 'InvalidLeasePeriod', [1])
+    await expectRevert(s.write.setLease([agentId, 1n, 86_401]), 'InvalidLeasePeriod', [86_401])
+    await expectRevert(s.write.setLease([agentId, 1n, 2 ** 32 - 1]), 'InvalidLeasePeriod', [2 ** 32 - 1])
+    await mined(chain, s.write.setLease([agentId, 1n, 2]))
+    expect((await s.read.leaseOf([agentId]))[2]).toBe(2)
+    await mined(chain, s.write.setLease([agentId, 1n, 86_400]))
+    expect((await s.read.leaseOf([agentId]))[2]).toBe(86_400)
+  })
+
+  chainTest('behavior: a stranger, a stale epoch and an unknown agent revert; nothing changes', async ({ chain }) => {
+    const { regent, agentId } = await enrolled(chain)
+    await expectRevert(successionAs(chain, regent, role.stranger).write.setLease([agentId, 1n, 30]), 'NotCanonicalSigner', [
+      agentId,
+      addressOf(role.stranger),
+    ])
+    const s = successionAs(chain, regent, role.agentKey)
+    await expectRevert(s.write.setLease([agentId, 2n, 30]), 'StaleEpoch', [1n, 2n])
+    await expectRevert(s.write.setLease([agentId, 0n, 0]), 'StaleEpoch', [1n, 0n])
+    await expectRevert(s.write.setLease([42n, 1n, 30]), 'NotEnrolled', [42n])
+    expect(await s.read.leaseOf([agentId])).toEqual([zeroAddress, 0n, 0])
+  })
+})
+
+describe('renewLease', () => {
+  chainTest('default: the holder extends its lease to its block + period, also after it lapsed while unclaimed', async ({ chain }) => {
+    const { s, agentId, first, period } = await leased(chain)
+    await elapse(chain, 10n)
+    const receipt = await mined(chain, s.write.renewLease([agentId, 1n, first.instanceId]))
+    const expiresAt = (await timestampOf(chain, receipt)) + BigInt(period)
+    expect(eventsOf(receipt, 'LeaseRenewed')[0]?.args).toEqual({ agentId, epoch: 1n, holder: first.instanceId, expiresAt })
+    expect(await s.read.leaseOf([agentId])).toEqual([first.instanceId, expiresAt, period])
+
+    await elapse(chain, 100n)
+    const late = await mined(chain, s.write.renewLease([agentId, 1n, first.instanceId]))
+    expect(await s.read.leaseOf([agentId])).toEqual([first.instanceId, (await timestampOf(chain, late)) + BigInt(period), period])
+    expect(await s.read.epochOf([agentId])).toBe(1n)
+  })
+
+  chainTest('behavior: another instance of the same key reverts NotLeaseHolder; a stranger NotCanonicalSigner', async ({ chain }) => {
+    const { s, regent, agentId, first, expiresAt } = await leased(chain)
+    const standby = instance(first.signer, composeV1, 'standby')
+    await expectRevert(s.write.renewLease([agentId, 1n, standby.instanceId]), 'NotLeaseHolder', [first.instanceId, standby.instanceId])
+    await expectRevert(s.write.renewLease([agentId, 1n, zeroAddress]), 'NotLeaseHolder', [first.instanceId, zeroAddress])
+    await expectRevert(successionAs(chain, regent, role.stranger).write.renewLease([agentId, 1n, first.instanceId]), 'NotCanonicalSigner', [
+      agentId,
+      addressOf(role.stranger),
+    ])
+    await expectRevert(s.write.renewLease([agentId, 2n, first.instanceId]), 'StaleEpoch', [1n, 2n])
+    expect(await s.read.leaseOf([agentId])).toEqual([first.instanceId, expiresAt, 30])
+  })
+
+  chainTest('behavior: without a lease (never set, or disabled) renewLease reverts LeaseDisabled', async ({ chain }) => {
+    const { regent, agentId, first } = await enrolled(chain)
+    const s = successionAs(chain, regent, role.agentKey)
+    await expectRevert(s.write.renewLease([agentId, 1n, first.instanceId]), 'LeaseDisabled', [agentId])
+    await mined(chain, s.write.setLease([agentId, 1n, 30]))
+    await mined(chain, s.write.setLease([agentId, 1n, 0]))
+    await expectRevert(s.write.renewLease([agentId, 1n, first.instanceId]), 'LeaseDisabled', [agentId])
+    await expectRevert(s.write.renewLease([agentId, 1n, zeroAddress]), 'LeaseDisabled', [agentId])
+  })
+})
+
+describe('claim', () => {
+  chainTest('default: after the lease lapses a standby of the same key claims: epoch + 1, canonical and lease move', async ({ chain }) => {
+    const { s, agentId, first, period, expiresAt } = await leased(chain)
+    await mined(chain, s.write.commitState([agentId, 1n, b32('state:4'), 4n]))
+    const standby = instance(first.signer, composeV1, 'standby')
+    await mineAt(chain, expiresAt + 5n)
+    const receipt = await mined(chain, s.write.claim([agentId, 1n, standby]))
+    expect(eventsOf(receipt, 'Claimed').map((e) => e.args)).toEqual([
+      { agentId, epoch: 2n, holder: standby.instanceId, previousHolder: first.instanceId, host: standby.host },
+    ])
+    expect(eventsOf(receipt, 'CanonicalChanged').map((e) => e.args)).toEqual([{ agentId, epoch: 2n, ...standby }])
+    expect(eventsOf(receipt, 'Uplift')).toEqual([])
+    expect(await s.read.canonicalOf([agentId])).toEqual([standby, 2n])
+    expect(await s.read.leaseOf([agentId])).toEqual([standby.instanceId, (await timestampOf(chain, receipt)) + BigInt(period), period])
+    expect(await s.read.stateOf([agentId])).toEqual([b32('state:4'), 4n])
+
+    // The old holder is fenced off: its renewal and its commits carry the old epoch.
+    await expectRevert(s.write.renewLease([agentId, 1n, first.instanceId]), 'StaleEpoch', [2n, 1n])
+    await expectRevert(s.write.commitState([agentId, 1n, b32('state:5'), 5n]), 'StaleEpoch', [2n, 1n])
+    // At the new epoch it is no longer the holder either; the new holder renews.
+    await expectRevert(s.write.renewLease([agentId, 2n, first.instanceId]), 'NotLeaseHolder', [standby.instanceId, first.instanceId])
+    await mined(chain, s.write.renewLease([agentId, 2n, standby.instanceId]))
+    await mined(chain, s.write.commitState([agentId, 2n, b32('state:5'), 5n]))
+  })
+
+  chainTest('behavior: before expiry claim reverts LeaseHeld; exactly at expiresAt it succeeds', async ({ chain }) => {
+    const { s, agentId, first, expiresAt } = await leased(chain)
+    const standby = instance(first.signer, composeV1, 'standby')
+    const held = await revertOf(s.write.claim([agentId, 1n, standby]))
+    expect(held.errorName).toBe('LeaseHeld')
+    expect(held.args.slice(0, 2)).toEqual([agentId, expiresAt])
+    expect(held.args[2]).toBeLessThan(expiresAt)
+    // One second before: the block's timestamp is below expiresAt (the gas is given, so nothing is estimated first).
+    await chain.testClient.setNextBlockTimestamp({ timestamp: expiresAt - 1n })
+    const early = await chain.client.waitForTransactionReceipt({
+      hash: await s.write.claim([agentId, 1n, standby], { gas: 500_000n }),
+    })
+    expect(early.status).toBe('reverted')
+    expect(await s.read.epochOf([agentId])).toBe(1n)
+    await chain.testClient.setNextBlockTimestamp({ timestamp: expiresAt })
+    const receipt = await chain.client.waitForTransactionReceipt({
+      hash: await s.write.claim([agentId, 1n, standby], { gas: 500_000n }),
+    })
+    expect(receipt.status).toBe('success')
+    expect(await timestampOf(chain, receipt)).toBe(expiresAt)
+    expect(await s.read.canonicalOf([agentId])).toEqual([standby, 2n])
+  })
+
+  chainTest('behavior: the holding instance itself, or instance id 0, reverts SameInstance', async ({ chain }) => {
+    const { s, agentId, first, expiresAt } = await leased(chain)
+    await mineAt(chain, expiresAt)
+    await expectRevert(
+      s.write.claim([agentId, 1n, { ...instance(first.signer, composeV1, 'again'), instanceId: first.instanceId }]),
+      'SameInstance',
+      [first.instanceId],
+    )
+    await expectRevert(
+      s.write.claim([agentId, 1n, { ...instance(first.signer, composeV1, 'zero'), instanceId: zeroAddress }]),
+      'SameInstance',
+      [zeroAddress],
+    )
+  })
+
+  chainTest('behavior: an unapproved compose hash reverts UnapprovedMeasurement', async ({ chain }) => {
+    const { s, agentId, appId, first, expiresAt } = await leased(chain)
+    await mineAt(chain, expiresAt)
+    const v2 = b32('compose:v2')
+    await expectRevert(s.write.claim([agentId, 1n, instance(first.signer, v2, 'standby')]), 'UnapprovedMeasurement', [appId, v2])
+  })
+
+  chainTest('behavior: another key in `next` reverts SignerMismatch; another caller NotCanonicalSigner', async ({ chain }) => {
+    const { s, regent, agentId, first, expiresAt } = await leased(chain)
+    await mineAt(chain, expiresAt)
+    const other = instance(addressOf(role.newKey), composeV1, 'other')
+    await expectRevert(s.write.claim([agentId, 1n, other]), 'SignerMismatch', [first.signer, other.signer])
+    await expectRevert(successionAs(chain, regent, role.newKey).write.claim([agentId, 1n, other]), 'NotCanonicalSigner', [
+      agentId,
+      other.signer,
+    ])
+    await expectRevert(s.write.claim([7n, 1n, instance(first.signer, composeV1, 'standby')]), 'NotEnrolled', [7n])
+  })
+
+  chainTest('behavior: without a lease (never set, or disabled) claim reverts LeaseDisabled', async ({ chain }) => {
+    const { s, agentId, first, expiresAt } = await leased(chain)
+    const standby = instance(first.signer, composeV1, 'standby')
+    await mined(chain, s.write.setLease([agentId, 1n, 0]))
+    await mineAt(chain, expiresAt + 1n)
+    await expectRevert(s.write.claim([agentId, 1n, standby]), 'LeaseDisabled', [agentId])
+    const { agentId: other, regent } = await enrolled(chain)
+    await expectRevert(successionAs(chain, regent, role.agentKey).write.claim([other, 1n, standby]), 'LeaseDisabled', [other])
+  })
+
+  chainTest('behavior: of two claims at one epoch exactly one wins; the other reverts StaleEpoch', async ({ chain }) => {
+    const { s, agentId, first, expiresAt } = await leased(chain)
+    const [a, b] = [instance(first.signer, composeV1, 'standby-a'), instance(first.signer, composeV1, 'standby-b')]
+    await mineAt(chain, expiresAt)
+    // Both in one block: each passed its own checks against the same state.
+    await chain.testClient.setAutomine(false)
+    try {
+      const hashes = [await s.write.claim([agentId, 1n, a], { gas: 500_000n }), await s.write.claim([agentId, 1n, b], { gas: 500_000n })]
+      await chain.testClient.mine({ blocks: 1 })
+      const receipts = await Promise.all(hashes.map((hash) => chain.client.waitForTransactionReceipt({ hash })))
+      expect(receipts.map((r) => r.status)).toEqual(['success', 'reverted'])
+      expect(receipts[0]?.blockNumber).toBe(receipts[1]?.blockNumber)
+    } finally {
+      await chain.testClient.setAutomine(true)
+    }
+    expect(await s.read.canonicalOf([agentId])).toEqual([a, 2n])
+    expect((await s.read.leaseOf([agentId]))[0]).toBe(a.instanceId)
+    // What the loser hit, replayed on the state it met:
+    await expectRevert(s.write.claim([agentId, 1n, b]), 'StaleEpoch', [2n, 1n])
+  })
+})
+
+describe('lease and handovers', () => {
+  chainTest('behavior: an uplift moves an enabled lease to the new instance for a full period', async ({ chain }) => {
+    const { s, agentId, first, period } = await leased(chain)
+    const next = instance(first.signer, composeV1, 'next')
+    await elapse(chain, 20n)
+    const receipt = await mined(chain, s.write.uplift([agentId, 1n, next]))
+    expect(eventsOf(receipt, 'Uplift')).toHaveLength(1)
+    expect(eventsOf(receipt, 'Claimed')).toEqual([])
+    expect(await s.read.leaseOf([agentId])).toEqual([next.instanceId, (await timestampOf(chain, receipt)) + BigInt(period), period])
+    await expectRevert(s.write.renewLease([agentId, 2n, first.instanceId]), 'NotLeaseHolder', [next.instanceId, first.instanceId])
+    await mined(chain, s.write.renewLease([agentId, 2n, next.instanceId]))
+  })
+
+  chainTest('behavior: a rotation moves an enabled lease to the new key’s instance', async ({ chain }) => {
+    const { regent, agentId, period } = await leased(chain)
+    const next = instance(addressOf(role.newKey), composeV1, 'rotated')
+    const { cert, signature } = await signedRotation(chain, regent, agentId, next)
+    const receipt = await mined(chain, successionAs(chain, regent, role.relayer).write.rotate([agentId, cert, signature, next]))
+    const s = successionAs(chain, regent, role.newKey)
+    expect(await s.read.leaseOf([agentId])).toEqual([next.instanceId, (await timestampOf(chain, receipt)) + BigInt(period), period])
+    await mined(chain, s.write.renewLease([agentId, 2n, next.instanceId]))
+    await expectRevert(successionAs(chain, regent, role.agentKey).write.renewLease([agentId, 2n, next.instanceId]), 'NotCanonicalSigner', [
+      agentId,
+      addressOf(role.agentKey),
+    ])
+  })
+
+  chainTest('behavior: without a lease handovers leave it disabled', async ({ chain }) => {
+    const { regent, agentId, first } = await enrolled(chain)
+    const s = successionAs(chain, regent, role.agentKey)
+    await mined(chain, s.write.uplift([agentId, 1n, instance(first.signer, composeV1, 'next')]))
+    expect(await s.read.leaseOf([agentId])).toEqual([zeroAddress, 0n, 0])
   })
 })
