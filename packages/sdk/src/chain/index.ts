@@ -1,6 +1,6 @@
 // @regent-tee/sdk/chain — the agent's on-chain actions and reads (DESIGN.md §5, §7; docs/sdk.md "On-chain actions
 // and fencing"): enrollment, ERC-8004 registration, state commits, the canonical record, succession certificates,
-// withdrawals, bounded log scans, and the check that the contracts are Regent's.
+// withdrawals, bounded log scans, the check that the contracts are Regent's, and leases for failover (issue 19).
 export { type AssertCanonicalParameters, assertCanonical, NotCanonicalError } from './assertCanonical.js'
 export { type CommitStateParameters, type CommitStateReturnType, commitState, StaleSequenceError } from './commitState.js'
 export { type EnrollParameters, type EnrollReturnType, enroll } from './enroll.js'
@@ -12,6 +12,22 @@ export {
   isRangeTooLarge,
   RangeTooLargeError,
 } from './getLogsBounded.js'
+export {
+  type ClaimCanonicalParameters,
+  type ClaimCanonicalReturnType,
+  claimCanonical,
+  LeaseHeldError,
+  LeaseLostError,
+  type ReadLeaseParameters,
+  type ReadLeaseReturnType,
+  type RenewLeaseParameters,
+  type RenewLeaseReturnType,
+  readLease,
+  renewLease,
+  type SetLeaseParameters,
+  type SetLeaseReturnType,
+  setLease,
+} from './lease.js'
 export {
   type ReadCanonicalParameters,
   type ReadCanonicalReturnType,

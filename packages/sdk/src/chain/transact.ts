@@ -2,7 +2,7 @@
  * Shared plumbing of the on-chain actions (DESIGN.md §9, §10): the Regent deployment addresses, one ABI that
  * decodes every custom error our contracts can surface (a treasury call reverts with RegentSuccession's errors
  * too), and `send`: simulate (so a revert comes back decoded, before anything is signed or sent), send, wait for
- * the receipt. Nothing here retries: a failed call is an error for the caller to act on.
+ * the receipt (`transact` hands the receipt back too). Nothing here retries: a failed call is an error for the caller to act on.
  */
 
 import { agentTreasuryAbi, identityRegistryAbi, regentAppAuthAbi, regentSuccessionAbi } from '@regent-tee/contracts'
@@ -14,6 +14,7 @@ import {
   type Client,
   ContractFunctionRevertedError,
   type Hex,
+  type TransactionReceipt,
   type Transport,
   BaseError as ViemBaseError,
 } from 'viem'
@@ -64,7 +65,8 @@ export type Sent = { readonly transactionHash: Hex; readonly gasUsed: bigint; re
 /**
  * Simulates, sends and waits for one contract call.
  *
- * @throws {ContractRevertedError} the simulation reverted (nothing was sent); `errorName`/`args` are decoded.
+ * @throws {ContractRevertedError} the simulation (or the gas estimate right after it) reverted; nothing was sent;
+ *   `errorName`/`args` are decoded.
  * @throws {TransactionRevertedError} the transaction was mined but reverted (the chain moved in between).
  * @throws viem's `WaitForTransactionReceiptTimeoutError` when no receipt (with its confirmations) arrives in time.
  */
@@ -73,6 +75,15 @@ export async function send(
   call: { readonly address: Address; readonly abi: Abi; readonly functionName: string; readonly args: readonly unknown[] },
   options: SendOptions = {},
 ): Promise<Sent> {
+  return (await transact(client, call, options)).sent
+}
+
+/** {@link send}, also handing back the receipt (its logs) for the callers that read what the call emitted. */
+export async function transact(
+  client: WriteClient,
+  call: { readonly address: Address; readonly abi: Abi; readonly functionName: string; readonly args: readonly unknown[] },
+  options: SendOptions = {},
+): Promise<{ readonly sent: Sent; readonly receipt: TransactionReceipt }> {
   const defaults = sendDefaults()
   const abi = [...call.abi, ...regentAbi] as Abi
   let request: unknown
@@ -88,14 +99,19 @@ export async function send(
   } catch (error) {
     throw ContractRevertedError.from(call.functionName, error)
   }
-  const transactionHash = await writeContract(client, request as never)
+  // Preparing the transaction (gas estimate) runs the call again: a chain that moved since the simulation reverts
+  // here, before anything is signed (a rival's transaction landed in between). The simulation's request carries only
+  // the function's ABI item; the whole ABI decodes that revert too.
+  const transactionHash = await writeContract(client, { ...(request as object), abi } as never).catch((error: unknown) => {
+    throw ContractRevertedError.from(call.functionName, error)
+  })
   const receipt = await waitForTransactionReceipt(client, {
     hash: transactionHash,
     confirmations: options.confirmations ?? defaults.confirmations,
     timeout: options.timeoutMs ?? defaults.timeoutMs,
   })
   if (receipt.status !== 'success') throw new TransactionRevertedError({ functionName: call.functionName, transactionHash })
-  return { transactionHash, gasUsed: receipt.gasUsed, blockNumber: receipt.blockNumber }
+  return { sent: { transactionHash, gasUsed: receipt.gasUsed, blockNumber: receipt.blockNumber }, receipt }
 }
 
 /** A contract call reverted in simulation; nothing was sent. `errorName` is the Solidity custom error (or `Error` for a revert string). */
