@@ -23,8 +23,10 @@ export type Config = {
   dataDir: string
   /** `cvm`: keys and settings from the guest agent (dstack). `wild`: a plain server, its key in an encrypted keystore. */
   runtime: 'cvm' | 'wild'
-  /** `target`: a fresh CVM waiting to be handed the agent. */
-  role: 'agent' | 'target'
+  /** `target`: a fresh CVM waiting to be handed the agent. `standby`: one waiting for the canonical to attach it. */
+  role: 'agent' | 'target' | 'standby'
+  /** Failover: how long after the lease expired this standby waits before it claims (orders claimants; 0 by default). */
+  claimDelayMs: number
   /** Wild only: the keystore password (REGENT_KEYSTORE_PASSWORD). */
   keystorePassword: string | undefined
   /** Wild only: the RegentAppAuth app the agent enrolls under (REGENT_APP_ID). */
@@ -46,7 +48,10 @@ export function fromEnv(env: NodeJS.ProcessEnv = process.env): Config {
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error('PORT must be a port number')
   const runtime = env.REGENT_RUNTIME ?? 'cvm'
   if (runtime !== 'cvm' && runtime !== 'wild') throw new Error('REGENT_RUNTIME must be "cvm" or "wild"')
-  const role = env.REGENT_UPLIFT_ROLE === 'target' ? 'target' : 'agent'
+  const role = env.REGENT_UPLIFT_ROLE === 'target' ? 'target' : env.REGENT_UPLIFT_ROLE === 'standby' ? 'standby' : 'agent'
+  const claimDelayMs = Number(env.REGENT_FAILOVER_CLAIM_DELAY_MS ?? 0)
+  if (!Number.isInteger(claimDelayMs) || claimDelayMs < 0 || claimDelayMs > 600_000)
+    throw new Error('REGENT_FAILOVER_CLAIM_DELAY_MS must be whole milliseconds, 0–600000')
   const appId = env.REGENT_APP_ID || undefined
   if (appId !== undefined && !/^0x[0-9a-fA-F]{40}$/.test(appId)) throw new Error('REGENT_APP_ID must be a 20-byte 0x hex app id')
   if (runtime === 'wild') {
@@ -66,6 +71,7 @@ export function fromEnv(env: NodeJS.ProcessEnv = process.env): Config {
     appId: appId?.toLowerCase() as `0x${string}` | undefined,
     collateralUrl: env.REGENT_COLLATERAL_URL || undefined,
     failpoint: env.REGENT_FAILPOINT || undefined,
+    claimDelayMs,
   }
 }
 

@@ -2,13 +2,16 @@
  * The example agent's entry. Prints one `ready {…}` line when serving.
  *   REGENT_UPLIFT_ROLE=target   a fresh CVM waiting to be handed an agent (the SDK's target role); it becomes the agent
  *                               when the chain names it canonical
+ *   REGENT_UPLIFT_ROLE=standby  a CVM of the agent's app waiting for its canonical to attach it (docs/failover.md); it
+ *                               becomes the agent when it claims the expired lease
  *   otherwise                   the agent: boots (registers, enrolls, commits) or, mid-uplift, resumes its journal
  * Its security settings come from its measured compose in a CVM, from its environment in the wild (config.ts).
  */
 import { mkdir } from 'node:fs/promises'
 import { Collateral, createTrustedRoot } from '@regent-tee/attest'
 import { Checkpoint, MeasuredSettings } from '@regent-tee/sdk'
-import { verifyRegentCode } from '@regent-tee/sdk/chain'
+import { readCanonical, verifyRegentCode } from '@regent-tee/sdk/chain'
+import { type Failover, mountFailover } from '@regent-tee/sdk/failover'
 import { journaledAgentId, mountUplift } from '@regent-tee/sdk/uplift'
 import Database from 'better-sqlite3'
 import { type Agent, createAgent, register, stateChunkSize } from './Agent.js'
@@ -34,16 +37,32 @@ try {
   const store = openAgentStore({ dataDir: config.dataDir, key: runtime.sealingKey })
   const trustedRoots = (settings.trustedRoots ?? []).map((pem, i) => createTrustedRoot({ name: `measured-${i}`, pem }))
 
+  // How other instances are verified (uplift targets, failover standbys): measured roots, signed collateral.
+  const trust = {
+    trustedRoots,
+    async collateral() {
+      if (config.collateralUrl === undefined) throw new Error('REGENT_COLLATERAL_URL is not set: other instances cannot be verified')
+      const res = await fetch(config.collateralUrl, { signal: AbortSignal.timeout(30_000) })
+      return Collateral.parse(await res.text())
+    },
+  }
   let agent: Agent | undefined
+  let failover: Failover | undefined
   if (config.role === 'agent') {
     // A source that crashed mid-uplift comes back as the same agent without touching the chain (its journal resumes).
     const journaled = journaledAgentId({ dataDir: config.dataDir, sealingKey: runtime.sealingKey })
     const agentId = journaled ?? (await register(config, chain, runtime, clients))
     agent = createAgent({ chain, runtime, account: runtime.account, store, agentId })
-    if (journaled === undefined) {
+    // Only the instance the chain names commits: another instance of the app (a standby booted as the agent, an old
+    // canonical back after a failover) holds the same key, and its state is not the agent's.
+    const named = await readCanonical(clients.publicClient, { contracts: chain.contracts, agentId })
+    const here = (await runtime.enrollment()).instanceId.toLowerCase() === named.instance.instanceId.toLowerCase()
+    if (journaled !== undefined) log(`agent ${agentId} resumes its uplift journal`)
+    else if (!here) log(`agent ${agentId} is canonical at ${named.instance.host}, not here`)
+    else {
       const first = await agent.checkpoint()
       log(`canonical at epoch ${first.epoch}; state root ${first.stateRoot} (seq ${first.seq})`)
-    } else log(`agent ${agentId} resumes its uplift journal`)
+    }
   } else if (runtime.wallet) await fundIfEmpty(config.faucetUrl, clients.publicClient, runtime.wallet.address)
 
   const uplift = await mountUplift({
@@ -65,19 +84,13 @@ try {
       }
     },
     ...(agent ? { agent: { agentId: agent.agentId, account: runtime.account, privateKey: () => runtime.privateKey() } } : {}),
-    onAgent(became) {
+    async onAgent(became) {
       agent = createAgent({ chain, runtime, account: became.account, store, agentId: became.agentId })
       agent.committed = { stateRoot: became.stateRoot, seq: became.seq, epoch: became.epoch }
+      await failover?.adopt(became.agentId)
     },
     operator: settings.operator,
-    trust: {
-      trustedRoots,
-      async collateral() {
-        if (config.collateralUrl === undefined) throw new Error('REGENT_COLLATERAL_URL is not set: targets cannot be verified')
-        const res = await fetch(config.collateralUrl, { signal: AbortSignal.timeout(30_000) })
-        return Collateral.parse(await res.text())
-      },
-    },
+    trust,
     // The window's writes go to the target as batches (one transaction each there), each key applied once.
     async replay(targetUrl, writes) {
       try {
@@ -97,10 +110,33 @@ try {
     failpoint: failpointHook(config),
   })
 
-  const server = createAgentServer({ agent: () => agent, uplift, runtime: runtime.kind })
+  failover = await mountFailover({
+    dataDir: config.dataDir,
+    publicUrl: config.publicUrl,
+    tee: runtime.tee,
+    account: runtime.account,
+    instance: () => runtime.enrollment(),
+    chain: { contracts: chain.contracts, client: clients.publicClient, walletFor: clients.walletFor },
+    trust,
+    state: store,
+    agentId: agent?.agentId,
+    standby: config.role === 'standby',
+    authorize: (req, body) => uplift.authorize(req, body),
+    // A standby that claimed the agent becomes it: the same key, the state it followed, the chain's epoch.
+    async onCanonical({ agentId }) {
+      agent = createAgent({ chain, runtime, account: runtime.account, store, agentId })
+      uplift.adopt({ agentId, account: runtime.account, privateKey: () => runtime.privateKey() })
+      const now = await readCanonical(clients.publicClient, { contracts: chain.contracts, agentId })
+      agent.committed = { stateRoot: now.stateRoot, seq: now.stateSeq, epoch: now.epoch }
+    },
+    claimDelayMs: config.claimDelayMs,
+    failpoint: failpointHook(config),
+  })
+
+  const server = createAgentServer({ agent: () => agent, uplift, failover, runtime: runtime.kind })
   const ready =
     agent === undefined
-      ? { url: config.publicUrl, role: 'uplift-target' }
+      ? { url: config.publicUrl, role: config.role === 'standby' ? 'standby' : 'uplift-target' }
       : {
           url: config.publicUrl,
           agentId: agent.agentId.toString(),
@@ -110,6 +146,7 @@ try {
         }
   server.listen(config.port, '127.0.0.1', () => log(`ready ${JSON.stringify(ready)}`))
   const stop = () => {
+    failover?.close()
     uplift.close()
     store.close()
     server.close(() => process.exit(0))

@@ -2,7 +2,8 @@
  * The agent's HTTP API (its public endpoint), behind the SDK's uplift (`mountUplift`: `/admin/*` signed by the
  * operator, `/uplift/v1/*` while this instance is an uplift target, forwarding once it handed the agent over):
  *   GET  /health                        { ok, role, runtime, agentId, wallet, memories, … }
- *   POST /remember   { user, text }     learns; { remembered, topics } (header idempotency-key: applied once)
+ *   POST /remember   { user, text }     learns; { remembered, topics, epoch, seq } (header idempotency-key: applied once);
+ *                                      answered once the failover's required standbys hold it
  *   POST /remember/batch { items: [{ user, text, key }] }   many writes, one transaction, each key applied once
  *   GET  /topics?user=                  what it learned about a user
  *   POST /checkpoint                    commits the state root on-chain (operator-signed; fenced)
@@ -16,6 +17,7 @@
 import { randomUUID } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { HttpError, readBody, readJson, sendJson } from '@regent-tee/core'
+import { type Failover, FailoverError } from '@regent-tee/sdk/failover'
 import type { Uplift } from '@regent-tee/sdk/uplift'
 import type { Hex } from 'viem'
 import type { Agent } from './Agent.js'
@@ -31,6 +33,8 @@ export type AgentServerParameters = {
   /** The agent, once there is one here (an uplift target has none before the chain names it canonical). */
   readonly agent: () => Agent | undefined
   readonly uplift: Uplift
+  /** Operator-free failover: which instance may serve, and a write's replication before it is acknowledged. */
+  readonly failover: Failover
   readonly runtime: 'cvm' | 'wild'
   /** Writes per client address per minute on the public routes. */
   readonly writesPerMinute?: number
@@ -48,15 +52,20 @@ export function createAgentServer(parameters: AgentServerParameters): Server {
             ? new HttpError(503, 'uplift.paused', (error as Error).message)
             : new HttpError(500, 'internal', 'internal error')
       if (!(error instanceof HttpError) && e.status === 500) process.stderr.write(`request failed: ${(error as Error).message}\n`)
-      sendJson(res, e.status, { error: { code: e.code, message: e.shortMessage } })
+      // A standby names the canonical instance, so that a client can follow it (docs/failover.md "Clients follow").
+      const canonical = error instanceof FailoverError && error.canonical ? { canonical: error.canonical } : {}
+      sendJson(res, e.status, { error: { code: e.code, message: e.shortMessage, ...canonical } })
     })
   })
 }
 
 async function handle(p: AgentServerParameters, limiter: RateLimiter, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://agent')
+  if (await p.failover.handle(req, res)) return
   if (await p.uplift.handle(req, res)) return
   if (req.method === 'GET' && url.pathname === '/health') return sendJson(res, 200, await health(p))
+  // Only the canonical instance, inside its lease window, serves the agent (a standby or a fenced one refuses).
+  p.failover.gate()
   const agent = p.agent()
   if (agent === undefined) throw new HttpError(404, 'not_found', `no route ${req.method} ${url.pathname}`)
   return route(p, limiter, agent, url, req, res)
@@ -67,10 +76,14 @@ async function health(p: AgentServerParameters): Promise<Record<string, unknown>
   const role = p.uplift.role()
   const controller = p.uplift.controller()
   // A target that is not the agent yet: its own KMS wallet and the uplift session it serves.
+  const failover = p.failover.role()
+  if (failover === 'standby' || failover === 'claiming')
+    return { ok: true, role: failover, runtime: p.runtime, agentId: agent?.agentId.toString() ?? null, failover: p.failover.status() }
   if (agent === undefined) return { ok: true, role: 'uplift-target', runtime: p.runtime, agentId: null, ...(await p.uplift.targetStatus()) }
   return {
     ok: true,
     role: role === 'target' ? 'uplift-target' : role,
+    ...(failover === 'canonical' ? { failover: 'canonical' } : {}),
     runtime: p.runtime,
     agentId: agent?.agentId.toString() ?? null,
     wallet: agent?.account.address ?? null,
@@ -106,8 +119,10 @@ async function route(
         requestId ??= `uplift-${randomUUID()}`
         p.uplift.hold({ method: 'POST', path: '/remember', body: { user, text }, key: requestId })
       }
-      const [learned] = agent.store.remember([{ user, text, ...(requestId === undefined ? {} : { requestId }) }])
-      return sendJson(res, 200, learned)
+      const written = agent.store.remember([{ user, text, ...(requestId === undefined ? {} : { requestId }) }])
+      // Acknowledged only once the standbys required hold it (and inside the lease window): epoch and seq say where.
+      const at = await p.failover.commit(written.records)
+      return sendJson(res, 200, { ...written.results[0], epoch: at.epoch.toString(), seq: at.seq })
     }
     case 'POST /remember/batch': {
       // Many writes in one transaction and one log append, each applied once by its key (the replay of an uplift window).
@@ -128,9 +143,10 @@ async function route(
       })
       if (p.uplift.controller()?.frozen())
         for (const w of writes) p.uplift.hold({ method: 'POST', path: '/remember', body: { user: w.user, text: w.text }, key: w.requestId })
-      const results = agent.store.remember(writes)
+      const { results, records } = agent.store.remember(writes)
+      const at = await p.failover.commit(records)
       const duplicates = results.filter((r) => r.duplicate === true).length
-      return sendJson(res, 200, { applied: results.length - duplicates, duplicates })
+      return sendJson(res, 200, { applied: results.length - duplicates, duplicates, epoch: at.epoch.toString(), seq: at.seq })
     }
     case 'GET /topics': {
       const user = url.searchParams.get('user') ?? ''

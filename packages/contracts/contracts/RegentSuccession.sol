@@ -53,8 +53,10 @@ contract RegentSuccession is IRegentSuccession, EIP712 {
     ///         `period` 0 = no lease (the default): `claim` is refused and handovers leave it alone.
     struct Lease {
         address holder; // the instance id of the canonical instance that holds the lease
-        uint64 expiresAt; // unix seconds; a standby may claim at or after this time
+        uint40 expiresAt; // unix seconds; a standby may claim at or after this time
         uint32 period; // seconds a renewal (or a handover) extends the lease by from its block's timestamp
+        bool renewed; // the holder renewed since it got the lease: it has served (a standby of the epoch before
+        // may claim a lease its holder never renewed: the holder died before serving)
     }
 
     /// @notice Shortest lease period, in seconds (issue 19 / docs/failover.md).
@@ -238,7 +240,7 @@ contract RegentSuccession is IRegentSuccession, EIP712 {
         if (period < MIN_LEASE_PERIOD || period > MAX_LEASE_PERIOD) revert InvalidLeasePeriod(period);
         address holder = agent.canonical.instanceId;
         uint64 expiresAt = uint64(block.timestamp) + period;
-        _leases[agentId] = Lease(holder, expiresAt, period);
+        _leases[agentId] = Lease(holder, uint40(expiresAt), period, true);
         emit LeaseSet(agentId, epoch, holder, period, expiresAt);
     }
 
@@ -246,15 +248,15 @@ contract RegentSuccession is IRegentSuccession, EIP712 {
     /// @dev Caller must be the canonical signer of `epoch` = current (`NotEnrolled`, `StaleEpoch`,
     ///      `NotCanonicalSigner`); the lease enabled (`LeaseDisabled`); `instanceId` its holder
     ///      (`NotLeaseHolder(holder, instanceId)`). A lapsed lease may still be renewed while nobody has
-    ///      claimed it (the epoch is unchanged). Reads the lease slot once and writes only `expiresAt`
-    ///      (one SSTORE; a renewal runs every few seconds). Emits `LeaseRenewed`.
+    ///      claimed it (the epoch is unchanged). Sets `renewed` (the holder serves). Reads the lease slot
+    ///      once and writes it once (one SSTORE; a renewal runs every few seconds). Emits `LeaseRenewed`.
     function renewLease(uint256 agentId, uint64 epoch, address instanceId) external {
         _requireSigner(agentId, epoch);
         Lease memory lease = _leases[agentId];
         if (lease.period == 0) revert LeaseDisabled(agentId);
         if (instanceId != lease.holder) revert NotLeaseHolder(lease.holder, instanceId);
         uint64 expiresAt = uint64(block.timestamp) + lease.period;
-        _leases[agentId].expiresAt = expiresAt;
+        _leases[agentId] = Lease(lease.holder, uint40(expiresAt), lease.period, true);
         emit LeaseRenewed(agentId, epoch, instanceId, expiresAt);
     }
 
@@ -289,11 +291,16 @@ contract RegentSuccession is IRegentSuccession, EIP712 {
         return (agent.canonical, agent.epoch);
     }
 
-    /// @notice The agent's lease: the holding instance id, when it lapses (unix seconds) and its period in
-    ///         seconds; all 0 when the lease is disabled. Issue 19 / docs/failover.md.
-    function leaseOf(uint256 agentId) external view returns (address holder, uint64 expiresAt, uint32 period) {
+    /// @notice The agent's lease: the holding instance id, when it lapses (unix seconds), its period in
+    ///         seconds, and whether its holder renewed it since it got it (set by `setLease` and
+    ///         `renewLease`, cleared by a handover); all 0 when the lease is disabled. Issue 19 / docs/failover.md.
+    function leaseOf(uint256 agentId)
+        external
+        view
+        returns (address holder, uint64 expiresAt, uint32 period, bool renewed)
+    {
         Lease memory lease = _leases[agentId];
-        return (lease.holder, lease.expiresAt, lease.period);
+        return (lease.holder, lease.expiresAt, lease.period, lease.renewed);
     }
 
     /// @notice The agent's current epoch (fencing token); 0 when not enrolled. DESIGN.md §9, §10.
@@ -369,7 +376,7 @@ contract RegentSuccession is IRegentSuccession, EIP712 {
         agent.epoch = epoch;
         agent.canonical = next;
         uint32 period = _leases[agentId].period;
-        if (period != 0) _leases[agentId] = Lease(next.instanceId, uint64(block.timestamp) + period, period);
+        if (period != 0) _leases[agentId] = Lease(next.instanceId, uint40(block.timestamp + period), period, false);
         _emitCanonical(agentId, epoch, next);
     }
 

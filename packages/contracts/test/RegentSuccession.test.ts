@@ -490,19 +490,19 @@ describe('setLease', () => {
   chainTest('default: the canonical signer enables a lease held by the canonical instance; period 0 disables it', async ({ chain }) => {
     const { regent, agentId, first } = await enrolled(chain)
     const s = successionAs(chain, regent, role.agentKey)
-    expect(await s.read.leaseOf([agentId])).toEqual([zeroAddress, 0n, 0])
+    expect(await s.read.leaseOf([agentId])).toEqual([zeroAddress, 0n, 0, false])
     expect([await s.read.MIN_LEASE_PERIOD(), await s.read.MAX_LEASE_PERIOD()]).toEqual([2, 86_400])
     const receipt = await mined(chain, s.write.setLease([agentId, 1n, 30]))
     const expiresAt = (await timestampOf(chain, receipt)) + 30n
     expect(eventsOf(receipt, 'LeaseSet')[0]?.args).toEqual({ agentId, epoch: 1n, holder: first.instanceId, period: 30, expiresAt })
-    expect(await s.read.leaseOf([agentId])).toEqual([first.instanceId, expiresAt, 30])
+    expect(await s.read.leaseOf([agentId])).toEqual([first.instanceId, expiresAt, 30, true])
     // A new period takes effect from the block that sets it.
     const again = await mined(chain, s.write.setLease([agentId, 1n, 300]))
-    expect(await s.read.leaseOf([agentId])).toEqual([first.instanceId, (await timestampOf(chain, again)) + 300n, 300])
+    expect(await s.read.leaseOf([agentId])).toEqual([first.instanceId, (await timestampOf(chain, again)) + 300n, 300, true])
 
     const off = await mined(chain, s.write.setLease([agentId, 1n, 0]))
     expect(eventsOf(off, 'LeaseSet')[0]?.args).toEqual({ agentId, epoch: 1n, holder: zeroAddress, period: 0, expiresAt: 0n })
-    expect(await s.read.leaseOf([agentId])).toEqual([zeroAddress, 0n, 0])
+    expect(await s.read.leaseOf([agentId])).toEqual([zeroAddress, 0n, 0, false])
   })
 
   chainTest('behavior: the bounds are inclusive; a period outside them reverts InvalidLeasePeriod', async ({ chain }) => {
@@ -527,7 +527,7 @@ describe('setLease', () => {
     await expectRevert(s.write.setLease([agentId, 2n, 30]), 'StaleEpoch', [1n, 2n])
     await expectRevert(s.write.setLease([agentId, 0n, 0]), 'StaleEpoch', [1n, 0n])
     await expectRevert(s.write.setLease([42n, 1n, 30]), 'NotEnrolled', [42n])
-    expect(await s.read.leaseOf([agentId])).toEqual([zeroAddress, 0n, 0])
+    expect(await s.read.leaseOf([agentId])).toEqual([zeroAddress, 0n, 0, false])
   })
 })
 
@@ -538,11 +538,11 @@ describe('renewLease', () => {
     const receipt = await mined(chain, s.write.renewLease([agentId, 1n, first.instanceId]))
     const expiresAt = (await timestampOf(chain, receipt)) + BigInt(period)
     expect(eventsOf(receipt, 'LeaseRenewed')[0]?.args).toEqual({ agentId, epoch: 1n, holder: first.instanceId, expiresAt })
-    expect(await s.read.leaseOf([agentId])).toEqual([first.instanceId, expiresAt, period])
+    expect(await s.read.leaseOf([agentId])).toEqual([first.instanceId, expiresAt, period, true])
 
     await elapse(chain, 100n)
     const late = await mined(chain, s.write.renewLease([agentId, 1n, first.instanceId]))
-    expect(await s.read.leaseOf([agentId])).toEqual([first.instanceId, (await timestampOf(chain, late)) + BigInt(period), period])
+    expect(await s.read.leaseOf([agentId])).toEqual([first.instanceId, (await timestampOf(chain, late)) + BigInt(period), period, true])
     expect(await s.read.epochOf([agentId])).toBe(1n)
   })
 
@@ -556,7 +556,7 @@ describe('renewLease', () => {
       addressOf(role.stranger),
     ])
     await expectRevert(s.write.renewLease([agentId, 2n, first.instanceId]), 'StaleEpoch', [1n, 2n])
-    expect(await s.read.leaseOf([agentId])).toEqual([first.instanceId, expiresAt, 30])
+    expect(await s.read.leaseOf([agentId])).toEqual([first.instanceId, expiresAt, 30, true])
   })
 
   chainTest('behavior: without a lease (never set, or disabled) renewLease reverts LeaseDisabled', async ({ chain }) => {
@@ -583,7 +583,12 @@ describe('claim', () => {
     expect(eventsOf(receipt, 'CanonicalChanged').map((e) => e.args)).toEqual([{ agentId, epoch: 2n, ...standby }])
     expect(eventsOf(receipt, 'Uplift')).toEqual([])
     expect(await s.read.canonicalOf([agentId])).toEqual([standby, 2n])
-    expect(await s.read.leaseOf([agentId])).toEqual([standby.instanceId, (await timestampOf(chain, receipt)) + BigInt(period), period])
+    expect(await s.read.leaseOf([agentId])).toEqual([
+      standby.instanceId,
+      (await timestampOf(chain, receipt)) + BigInt(period),
+      period,
+      false,
+    ])
     expect(await s.read.stateOf([agentId])).toEqual([b32('state:4'), 4n])
 
     // The old holder is fenced off: its renewal and its commits carry the old epoch.
@@ -592,6 +597,8 @@ describe('claim', () => {
     // At the new epoch it is no longer the holder either; the new holder renews.
     await expectRevert(s.write.renewLease([agentId, 2n, first.instanceId]), 'NotLeaseHolder', [standby.instanceId, first.instanceId])
     await mined(chain, s.write.renewLease([agentId, 2n, standby.instanceId]))
+    // Its first renewal says it serves (a standby of epoch 1 may no longer claim a lease never renewed).
+    expect((await s.read.leaseOf([agentId]))[3]).toBe(true)
     await mined(chain, s.write.commitState([agentId, 2n, b32('state:5'), 5n]))
   })
 
@@ -692,7 +699,7 @@ describe('lease and handovers', () => {
     const receipt = await mined(chain, s.write.uplift([agentId, 1n, next]))
     expect(eventsOf(receipt, 'Uplift')).toHaveLength(1)
     expect(eventsOf(receipt, 'Claimed')).toEqual([])
-    expect(await s.read.leaseOf([agentId])).toEqual([next.instanceId, (await timestampOf(chain, receipt)) + BigInt(period), period])
+    expect(await s.read.leaseOf([agentId])).toEqual([next.instanceId, (await timestampOf(chain, receipt)) + BigInt(period), period, false])
     await expectRevert(s.write.renewLease([agentId, 2n, first.instanceId]), 'NotLeaseHolder', [next.instanceId, first.instanceId])
     await mined(chain, s.write.renewLease([agentId, 2n, next.instanceId]))
   })
@@ -703,7 +710,7 @@ describe('lease and handovers', () => {
     const { cert, signature } = await signedRotation(chain, regent, agentId, next)
     const receipt = await mined(chain, successionAs(chain, regent, role.relayer).write.rotate([agentId, cert, signature, next]))
     const s = successionAs(chain, regent, role.newKey)
-    expect(await s.read.leaseOf([agentId])).toEqual([next.instanceId, (await timestampOf(chain, receipt)) + BigInt(period), period])
+    expect(await s.read.leaseOf([agentId])).toEqual([next.instanceId, (await timestampOf(chain, receipt)) + BigInt(period), period, false])
     await mined(chain, s.write.renewLease([agentId, 2n, next.instanceId]))
     await expectRevert(successionAs(chain, regent, role.agentKey).write.renewLease([agentId, 2n, next.instanceId]), 'NotCanonicalSigner', [
       agentId,
@@ -715,6 +722,6 @@ describe('lease and handovers', () => {
     const { regent, agentId, first } = await enrolled(chain)
     const s = successionAs(chain, regent, role.agentKey)
     await mined(chain, s.write.uplift([agentId, 1n, instance(first.signer, composeV1, 'next')]))
-    expect(await s.read.leaseOf([agentId])).toEqual([zeroAddress, 0n, 0])
+    expect(await s.read.leaseOf([agentId])).toEqual([zeroAddress, 0n, 0, false])
   })
 })

@@ -12,7 +12,7 @@ interface IRegentSuccession {
     /// @notice True when `signer` is the agent's canonical signer and `epoch` is its current epoch.
     function isCanonical(uint256 agentId, address signer, uint64 epoch) external view returns (bool);
 
-    /// @notice The instance id holding the agent's lease, when it lapses (unix seconds) and its period
-    ///         (seconds); all 0 when the lease is disabled.
-    function leaseOf(uint256 agentId) external view returns (address holder, uint64 expiresAt, uint32 period);
+    /// @notice The instance id holding the agent's lease, when it lapses (unix seconds), its period
+    ///         (seconds) and whether its holder renewed it since it got it; all 0 when the lease is disabled.
+    function leaseOf(uint256 agentId) external view returns (address holder, uint64 expiresAt, uint32 period, bool renewed);
 }

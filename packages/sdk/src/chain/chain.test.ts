@@ -453,8 +453,10 @@ describe('readLease / setLease / renewLease', () => {
       holder: zeroAddress,
       expiresAt: 0n,
       period: 0n,
+      renewed: false,
       epoch: 1n,
       instance: first,
+      appId: expect.stringMatching(/^0x[0-9a-fA-F]{40}$/),
       blockNumber: head.number,
       blockTimestamp: head.timestamp,
     })
@@ -466,6 +468,7 @@ describe('readLease / setLease / renewLease', () => {
       holder: first.instanceId,
       expiresAt: set.expiresAt,
       period: 30n,
+      renewed: true,
       epoch: 1n,
     })
 
@@ -562,6 +565,7 @@ describe('claimCanonical', () => {
       holder: standby.instanceId,
       expiresAt: claimed.expiresAt,
       period: 30n,
+      renewed: false,
       epoch: 2n,
       instance: standby,
     })
@@ -575,6 +579,7 @@ describe('claimCanonical', () => {
     })
     // The new holder renews at the new epoch; claiming the same instance again is the contract's plain refusal.
     await renewLease(key, { contracts, agentId, epoch: 2n, instanceId: standby.instanceId })
+    expect((await readLease(chain.client, { contracts, agentId })).renewed).toBe(true)
     await mineAt(chain, (await readLease(chain.client, { contracts, agentId })).expiresAt)
     const same = await rejected(claimCanonical(key, { contracts, agentId, epoch: 2n, instance: standby }))
     expect(same).toBeInstanceOf(ContractRevertedError)

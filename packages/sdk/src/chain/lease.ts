@@ -36,10 +36,17 @@ export type ReadLeaseReturnType = {
   readonly expiresAt: bigint
   /** Seconds a renewal extends the lease by; 0 = the lease is disabled. */
   readonly period: bigint
+  /**
+   * The holder renewed the lease since it got it (it serves); false after a handover or claim until its first
+   * renewal. A standby of the epoch before may claim a lease whose holder never renewed it (docs/failover.md).
+   */
+  readonly renewed: boolean
   /** The current epoch; 0 when the agent is not enrolled. */
   readonly epoch: bigint
   /** The canonical instance. */
   readonly instance: SuccessionInstance
+  /** The app the agent enrolled with (what its instances must measure). */
+  readonly appId: Address
   /** The block everything was read at, and its timestamp (the chain's "now" for `expiresAt`). */
   readonly blockNumber: bigint
   readonly blockTimestamp: bigint
@@ -58,16 +65,19 @@ export async function readLease(client: Client, parameters: ReadLeaseParameters)
       ? await getBlock(client, { blockTag: 'latest' })
       : await getBlock(client, { blockNumber: parameters.blockNumber })
   const at = { address: parameters.contracts.succession, abi: regentSuccessionAbi, blockNumber: block.number } as const
-  const [[holder, expiresAt, period], [instance, epoch]] = await Promise.all([
+  const [[holder, expiresAt, period, renewed], [instance, epoch], appId] = await Promise.all([
     readContract(client, { ...at, functionName: 'leaseOf', args: [parameters.agentId] }),
     readContract(client, { ...at, functionName: 'canonicalOf', args: [parameters.agentId] }),
+    readContract(client, { ...at, functionName: 'appOf', args: [parameters.agentId] }),
   ])
   return {
     holder,
     expiresAt,
     period: BigInt(period),
+    renewed,
     epoch,
     instance,
+    appId,
     blockNumber: block.number,
     blockTimestamp: block.timestamp,
   }

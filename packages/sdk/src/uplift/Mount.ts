@@ -126,6 +126,11 @@ export type Uplift = {
   ): Promise<{ ok: true } | AdminRequest.Refusal | { ok: false; status: 404 | 409; code: string; message: string }>
   /** The target role's facts (undefined when this instance was not started as a target). */
   targetStatus(): ReturnType<Target['status']> | undefined
+  /**
+   * This instance became the agent another way (a failover standby that claimed it, docs/failover.md): it can move
+   * from now on. Does nothing when it already holds an agent.
+   */
+  adopt(agent: AgentIdentity): void
   close(): void
 }
 
@@ -321,6 +326,11 @@ export async function mountUplift(parameters: MountUpliftParameters): Promise<Up
       return verdict.ok ? { ok: true } : verdict
     },
     targetStatus: () => target?.status(),
+    adopt(a) {
+      if (agent !== undefined) return
+      agent = a
+      startController(a)
+    },
     close() {
       controller?.close()
       journal?.close()

@@ -5,18 +5,18 @@
  * before it is sent, so a restarted source resends exactly the same bytes; every on-chain step reads the chain
  * first, so a resumed step never sends twice. Nothing secret leaves before `verifyTarget` says ok.
  */
-import { identityRegistryAbi, regentAppAuthAbi, regentSuccessionAbi } from '@regent-tee/contracts'
+import { identityRegistryAbi, regentSuccessionAbi } from '@regent-tee/contracts'
 import { type Client, getAddress, type Hex, type LocalAccount } from 'viem'
 import { getBlockNumber, readContract } from 'viem/actions'
+import { appPolicy } from '../AppPolicy.js'
 import type * as Checkpoint from '../Checkpoint.js'
 import { assertCanonical } from '../chain/assertCanonical.js'
 import { commitState } from '../chain/commitState.js'
 import { getLogsBounded } from '../chain/getLogsBounded.js'
+import { pointRegistration } from '../chain/pointRegistration.js'
 import { readCanonical } from '../chain/readCanonical.js'
-import { fromAgentUri, toAgentUri } from '../chain/registerAgent.js'
 import { type RegentContracts, send as sendTx, type WriteClient } from '../chain/transact.js'
 import type { PrivateKey } from '../Keys.js'
-import * as OsImage from '../OsImage.js'
 import { UpliftRefusedError } from './errors.js'
 import { createChallenge, verifyHandshake } from './Handshake.js'
 import { createSourceHello, signSourceHello } from './Hello.js'
@@ -155,29 +155,17 @@ export async function uplift(parameters: UpliftParameters): Promise<UpliftReturn
     functionName: 'appOf',
     args: [agentId],
   })) as Hex
+  const app = appPolicy(client, { appAuth: contracts.appAuth, appId })
   const verdict = await verifyTarget({
     sourceHello: hello,
     targetHello,
     collateral: parameters.collateral,
     ...(parameters.trustedRoots ? { trustedRoots: parameters.trustedRoots } : {}),
     now: now(),
-    policy: {
-      ...parameters.policy,
-      approvedMeasurements: async (q) => {
-        if (q.appId === undefined || q.composeHash === undefined) return 'no app id or compose hash'
-        if (`0x${q.appId}` !== appId.toLowerCase()) return `app 0x${q.appId} is not the agent's app ${appId}`
-        // The compose hash the app approves (DESIGN.md §9); the OS image is checked by its measurements (osImage).
-        const approved = await readContract(client, {
-          address: contracts.appAuth,
-          abi: regentAppAuthAbi,
-          functionName: 'isComposeHashApproved',
-          args: [appId, `0x${q.composeHash}`],
-        })
-        return approved || `compose hash 0x${q.composeHash} is not approved (or still in its timelock) for app ${appId}`
-      },
-    },
-    // A booted target proves nothing about its OS image (its KMS may be another): MRTD/RTMR0–2 against the approvals.
-    osImage: OsImage.checker(client, { appAuth: contracts.appAuth, appId }),
+    // RegentAppAuth decides the app, the compose hash and the OS image (a booted target proves nothing about its OS
+    // image: its KMS may be another), never the target.
+    policy: { ...parameters.policy, approvedMeasurements: app.approvedMeasurements },
+    osImage: app.osImage,
   })
   const target = assertTarget(verdict)
   // Option B hands the agent to the target's own key: a CVM of the same app has the same KMS key (dstack derives one
@@ -356,16 +344,7 @@ export async function uplift(parameters: UpliftParameters): Promise<UpliftReturn
         functionName,
         args: [agentId],
       } as never) as Promise<string>
-    const uri = await read('tokenURI')
-    const file = fromAgentUri(uri)
-    const updated = toAgentUri({ ...file, services: file.services.map((s) => ({ ...s, endpoint: target.targetUrl })) })
-    if (updated !== uri && lower(await read('ownerOf')) === lower(account.address))
-      await sendTx(parameters.wallet, {
-        address: contracts.identityRegistry,
-        abi: identityRegistryAbi,
-        functionName: 'setAgentURI',
-        args: [agentId, updated],
-      })
+    const { agentURI: updated } = await pointRegistration(parameters.wallet, { contracts, agentId, url: target.targetUrl })
     journal.point('sent:agent-uri')
     // Option B: the identity NFT follows the key (the agent key owns it); the target then sets agentWallet itself.
     if (mode === 'rotate' && lower(await read('ownerOf')) === lower(account.address))

@@ -1,0 +1,187 @@
+/**
+ * Operator-free failover under chaos (issue 19; docs/failover.md): real CVM processes on the devnet, a real chain.
+ * Each scenario ends with exactly one canonical instance, no acknowledged write lost (k ≥ 1), no two instances
+ * acknowledging in one epoch, the treasury and the identity intact, and the registration file at the new canonical.
+ */
+import { agentTreasuryAbi, identityRegistryAbi } from '@regent-tee/contracts'
+import { fromAgentUri, readCanonical, readLease } from '@regent-tee/sdk/chain'
+import { budget } from '@regent-tee/testing/profile'
+import { type Hex, zeroAddress } from 'viem'
+import { beforeAll, describe, expect, test } from 'vitest'
+import { admin, call, deposit, useAgentDevnet } from './agent-process.js'
+import {
+  type Cluster,
+  canonicalMoved,
+  launchInstance,
+  lostWrites,
+  splitBrainWrites,
+  startCluster,
+  startWriter,
+} from './failover-fixture.js'
+
+const env = useAgentDevnet('failover')
+let app: { compose: Uint8Array; appId: Hex }
+beforeAll(() => {
+  app = { compose: env.compose, appId: env.appId }
+})
+
+const period = 4
+const contracts = () => env.devnet.file.contracts
+const health = async (url: string) => (await call(url, '/health').catch(() => ({ status: 0, body: {} }))).body as Record<string, unknown>
+
+/** Writes until `n` are acknowledged by the instance at `url` (waits on acknowledgements, not on time). */
+async function acknowledgedBy(writer: ReturnType<typeof startWriter>, url: string, n: number) {
+  const deadline = Date.now() + budget(90_000)
+  while (writer.acks.filter((a) => a.url === url).length < n) {
+    if (Date.now() > deadline)
+      throw new Error(`fewer than ${n} writes acknowledged by ${url}: ${JSON.stringify(writer.refusals.slice(-5))}`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
+
+/** The end state every scenario must reach. */
+async function assertOneCanonical(cluster: Cluster, acks: Parameters<typeof lostWrites>[1], treasury: bigint) {
+  const now = await readCanonical(cluster.client, { contracts: contracts(), agentId: cluster.agentId })
+  const lease = await readLease(cluster.client, { contracts: contracts(), agentId: cluster.agentId })
+  expect(lease.holder.toLowerCase()).toBe(now.instance.instanceId.toLowerCase())
+  const all = [cluster.canonical, ...cluster.standbys]
+  const serving = []
+  for (const i of all) if ((await health(i.appUrl)).failover === 'canonical') serving.push(i.appUrl)
+  expect(serving).toEqual([now.instance.host])
+  expect(await lostWrites(now.instance.host, acks)).toBe(0)
+  expect(splitBrainWrites(acks)).toBe(0)
+  const balance = await cluster.client.readContract({
+    address: contracts().treasury,
+    abi: agentTreasuryAbi,
+    functionName: 'balanceOf',
+    args: [cluster.agentId, zeroAddress],
+  })
+  expect(balance).toBe(treasury)
+  const uri = await cluster.client.readContract({
+    address: contracts().identityRegistry,
+    abi: identityRegistryAbi,
+    functionName: 'tokenURI',
+    args: [cluster.agentId],
+  })
+  expect(fromAgentUri(uri).services.map((s) => s.endpoint)).toEqual(fromAgentUri(uri).services.map(() => now.instance.host))
+  return now
+}
+
+describe('failover chaos (devnet CVMs, real chain)', () => {
+  test('SIGKILL the canonical: a standby claims after the lease, the client follows, nothing acknowledged is lost', async () => {
+    const cluster = await startCluster(env.devnet, app, { period, k: 1, standbys: [{}, { REGENT_FAILOVER_CLAIM_DELAY_MS: '1000' }] })
+    await deposit(env.devnet, cluster.agentId, 10n ** 17n)
+    const writer = startWriter(env.devnet, cluster.agentId, 'kill')
+    await acknowledgedBy(writer, cluster.canonical.appUrl, 20)
+    const killedAt = performance.now()
+    await env.devnet.host.kill(cluster.canonical.cvmId)
+    const moved = await canonicalMoved(cluster, env.devnet, cluster.canonical.appUrl)
+    await acknowledgedBy(writer, moved.instance.host, 20)
+    await writer.stop()
+    const first = writer.acks.find((a) => a.url === moved.instance.host) as { at: number }
+    process.stdout.write(
+      `failover after SIGKILL: ${Math.round(first.at - killedAt)} ms to the first write acknowledged by the new canonical\n`,
+    )
+    expect(moved.epoch).toBeGreaterThan(1n)
+    await assertOneCanonical(cluster, writer.acks, 10n ** 17n)
+  })
+
+  test('SIGSTOP the canonical, SIGCONT it after the claim: the zombie acknowledges nothing and refuses as a standby', async () => {
+    const cluster = await startCluster(env.devnet, app, { period, k: 1, standbys: [{}] })
+    const writer = startWriter(env.devnet, cluster.agentId, 'zombie')
+    await acknowledgedBy(writer, cluster.canonical.appUrl, 10)
+    process.kill(cluster.canonical.pid, 'SIGSTOP')
+    // A write sent to the zombie while it is stopped waits in its socket; it must not be acknowledged after it wakes.
+    const late = call(cluster.canonical.appUrl, '/remember', { user: 'writer', text: 'sent to a stopped canonical' })
+    const moved = await canonicalMoved(cluster, env.devnet, cluster.canonical.appUrl)
+    await acknowledgedBy(writer, moved.instance.host, 10)
+    process.kill(cluster.canonical.pid, 'SIGCONT')
+    const answer = await late
+    expect(answer.status).not.toBe(200)
+    expect(['failover.fenced', 'failover.standby']).toContain((answer.body.error as { code: string }).code)
+    const again = await call(cluster.canonical.appUrl, '/remember', { user: 'writer', text: 'after waking up' })
+    expect(again.status).not.toBe(200)
+    await writer.stop()
+    await assertOneCanonical(cluster, writer.acks, 0n)
+  })
+
+  test('cut the canonical from the chain (not from clients): it fences itself before a standby may claim', async () => {
+    const cluster = await startCluster(env.devnet, app, { period, k: 1, standbys: [{}] })
+    const writer = startWriter(env.devnet, cluster.agentId, 'cut')
+    await acknowledgedBy(writer, cluster.canonical.appUrl, 10)
+    env.devnet.host.setFaults(cluster.canonical.cvmId, { partitionChain: true })
+    const moved = await canonicalMoved(cluster, env.devnet, cluster.canonical.appUrl)
+    // Every write the cut-off canonical acknowledged was before the lease it last renewed could expire.
+    const lease = await readLease(cluster.client, { contracts: contracts(), agentId: cluster.agentId })
+    await acknowledgedBy(writer, moved.instance.host, 10)
+    const direct = await call(cluster.canonical.appUrl, '/remember', { user: 'writer', text: 'to the cut-off canonical' })
+    expect([direct.status, (direct.body.error as { code: string }).code]).toEqual([503, 'failover.fenced'])
+    await writer.stop()
+    expect(lease.epoch).toBe(moved.epoch)
+    await assertOneCanonical(cluster, writer.acks, 0n)
+    env.devnet.host.setFaults(cluster.canonical.cvmId, { partitionChain: false })
+  })
+
+  test('a standby dies right after winning its claim: the next one claims the lease it never renewed (k = 2)', async () => {
+    const cluster = await startCluster(env.devnet, app, {
+      period,
+      k: 2,
+      standbys: [{ REGENT_FAILPOINT: 'failover.claimed' }, { REGENT_FAILOVER_CLAIM_DELAY_MS: '1500' }],
+    })
+    const [dying, next] = cluster.standbys as [Cluster['standbys'][0], Cluster['standbys'][0]]
+    const writer = startWriter(env.devnet, cluster.agentId, 'claim-crash')
+    await acknowledgedBy(writer, cluster.canonical.appUrl, 15)
+    await env.devnet.host.kill(cluster.canonical.cvmId)
+    const first = await canonicalMoved(cluster, env.devnet, cluster.canonical.appUrl)
+    expect(first.instance.host).toBe(dying.appUrl)
+    const second = await canonicalMoved(cluster, env.devnet, dying.appUrl)
+    expect(second.instance.host).toBe(next.appUrl)
+    expect(second.epoch).toBe(first.epoch + 1n)
+    await acknowledgedBy(writer, next.appUrl, 10)
+    await writer.stop()
+    await assertOneCanonical({ ...cluster, standbys: [next] }, writer.acks, 0n)
+  })
+
+  test('two standbys claim at once: exactly one wins, the other follows it', async () => {
+    const cluster = await startCluster(env.devnet, app, { period, k: 1, standbys: [{}, {}] })
+    const writer = startWriter(env.devnet, cluster.agentId, 'race')
+    await acknowledgedBy(writer, cluster.canonical.appUrl, 15)
+    await env.devnet.host.kill(cluster.canonical.cvmId)
+    const moved = await canonicalMoved(cluster, env.devnet, cluster.canonical.appUrl)
+    await acknowledgedBy(writer, moved.instance.host, 15)
+    await writer.stop()
+    const loser = cluster.standbys.find((s) => s.appUrl !== moved.instance.host) as Cluster['standbys'][0]
+    const status = (await health(loser.appUrl)).failover as { role: string; following: { leaderUrl: string } | null }
+    expect(status.role).toBe('standby')
+    await assertOneCanonical(cluster, writer.acks, 0n)
+    // The loser follows the winner (it was attached again and holds every acknowledged write).
+    expect(status.following?.leaderUrl).toBe(moved.instance.host)
+  })
+
+  test("the canonical's host disappears during an uplift: a standby takes over, the half-done target stays a target", async () => {
+    const cluster = await startCluster(env.devnet, app, { period, k: 1, standbys: [{}] })
+    const target = await launchInstance(
+      env.devnet,
+      { ...app, env: { REGENT_COLLATERAL_URL: env.devnet.file.collateralUrl, REGENT_UPLIFT_ROLE: 'target' } },
+      (h) => h.role === 'uplift-target',
+    )
+    const writer = startWriter(env.devnet, cluster.agentId, 'uplift')
+    await acknowledgedBy(writer, cluster.canonical.appUrl, 10)
+    // Kill the source once the uplift is under way (its status says a step ran), before the handover.
+    const started = await admin(cluster.canonical.appUrl, 'uplift', { targetUrl: target.appUrl, key: 'import' })
+    expect(started.status).toBe(202)
+    await env.devnet.host.waitForLine(cluster.canonical.cvmId, (l) => l.startsWith('uplift {'))
+    await env.devnet.host.kill(cluster.canonical.cvmId)
+    const moved = await canonicalMoved(cluster, env.devnet, cluster.canonical.appUrl)
+    await acknowledgedBy(writer, moved.instance.host, 10)
+    await writer.stop()
+    if (moved.instance.host === target.appUrl) {
+      // The handover was mined before the host went: the target is the agent (and the lease moved with it).
+      expect((await health(target.appUrl)).role).toBe('agent')
+    } else {
+      expect(moved.instance.host).toBe(cluster.standbys[0]?.appUrl)
+      expect((await health(target.appUrl)).role).toBe('uplift-target')
+    }
+    await assertOneCanonical({ ...cluster, standbys: [...cluster.standbys, { ...target, role: 'standby' }] }, writer.acks, 0n)
+  })
+})
