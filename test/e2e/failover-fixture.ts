@@ -4,10 +4,12 @@
  * standbys configured through the operator-signed admin API, and a client that writes through the chain's canonical
  * instance and records every acknowledgement (who acknowledged it, at which epoch and seq).
  */
+
+import { randomBytes } from 'node:crypto'
 import type { CvmRecord, Devnet } from '@regent-tee/devnet'
 import { readCanonical } from '@regent-tee/sdk/chain'
 import { createCanonicalClient } from '@regent-tee/sdk/failover'
-import { createPublicClient, type Hex, http } from 'viem'
+import { createPublicClient, type Hex, http, keccak256 } from 'viem'
 import { admin, call, randomName } from './agent-process.js'
 import { devnetChain } from './uplift-fixture.js'
 
@@ -25,9 +27,15 @@ export type ClusterOptions = {
 
 export type Cluster = {
   readonly agentId: bigint
+  /** The cluster's own app: every instance of an app holds the same key, so clusters must not share one. */
+  readonly appId: Hex
   readonly canonical: Instance
   readonly standbys: Instance[]
   readonly client: ReturnType<typeof publicClient>
+  /** Every CVM's last log lines (for a failed test). */
+  logs(): Promise<string>
+  /** Stops every CVM of the cluster (SIGCONT first: a stopped process cannot exit). */
+  stop(): Promise<void>
 }
 
 export const publicClient = (devnet: Devnet) => createPublicClient({ chain: devnetChain(devnet), transport: http(devnet.file.rpcUrl) })
@@ -51,8 +59,10 @@ export async function launchInstance(
   }
 }
 
-/** The canonical agent CVM, its standbys attached, the lease set. */
-export async function startCluster(devnet: Devnet, app: { compose: Uint8Array; appId: Hex }, o: ClusterOptions): Promise<Cluster> {
+/** A new app for `compose` (its own key), the canonical agent CVM, its standbys attached, the lease set. */
+export async function startCluster(devnet: Devnet, compose: Uint8Array, o: ClusterOptions): Promise<Cluster> {
+  const { appId } = await devnet.approveApp({ compose, salt: keccak256(randomBytes(32)) })
+  const app = { compose, appId }
   const base = { REGENT_COLLATERAL_URL: devnet.file.collateralUrl }
   const canonical = await launchInstance(
     devnet,
@@ -71,11 +81,23 @@ export async function startCluster(devnet: Devnet, app: { compose: Uint8Array; a
     const added = await admin(canonical.appUrl, 'failover/standbys', { url: s.appUrl })
     if (added.status !== 200) throw new Error(`standby ${s.appUrl}: ${JSON.stringify(added.body)}`)
   }
+  const all = [canonical, ...standbys]
   return {
     agentId,
+    appId,
     canonical: { ...canonical, role: 'canonical' },
     standbys: standbys.map((s) => ({ ...s, role: 'standby' })),
     client: publicClient(devnet),
+    async logs() {
+      const parts = await Promise.all(all.map(async (c) => `--- ${c.appUrl}\n${await devnet.host.logs(c.cvmId, { tail: 60 })}`))
+      return parts.join('\n')
+    },
+    async stop() {
+      for (const c of all) {
+        if (devnet.host.get(c.cvmId).status === 'running') devnet.host.resume(c.cvmId)
+        if (devnet.host.get(c.cvmId).status === 'running') await devnet.host.kill(c.cvmId)
+      }
+    },
   }
 }
 

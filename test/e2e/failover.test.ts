@@ -7,7 +7,7 @@ import { agentTreasuryAbi, identityRegistryAbi } from '@regent-tee/contracts'
 import { fromAgentUri, readCanonical, readLease } from '@regent-tee/sdk/chain'
 import { budget } from '@regent-tee/testing/profile'
 import { type Hex, zeroAddress } from 'viem'
-import { beforeAll, describe, expect, test } from 'vitest'
+import { afterEach, describe, expect, onTestFailed, test } from 'vitest'
 import { admin, call, deposit, useAgentDevnet } from './agent-process.js'
 import {
   type Cluster,
@@ -20,10 +20,20 @@ import {
 } from './failover-fixture.js'
 
 const env = useAgentDevnet('failover')
-let app: { compose: Uint8Array; appId: Hex }
-beforeAll(() => {
-  app = { compose: env.compose, appId: env.appId }
+const running: Cluster[] = []
+afterEach(async () => {
+  for (const c of running.splice(0)) await c.stop()
 })
+
+/** A cluster of this test (its own app), stopped after it; its CVMs' logs are printed when the test fails. */
+async function newCluster(options: Parameters<typeof startCluster>[2]) {
+  const c = await startCluster(env.devnet, env.compose, options)
+  running.push(c)
+  onTestFailed(async () => {
+    process.stdout.write(`${await c.logs()}\n`)
+  })
+  return c
+}
 
 const period = 4
 const contracts = () => env.devnet.file.contracts
@@ -67,9 +77,9 @@ async function assertOneCanonical(cluster: Cluster, acks: Parameters<typeof lost
   return now
 }
 
-describe('failover chaos (devnet CVMs, real chain)', () => {
+describe('failover chaos (devnet CVMs, real chain)', { timeout: budget(240_000) }, () => {
   test('SIGKILL the canonical: a standby claims after the lease, the client follows, nothing acknowledged is lost', async () => {
-    const cluster = await startCluster(env.devnet, app, { period, k: 1, standbys: [{}, { REGENT_FAILOVER_CLAIM_DELAY_MS: '1000' }] })
+    const cluster = await newCluster({ period, k: 1, standbys: [{}, { REGENT_FAILOVER_CLAIM_DELAY_MS: '1000' }] })
     await deposit(env.devnet, cluster.agentId, 10n ** 17n)
     const writer = startWriter(env.devnet, cluster.agentId, 'kill')
     await acknowledgedBy(writer, cluster.canonical.appUrl, 20)
@@ -87,15 +97,15 @@ describe('failover chaos (devnet CVMs, real chain)', () => {
   })
 
   test('SIGSTOP the canonical, SIGCONT it after the claim: the zombie acknowledges nothing and refuses as a standby', async () => {
-    const cluster = await startCluster(env.devnet, app, { period, k: 1, standbys: [{}] })
+    const cluster = await newCluster({ period, k: 1, standbys: [{}] })
     const writer = startWriter(env.devnet, cluster.agentId, 'zombie')
     await acknowledgedBy(writer, cluster.canonical.appUrl, 10)
-    process.kill(cluster.canonical.pid, 'SIGSTOP')
+    env.devnet.host.pause(cluster.canonical.cvmId)
     // A write sent to the zombie while it is stopped waits in its socket; it must not be acknowledged after it wakes.
     const late = call(cluster.canonical.appUrl, '/remember', { user: 'writer', text: 'sent to a stopped canonical' })
     const moved = await canonicalMoved(cluster, env.devnet, cluster.canonical.appUrl)
     await acknowledgedBy(writer, moved.instance.host, 10)
-    process.kill(cluster.canonical.pid, 'SIGCONT')
+    env.devnet.host.resume(cluster.canonical.cvmId)
     const answer = await late
     expect(answer.status).not.toBe(200)
     expect(['failover.fenced', 'failover.standby']).toContain((answer.body.error as { code: string }).code)
@@ -106,7 +116,7 @@ describe('failover chaos (devnet CVMs, real chain)', () => {
   })
 
   test('cut the canonical from the chain (not from clients): it fences itself before a standby may claim', async () => {
-    const cluster = await startCluster(env.devnet, app, { period, k: 1, standbys: [{}] })
+    const cluster = await newCluster({ period, k: 1, standbys: [{}] })
     const writer = startWriter(env.devnet, cluster.agentId, 'cut')
     await acknowledgedBy(writer, cluster.canonical.appUrl, 10)
     env.devnet.host.setFaults(cluster.canonical.cvmId, { partitionChain: true })
@@ -123,7 +133,7 @@ describe('failover chaos (devnet CVMs, real chain)', () => {
   })
 
   test('a standby dies right after winning its claim: the next one claims the lease it never renewed (k = 2)', async () => {
-    const cluster = await startCluster(env.devnet, app, {
+    const cluster = await newCluster({
       period,
       k: 2,
       standbys: [{ REGENT_FAILPOINT: 'failover.claimed' }, { REGENT_FAILOVER_CLAIM_DELAY_MS: '1500' }],
@@ -143,7 +153,7 @@ describe('failover chaos (devnet CVMs, real chain)', () => {
   })
 
   test('two standbys claim at once: exactly one wins, the other follows it', async () => {
-    const cluster = await startCluster(env.devnet, app, { period, k: 1, standbys: [{}, {}] })
+    const cluster = await newCluster({ period, k: 1, standbys: [{}, {}] })
     const writer = startWriter(env.devnet, cluster.agentId, 'race')
     await acknowledgedBy(writer, cluster.canonical.appUrl, 15)
     await env.devnet.host.kill(cluster.canonical.cvmId)
@@ -159,12 +169,19 @@ describe('failover chaos (devnet CVMs, real chain)', () => {
   })
 
   test("the canonical's host disappears during an uplift: a standby takes over, the half-done target stays a target", async () => {
-    const cluster = await startCluster(env.devnet, app, { period, k: 1, standbys: [{}] })
+    const cluster = await newCluster({ period, k: 1, standbys: [{}] })
     const target = await launchInstance(
       env.devnet,
-      { ...app, env: { REGENT_COLLATERAL_URL: env.devnet.file.collateralUrl, REGENT_UPLIFT_ROLE: 'target' } },
+      {
+        compose: env.compose,
+        appId: cluster.appId,
+        env: { REGENT_COLLATERAL_URL: env.devnet.file.collateralUrl, REGENT_UPLIFT_ROLE: 'target' },
+      },
       (h) => h.role === 'uplift-target',
     )
+    onTestFailed(async () => {
+      process.stdout.write(`--- target\n${await env.devnet.host.logs(target.cvmId, { tail: 60 })}\n`)
+    })
     const writer = startWriter(env.devnet, cluster.agentId, 'uplift')
     await acknowledgedBy(writer, cluster.canonical.appUrl, 10)
     // Kill the source once the uplift is under way (its status says a step ran), before the handover.

@@ -62,6 +62,9 @@ export function createAgentServer(parameters: AgentServerParameters): Server {
 async function handle(p: AgentServerParameters, limiter: RateLimiter, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://agent')
   if (await p.failover.handle(req, res)) return
+  // A standby (or one taking the agent over) that holds no agent yet refuses the agent's routes and names the
+  // canonical, where an uplift target would answer 404.
+  if (p.uplift.agent() === undefined && !/^\/(health$|uplift\/|admin\/)/.test(url.pathname)) p.failover.gate()
   if (await p.uplift.handle(req, res)) return
   if (req.method === 'GET' && url.pathname === '/health') return sendJson(res, 200, await health(p))
   // Only the canonical instance, inside its lease window, serves the agent (a standby or a fenced one refuses).

@@ -25,6 +25,10 @@ export type Guarded = {
   stop(): Promise<number | null>
   /** Kills the program at once (SIGKILL, no chance to clean up: a crash) and resolves when it is gone. */
   kill(): Promise<number | null>
+  /** Freezes the program (SIGSTOP to it, not to the guard): it keeps its sockets and memory but runs no code. */
+  pause(): void
+  /** Thaws a frozen program (SIGCONT). */
+  resume(): void
 }
 
 const guard = [
@@ -32,6 +36,8 @@ const guard = [
   '"$0" "$@" </dev/null & a=$!',
   'trap "kill -TERM $a 2>/dev/null" TERM INT',
   'trap "kill -KILL $a 2>/dev/null" USR1',
+  'trap "kill -STOP $a 2>/dev/null" USR2',
+  'trap "kill -CONT $a 2>/dev/null" HUP',
   '( read -r _ <&3; kill -TERM $a 2>/dev/null; i=0; while [ $i -lt "$REGENT_GUARD_GRACE" ] && kill -0 $a 2>/dev/null; do sleep 1; i=$((i+1)); done; kill -KILL $a 2>/dev/null ) &',
   'w=$!',
   'wait $a; code=$?',
@@ -68,6 +74,12 @@ export function spawnGuarded(command: string, args: readonly string[], options: 
     async kill() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGUSR1') // the guard SIGKILLs the program
       return exited
+    },
+    pause() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGUSR2') // the guard SIGSTOPs the program
+    },
+    resume() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGHUP') // the guard SIGCONTs the program
     },
   }
 }

@@ -163,6 +163,12 @@ export type Host = {
   /** Kills the CVM's process abruptly (SIGKILL), as a crashing host would. */
   kill(cvmId: string): Promise<CvmRecord>
   /**
+   * Freezes the CVM's program (SIGSTOP), as a host that pauses the VM: its sockets stay open, it runs no code and its
+   * clocks keep going. `resume` thaws it (SIGCONT). The record stays `running`.
+   */
+  pause(cvmId: string): CvmRecord
+  resume(cvmId: string): CvmRecord
+  /**
    * Reboots a CVM whose program has exited (stopped, killed or crashed): a fresh measured boot from the
    * launch parameters (same cvm id, app id, instance id, compose hash, registers and keys), the same
    * data directory, port, app URL and guest-agent socket, a new process. Faults are kept as they were.
@@ -466,6 +472,18 @@ export function createHost(options: CreateHostOptions): Host {
       if (e.record.status === 'running') e.record.status = 'exited'
       await e.process.kill() // SIGKILL to the agent: no chance to clean up, as when a host crashes
       await e.agent.close()
+      return e.record
+    },
+
+    pause(cvmId) {
+      const e = entryOf(cvmId)
+      e.process.pause()
+      return e.record
+    },
+
+    resume(cvmId) {
+      const e = entryOf(cvmId)
+      e.process.resume()
       return e.record
     },
 

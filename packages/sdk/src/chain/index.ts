@@ -28,6 +28,7 @@ export {
   type SetLeaseReturnType,
   setLease,
 } from './lease.js'
+export { type PointRegistrationParameters, type PointRegistrationReturnType, pointRegistration } from './pointRegistration.js'
 export {
   type ReadCanonicalParameters,
   type ReadCanonicalReturnType,
@@ -64,6 +65,7 @@ export {
   type SendOptions,
   type Sent,
   sendDefaults,
+  TransactionReplacedError,
   TransactionRevertedError,
   type WriteClient,
 } from './transact.js'

@@ -196,7 +196,9 @@ export async function claimCanonical(
   const { contracts, agentId, epoch, instance } = parameters
   const { sent, receipt } = await leaseCall(
     wallet,
-    { contracts, agentId, functionName: 'claim', args: [agentId, epoch, instance] },
+    // On the pending block: its timestamp is now, where the latest block's may be older than the expiry (a chain that
+    // mines only when there are transactions, like a devnet's, has no newer block once the holder stopped renewing).
+    { contracts, agentId, functionName: 'claim', args: [agentId, epoch, instance], blockTag: 'pending' },
     options,
   )
   // `Claimed` does not carry the expiry: the lease as the claim's block left it does.
@@ -209,6 +211,7 @@ type LeaseCall = {
   readonly agentId: bigint
   readonly functionName: 'setLease' | 'renewLease' | 'claim'
   readonly args: readonly unknown[]
+  readonly blockTag?: 'latest' | 'pending'
 }
 
 /**
@@ -216,7 +219,13 @@ type LeaseCall = {
  * simulation and the block) is simulated again on the chain as it is now, so that it too comes back as the reason.
  */
 async function leaseCall(wallet: WriteClient, call: LeaseCall, options: SendOptions | undefined) {
-  const request = { address: call.contracts.succession, abi: regentSuccessionAbi, functionName: call.functionName, args: call.args }
+  const request = {
+    address: call.contracts.succession,
+    abi: regentSuccessionAbi,
+    functionName: call.functionName,
+    args: call.args,
+    ...(call.blockTag ? { blockTag: call.blockTag } : {}),
+  }
   try {
     return await transact(wallet, request, options)
   } catch (error) {

@@ -81,7 +81,14 @@ export async function send(
 /** {@link send}, also handing back the receipt (its logs) for the callers that read what the call emitted. */
 export async function transact(
   client: WriteClient,
-  call: { readonly address: Address; readonly abi: Abi; readonly functionName: string; readonly args: readonly unknown[] },
+  call: {
+    readonly address: Address
+    readonly abi: Abi
+    readonly functionName: string
+    readonly args: readonly unknown[]
+    /** The block the simulation runs on (`pending`: the next block, whose timestamp is now, for a time-bound call). */
+    readonly blockTag?: 'latest' | 'pending'
+  },
   options: SendOptions = {},
 ): Promise<{ readonly sent: Sent; readonly receipt: TransactionReceipt }> {
   const defaults = sendDefaults()
@@ -95,6 +102,7 @@ export async function transact(
       args: call.args,
       account: client.account,
       chain: client.chain,
+      ...(call.blockTag ? { blockTag: call.blockTag } : {}),
     } as never))
   } catch (error) {
     throw ContractRevertedError.from(call.functionName, error)
@@ -110,8 +118,24 @@ export async function transact(
     confirmations: options.confirmations ?? defaults.confirmations,
     timeout: options.timeoutMs ?? defaults.timeoutMs,
   })
+  // Instances of one app share its key, hence its nonces: another instance's transaction can take this one's nonce,
+  // and viem then hands back that transaction's receipt. It is not ours: this call did not happen.
+  if (receipt.transactionHash.toLowerCase() !== transactionHash.toLowerCase())
+    throw new TransactionReplacedError({ functionName: call.functionName, transactionHash, replacedBy: receipt.transactionHash })
   if (receipt.status !== 'success') throw new TransactionRevertedError({ functionName: call.functionName, transactionHash })
   return { sent: { transactionHash, gasUsed: receipt.gasUsed, blockNumber: receipt.blockNumber }, receipt }
+}
+
+/** The transaction's nonce was taken by another transaction (another instance with the same key): it never ran. */
+export class TransactionReplacedError extends BaseError {
+  override name = 'Chain.TransactionReplacedError'
+  readonly transactionHash: Hex
+  readonly replacedBy: Hex
+  constructor({ functionName, transactionHash, replacedBy }: { functionName: string; transactionHash: Hex; replacedBy: Hex }) {
+    super(`${functionName} (tx ${transactionHash}) never ran: transaction ${replacedBy} took its nonce.`, { docsPath: 'docs/failover.md' })
+    this.transactionHash = transactionHash
+    this.replacedBy = replacedBy
+  }
 }
 
 /** A contract call reverted in simulation; nothing was sent. `errorName` is the Solidity custom error (or `Error` for a revert string). */

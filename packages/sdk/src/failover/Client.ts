@@ -16,6 +16,8 @@ export type CreateCanonicalClientParameters = {
   readonly followMs?: number
   /** Wait between two reads of the chain while the agent has no serving instance, in ms. @default 250 */
   readonly pollMs?: number
+  /** Longest wait for one instance's answer (a stopped instance never answers), in ms. @default 10000 */
+  readonly requestTimeoutMs?: number
 }
 
 export type CanonicalClient = {
@@ -49,7 +51,9 @@ export function createCanonicalClient(parameters: CreateCanonicalClientParameter
       let lastError: unknown
       for (;;) {
         try {
-          const response = await fetch(`${url}${path}`, init)
+          const timeout = AbortSignal.timeout(p.requestTimeoutMs ?? 10_000)
+          const signal = init?.signal ? AbortSignal.any([init.signal, timeout]) : timeout
+          const response = await fetch(`${url}${path}`, { ...init, signal })
           if (response.status !== 409 && response.status !== 503) return { response, url }
           const code = (
             (await response

@@ -230,10 +230,12 @@ export async function mountFailover(parameters: MountFailoverParameters): Promis
         epoch: now.epoch,
         instance: { signer: p.account.address, ...me, host: p.publicUrl },
       })
-      claims.won++
       p.failpoint?.('failover.claimed')
       agentId = id
       lease = await readLease(client, { contracts, agentId: id })
+      // The chain, not the receipt, says who won (a receipt can be another instance's that took the nonce).
+      if (lease.epoch !== won.epoch || !same(lease.holder, me.instanceId)) return
+      claims.won++
       log(`failover: claimed agent ${id} at epoch ${won.epoch}`)
       await lead(won.epoch, sentAt, f.peers)
     } catch (error) {
