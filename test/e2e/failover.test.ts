@@ -6,7 +6,7 @@
 import { agentTreasuryAbi, identityRegistryAbi } from '@regent-tee/contracts'
 import { fromAgentUri, readCanonical, readLease } from '@regent-tee/sdk/chain'
 import { budget } from '@regent-tee/testing/profile'
-import { type Hex, zeroAddress } from 'viem'
+import { zeroAddress } from 'viem'
 import { afterEach, describe, expect, onTestFailed, test } from 'vitest'
 import { admin, call, deposit, useAgentDevnet } from './agent-process.js'
 import {
