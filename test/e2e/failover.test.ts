@@ -94,6 +94,18 @@ describe('failover chaos (devnet CVMs, real chain)', { timeout: budget(240_000) 
     )
     expect(moved.epoch).toBeGreaterThan(1n)
     await assertOneCanonical(cluster, writer.acks, 10n ** 17n)
+
+    // The old canonical comes back (a reboot on its disk): the chain names another instance, so it touches nothing
+    // and refuses the agent's routes, naming the canonical; it never serves its stale state as the agent.
+    await env.devnet.host.restart(cluster.canonical.cvmId)
+    await env.devnet.host.waitForLine(cluster.canonical.cvmId, (l) => l.startsWith('ready '))
+    const back = await call(cluster.canonical.appUrl, '/remember', { user: 'writer', text: 'to the old canonical' })
+    expect([back.status, back.body.error]).toEqual([
+      409,
+      expect.objectContaining({ code: 'failover.standby', canonical: moved.instance.host }),
+    ])
+    expect((await call(cluster.canonical.appUrl, '/topics?user=writer')).status).toBe(409)
+    await assertOneCanonical(cluster, [], 10n ** 17n)
   })
 
   test('SIGSTOP the canonical, SIGCONT it after the claim: the zombie acknowledges nothing and refuses as a standby', async () => {

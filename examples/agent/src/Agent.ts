@@ -7,7 +7,7 @@
  */
 import { HttpError } from '@regent-tee/core'
 import { attestationToJson, createIdentityBundle, type SealedState, signAndAttest } from '@regent-tee/sdk'
-import { commitState, enroll, readCanonical, registerAgent } from '@regent-tee/sdk/chain'
+import { commitState, enroll, findAgent, readCanonical, registerAgent } from '@regent-tee/sdk/chain'
 import type { Hex, LocalAccount } from 'viem'
 import { type ChainClients, type ChainSettings, connect, fundIfEmpty } from './chain.js'
 import type { Config } from './config.js'
@@ -123,6 +123,17 @@ export async function register(
   log(`wallet ${account.address} (${runtime.kind}; app ${runtime.appId})`)
   if (await fundIfEmpty(config.faucetUrl, clients.publicClient, account.address)) log('funded by the devnet faucet')
   const wallet = clients.walletFor(account)
+  // Another instance of the app (same key) may be the agent's canonical one (after a failover, this is the old
+  // canonical back): then this one touches nothing — not the registration file, not the enrollment.
+  const existing = await findAgent(clients.publicClient, { contracts: chain.contracts, owner: account.address, name: config.name })
+  if (existing !== undefined) {
+    const named = await readCanonical(clients.publicClient, { contracts: chain.contracts, agentId: existing.agentId })
+    const here = (await runtime.enrollment()).instanceId.toLowerCase()
+    if (named.epoch !== 0n && named.instance.instanceId.toLowerCase() !== here) {
+      log(`ERC-8004 agent ${existing.agentId} is canonical at ${named.instance.host}, not here`)
+      return existing.agentId
+    }
+  }
   const { agentId, agentRegistry } = await registerAgent(wallet, {
     contracts: chain.contracts,
     registration: {

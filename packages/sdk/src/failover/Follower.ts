@@ -143,11 +143,16 @@ export function createFollower(parameters: FollowerParameters): Follower {
 
   /** Opens a frame of the current session; refuses stale sessions, forgeries and replays. */
   async function frameOf(req: IncomingMessage): Promise<{ s: Session; frame: Wire.Frame }> {
+    // The session first: a caller without one is refused before its body is read (nothing is buffered for it).
     const id = req.headers['x-regent-session']
+    const known = () => session !== undefined && typeof id === 'string' && id.toLowerCase() === session.id
+    if (!known()) {
+      req.resume()
+      throw new HttpError(410, 'failover.session', 'No such session here (superseded by a newer canonical, or never opened).')
+    }
     const body = await readBody(req, { limit: syncLimit })
     const s = session
-    if (s === undefined || typeof id !== 'string' || id.toLowerCase() !== s.id)
-      throw new HttpError(410, 'failover.session', 'No such session here (superseded by a newer canonical, or never opened).')
+    if (s === undefined || !known()) throw new HttpError(410, 'failover.session', 'The session was superseded while its frame arrived.')
     const frame = Wire.openFrame(s.key, s.id, body)
     if (frame === undefined)
       throw new HttpError(400, 'failover.bad_frame', 'The frame is not authentic under this session or does not parse.')

@@ -203,6 +203,14 @@ export async function mountFailover(parameters: MountFailoverParameters): Promis
     replicator = undefined
     role = 'standby'
     log('failover: this instance is no longer canonical; it refuses the agent routes')
+    // Where the agent is now (what a refusal names); the standby's watch keeps it fresh from here on.
+    if (agentId !== undefined)
+      void readLease(client, { contracts, agentId }).then(
+        (now) => {
+          lease = now
+        },
+        () => undefined,
+      )
   }
 
   /** A standby's watch: claim once the lease it follows has expired. */
