@@ -12,6 +12,7 @@ const entryPoints: Record<string, () => Promise<Record<string, unknown>>> = {
   '@regent-tee/devnet': () => import('@regent-tee/devnet'),
   '@regent-tee/sdk': () => import('@regent-tee/sdk'),
   '@regent-tee/sdk/chain': () => import('@regent-tee/sdk/chain'),
+  '@regent-tee/sdk/failover': () => import('@regent-tee/sdk/failover'),
   '@regent-tee/sdk/uplift': () => import('@regent-tee/sdk/uplift'),
   '@regent-tee/cli': () => import('@regent-tee/cli'),
 }

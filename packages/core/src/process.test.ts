@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { describe, expect, test } from 'vitest'
 import { spawnGuarded } from './process.js'
 
@@ -41,6 +42,21 @@ describe('spawnGuarded', () => {
     const pid = Number(out)
     expect(pid).toBeGreaterThan(0)
     await until(() => !alive(pid))
+    expect(alive(pid)).toBe(false)
+  })
+
+  test('behavior: pause() freezes the program itself (state T), resume() thaws it; the guard keeps running', async () => {
+    const p = spawnGuarded(process.execPath, ['-e', 'process.stdout.write(String(process.pid)); setInterval(() => {}, 1000)'])
+    const pid = Number(await new Promise<string>((resolve) => p.child.stdout.once('data', (d: Buffer) => resolve(d.toString()))))
+    // /proc/<pid>/stat: "pid (comm) state …"; T = stopped by a signal.
+    const state = () => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0]
+    const guardState = () => readFileSync(`/proc/${p.pid}/stat`, 'utf8').split(') ')[1]?.[0]
+    p.pause()
+    await until(() => state() === 'T')
+    expect(guardState()).not.toBe('T')
+    p.resume()
+    await until(() => state() !== 'T')
+    await p.stop()
     expect(alive(pid)).toBe(false)
   })
 
