@@ -3,7 +3,9 @@
  * Each scenario ends with exactly one canonical instance, no acknowledged write lost (k ≥ 1), no two instances
  * acknowledging in one epoch, the treasury and the identity intact, and the registration file at the new canonical.
  */
+import { Collateral } from '@regent-tee/attest'
 import { agentTreasuryAbi, identityRegistryAbi } from '@regent-tee/contracts'
+import { verifyInstance } from '@regent-tee/sdk'
 import { fromAgentUri, readCanonical, readLease } from '@regent-tee/sdk/chain'
 import { budget } from '@regent-tee/testing/profile'
 import { zeroAddress } from 'viem'
@@ -106,6 +108,19 @@ describe('failover chaos (devnet CVMs, real chain)', { timeout: budget(240_000) 
     ])
     expect((await call(cluster.canonical.appUrl, '/topics?user=writer')).status).toBe(409)
     await assertOneCanonical(cluster, [], 10n ** 17n)
+
+    // An outside verifier given only the agent id asks the instance the chain names, and accepts it as the agent.
+    const verdict = await verifyInstance({
+      agentId: cluster.agentId,
+      client: cluster.client,
+      contracts: contracts(),
+      collateral: Collateral.parse(env.devnet.host.collateral),
+      trustedRoots: [env.devnet.host.trustedRoot],
+      now: new Date(),
+    })
+    expect(verdict.facts.id).toBe(moved.instance.host)
+    expect(verdict.evaluation.isAgent).toBe(true)
+    expect(verdict.bundle?.epoch).toBe(moved.epoch.toString())
   })
 
   test('SIGSTOP the canonical, SIGCONT it after the claim: the zombie acknowledges nothing and refuses as a standby', async () => {

@@ -22,7 +22,10 @@ import { verifyOsImage } from './OsImage.js'
 import type { Reason } from './signAndAttest.js'
 
 export type VerifyInstanceParameters = {
-  /** The agent's public base URL (the verifier GETs `<url>/identity?nonce=…`). */
+  /**
+   * The agent's public base URL (the verifier GETs `<url>/identity?nonce=…`). Omitted with `agentId` given: the
+   * canonical instance's host as RegentSuccession names it now (after an uplift or a failover, the new one).
+   */
   readonly url?: string
   /** Instead of (or with) `url`: how to fetch the bundle for a nonce (tests, other transports). Default: HTTP GET on `url`. */
   readonly fetch?: (nonce: Hex) => Promise<unknown>
@@ -95,13 +98,19 @@ const keyBroken = new Set([
  */
 export async function verifyInstance(parameters: VerifyInstanceParameters): Promise<VerifyInstanceReturnType> {
   const nonce = parameters.nonce ?? toHex(randomBytes(verifierNonceLength))
-  const id = parameters.id ?? parameters.url ?? 'instance'
+  // Without a URL, the instance to ask is the one the chain names canonical (docs/failover.md "Clients follow").
+  const url =
+    parameters.url ??
+    (parameters.fetch === undefined && parameters.agentId !== undefined
+      ? (await readCanonical(parameters.client, { contracts: parameters.contracts, agentId: parameters.agentId })).instance.host
+      : undefined)
+  const id = parameters.id ?? url ?? 'instance'
   const reasons: Reason[] = []
   const add = (code: string, message: string) => reasons.push({ code, message })
 
   let bundle: IdentityBundle | undefined
   try {
-    const answer = await (parameters.fetch ?? fetchOver(parameters.url))(nonce)
+    const answer = await (parameters.fetch ?? fetchOver(url))(nonce)
     if (typeof answer !== 'object' || answer === null) throw new Error('the answer is not a JSON object')
     bundle = answer as IdentityBundle
   } catch (error) {
