@@ -37,7 +37,8 @@ async function newCluster(options: Parameters<typeof startCluster>[2]) {
   return c
 }
 
-const period = 4
+// The lease period grows with REGENT_TEST_TIME_SCALE: a loaded machine must not miss renewals it would make on time.
+const period = Math.max(4, Math.round(budget(4000) / 1000))
 const contracts = () => env.devnet.file.contracts
 const health = async (url: string) => (await call(url, '/health').catch(() => ({ status: 0, body: {} }))).body as Record<string, unknown>
 
@@ -163,7 +164,7 @@ describe('failover chaos (devnet CVMs, real chain)', { timeout: budget(240_000) 
     const cluster = await newCluster({
       period,
       k: 2,
-      standbys: [{ REGENT_FAILPOINT: 'failover.claimed' }, { REGENT_FAILOVER_CLAIM_DELAY_MS: '1500' }],
+      standbys: [{ REGENT_FAILPOINT: 'failover.claimed' }, { REGENT_FAILOVER_CLAIM_DELAY_MS: String(budget(3000)) }],
     })
     const [dying, next] = cluster.standbys as [Cluster['standbys'][0], Cluster['standbys'][0]]
     const writer = startWriter(env.devnet, cluster.agentId, 'claim-crash')
