@@ -118,14 +118,23 @@ export function startWriter(devnet: Devnet, agentId: bigint, label: string) {
   const acks: Ack[] = []
   const refusals: { url: string; status: number; code: string }[] = []
   let running = true
+  const abort = new AbortController()
   const done = (async () => {
     for (let i = 0; running; i++) {
       const key = `${label}-${i}`
-      const { response, url } = await follow.request('/remember', {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'idempotency-key': key },
-        body: JSON.stringify({ user: 'writer', text: `note ${key}` }),
-      })
+      const sent = await follow
+        .request('/remember', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'idempotency-key': key },
+          body: JSON.stringify({ user: 'writer', text: `note ${key}` }),
+          signal: abort.signal,
+        })
+        .catch((error: Error) => {
+          refusals.push({ url: '', status: 0, code: error.message })
+          return undefined
+        })
+      if (sent === undefined) continue
+      const { response, url } = sent
       const body = (await response.json()) as { epoch?: string; seq?: number; error?: { code: string } }
       if (response.status === 200) acks.push({ key, url, epoch: body.epoch as string, seq: body.seq as number, at: performance.now() })
       else refusals.push({ url, status: response.status, code: body.error?.code ?? '' })
@@ -136,6 +145,12 @@ export function startWriter(devnet: Devnet, agentId: bigint, label: string) {
     refusals,
     async stop() {
       running = false
+      await done
+    },
+    /** Stops at once, abandoning the write in flight (a failed test's clean-up). */
+    async abandon() {
+      running = false
+      abort.abort()
       await done
     },
   }

@@ -128,7 +128,7 @@ export async function register(
   const existing = await findAgent(clients.publicClient, { contracts: chain.contracts, owner: account.address, name: config.name })
   if (existing !== undefined) {
     const named = await readCanonical(clients.publicClient, { contracts: chain.contracts, agentId: existing.agentId })
-    const here = (await runtime.enrollment()).instanceId.toLowerCase()
+    const here = runtime.instanceId.toLowerCase()
     if (named.epoch !== 0n && named.instance.instanceId.toLowerCase() !== here) {
       log(`ERC-8004 agent ${existing.agentId} is canonical at ${named.instance.host}, not here`)
       return existing.agentId

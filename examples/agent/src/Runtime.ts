@@ -42,6 +42,8 @@ export type Runtime = {
   readonly sealingKey: PrivateKey
   /** The RegentAppAuth app this instance belongs to. */
   readonly appId: Hex
+  /** This instance's id (dstack's, from Info; in the wild derived from its address): what a failover lease names. */
+  readonly instanceId: Hex
   /** What RegentSuccession records for this instance when it enrolls (a CVM takes its boot quote here, once). */
   enrollment(): Promise<{ readonly composeHash: Hex; readonly instanceId: Hex; readonly quoteHash: Hex }>
 }
@@ -69,6 +71,7 @@ async function openCvm(): Promise<Runtime> {
     privateKey: async () => new PrivateKey(wallet.privateKey.use((b) => new Uint8Array(b))),
     sealingKey: await deriveSealingKey(tee),
     appId: hex(app.appId),
+    instanceId: hex(app.instanceId),
     async enrollment() {
       quoteHash ??= quoteId((await getQuote(tee, { reportData: new Uint8Array(64) })).quote)
       return { composeHash: hex(app.composeHash), instanceId: hex(app.instanceId), quoteHash }
@@ -90,6 +93,7 @@ async function openWild(config: Config): Promise<Runtime> {
   const composeHash = `0x${createHash('sha256')
     .update(await readFile(wildCompose))
     .digest('hex')}` as Hex
+  const instanceId = getAddress(`0x${keccak256(toBytes(`wild:${account.address}`)).slice(26)}`)
   return {
     kind: 'wild',
     tee: undefined,
@@ -98,9 +102,10 @@ async function openWild(config: Config): Promise<Runtime> {
     privateKey: () => readKeystore(path, password),
     sealingKey,
     appId: config.appId as Hex,
+    instanceId,
     enrollment: async () => ({
       composeHash,
-      instanceId: getAddress(`0x${keccak256(toBytes(`wild:${account.address}`)).slice(26)}`),
+      instanceId,
       quoteHash: keccak256(toBytes(`no quote: ${account.address} runs in the wild`)),
     }),
   }

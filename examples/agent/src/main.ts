@@ -56,7 +56,7 @@ try {
     // Only the instance the chain names commits: another instance of the app (a standby booted as the agent, an old
     // canonical back after a failover) holds the same key, and its state is not the agent's.
     const named = await readCanonical(clients.publicClient, { contracts: chain.contracts, agentId })
-    const here = (await runtime.enrollment()).instanceId.toLowerCase() === named.instance.instanceId.toLowerCase()
+    const here = runtime.instanceId.toLowerCase() === named.instance.instanceId.toLowerCase()
     if (journaled !== undefined) log(`agent ${agentId} resumes its uplift journal`)
     else if (!here) log(`agent ${agentId} is canonical at ${named.instance.host}, not here`)
     else {
@@ -115,6 +115,8 @@ try {
     publicUrl: config.publicUrl,
     tee: runtime.tee,
     account: runtime.account,
+    instanceId: runtime.instanceId,
+    // Taken when this standby claims (a CVM's boot quote, once): never at boot, where a target's first quote is its hello's.
     instance: () => runtime.enrollment(),
     chain: { contracts: chain.contracts, client: clients.publicClient, walletFor: clients.walletFor },
     trust,

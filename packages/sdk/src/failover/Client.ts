@@ -64,6 +64,7 @@ export function createCanonicalClient(parameters: CreateCanonicalClientParameter
           if (code === undefined || !notHere.has(code)) return { response, url }
           lastError = new Error(`${url} answered ${response.status} ${code}`)
         } catch (error) {
+          if (init?.signal?.aborted) throw error // the caller gave up: follow no further
           lastError = error
         }
         if (Date.now() > deadline) throw lastError

@@ -53,7 +53,9 @@ export type MountFailoverParameters = {
   readonly tee: BaseTeeClient | undefined
   /** The agent key: the app's KMS wallet, the same in every instance of the app. */
   readonly account: LocalAccount
-  /** This instance as RegentSuccession records it. */
+  /** This instance's id (from its attestation's Info): what the lease names. */
+  readonly instanceId: Address
+  /** This instance as RegentSuccession records it (asked only when it claims). */
   instance(): Promise<{ readonly composeHash: Hex; readonly instanceId: Address; readonly quoteHash: Hex }>
   readonly chain: { readonly contracts: RegentContracts; readonly client: Client; walletFor(account: LocalAccount): WriteClient }
   /** How standbys are verified: the roots accepted besides Intel's, and the collateral. */
@@ -107,7 +109,7 @@ export async function mountFailover(parameters: MountFailoverParameters): Promis
   const log = p.log ?? ((line: string) => process.stdout.write(`${line}\n`))
   const { contracts, client } = p.chain
   const wallet = p.chain.walletFor(p.account)
-  const me = await p.instance()
+  const me = { instanceId: p.instanceId }
   const buffer = createRecordBuffer({ base: p.state.head() })
   const path = join(p.dataDir, configFile)
   let config: Config = existsSync(path)
@@ -236,7 +238,7 @@ export async function mountFailover(parameters: MountFailoverParameters): Promis
         contracts,
         agentId: id,
         epoch: now.epoch,
-        instance: { signer: p.account.address, ...me, host: p.publicUrl },
+        instance: { signer: p.account.address, ...(await p.instance()), host: p.publicUrl },
       })
       p.failpoint?.('failover.claimed')
       agentId = id
