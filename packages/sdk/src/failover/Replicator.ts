@@ -4,6 +4,10 @@
  * per standby (records queue up and go in the next frame), and counts MAC'd acknowledgements. A write is acknowledged
  * to its client once `required()` standbys hold it durably: `min(k, standbys configured)`; with `k = 0` nothing is
  * awaited and the loss window is what the standbys have not acknowledged yet (`status().lagRecords`).
+ *
+ * A standby is `refused` when it refuses the hello (its code is the reason), when its answer is not an answer
+ * (`standby.bad_answer`) or when `verify` refuses it (its reasons); `unreachable` (`standby.unreachable`) when no answer
+ * came. An acknowledgement counts only when its MAC is the session's for that frame and head.
  */
 import { Envelope } from '@regent-tee/core'
 import type { Address, Hex, LocalAccount } from 'viem'
@@ -132,7 +136,18 @@ export function createReplicator(parameters: ReplicatorParameters): Replicator {
         link.reasons = [{ code: e.code ?? `http.${r.status}`, message: e.message ?? `HTTP ${r.status}` }]
         return undefined
       }
-      const answer = r.json() as unknown as Wire.Answer
+      const answer = (() => {
+        try {
+          return r.json()
+        } catch {
+          return undefined
+        }
+      })()
+      if (!Wire.validateAnswer(answer)) {
+        link.state = 'refused'
+        link.reasons = [{ code: 'standby.bad_answer', message: 'The answer to the hello is not a standby answer.' }]
+        return undefined
+      }
       const verdict = await p.verify(hello, answer)
       if (!verdict.ok || !verdict.standby) {
         link.state = 'refused'

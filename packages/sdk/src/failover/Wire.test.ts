@@ -311,3 +311,34 @@ describe('ackMac / checkAck', () => {
       expect(Wire.checkAck(key, sid, 7, 42, bad), String(bad)).toBe(false)
   })
 })
+
+describe('validateAnswer', () => {
+  const answer: Wire.Answer = { standbyUrl: 'http://127.0.0.1:9000', publicKey: rand(32), quote: rand(600), eventLog: '[]', head: 3 }
+
+  test('default: a standby answer in form', () => {
+    expect(Wire.validateAnswer(answer)).toBe(true)
+    expect(Wire.validateAnswer(JSON.parse(JSON.stringify(answer)))).toBe(true)
+  })
+
+  test('bad input: a missing, extra or malformed field', () => {
+    const bad: unknown[] = [
+      ...Object.keys(answer).map((k) => Object.fromEntries(Object.entries(answer).filter(([key]) => key !== k))),
+      { ...answer, extra: 1 },
+      { ...answer, standbyUrl: 'ftp://x' },
+      { ...answer, standbyUrl: `http://${'a'.repeat(2048)}` },
+      { ...answer, publicKey: rand(33) },
+      { ...answer, publicKey: 'zz' },
+      { ...answer, quote: '0x' },
+      { ...answer, quote: '0x123' },
+      { ...answer, eventLog: [] },
+      { ...answer, head: -1 },
+      { ...answer, head: 1.5 },
+      { ...answer, head: '3' },
+      { ...answer, head: 2 ** 53 },
+      [answer],
+      null,
+      'answer',
+    ]
+    for (const v of bad) expect(Wire.validateAnswer(v), JSON.stringify(v)?.slice(0, 80)).toBe(false)
+  })
+})

@@ -53,6 +53,27 @@ export type Answer = {
   readonly head: number
 }
 
+const hexOf = (v: unknown, bytes?: number): v is Hex =>
+  typeof v === 'string' && (bytes === undefined ? /^0x(?:[0-9a-fA-F]{2})+$/ : new RegExp(`^0x[0-9a-fA-F]{${bytes * 2}}$`)).test(v)
+
+/** True when `v` is a standby's answer in form (the exact fields, each well-formed); what it attests is verified apart. */
+export function validateAnswer(v: unknown): v is Answer {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false
+  const o = v as Record<string, unknown>
+  const fields = ['standbyUrl', 'publicKey', 'quote', 'eventLog', 'head']
+  return (
+    Object.keys(o).every((k) => fields.includes(k)) &&
+    typeof o.standbyUrl === 'string' &&
+    o.standbyUrl.length <= 2048 &&
+    /^https?:\/\//.test(o.standbyUrl) &&
+    hexOf(o.publicKey, 32) &&
+    hexOf(o.quote) &&
+    typeof o.eventLog === 'string' &&
+    Number.isSafeInteger(o.head) &&
+    (o.head as number) >= 0
+  )
+}
+
 /** A record of the agent's write-ahead log, as the agent serialized it. */
 export type LogRecord = { readonly seq: number; readonly data: Uint8Array }
 
