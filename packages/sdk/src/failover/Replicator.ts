@@ -35,6 +35,8 @@ export type ReplicatorParameters = {
   readonly ackTimeoutMs?: number
   /** Longest wait for one HTTP exchange with a standby, in ms. @default 10000 */
   readonly requestTimeoutMs?: number
+  /** Monotonic milliseconds, for how long a standby has been down (default `performance.now`). */
+  readonly now?: () => number
   readonly log?: (line: string) => void
 }
 
@@ -89,7 +91,8 @@ export function createReplicator(parameters: ReplicatorParameters): Replicator {
   let closed = false
 
   const degradeAfterMs = p.degradeAfterMs ?? 10_000
-  const counted = () => [...links.values()].filter((l) => l.downSince === undefined || performance.now() - l.downSince < degradeAfterMs)
+  const now = p.now ?? (() => performance.now())
+  const counted = () => [...links.values()].filter((l) => l.downSince === undefined || now() - l.downSince < degradeAfterMs)
   const required = () => Math.min(p.k, counted().length)
   const ackedBy = (seq: number) => [...links.values()].filter((l) => l.acked >= seq).length
   const settle = () => {
@@ -116,7 +119,7 @@ export function createReplicator(parameters: ReplicatorParameters): Replicator {
   /** Hello → attested answer → session. */
   async function attach(link: Link): Promise<Wire.Answer | undefined> {
     link.state = 'attaching'
-    link.downSince ??= performance.now()
+    link.downSince ??= now()
     const pair = Envelope.createKeyPair()
     try {
       const hello = await Wire.signHello(p.account, {
@@ -224,14 +227,14 @@ export function createReplicator(parameters: ReplicatorParameters): Replicator {
         else if (code === 'failover.session' || code === 'failover.replayed') link.session = undefined
         else {
           link.state = 'unreachable'
-          link.downSince ??= performance.now()
+          link.downSince ??= now()
           p.log?.(`failover: standby ${link.url} answered ${r.status} ${code ?? ''}`)
           return schedule(link)
         }
       }
     } catch (error) {
       link.state = 'unreachable'
-      link.downSince ??= performance.now()
+      link.downSince ??= now()
       link.session = undefined
       p.log?.(`failover: standby ${link.url} unreachable (${(error as Error).message})`)
       schedule(link)
@@ -250,7 +253,7 @@ export function createReplicator(parameters: ReplicatorParameters): Replicator {
     pumping: false,
     retry: undefined,
     backoffMs: 100,
-    downSince: performance.now(),
+    downSince: now(),
   })
   const statusOf = (l: Link): StandbyStatus => ({
     url: l.url,
