@@ -12,7 +12,8 @@
  * Refusals (JSON `{ error: { code, message } }`, nothing applied): 400 `failover.bad_hello` | `failover.bad_frame`,
  * 403 `failover.signer` (not the agent key) | `failover.not_holder` (the chain names another holder or epoch),
  * 401 `failover.expired` (hello too old or from the future), 409 `failover.stale_epoch` (an older epoch than the
- * session) | `failover.gap` (records do not follow what it holds; `head` says where it is) | `failover.replayed`,
+ * session) | `failover.gap` (records do not follow what it holds; `head` says where it is) | `failover.replayed` (a
+ * frame not after the last one, or a hello answered already),
  * 410 `failover.session` (no such session: superseded or never opened), 501 `failover.no_tee`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
@@ -88,6 +89,8 @@ export function createFollower(parameters: FollowerParameters): Follower {
   const p = parameters
   const now = p.now ?? Date.now
   let session: Session | undefined
+  /** The hellos answered (or being answered) in their lifetime, digest → issuedAt: a hello is accepted once. */
+  const answered = new Map<Hex, number>()
   const counts = { frames: 0, records: 0, snapshots: 0 }
 
   const drop = () => {
@@ -103,6 +106,22 @@ export function createFollower(parameters: FollowerParameters): Follower {
     const signer = await Wire.helloSigner(h)
     if (signer?.toLowerCase() !== p.address.toLowerCase())
       throw new HttpError(403, 'failover.signer', 'The hello is not signed by the agent key this instance holds.')
+    const sessionId = Wire.helloDigest(h)
+    if (answered.has(sessionId))
+      throw new HttpError(409, 'failover.replayed', 'This hello was answered already: a hello opens one session.')
+    // Reserved from here (a copy sent alongside is refused), kept once answered, while it could still be accepted.
+    for (const [id, at] of answered) if (Math.abs(now() - at) > Wire.helloLifetimeMs) answered.delete(id)
+    answered.set(sessionId, issued)
+    let accepted = false
+    try {
+      await attest(h, sessionId, res)
+      accepted = true
+    } finally {
+      if (!accepted) answered.delete(sessionId)
+    }
+  }
+
+  async function attest(h: Wire.Hello, sessionId: Hex, res: ServerResponse) {
     const agentId = BigInt(h.agentId)
     const epoch = BigInt(h.epoch)
     if (session && session.agentId === agentId && epoch < session.epoch)
@@ -115,13 +134,21 @@ export function createFollower(parameters: FollowerParameters): Follower {
         `The chain names instance ${lease.holder} at epoch ${lease.epoch} (lease ${lease.period === 0n ? 'off' : 'on'}), not the hello's.`,
       )
     if (p.tee === undefined) throw new HttpError(501, 'failover.no_tee', 'This instance has no TEE to attest with: it cannot be a standby.')
-    const sessionId = Wire.helloDigest(h)
     const pair = Envelope.createKeyPair()
     try {
+      // The key first: a hello whose key is unusable costs no quote.
+      let key: Uint8Array
+      try {
+        key = Wire.sessionKey({ privateKey: pair.privateKey, peerPublicKey: h.publicKey, sessionId })
+      } catch {
+        throw new HttpError(400, 'failover.bad_hello', "The hello's publicKey is not a usable X25519 key.")
+      }
       const publicKey = toHex(pair.publicKey)
       const reportData = Wire.standbyReportData({ sessionId, publicKey, standbyUrl: p.publicUrl })
-      const q = await getQuote(p.tee, { reportData })
-      const key = Wire.sessionKey({ privateKey: pair.privateKey, peerPublicKey: h.publicKey, sessionId })
+      const q = await getQuote(p.tee, { reportData }).catch((error: unknown) => {
+        wipe(key)
+        throw error
+      })
       drop()
       session = {
         id: sessionId,
@@ -143,16 +170,13 @@ export function createFollower(parameters: FollowerParameters): Follower {
 
   /** Opens a frame of the current session; refuses stale sessions, forgeries and replays. */
   async function frameOf(req: IncomingMessage): Promise<{ s: Session; frame: Wire.Frame }> {
-    // The session first: a caller without one is refused before its body is read (nothing is buffered for it).
     const id = req.headers['x-regent-session']
-    const known = () => session !== undefined && typeof id === 'string' && id.toLowerCase() === session.id
-    if (!known()) {
-      req.resume()
-      throw new HttpError(410, 'failover.session', 'No such session here (superseded by a newer canonical, or never opened).')
-    }
-    const body = await readBody(req, { limit: syncLimit })
+    const gone = () => new HttpError(410, 'failover.session', 'No such session here (superseded by a newer canonical, or never opened).')
+    // Before the body: a request of no session here is not read (up to the limit) into memory.
     const s = session
-    if (s === undefined || !known()) throw new HttpError(410, 'failover.session', 'The session was superseded while its frame arrived.')
+    if (s === undefined || typeof id !== 'string' || id.toLowerCase() !== s.id) throw gone()
+    const body = await readBody(req, { limit: syncLimit })
+    if (session !== s) throw gone()
     const frame = Wire.openFrame(s.key, s.id, body)
     if (frame === undefined)
       throw new HttpError(400, 'failover.bad_frame', 'The frame is not authentic under this session or does not parse.')

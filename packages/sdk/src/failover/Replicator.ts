@@ -4,6 +4,10 @@
  * per standby (records queue up and go in the next frame), and counts MAC'd acknowledgements. A write is acknowledged
  * to its client once `required()` standbys hold it durably: `min(k, standbys configured)`; with `k = 0` nothing is
  * awaited and the loss window is what the standbys have not acknowledged yet (`status().lagRecords`).
+ *
+ * A standby is `refused` when it refuses the hello (its code is the reason), when its answer is not an answer
+ * (`standby.bad_answer`) or when `verify` refuses it (its reasons); `unreachable` (`standby.unreachable`) when no answer
+ * came. An acknowledgement counts only when its MAC is the session's for that frame and head.
  */
 import { Envelope } from '@regent-tee/core'
 import type { Address, Hex, LocalAccount } from 'viem'
@@ -31,6 +35,8 @@ export type ReplicatorParameters = {
   readonly ackTimeoutMs?: number
   /** Longest wait for one HTTP exchange with a standby, in ms. @default 10000 */
   readonly requestTimeoutMs?: number
+  /** Monotonic milliseconds, for how long a standby has been down (default `performance.now`). */
+  readonly now?: () => number
   readonly log?: (line: string) => void
 }
 
@@ -85,7 +91,8 @@ export function createReplicator(parameters: ReplicatorParameters): Replicator {
   let closed = false
 
   const degradeAfterMs = p.degradeAfterMs ?? 10_000
-  const counted = () => [...links.values()].filter((l) => l.downSince === undefined || performance.now() - l.downSince < degradeAfterMs)
+  const now = p.now ?? (() => performance.now())
+  const counted = () => [...links.values()].filter((l) => l.downSince === undefined || now() - l.downSince < degradeAfterMs)
   const required = () => Math.min(p.k, counted().length)
   const ackedBy = (seq: number) => [...links.values()].filter((l) => l.acked >= seq).length
   const settle = () => {
@@ -112,7 +119,7 @@ export function createReplicator(parameters: ReplicatorParameters): Replicator {
   /** Hello → attested answer → session. */
   async function attach(link: Link): Promise<Wire.Answer | undefined> {
     link.state = 'attaching'
-    link.downSince ??= performance.now()
+    link.downSince ??= now()
     const pair = Envelope.createKeyPair()
     try {
       const hello = await Wire.signHello(p.account, {
@@ -132,7 +139,18 @@ export function createReplicator(parameters: ReplicatorParameters): Replicator {
         link.reasons = [{ code: e.code ?? `http.${r.status}`, message: e.message ?? `HTTP ${r.status}` }]
         return undefined
       }
-      const answer = r.json() as unknown as Wire.Answer
+      const answer = (() => {
+        try {
+          return r.json()
+        } catch {
+          return undefined
+        }
+      })()
+      if (!Wire.validateAnswer(answer)) {
+        link.state = 'refused'
+        link.reasons = [{ code: 'standby.bad_answer', message: 'The answer to the hello is not a standby answer.' }]
+        return undefined
+      }
       const verdict = await p.verify(hello, answer)
       if (!verdict.ok || !verdict.standby) {
         link.state = 'refused'
@@ -209,14 +227,14 @@ export function createReplicator(parameters: ReplicatorParameters): Replicator {
         else if (code === 'failover.session' || code === 'failover.replayed') link.session = undefined
         else {
           link.state = 'unreachable'
-          link.downSince ??= performance.now()
+          link.downSince ??= now()
           p.log?.(`failover: standby ${link.url} answered ${r.status} ${code ?? ''}`)
           return schedule(link)
         }
       }
     } catch (error) {
       link.state = 'unreachable'
-      link.downSince ??= performance.now()
+      link.downSince ??= now()
       link.session = undefined
       p.log?.(`failover: standby ${link.url} unreachable (${(error as Error).message})`)
       schedule(link)
@@ -235,7 +253,7 @@ export function createReplicator(parameters: ReplicatorParameters): Replicator {
     pumping: false,
     retry: undefined,
     backoffMs: 100,
-    downSince: performance.now(),
+    downSince: now(),
   })
   const statusOf = (l: Link): StandbyStatus => ({
     url: l.url,

@@ -5,12 +5,13 @@
  * the X25519 key and URL it answered with, and it must be another instance of the agent's own app. Never throws for a
  * bad standby: every failure is a reason.
  *
- * Codes: `standby.untrusted_root` (no trusted root anchors the quote: a devnet quote where only Intel is trusted),
+ * Codes: `standby.bad_answer` (the answer's fields are missing or malformed: nothing else is looked at),
+ * `standby.untrusted_root` (no trusted root anchors the quote: a devnet quote where only Intel is trusted),
  * `standby.quote`, `standby.event_log`, `standby.measurement` (app, compose hash or OS image not approved),
  * `standby.policy` (TCB, debug, …), `standby.key_binding` (report_data is not this hello, key and URL),
  * `standby.app_info` (no app id or instance id in the event log), `standby.self` (the canonical's own instance).
  */
-import { type Collateral, type Policy, verifyQuote } from '@regent-tee/attest'
+import { type Policy, verifyQuote } from '@regent-tee/attest'
 import type { Hex } from 'viem'
 import type { AppPolicy } from '../AppPolicy.js'
 import { equalBytes, fromHex, toHex } from '../internal/bytes.js'
@@ -20,7 +21,8 @@ import * as Wire from './Wire.js'
 export type VerifyStandbyParameters = {
   readonly hello: Wire.Hello
   readonly answer: Wire.Answer
-  readonly collateral: Collateral.Collateral
+  /** Verified, parsed or JSON collateral, as `verifyQuote` takes it. */
+  readonly collateral: Parameters<typeof verifyQuote>[1]['collateral']
   readonly trustedRoots?: Parameters<typeof verifyQuote>[1]['trustedRoots']
   readonly now: Date
   /** The agent's app on-chain (`appPolicy`). */
@@ -42,13 +44,13 @@ export async function verifyStandby(parameters: VerifyStandbyParameters): Promis
   const add = (code: string, message: string) => {
     if (!reasons.some((r) => r.code === code)) reasons.push({ code, message })
   }
-  let quoteBytes: Uint8Array
-  try {
-    quoteBytes = fromHex(answer.quote, 'quote')
-  } catch {
-    return { ok: false, reasons: [{ code: 'standby.quote', message: 'The quote is not hex.' }], standby: undefined }
-  }
-  const quote = await verifyQuote(quoteBytes, {
+  if (!Wire.validateAnswer(answer))
+    return {
+      ok: false,
+      reasons: [{ code: 'standby.bad_answer', message: 'The answer is not a standby answer (its fields or their form).' }],
+      standby: undefined,
+    }
+  const quote = await verifyQuote(fromHex(answer.quote, 'quote'), {
     collateral: parameters.collateral,
     now: parameters.now,
     ...(parameters.trustedRoots ? { trustedRoots: parameters.trustedRoots } : {}),

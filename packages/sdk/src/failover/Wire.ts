@@ -14,6 +14,7 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
 import { Aead, Envelope } from '@regent-tee/core'
 import { type Address, type Hex, keccak256, type LocalAccount, recoverMessageAddress } from 'viem'
 import * as CanonicalJson from '../CanonicalJson.js'
+import { BaseError } from '../errors.js'
 import { concat, fromHex, toHex, u64, utf8 } from '../internal/bytes.js'
 
 /** Protocol labels. Permanent. */
@@ -52,6 +53,27 @@ export type Answer = {
   readonly head: number
 }
 
+const hexOf = (v: unknown, bytes?: number): v is Hex =>
+  typeof v === 'string' && (bytes === undefined ? /^0x(?:[0-9a-fA-F]{2})+$/ : new RegExp(`^0x[0-9a-fA-F]{${bytes * 2}}$`)).test(v)
+
+/** True when `v` is a standby's answer in form (the exact fields, each well-formed); what it attests is verified apart. */
+export function validateAnswer(v: unknown): v is Answer {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false
+  const o = v as Record<string, unknown>
+  const fields = ['standbyUrl', 'publicKey', 'quote', 'eventLog', 'head']
+  return (
+    Object.keys(o).every((k) => fields.includes(k)) &&
+    typeof o.standbyUrl === 'string' &&
+    o.standbyUrl.length <= 2048 &&
+    /^https?:\/\//.test(o.standbyUrl) &&
+    hexOf(o.publicKey, 32) &&
+    hexOf(o.quote) &&
+    typeof o.eventLog === 'string' &&
+    Number.isSafeInteger(o.head) &&
+    (o.head as number) >= 0
+  )
+}
+
 /** A record of the agent's write-ahead log, as the agent serialized it. */
 export type LogRecord = { readonly seq: number; readonly data: Uint8Array }
 
@@ -86,16 +108,29 @@ export async function helloSigner(hello: Hello): Promise<Address | undefined> {
   }
 }
 
-/** report_data of a standby's quote: sha256(label ‖ hello digest ‖ its X25519 key ‖ its URL) ‖ hello digest. */
+/**
+ * report_data of a standby's quote: sha256(label ‖ hello digest ‖ its X25519 key ‖ its URL) ‖ hello digest. The
+ * digest and the key are 32 bytes each, so the URL is what remains (a key of another length would let bytes move
+ * between the key and the URL under one commitment).
+ *
+ * @throws {InvalidLengthError} `sessionId` or `publicKey` is not 32 bytes.
+ * @throws {InvalidHexError} either is not hex.
+ */
 export function standbyReportData(parameters: { sessionId: Hex; publicKey: Hex; standbyUrl: string }): Uint8Array {
-  const sid = fromHex(parameters.sessionId, 'sessionId')
+  const sid = fixed(parameters.sessionId, 'sessionId', 32)
   const commit = createHash('sha256')
     .update(utf8(labels.standby))
     .update(sid)
-    .update(fromHex(parameters.publicKey, 'publicKey'))
+    .update(fixed(parameters.publicKey, 'publicKey', 32))
     .update(utf8(parameters.standbyUrl))
     .digest()
   return concat([new Uint8Array(commit), sid])
+}
+
+const fixed = (hex: Hex, field: string, length: number) => {
+  const bytes = fromHex(hex, field)
+  if (bytes.length !== length) throw new InvalidLengthError({ field, expected: length, got: bytes.length })
+  return bytes
 }
 
 /** The session key from one side's X25519 private key and the other's public key. The caller wipes it. */
@@ -109,27 +144,35 @@ export function sessionKey(parameters: { privateKey: Uint8Array; peerPublicKey: 
 }
 
 const frameAd = (sessionId: Hex, kind: string) => concat([utf8(labels.frame), fromHex(sessionId, 'sessionId'), utf8(kind)])
+const kinds = ['records', 'snapshot', 'tail'] as const
+const prefixOf = (kind: string) => kind.padEnd(8, ' ')
 
 /** Seals a frame (its kind travels in the AD, its body as length-prefixed JSON header then raw bytes). */
 export function sealFrame(key: Uint8Array, sessionId: Hex, frame: Frame): Uint8Array {
   const { header, data } = encode(frame)
   const head = utf8(JSON.stringify(header))
   const plain = concat([u64(head.length), head, ...data])
-  return concat([utf8(frame.kind.padEnd(8, ' ')), Aead.sealBytes(key, plain, { ad: frameAd(sessionId, frame.kind) })])
+  return concat([utf8(prefixOf(frame.kind)), Aead.sealBytes(key, plain, { ad: frameAd(sessionId, frame.kind) })])
 }
 
-/** Opens a frame; undefined when it is not authentic under this session or does not parse. */
+/**
+ * Opens a frame; undefined when it is not authentic under this session or does not parse. The kind prefix must be
+ * exactly one `sealFrame` writes (the AD carries the kind, not its padding), and the header's length must lie inside
+ * the plaintext.
+ */
 export function openFrame(key: Uint8Array, sessionId: Hex, bytes: Uint8Array): Frame | undefined {
   if (bytes.length < 8) return undefined
-  const kind = Buffer.from(bytes.subarray(0, 8)).toString('latin1').trimEnd()
-  if (kind !== 'records' && kind !== 'snapshot' && kind !== 'tail') return undefined
+  const prefix = Buffer.from(bytes.subarray(0, 8)).toString('latin1')
+  const kind = kinds.find((k) => prefixOf(k) === prefix)
+  if (kind === undefined) return undefined
   const plain = Aead.openBytes(key, bytes.subarray(8), { ad: frameAd(sessionId, kind) })
-  if (!plain) return undefined
+  if (!plain || plain.length < 8) return undefined
   try {
     const view = Buffer.from(plain.buffer, plain.byteOffset, plain.byteLength)
-    const headLength = Number(view.readBigUInt64BE(0))
-    const header = JSON.parse(view.subarray(8, 8 + headLength).toString('utf8')) as Record<string, unknown>
-    return decode(kind, header, plain.subarray(8 + headLength))
+    const headLength = view.readBigUInt64BE(0)
+    if (headLength > BigInt(plain.length - 8)) return undefined
+    const header = JSON.parse(view.subarray(8, 8 + Number(headLength)).toString('utf8')) as Record<string, unknown>
+    return decode(kind, header, plain.subarray(8 + Number(headLength)))
   } catch {
     return undefined
   }
@@ -181,4 +224,14 @@ export function ackMac(key: Uint8Array, sessionId: Hex, n: number, head: number)
 export function checkAck(key: Uint8Array, sessionId: Hex, n: number, head: number, mac: unknown): boolean {
   if (typeof mac !== 'string' || !/^0x[0-9a-f]{64}$/.test(mac)) return false
   return timingSafeEqual(fromHex(ackMac(key, sessionId, n, head), 'mac'), fromHex(mac, 'mac'))
+}
+
+/** A fixed-length protocol field of another length. */
+export class InvalidLengthError extends BaseError {
+  override name = 'Wire.InvalidLengthError'
+  readonly field: string
+  constructor({ field, expected, got }: { field: string; expected: number; got: number }) {
+    super(`${field} must be ${expected} bytes, got ${got}.`)
+    this.field = field
+  }
 }
