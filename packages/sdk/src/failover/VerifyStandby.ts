@@ -15,6 +15,7 @@ import { type Policy, verifyQuote } from '@regent-tee/attest'
 import type { Hex } from 'viem'
 import type { AppPolicy } from '../AppPolicy.js'
 import { equalBytes, fromHex, toHex } from '../internal/bytes.js'
+import { addQuoteReasons } from '../internal/quoteReasons.js'
 import type { Reason } from '../uplift/errors.js'
 import * as Wire from './Wire.js'
 
@@ -56,15 +57,7 @@ export async function verifyStandby(parameters: VerifyStandbyParameters): Promis
     ...(parameters.trustedRoots ? { trustedRoots: parameters.trustedRoots } : {}),
     policy: { ...parameters.policy, approvedMeasurements: parameters.app.approvedMeasurements, eventLog: answer.eventLog },
   })
-  const anchored = quote.root !== undefined
-  for (const r of quote.reasons) {
-    if (r.code === 'policy.measurement') add('standby.measurement', r.message)
-    else if (r.code === 'policy.event_log') add('standby.event_log', r.message)
-    else if (r.code.startsWith('policy.')) add('standby.policy', `${r.code}: ${r.message}`)
-    else if (!anchored) add('standby.untrusted_root', `No trusted root anchors the quote (${r.code}: ${r.message}).`)
-    else add('standby.quote', `${r.code}: ${r.message}`)
-  }
-  if (!anchored) add('standby.untrusted_root', 'No trusted root anchors the quote.')
+  addQuoteReasons(quote, 'standby', add)
   const reportData = quote.measurements?.reportData
   if (reportData !== undefined) {
     const expected = Wire.standbyReportData({

@@ -9,6 +9,7 @@
 import { type Collateral, type Policy, type Verdict, verifyQuote } from '@regent-tee/attest'
 import { Envelope } from '@regent-tee/core'
 import { equalBytes, fromHex, type Hex, toHex } from '../internal/bytes.js'
+import { addQuoteReasons } from '../internal/quoteReasons.js'
 import type * as OsImage from '../OsImage.js'
 import { quoteId } from '../quoteId.js'
 import { type Reason, UpliftRefusedError } from './errors.js'
@@ -93,15 +94,7 @@ export async function verifyTarget(parameters: VerifyTargetParameters): Promise<
     ...(parameters.trustedRoots ? { trustedRoots: parameters.trustedRoots } : {}),
     policy: { ...parameters.policy, eventLog: t.eventLog },
   })
-  const anchored = quote.root !== undefined
-  for (const r of quote.reasons) {
-    if (r.code === 'policy.measurement') add('target.measurement', r.message)
-    else if (r.code === 'policy.event_log') add('target.event_log', r.message)
-    else if (r.code.startsWith('policy.')) add('target.policy', `${r.code}: ${r.message}`)
-    else if (!anchored) add('target.untrusted_root', `No trusted root anchors the quote (${r.code}: ${r.message}).`)
-    else add('target.quote', `${r.code}: ${r.message}`)
-  }
-  if (!anchored) add('target.untrusted_root', 'No trusted root anchors the quote.')
+  addQuoteReasons(quote, 'target', add)
 
   // report_data = keyCommitment ‖ freshCommitment over what the hello says (the echoes were compared above).
   const reportData = quote.measurements?.reportData
