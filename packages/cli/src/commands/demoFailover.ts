@@ -106,7 +106,10 @@ export async function runFailover(input: CommandInput): Promise<CommandResult<Fa
   const ctx: Ctx = {}
   const launched: CvmRecord[] = []
   const stopAll = async () => {
-    for (const c of launched) await Host.stop(file, c.cvmId).catch(() => undefined)
+    // The app is this run's own: every CVM of it is the demo's, also one whose launch had not answered yet.
+    const strays = ctx.appId ? await Failover.launchedSince(file, ctx.appId, new Set()).catch(() => []) : []
+    for (const c of new Set([...launched.map((l) => l.cvmId), ...strays.map((l) => l.cvmId)]))
+      await Host.stop(file, c).catch(() => undefined)
   }
   // Interrupted: the cluster is stopped (with --keep, named as still running).
   const forget = keep ? () => {} : onInterrupt(stopAll)
@@ -344,7 +347,7 @@ export function renderFailover(result: CommandResult): string {
     `Failover: ${seconds(d.failoverMs)} from the SIGKILL to the first write acknowledged by the new canonical (the chain named it after ${seconds(d.claimMs)}; lease ${d.lease.period} s). The client's longest wait for one write: ${seconds(d.longestWaitMs)}.`,
     `Verified: ${d.acks.length} acknowledged writes re-sent with their keys to ${newUrl} → ${d.lostAcknowledgedWrites} applied (lostAcknowledgedWrites ${d.lostAcknowledgedWrites}); ${d.splitBrainWrites} writes acknowledged by two instances in one epoch; the ERC-8004 registration points at ${d.registration.endpoints.join(', ')}${d.registration.pointsAtNewCanonical ? ' (the new canonical)' : ' (NOT the new canonical)'}.`,
     d.kept
-      ? `The cluster keeps running: ${newUrl} (canonical) and its standby; stop them with \`regent dev cvm stop <id>\`.`
+      ? `The cluster keeps running: ${d.standbys.map((b) => `${b.cvmId} (${b.url === newUrl ? 'canonical' : 'standby'}, ${b.url})`).join(' and ')}; stop each with \`regent dev cvm stop <id>\`.`
       : 'The cluster was stopped.',
   ].join('\n')
 }

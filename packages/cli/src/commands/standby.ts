@@ -88,10 +88,13 @@ export async function addStandby(p: AddStandbyParameters): Promise<StandbyAddOut
         task: async (_c, task) => {
           const file = await devnet()
           const of = await Failover.cvmOf(file, { url: p.agent, instanceId: need(status).instanceId, devnetDir: p.devnetDir })
+          // Interrupted from here on: the standby this command launches is stopped, not left half-attached (also when
+          // the host's answer to the launch has not arrived yet).
+          const before = await Failover.cvmIds(file)
+          onInterrupt(async () => {
+            for (const c of await Failover.launchedSince(file, of.appId, before)) await Host.stop(file, c.cvmId)
+          })
           cvm = await Failover.launchStandby(file, of, p.claimDelayMs ? { claimDelayMs: p.claimDelayMs } : {})
-          const launched = cvm
-          // Interrupted from here on: the standby this command launched is stopped, not left half-attached.
-          onInterrupt(() => Host.stop(file, launched.cvmId))
           url = cvm.appUrl
           task.title = `tee: ${cvm.cvmId} at ${cvm.appUrl}, from the compose and app of ${of.cvmId} (app ${hex(of.appId)}, compose hash ${short(hex(of.composeHash))})`
         },

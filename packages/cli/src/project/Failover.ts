@@ -200,6 +200,18 @@ export async function cvmOf(file: DevnetFile.DevnetFile, params: { url: string; 
 }
 
 /**
+ * The running CVMs of `appId` that were not in `before` (ids): what a command launched, also a launch whose answer
+ * had not arrived when it was interrupted.
+ */
+export async function launchedSince(file: DevnetFile.DevnetFile, appId: string, before: ReadonlySet<string>): Promise<CvmRecord[]> {
+  const app = appId.replace(/^0x/, '').toLowerCase()
+  return (await Host.list(file)).filter((c) => c.status === 'running' && c.appId.toLowerCase() === app && !before.has(c.cvmId))
+}
+
+/** The ids of every CVM the devnet knows now. */
+export const cvmIds = async (file: DevnetFile.DevnetFile): Promise<Set<string>> => new Set((await Host.list(file)).map((c) => c.cvmId))
+
+/**
  * Launches a standby CVM: the exact compose and app id of `of` (another instance of the agent's app, so the same
  * KMS key and an approved measurement) with `REGENT_UPLIFT_ROLE=standby`. Host settings only in its environment.
  */
