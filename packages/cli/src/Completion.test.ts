@@ -24,7 +24,20 @@ describe('shell completion', () => {
   })
 
   test('behavior: the bash script completes commands, subcommands and the flags of the command typed', () => {
-    expect(complete([''])).toEqual(expect.arrayContaining(['dev', 'deploy', 'ls', 'logs', 'stop', 'completion', 'uplift', 'monitor']))
+    expect(complete([''])).toEqual(
+      expect.arrayContaining(['dev', 'deploy', 'ls', 'logs', 'stop', 'completion', 'uplift', 'monitor', 'failover', 'standby']),
+    )
+    expect(complete(['standby', ''])).toEqual(['add', 'ls', 'rm'])
+    expect(complete(['failover', ''])).toEqual(['enable', 'disable', 'status'])
+    expect(complete(['standby', 'add', '--'])).toEqual([
+      '--agent',
+      '--target',
+      '--url',
+      '--claim-delay-ms',
+      '--devnet-dir',
+      '--json',
+      '--no-color',
+    ])
     expect(complete(['dev', ''])).toEqual(['up', 'down', 'status', 'cvm'])
     expect(complete(['dev', 'cvm', 'l'])).toEqual(['launch', 'list', 'logs'])
     expect(complete(['deploy', '--t'])).toEqual(['--target', '--timelock'])

@@ -173,7 +173,7 @@ export const commands: readonly CommandSpec[] = [
     path: ['deploy'],
     summary: 'build, approve on-chain, launch in a TEE, provision the wallet and register the agent in ERC-8004',
     description:
-      'Five steps, each a progress item: build (a deterministic bundle and its digest, pinned into app-compose.json), contracts (register the app and approve its compose hash in RegentAppAuth, respecting the timelock; before the CVM boots because the KMS refuses unapproved apps), tee (a CVM from the generated compose), wallet (address and KMS key provenance), erc-8004 (the agent registers itself and becomes canonical in RegentSuccession). Re-running upgrades in place: same app id and wallet; the previous CVM is stopped; the output lists what changed. Records <project>/.regent/deploy.json. On a real chain the app owner key comes from REGENT_DEPLOYER_KEY (never a flag).',
+      'Five steps, each a progress item: build (a deterministic bundle and its digest, pinned into app-compose.json), contracts (register the app and approve its compose hash in RegentAppAuth, respecting the timelock; before the CVM boots because the KMS refuses unapproved apps), tee (a CVM from the generated compose), wallet (address and KMS key provenance), erc-8004 (the agent registers itself and becomes canonical in RegentSuccession). Re-running upgrades in place: same app id and wallet; the previous CVM is stopped; the output lists what changed. Records <project>/.regent/deploy.json. On a real chain the app owner key comes from REGENT_DEPLOYER_KEY (never a flag). With --standbys n (devnet): then the lease (--lease-period, default 10 s; --k, default 1) and n standby CVMs of the app, attested and attached, as `regent failover enable` and `regent standby add` do.',
     args: [],
     flags: [
       {
@@ -210,6 +210,14 @@ export const commands: readonly CommandSpec[] = [
       },
       { name: 'node', value: 'id', description: 'phala: the node to deploy on (default: the listed node with the most room)' },
       { name: 'os-image', value: 'name', description: "phala: the node's OS image (default: its newest release image)" },
+      {
+        name: 'standbys',
+        value: 'n',
+        description:
+          'local: after the deploy, set the lease and attach n standby CVMs of the app (operator-free failover; needs REGENT_OPERATOR_KEY)',
+      },
+      { name: 'lease-period', value: 'seconds', description: 'with --standbys: the lease period, 2–86400 s (default 10)' },
+      { name: 'k', value: 'n', description: 'with --standbys: standbys that must hold a write before it is acknowledged (default 1)' },
     ],
     examples: [
       { command: 'regent deploy --target local', description: 'deploy (or upgrade) the project here to the running devnet' },
@@ -227,6 +235,10 @@ export const commands: readonly CommandSpec[] = [
         description: 'machine-readable: agentId, wallet, appId, composeHash, cvmId, url, changed',
       },
       { command: 'regent deploy --timelock 3600 --wait-timelock', description: 'a one-hour timelock, and skip the wait on the devnet' },
+      {
+        command: 'REGENT_OPERATOR_KEY=0x… regent deploy --target local --standbys 2',
+        description: 'deploy, then a 10 s lease and two attested standbys that take over if the agent dies',
+      },
     ],
     docs: 'docs/cli/deploy.md',
     load: () => import('./commands/deploy.js'),
@@ -463,12 +475,21 @@ export const commands: readonly CommandSpec[] = [
     args: [],
     flags: [
       { name: 'key', value: 'option', description: 'key continuity: import (same address) or rotate (a new key)', default: 'import' },
-      { name: 'keep', description: 'leave the demoted wild agent running (prints its URL and pid)' },
+      { name: 'keep', description: 'leave the demoted wild agent running (prints its URL and pid); with --failover, the cluster' },
+      {
+        name: 'failover',
+        description:
+          'the failover story instead: a canonical CVM and two standbys under a 5 s lease, a client writing through createCanonicalClient, the canonical SIGKILLed, a standby claiming at the next epoch, no acknowledged write lost',
+      },
       { name: 'devnet-dir', value: 'dir', description: devnetDirHelp },
     ],
     examples: [
       { command: 'regent dev up && regent demo', description: 'option A on the devnet in .regent' },
       { command: 'regent demo --key rotate --json', description: 'option B, every fact as one JSON object' },
+      {
+        command: 'regent demo --failover',
+        description: 'SIGKILL the canonical instance: a standby takes over, the client follows, the failover time is printed',
+      },
     ],
     docs: 'docs/cli/demo.md',
     load: () => import('./commands/demo.js'),
@@ -573,6 +594,125 @@ export const commands: readonly CommandSpec[] = [
     ],
     docs: 'docs/cli/uplift.md',
     load: () => import('./commands/uplift.js').then((m) => m.status),
+  },
+  {
+    path: ['failover', 'enable'],
+    summary: "set the agent's lease on RegentSuccession: standbys take over when the canonical instance dies",
+    description:
+      "Posts /admin/failover { period, k, marginMs } to the agent's canonical instance (signed with REGENT_OPERATOR_KEY, as `regent uplift` signs): it sets the lease on-chain (RegentSuccession.setLease) and holds it. From then on it acknowledges a write only once k attested standbys hold it, and only inside its lease window (it stops acknowledging marginMs before the lease would expire unrenewed); a standby claims the agent once the lease expires, about one period after the canonical stops renewing. Attach standbys with `regent standby add`. Exit 0 when the lease is set, 1 when the agent refused, 2 for usage errors.",
+    args: [],
+    flags: [
+      { name: 'agent', value: 'url', description: "the canonical instance's base URL" },
+      { name: 'period', value: 'seconds', description: 'lease period, 2–86400 s: the failover time is about one period' },
+      { name: 'k', value: 'n', description: 'standbys that must hold a write before it is acknowledged (0–16)', default: '1' },
+      {
+        name: 'margin-ms',
+        value: 'ms',
+        description:
+          'self-fence margin: stop acknowledging this long before an unrenewed lease expires (below half the period; default 1000, or a quarter of a shorter period)',
+      },
+    ],
+    examples: [
+      {
+        command: 'REGENT_OPERATOR_KEY=0x… regent failover enable --agent http://127.0.0.1:8080 --period 10',
+        description: 'a 10 s lease, every write held by one standby before it is acknowledged',
+      },
+      { command: 'regent failover enable --agent http://127.0.0.1:8080 --period 30 --k 2 --json', description: 'two copies per write' },
+    ],
+    docs: 'docs/cli/failover.md',
+    load: () => import('./commands/failover.js').then((m) => m.enable),
+  },
+  {
+    path: ['failover', 'disable'],
+    summary: "clear the agent's lease: its standbys stop receiving writes and never claim",
+    args: [],
+    flags: [{ name: 'agent', value: 'url', description: "the canonical instance's base URL" }],
+    examples: [{ command: 'regent failover disable --agent http://127.0.0.1:8080', description: 'back to one instance, no failover' }],
+    docs: 'docs/cli/failover.md',
+    load: () => import('./commands/failover.js').then((m) => m.disable),
+  },
+  {
+    path: ['failover', 'status'],
+    summary: "an instance's failover: role, epoch, lease, window, replication and standbys (a standby: whom it follows)",
+    description:
+      'GET /admin/failover (signed) on the canonical instance; a standby answers from its public /health (role standby or claiming, the canonical it follows). Exit 0, or 1 when the instance does not answer.',
+    args: [],
+    flags: [{ name: 'agent', value: 'url', description: 'any instance of the agent: the canonical or a standby' }],
+    examples: [
+      { command: 'regent failover status --agent http://127.0.0.1:8080', description: 'lease, window, standbys and their lag' },
+      { command: 'regent failover status --agent http://127.0.0.1:8081 --json', description: 'a standby: whom it follows, its head' },
+    ],
+    docs: 'docs/cli/failover.md',
+    load: () => import('./commands/failover.js').then((m) => m.status),
+  },
+  {
+    path: ['standby', 'add'],
+    summary: "launch a standby CVM of the agent's app on the devnet and have the agent attest and attach it",
+    description:
+      "Reads the canonical's failover status (it must hold a lease: `regent failover enable`), finds the agent's own CVM on the devnet (its instance id), launches another CVM from the exact same compose and app id with REGENT_UPLIFT_ROLE=standby (same KMS key, an approved measurement), waits (at most 120 s) until it answers /health as a standby, then posts /admin/failover/standbys { url } (signed with REGENT_OPERATOR_KEY): the agent verifies the standby's quote, measurement and app, and streams it its state. A refused standby exits 1 with the agent's typed reasons (standby.untrusted_root, standby.measurement, …), and a standby this command launched is stopped. --url attaches a standby you launched yourself. Exit 0 when attached, 1 when it failed or was refused, 2 for usage errors.",
+    args: [],
+    flags: [
+      { name: 'agent', value: 'url', description: "the canonical instance's base URL" },
+      {
+        name: 'target',
+        value: 'target',
+        description:
+          'where to launch the standby (default local: the devnet, also spelled devnet); dstack, phala and eigenx are not available yet',
+        choices: ['local', 'devnet', 'dstack', 'phala', 'eigenx'],
+      },
+      {
+        name: 'url',
+        value: 'url',
+        description: "a standby you launched yourself (a CVM of the agent's app, REGENT_UPLIFT_ROLE=standby): attach it, launch nothing",
+      },
+      {
+        name: 'claim-delay-ms',
+        value: 'ms',
+        description:
+          "extra wait after the lease expires before this standby claims (orders claimants; the standby's REGENT_FAILOVER_CLAIM_DELAY_MS)",
+      },
+      { name: 'devnet-dir', value: 'dir', description: devnetDirHelp },
+    ],
+    examples: [
+      {
+        command: 'REGENT_OPERATOR_KEY=0x… regent standby add --agent http://127.0.0.1:8080',
+        description: 'a standby CVM of the agent on the devnet, attested and attached',
+      },
+      {
+        command: 'regent standby add --agent http://127.0.0.1:8080 --url http://127.0.0.1:8081 --json',
+        description: 'attach a standby launched another way',
+      },
+    ],
+    docs: 'docs/cli/failover.md',
+    load: () => import('./commands/standby.js').then((m) => m.add),
+  },
+  {
+    path: ['standby', 'ls'],
+    summary: "the canonical's standbys: URL, state, instance, the last seq each acknowledged",
+    args: [],
+    flags: [{ name: 'agent', value: 'url', description: "the canonical instance's base URL" }],
+    examples: [{ command: 'regent standby ls --agent http://127.0.0.1:8080', description: 'a table of standbys' }],
+    docs: 'docs/cli/failover.md',
+    load: () => import('./commands/standby.js').then((m) => m.ls),
+  },
+  {
+    path: ['standby', 'rm'],
+    summary: 'detach a standby from the agent (--stop also stops its devnet CVM)',
+    args: [],
+    flags: [
+      { name: 'agent', value: 'url', description: "the canonical instance's base URL" },
+      { name: 'url', value: 'url', description: "the standby's base URL (as `regent standby ls` lists it)" },
+      { name: 'stop', description: "also stop the standby's devnet CVM" },
+      { name: 'devnet-dir', value: 'dir', description: devnetDirHelp },
+    ],
+    examples: [
+      {
+        command: 'regent standby rm --agent http://127.0.0.1:8080 --url http://127.0.0.1:8081 --stop',
+        description: 'detach it and stop its CVM',
+      },
+    ],
+    docs: 'docs/cli/failover.md',
+    load: () => import('./commands/standby.js').then((m) => m.rm),
   },
   // `monitor` comes before its subcommand `history`.
   {

@@ -40,6 +40,31 @@ describe('regent deploy', () => {
     )
   })
 
+  test('behavior: the failover flags are checked before anything is built: --standbys goes with local, its key and its own flags', async () => {
+    const key = { REGENT_OPERATOR_KEY: `0x${'11'.repeat(32)}` }
+    const cases: [string[], Record<string, string>, string][] = [
+      [['--k', '1'], key, '--lease-period and --k go with --standbys <n>'],
+      [['--standbys', '0'], key, '--standbys takes a whole number from 1 to 16, not "0"'],
+      [['--standbys', '1', '--k', '2'], key, '--k takes a whole number from 0 to 1, not "2"'],
+      [['--standbys', '1', '--lease-period', '1'], key, '--lease-period takes a whole number from 2 to 86400, not "1"'],
+      [
+        ['--standbys', '1', '--target', 'dstack'],
+        key,
+        '--standbys launches standby CVMs on the devnet: it goes with --target local, not dstack, in this version',
+      ],
+      [
+        ['--standbys', '1'],
+        { REGENT_OPERATOR_KEY: '' },
+        "the agent's admin API needs its operator's signature: REGENT_OPERATOR_KEY is not set",
+      ],
+    ]
+    for (const [flags, env, message] of cases) {
+      const r = await regent(['deploy', '--dir', project, '--devnet-dir', devnet, ...flags, '--json'], { env })
+      expect([flags.join(' '), r.code, JSON.parse(r.stdout).error.message]).toEqual([flags.join(' '), 2, message])
+    }
+    expect(await readFile(join(project, '.regent', 'deploy.json')).catch(() => undefined)).toBeUndefined()
+  })
+
   test('behavior: a bad regent.json exits 2 naming the field', async () => {
     const bad = join(root, 'bad')
     await cp(join(project, 'regent.json'), join(bad, 'regent.json'))

@@ -114,6 +114,25 @@ describe('CVM', () => {
     expect(pa.key).toMatch(/^[0-9a-f]{64}$/)
   })
 
+  test('behavior: GET /v1/cvms/:id/compose answers the exact launch bytes; launched again they boot another instance of the app', async () => {
+    const a = await launch()
+    const res = await fetch(`${devnet.file.hostUrl}/v1/cvms/${a.cvmId}/compose`)
+    expect([res.status, res.headers.get('content-type')]).toEqual([200, 'application/json'])
+    const bytes = new Uint8Array(await res.arrayBuffer())
+    expect(Buffer.from(bytes).equals(Buffer.from(compose))).toBe(true)
+    expect(createHash('sha256').update(bytes).digest('hex')).toBe(a.composeHash)
+    // No bundle pushed: the compose pins the one the store holds (what `regent standby add` launches).
+    const b = await json<CvmRecord>(`${devnet.file.hostUrl}/v1/cvms`, post({ compose: Buffer.from(bytes).toString('base64'), appId }))
+    expect(b.status).toBe(201)
+    await waitForHttp(`${b.body.appUrl}/`)
+    expect([b.body.appId, b.body.composeHash]).toEqual([a.appId, a.composeHash])
+    expect((await probe(b.body)).key).toBe((await probe(a)).key)
+    expect(await json(`${devnet.file.hostUrl}/v1/cvms/cvm-nope/compose`)).toEqual({
+      status: 404,
+      body: { error: { code: 'unknown_cvm', message: 'no CVM "cvm-nope" on this host.' } },
+    })
+  })
+
   test('behavior: a CVM cut off from the chain gets 503 from its RPC; reconnected it gets the chain id', async () => {
     const cvm = await launch()
     const before = await json<{ status: number; body: string }>(`${cvm.appUrl}/chain`)

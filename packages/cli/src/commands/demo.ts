@@ -32,6 +32,7 @@ import * as AppAuth from '../project/AppAuth.js'
 import { resolveDevnetDir } from '../project/DevnetDir.js'
 import * as ExampleAgent from '../project/ExampleAgent.js'
 import * as Host from '../project/Host.js'
+import { type FailoverDemoOutput, renderFailover, runFailover } from './demoFailover.js'
 import { type UpliftOutput, upliftAgent } from './uplift.js'
 
 const docs = 'docs/cli/demo.md'
@@ -111,7 +112,9 @@ type Ctx = Partial<{
   verification: DemoOutput['verification']
 }>
 
-export async function run(input: CommandInput): Promise<CommandResult<DemoOutput>> {
+export async function run(input: CommandInput): Promise<CommandResult<DemoOutput | FailoverDemoOutput>> {
+  // --failover: the other story, operator-free failover (demoFailover.ts).
+  if (input.flags.failover === true) return runFailover(input)
   const keyFlag = input.flags.key ?? 'import'
   if (keyFlag !== 'import' && keyFlag !== 'rotate')
     throw new UsageError('usage', '--key takes "import" or "rotate"', { hint: 'regent demo --key import', docs })
@@ -395,6 +398,7 @@ export async function run(input: CommandInput): Promise<CommandResult<DemoOutput
 }
 
 export function render(result: CommandResult): string {
+  if ((result.data as { demo?: string }).demo === 'failover') return renderFailover(result)
   const d = result.data as DemoOutput
   const v = d.verification
   const c = d.chain

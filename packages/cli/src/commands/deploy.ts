@@ -10,7 +10,7 @@ import { join, relative, resolve } from 'node:path'
 import { type CvmRecord, type DevnetFile, DevnetTd, status as devnetStatus } from '@regent-tee/devnet'
 import type { IdentityBundle } from '@regent-tee/sdk'
 import type { ListrTask } from 'listr2'
-import type { Hex } from 'viem'
+import type { Hex, LocalAccount } from 'viem'
 import type { CommandInput, CommandResult } from '../command.js'
 import { CliError, toCliError, UsageError } from '../errors.js'
 import { progress } from '../progress.js'
@@ -21,6 +21,7 @@ import * as Build from '../project/Build.js'
 import * as Config from '../project/Config.js'
 import { agentError } from '../project/CrashOutput.js'
 import { resolveDevnetDir } from '../project/DevnetDir.js'
+import * as Failover from '../project/Failover.js'
 import * as Host from '../project/Host.js'
 import * as Preflight from '../project/Preflight.js'
 import { keyProvenance } from '../project/Provenance.js'
@@ -58,6 +59,15 @@ export type DeployOutput = {
   changed: Change[]
   previous: { cvmId: string; stopped: boolean } | null
   record: string
+  /** `--standbys N`: the lease set on the new instance and the standbys attached to it (null without it). */
+  failover: DeployFailover | null
+}
+
+/** The failover `regent deploy --standbys N` set up. */
+export type DeployFailover = {
+  lease: Failover.Lease
+  epoch: string
+  standbys: { url: string; cvmId: string; state: Failover.Standby['state']; instanceId: string | null; acked: number }[]
 }
 
 type Context = {
@@ -82,6 +92,7 @@ export async function run(input: CommandInput): Promise<CommandResult<DeployOutp
     throw new UsageError('usage', '--timelock takes a whole number of seconds', { docs })
   const timelock = timelockFlag === undefined ? config.local.timelock : Number(timelockFlag)
   const json = input.flags.json === true
+  const standbys = standbyFlags(input, target)
 
   // --target dstack: the dstack-vmm provider (issue 15; commands/deployDstack.ts, providers/dstack.ts).
   if (target === 'dstack') return DeployDstack.run(input, config, dir)
@@ -239,6 +250,7 @@ export async function run(input: CommandInput): Promise<CommandResult<DeployOutp
     deployedAt: new Date().toISOString(),
   }
   await Record.write(dir, record)
+  const failover = standbys ? await setUpFailover(file, cvm, { ...standbys, json }) : null
   const changed: Change[] = []
   if (previous)
     for (const field of ['composeHash', 'bundleDigest', 'wallet', 'agentId'] as const)
@@ -265,6 +277,7 @@ export async function run(input: CommandInput): Promise<CommandResult<DeployOutp
       changed,
       previous: previous ? { cvmId: previous.cvmId, stopped: ctx.stopped === true } : null,
       record: relative(process.cwd(), Record.path(dir)).startsWith('..') ? Record.path(dir) : relative(process.cwd(), Record.path(dir)),
+      failover,
     },
   }
 }
@@ -292,8 +305,14 @@ export function render(result: CommandResult): string {
         ...(d.previous ? [`  previous CVM ${d.previous.cvmId} ${d.previous.stopped ? 'stopped' : 'was not running'}`] : []),
       ]
     : []
+  const f = d.failover
+  if (f) {
+    rows.push(['failover', `lease ${f.lease.period} s, k ${f.lease.k}, margin ${f.lease.marginMs} ms (epoch ${f.epoch})`])
+    for (const [i, b] of f.standbys.entries())
+      rows.push([i === 0 ? 'standbys' : '', `${b.url}  ${b.cvmId}  ${b.state}, acked seq ${b.acked}`])
+  }
   return [
-    `✓ ${d.name} deployed${d.upgrade ? ' (upgraded in place: same app id, same wallet)' : ''}`,
+    `✓ ${d.name} deployed${d.upgrade ? ' (upgraded in place: same app id, same wallet)' : ''}${f ? `, with ${f.standbys.length} standby${f.standbys.length === 1 ? '' : 's'}` : ''}`,
     ...rows.map(([k, v]) => `  ${k.padEnd(14)} ${v}`),
     ...changes,
     `  recorded in ${d.record}`,
@@ -327,6 +346,110 @@ async function undoApproval(
     `${e.shortMessage}; ${revoked ? `the approval of compose hash ${short(b.composeHash)} this deploy made was revoked` : `its approval of compose hash ${short(b.composeHash)} could NOT be revoked`}`,
     { ...(e.hint ? { hint: e.hint } : {}), ...(e.docsPath ? { docs: e.docsPath } : {}), exitCode: e.exitCode, cause: error },
   )
+}
+
+/** `--standbys N [--lease-period s] [--k n]`: what to set up after the deploy, or undefined without --standbys. */
+type StandbyFlags = { count: number; lease: Failover.Lease; operator: () => LocalAccount }
+
+/**
+ * The failover flags, checked before anything is built: standbys on the devnet only, REGENT_OPERATOR_KEY set (its
+ * signature sets the lease and attaches them) and naming the operator the agent is deployed with.
+ *
+ * @throws {UsageError} `usage`, `operator.missing`, `operator.invalid`, `operator.mismatch`.
+ */
+function standbyFlags(input: CommandInput, target: string): StandbyFlags | undefined {
+  const { standbys, leasePeriod, k } = input.flags
+  if (standbys === undefined) {
+    if (leasePeriod !== undefined || k !== undefined)
+      throw new UsageError('usage', '--lease-period and --k go with --standbys <n>', { hint: 'regent deploy --standbys 2', docs })
+    return undefined
+  }
+  if (target !== 'local')
+    throw new UsageError(
+      'usage',
+      `--standbys launches standby CVMs on the devnet: it goes with --target local, not ${target}, in this version`,
+      {
+        hint: 'deploy, then attach standbys you launch yourself: regent failover enable --agent <url> --period 10 && regent standby add --agent <url> --url <standby>',
+        docs,
+      },
+    )
+  const count = Failover.intFlag(standbys, '--standbys', { min: 1, max: 16 })
+  const period = Failover.intFlag(leasePeriod, '--lease-period', { min: 2, max: 86_400, default: 10 })
+  const lease = { period, k: Failover.intFlag(k, '--k', { min: 0, max: count, default: 1 }), marginMs: Failover.defaultMarginMs(period) }
+  const operator = Admin.operatorFromEnv()
+  const named = Admin.operatorAddress()
+  if (named && named.toLowerCase() !== operator.address.toLowerCase())
+    throw new UsageError('operator.mismatch', 'REGENT_OPERATOR names another operator than the key in REGENT_OPERATOR_KEY', {
+      hint: "--standbys signs admin requests as the agent operator: unset REGENT_OPERATOR or make it the key's address",
+      docs,
+    })
+  return { count, lease, operator: () => operator }
+}
+
+/**
+ * After the deploy: the lease on the new instance, then `count` standby CVMs of its app (launched together; standby i
+ * waits i seconds longer before it claims, so that they do not race), each attested and attached. Standbys launched
+ * here that are not attached in the end are stopped.
+ *
+ * @throws {CliError} with the code of what failed and a message that says the agent itself is deployed.
+ */
+async function setUpFailover(file: DevnetFile.DevnetFile, cvm: CvmRecord, o: StandbyFlags & { json: boolean }): Promise<DeployFailover> {
+  const admin = Failover.client(cvm.appUrl, o.operator)
+  const launched: CvmRecord[] = []
+  const attached: DeployFailover['standbys'] = []
+  let epoch = ''
+  const tasks: ListrTask[] = [
+    {
+      title: `failover: a ${o.lease.period} s lease on RegentSuccession, k ${o.lease.k}`,
+      task: async (_c, task) => {
+        const s = await admin.setLease(o.lease)
+        epoch = s.epoch
+        task.title = `failover: lease ${s.lease?.period} s held by ${cvm.cvmId} at epoch ${s.epoch}, k ${o.lease.k}, margin ${o.lease.marginMs} ms`
+      },
+    },
+    {
+      title: `standbys: launch ${o.count} CVMs of the app (its compose and app id) in the standby role`,
+      task: async (_c, task) => {
+        const boots = await Promise.allSettled(
+          Array.from({ length: o.count }, async (_, i) => {
+            const standby = await Failover.launchStandby(file, cvm, { claimDelayMs: i * 1000 })
+            launched.push(standby)
+            await Failover.waitForRole(file, standby, 'standby')
+            return standby
+          }),
+        )
+        const failed = boots.find((b) => b.status === 'rejected')
+        if (failed) throw failed.reason
+        task.title = `standbys: ${launched.map((c) => c.cvmId).join(', ')} answer role standby`
+      },
+    },
+    {
+      title: 'attach: the agent attests each standby and streams it its state',
+      task: async (_c, task) => {
+        for (const standby of launched) {
+          const r = await admin.attach(standby.appUrl)
+          if (!r.ok) throw Failover.standbyRefused(cvm.appUrl, r.standby)
+          const b = r.standby
+          attached.push({ url: b.url, cvmId: standby.cvmId, state: b.state, instanceId: b.instanceId, acked: b.acked })
+          task.title = `attach: ${attached.length}/${o.count} standbys ${attached.map((a) => a.state).join(', ')}`
+        }
+      },
+    },
+  ]
+  try {
+    await progress(tasks, o.json).run()
+  } catch (error) {
+    const attachedUrls = new Set(attached.map((a) => a.url))
+    for (const c of launched) if (!attachedUrls.has(c.appUrl)) await Host.stop(file, c.cvmId).catch(() => undefined)
+    const e = toCliError(error)
+    throw new CliError(e.code, `the agent is deployed at ${cvm.appUrl}, but its failover is not complete: ${e.shortMessage}`, {
+      hint: `finish it by hand: regent failover status --agent ${cvm.appUrl}; regent standby add --agent ${cvm.appUrl}`,
+      docs,
+      exitCode: e.exitCode,
+      cause: error,
+    })
+  }
+  return { lease: o.lease, epoch, standbys: attached }
 }
 
 /** Polls (bounded) until the agent answers /health; fails early when its CVM exits. */

@@ -152,6 +152,13 @@ export type Host = {
   launch(params: LaunchParameters): Promise<CvmRecord>
   list(): CvmRecord[]
   get(cvmId: string): CvmRecord
+  /**
+   * The exact app-compose.json bytes the CVM was launched with (its compose hash is their SHA-256), as a dstack-vmm
+   * keeps each VM's compose: what launches another instance of the same app (a failover standby).
+   *
+   * @throws {UnknownCvmError}
+   */
+  compose(cvmId: string): Uint8Array
   stop(cvmId: string): Promise<CvmRecord>
   logs(cvmId: string, options?: { tail?: number }): Promise<string>
   setFaults(cvmId: string, faults: Partial<Faults>): CvmRecord
@@ -429,6 +436,7 @@ export function createHost(options: CreateHostOptions): Host {
 
     list: () => [...cvms.values()].map((e) => e.record),
     get: (cvmId) => entryOf(cvmId).record,
+    compose: (cvmId) => Uint8Array.from(entryOf(cvmId).launch.compose),
 
     async stop(cvmId) {
       const e = entryOf(cvmId)

@@ -1,7 +1,7 @@
 /**
- * The host's HTTP API on loopback (docs/devnet.md): launch, list, stop, kill, restart and inspect CVMs, serve
- * devnet collateral (also on Intel's PCS API v4 paths, Pcs.ts), inject faults, and proxy each CVM's chain RPC
- * (so a CVM can be cut off).
+ * The host's HTTP API on loopback (docs/devnet.md): launch, list, stop, kill, restart and inspect CVMs (record, launch
+ * compose, logs), serve devnet collateral (also on Intel's PCS API v4 paths, Pcs.ts), inject faults, and proxy each
+ * CVM's chain RPC (so a CVM can be cut off).
  * Bad input → 4xx with `{ error: { code, message } }`; nothing changes on a rejected request.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
@@ -143,6 +143,12 @@ async function handle(
     }
     case 'GET /v1/cvms/:id':
       return sendJson(res, 200, host.get(id))
+    case 'GET /v1/cvms/:id/compose': {
+      // The exact bytes (not re-serialized JSON): their SHA-256 is the CVM's compose hash.
+      const compose = host.compose(id)
+      res.writeHead(200, { 'content-type': 'application/json' }).end(Buffer.from(compose))
+      return
+    }
     case 'POST /v1/cvms/:id/stop':
       return sendJson(res, 200, await host.stop(id))
     case 'POST /v1/cvms/:id/kill':
