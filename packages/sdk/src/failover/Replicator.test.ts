@@ -125,7 +125,11 @@ async function unreplicated(promise: Promise<void>): Promise<FailoverError> {
  * from the second sync on lets `forge` answer instead: with a body of its own, or `'forward'` to forward and then
  * answer `forge(realAnswer)`. The real answers of forwarded syncs are kept in `answers`.
  */
-async function inFront(f: ServedFollower, forge?: (real?: Record<string, unknown>) => unknown) {
+async function inFront(
+  f: ServedFollower,
+  forge?: (real?: Record<string, unknown>) => unknown,
+  options: { tail?: (bytes: Buffer) => Buffer } = {},
+) {
   const held: (() => void)[] = []
   const arrived: (() => void)[] = []
   const state = { hold: false, syncs: 0, answers: [] as Record<string, unknown>[] }
@@ -144,7 +148,8 @@ async function inFront(f: ServedFollower, forge?: (real?: Record<string, unknown
     const json = (v: unknown) => void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(v))
     if (path !== '/failover/v1/sync') {
       const real = await forward(path, headers, body)
-      return void res.writeHead(real.status, { 'content-type': real.type }).end(real.bytes)
+      const bytes = path === '/failover/v1/tail' && options.tail ? options.tail(real.bytes) : real.bytes
+      return void res.writeHead(real.status, { 'content-type': real.type }).end(bytes)
     }
     state.syncs++
     for (const a of arrived.splice(0)) a()
@@ -319,6 +324,29 @@ describe('createReplicator', () => {
     next.r.configure([f.url])
     expect(await next.r.catchUp()).toEqual({ pulled: 0, from: [] })
     expect(next.state.head()).toBe(2)
+  })
+
+  test('bad input: a tail answer altered on the way is not applied', async () => {
+    const f = await follower()
+    const old = replicator({ state: memoryState([]) })
+    await old.r.add(f.url)
+    old.write(records(1, 5))
+    await old.r.replicated(5)
+    old.r.close()
+    f.lease = leaseOf({ holder: nextLeader.instanceId, epoch: 4n })
+    const alterations: ((b: Buffer) => Buffer)[] = [
+      (b) => Buffer.concat([b.subarray(0, b.length - 1), Buffer.from([(b.at(-1) as number) ^ 1])]),
+      (b) => b.subarray(0, b.length - 10),
+      () => Buffer.from('{"records":[]}'),
+    ]
+    for (const tail of alterations) {
+      const proxy = await inFront(f, undefined, { tail })
+      const next = replicator({ state: memoryState(records(1, 3)), epoch: 4n, self: nextLeader })
+      next.r.configure([proxy.url])
+      expect(await next.r.catchUp()).toEqual({ pulled: 0, from: [] })
+      expect(next.state.log()).toEqual(records(1, 3))
+      next.r.close()
+    }
   })
 
   test('behavior: a standby the verification refuses is kept out, with its reasons', async () => {
