@@ -312,18 +312,30 @@ describe('createReplicator', () => {
     expect(f.state.log()).toEqual(records(1, 6))
   })
 
-  test('behavior: catchUp() pulls nothing from a standby whose buffer lost the records (a gap)', async () => {
-    const f = await follower({ maxBytes: 2 * (16 + 9) })
+  test('behavior: catchUp() takes the whole state of a standby whose buffer no longer holds the records', async () => {
+    // f acknowledged 1–5 at epoch 3, but holds them as a snapshot (it was attached again at 5), not as records.
+    const f = await follower()
     const old = replicator({ state: memoryState([]) })
     await old.r.add(f.url)
     old.write(records(1, 5))
     await old.r.replicated(5)
+    f.follower.drop()
+    old.write(records(6, 6))
+    await old.r.replicated(6)
+    expect([f.follower.stats().snapshots, f.buffer.since(3)]).toEqual([2, undefined])
     old.r.close()
+    // Epoch 4: an instance that held up to 3 claimed the agent. Pulling nothing and then sending f its own state would
+    // roll f back to 3 and lose the acknowledged 4–6.
     f.lease = leaseOf({ holder: nextLeader.instanceId, epoch: 4n })
-    const next = replicator({ state: memoryState(records(1, 2)), epoch: 4n, self: nextLeader })
+    const next = replicator({ state: memoryState(records(1, 3)), epoch: 4n, self: nextLeader })
     next.r.configure([f.url])
-    expect(await next.r.catchUp()).toEqual({ pulled: 0, from: [] })
-    expect(next.state.head()).toBe(2)
+    expect(await next.r.catchUp()).toEqual({ pulled: 3, from: [f.url] })
+    expect(next.state.log()).toEqual(records(1, 6))
+    expect(next.buffer.last()).toBe(6)
+    await next.r.replicated(6)
+    next.write(records(7, 7))
+    await next.r.replicated(7)
+    expect(f.state.log()).toEqual(records(1, 7))
   })
 
   test('bad input: a tail answer altered on the way is not applied', async () => {
