@@ -149,15 +149,7 @@ export async function startFollower(p: {
   })
   const state = p.state ?? memoryState()
   const buffer = createRecordBuffer({ base: state.head(), ...(p.maxBytes ? { maxBytes: p.maxBytes } : {}) })
-  const out: ServedFollower = {
-    url: served.url,
-    follower: undefined as unknown as Follower,
-    state,
-    buffer,
-    lease: p.lease,
-    reads: [],
-    close: served.close,
-  }
+  const reads: bigint[] = []
   follower = createFollower({
     tee: p.tee,
     address: p.address,
@@ -165,12 +157,12 @@ export async function startFollower(p: {
     state,
     buffer,
     readLease: async (agentId) => {
-      out.reads.push(agentId)
+      reads.push(agentId)
       return out.lease
     },
     ...(p.now ? { now: p.now } : {}),
   })
-  ;(out as { follower: Follower }).follower = follower
+  const out: ServedFollower = { url: served.url, follower, state, buffer, lease: p.lease, reads, close: served.close }
   return out
 }
 

@@ -64,9 +64,9 @@ const w = (chain: Chain_, i: number) => chain.wallets[i] as Chain_['wallets'][nu
 
 /**
  * Deploys Regent, registers an app (owner 1, timelock 0) approving `composeHashes`, registers an agent (owner 2)
- * and enrolls `signer` (default: account 3) with the first compose hash.
+ * and enrolls `signer` (default: account 3) with the first compose hash, at `host` (default https://wild.example).
  */
-export async function setupAgent(chain: Chain_, options: { composeHashes: readonly Hex[]; signer?: Address }) {
+export async function setupAgent(chain: Chain_, options: { composeHashes: readonly Hex[]; signer?: Address; host?: string }) {
   const { contracts } = await deployRegent(w(chain, 0), chain.client)
   const appOwner = w(chain, 1)
   const mined = async (hash: Promise<Hex>) => chain.client.waitForTransactionReceipt({ hash: await hash })
@@ -109,7 +109,7 @@ export async function setupAgent(chain: Chain_, options: { composeHashes: readon
       composeHash: options.composeHashes[0] as Hex,
       instanceId: getAddress(`0x${keccak256(new TextEncoder().encode('instance:wild')).slice(26)}`),
       quoteHash: keccak256(new TextEncoder().encode('quote:wild')),
-      host: 'https://wild.example',
+      host: options.host ?? 'https://wild.example',
     },
   })
   return { contracts: contracts as RegentContracts, agentId, appId }

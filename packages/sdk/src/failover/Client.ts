@@ -2,7 +2,8 @@
  * A client that follows the agent (docs/failover.md "Clients follow"): it sends each request to the instance
  * RegentSuccession names canonical, and when that instance is gone or answers that it is not the agent any more
  * (a standby, a fenced or claiming instance, a moved source), it reads the chain again and goes where it says.
- * The chain decides where the agent is; an instance's own word (its `canonical` hint) is never followed.
+ * The chain decides where the agent is; an instance's own word (its `canonical` hint, or an HTTP redirect, which is
+ * returned as the answer it is) is never followed.
  */
 import type { Client } from 'viem'
 import { readCanonical } from '../chain/readCanonical.js'
@@ -53,7 +54,8 @@ export function createCanonicalClient(parameters: CreateCanonicalClientParameter
         try {
           const timeout = AbortSignal.timeout(p.requestTimeoutMs ?? 10_000)
           const signal = init?.signal ? AbortSignal.any([init.signal, timeout]) : timeout
-          const response = await fetch(`${url}${path}`, { ...init, signal })
+          // A redirect is the instance's word too: it is returned, never followed.
+          const response = await fetch(`${url}${path}`, { ...init, redirect: 'manual', signal })
           if (response.status !== 409 && response.status !== 503) return { response, url }
           const code = (
             (await response

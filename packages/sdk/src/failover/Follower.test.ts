@@ -459,16 +459,20 @@ describe('POST /failover/v1/tail', () => {
     expect(f.state.head()).toBe(6)
   })
 
-  test('behavior: records the buffer no longer holds are failover.gap with the head', async () => {
+  test('behavior: records the buffer no longer holds come as its whole state (a snapshot frame)', async () => {
     const f = await standby({ maxBytes: 2 * (16 + 8) })
     const s = await attach(f)
     await s.sync(empty(s.n()))
     await s.sync({ kind: 'records', n: s.n(), records: records(1, 6), peers: [] })
-    const r = await refused(f, 409, 'failover.gap', () => s.tail({ kind: 'tail', n: s.n(), from: 2 }))
-    expect(r.json.head).toBe(6)
+    expect(f.buffer.since(2)).toBeUndefined()
     const n = s.n()
-    const kept = await s.tail({ kind: 'tail', n, from: 4 })
-    expect(Wire.openFrame(s.key, s.id, kept.bytes)).toMatchObject({ records: records(5, 6) })
+    const r = await s.tail({ kind: 'tail', n, from: 2 })
+    expect(r.status).toBe(200)
+    expect(Wire.openFrame(s.key, s.id, r.bytes)).toEqual({ kind: 'snapshot', n, ...f.state.snapshot(), peers: [] })
+    const m = s.n()
+    const kept = await s.tail({ kind: 'tail', n: m, from: 4 })
+    expect(Wire.openFrame(s.key, s.id, kept.bytes)).toEqual({ kind: 'records', n: m, records: records(5, 6), peers: [] })
+    expect(f.state.head()).toBe(6)
   })
 
   test('bad input: a replayed tail, a records frame, another session', async () => {

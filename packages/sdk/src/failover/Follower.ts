@@ -7,7 +7,8 @@
  *
  *   POST /failover/v1/hello  JSON Hello → Answer
  *   POST /failover/v1/sync   sealed records | snapshot frame (header x-regent-session) → { head, n, mac }
- *   POST /failover/v1/tail   sealed tail frame → sealed records frame (the records after `from`)
+ *   POST /failover/v1/tail   sealed tail frame → sealed records frame (the records after `from`), or a snapshot frame
+ *                            of its whole state when its buffer no longer holds them
  *
  * Refusals (JSON `{ error: { code, message } }`, nothing applied): 400 `failover.bad_hello` | `failover.bad_frame`,
  * 403 `failover.signer` (not the agent key) | `failover.not_holder` (the chain names another holder or epoch),
@@ -219,12 +220,13 @@ export function createFollower(parameters: FollowerParameters): Follower {
     if (frame.kind !== 'tail') throw new HttpError(400, 'failover.bad_frame', 'Only a tail frame goes to /failover/v1/tail.')
     s.lastN = frame.n
     const records = p.buffer.since(frame.from) ?? (frame.from >= p.state.head() ? [] : undefined)
-    if (records === undefined)
-      return sendJson(res, 409, {
-        error: { code: 'failover.gap', message: `No records from seq ${frame.from} here.` },
-        head: p.state.head(),
-      })
-    const sealed = Wire.sealFrame(s.key, s.id, { kind: 'records', n: frame.n, records, peers: [] })
+    // Records its buffer no longer holds (they fell out, or came before its last snapshot) go as its whole state: a
+    // new canonical that got a gap would send this standby its older state and lose what it acknowledged.
+    const answer: Wire.Frame =
+      records === undefined
+        ? { kind: 'snapshot', n: frame.n, ...p.state.snapshot(), peers: [] }
+        : { kind: 'records', n: frame.n, records, peers: [] }
+    const sealed = Wire.sealFrame(s.key, s.id, answer)
     res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(sealed.length) }).end(sealed)
   }
 

@@ -125,7 +125,11 @@ async function unreplicated(promise: Promise<void>): Promise<FailoverError> {
  * from the second sync on lets `forge` answer instead: with a body of its own, or `'forward'` to forward and then
  * answer `forge(realAnswer)`. The real answers of forwarded syncs are kept in `answers`.
  */
-async function inFront(f: ServedFollower, forge?: (real?: Record<string, unknown>) => unknown) {
+async function inFront(
+  f: ServedFollower,
+  forge?: (real?: Record<string, unknown>) => unknown,
+  options: { tail?: (bytes: Buffer) => Buffer } = {},
+) {
   const held: (() => void)[] = []
   const arrived: (() => void)[] = []
   const state = { hold: false, syncs: 0, answers: [] as Record<string, unknown>[] }
@@ -144,7 +148,8 @@ async function inFront(f: ServedFollower, forge?: (real?: Record<string, unknown
     const json = (v: unknown) => void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(v))
     if (path !== '/failover/v1/sync') {
       const real = await forward(path, headers, body)
-      return void res.writeHead(real.status, { 'content-type': real.type }).end(real.bytes)
+      const bytes = path === '/failover/v1/tail' && options.tail ? options.tail(real.bytes) : real.bytes
+      return void res.writeHead(real.status, { 'content-type': real.type }).end(bytes)
     }
     state.syncs++
     for (const a of arrived.splice(0)) a()
@@ -307,18 +312,53 @@ describe('createReplicator', () => {
     expect(f.state.log()).toEqual(records(1, 6))
   })
 
-  test('behavior: catchUp() pulls nothing from a standby whose buffer lost the records (a gap)', async () => {
-    const f = await follower({ maxBytes: 2 * (16 + 9) })
+  test('behavior: catchUp() takes the whole state of a standby whose buffer no longer holds the records', async () => {
+    // f acknowledged 1–5 at epoch 3, but holds them as a snapshot (it was attached again at 5), not as records.
+    const f = await follower()
+    const old = replicator({ state: memoryState([]) })
+    await old.r.add(f.url)
+    old.write(records(1, 5))
+    await old.r.replicated(5)
+    f.follower.drop()
+    old.write(records(6, 6))
+    await old.r.replicated(6)
+    expect([f.follower.stats().snapshots, f.buffer.since(3)]).toEqual([2, undefined])
+    old.r.close()
+    // Epoch 4: an instance that held up to 3 claimed the agent. Pulling nothing and then sending f its own state would
+    // roll f back to 3 and lose the acknowledged 4–6.
+    f.lease = leaseOf({ holder: nextLeader.instanceId, epoch: 4n })
+    const next = replicator({ state: memoryState(records(1, 3)), epoch: 4n, self: nextLeader })
+    next.r.configure([f.url])
+    expect(await next.r.catchUp()).toEqual({ pulled: 3, from: [f.url] })
+    expect(next.state.log()).toEqual(records(1, 6))
+    expect(next.buffer.last()).toBe(6)
+    await next.r.replicated(6)
+    next.write(records(7, 7))
+    await next.r.replicated(7)
+    expect(f.state.log()).toEqual(records(1, 7))
+  })
+
+  test('bad input: a tail answer altered on the way is not applied', async () => {
+    const f = await follower()
     const old = replicator({ state: memoryState([]) })
     await old.r.add(f.url)
     old.write(records(1, 5))
     await old.r.replicated(5)
     old.r.close()
     f.lease = leaseOf({ holder: nextLeader.instanceId, epoch: 4n })
-    const next = replicator({ state: memoryState(records(1, 2)), epoch: 4n, self: nextLeader })
-    next.r.configure([f.url])
-    expect(await next.r.catchUp()).toEqual({ pulled: 0, from: [] })
-    expect(next.state.head()).toBe(2)
+    const alterations: ((b: Buffer) => Buffer)[] = [
+      (b) => Buffer.concat([b.subarray(0, b.length - 1), Buffer.from([(b.at(-1) as number) ^ 1])]),
+      (b) => b.subarray(0, b.length - 10),
+      () => Buffer.from('{"records":[]}'),
+    ]
+    for (const tail of alterations) {
+      const proxy = await inFront(f, undefined, { tail })
+      const next = replicator({ state: memoryState(records(1, 3)), epoch: 4n, self: nextLeader })
+      next.r.configure([proxy.url])
+      expect(await next.r.catchUp()).toEqual({ pulled: 0, from: [] })
+      expect(next.state.log()).toEqual(records(1, 3))
+      next.r.close()
+    }
   })
 
   test('behavior: a standby the verification refuses is kept out, with its reasons', async () => {

@@ -59,7 +59,10 @@ export type Replicator = {
   replicated(seq: number): Promise<void>
   /** New records appended locally (already durable here): queued for every standby. */
   push(records: readonly Wire.LogRecord[]): void
-  /** Attaches every configured standby and pulls from each the records it holds beyond this instance's head. */
+  /**
+   * Attaches every configured standby and pulls from each the records it holds beyond this instance's head (its whole
+   * state, when its buffer no longer holds them); `pulled` counts the seqs gained.
+   */
   catchUp(): Promise<{ pulled: number; from: string[] }>
   required(): number
   urls(): string[]
@@ -330,12 +333,24 @@ export function createReplicator(parameters: ReplicatorParameters): Replicator {
       for (const { link, answer } of attached) {
         const s = link.session
         if (answer === undefined || s === undefined || answer.head <= p.state.head()) continue
-        const r = await post(link.url, '/failover/v1/tail', Wire.sealFrame(s.key, s.id, { kind: 'tail', n: ++s.n, from: p.state.head() }), {
+        const n = ++s.n
+        const r = await post(link.url, '/failover/v1/tail', Wire.sealFrame(s.key, s.id, { kind: 'tail', n, from: p.state.head() }), {
           'content-type': 'application/octet-stream',
           'x-regent-session': s.id,
         }).catch(() => undefined)
         const frame = r?.status === 200 ? Wire.openFrame(s.key, s.id, r.bytes) : undefined
-        if (frame?.kind !== 'records') continue
+        if (frame === undefined || frame.n !== n) continue
+        if (frame.kind === 'snapshot') {
+          // It no longer holds the records as records: its whole state, when it is ahead.
+          const head = p.state.head()
+          if (frame.seq <= head) continue
+          p.state.restore({ seq: frame.seq, data: frame.data })
+          p.buffer.reset(frame.seq)
+          pulled += frame.seq - head
+          from.push(link.url)
+          continue
+        }
+        if (frame.kind !== 'records') continue
         const fresh = frame.records.filter((x) => x.seq > p.state.head())
         if (fresh.length === 0 || fresh[0]?.seq !== p.state.head() + 1) continue
         p.state.apply(fresh)
