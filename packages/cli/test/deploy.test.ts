@@ -149,8 +149,10 @@ describe('regent deploy', () => {
       'changed',
       'previous',
       'record',
+      'failover',
     ])
     expect(d).toMatchObject({
+      failover: null,
       target: 'local',
       name: 'deploy-test-agent',
       agentId: expect.stringMatching(/^\d+$/),
