@@ -185,7 +185,9 @@ export async function mountFailover(parameters: MountFailoverParameters): Promis
       marginMs: config.marginMs,
       ...(grantedAt === undefined ? {} : { grantedAt }),
       renew: async () => {
-        await renewLease(wallet, { contracts, agentId: id, epoch: e, instanceId: me.instanceId })
+        const renewed = await renewLease(wallet, { contracts, agentId: id, epoch: e, instanceId: me.instanceId })
+        // The status shows the lease as the chain has it now, not as it was last read.
+        if (lease) lease = { ...lease, expiresAt: renewed.expiresAt, renewed: true }
       },
       onLost: () => demote(),
       log,
