@@ -9,6 +9,7 @@
  * (`standby.bad_answer`) or when `verify` refuses it (its reasons); `unreachable` (`standby.unreachable`) when no answer
  * came. An acknowledgement counts only when its MAC is the session's for that frame and head.
  */
+import { randomBytes } from 'node:crypto'
 import { Envelope } from '@regent-tee/core'
 import type { Address, Hex, LocalAccount } from 'viem'
 import { toHex, wipe } from '../internal/bytes.js'
@@ -131,7 +132,7 @@ export function createReplicator(parameters: ReplicatorParameters): Replicator {
         epoch: p.epoch.toString(),
         leaderUrl: p.self.url,
         leaderInstanceId: p.self.instanceId,
-        nonce: toHex(Envelope.createKeyPair().publicKey),
+        nonce: toHex(new Uint8Array(randomBytes(32))),
         publicKey: toHex(pair.publicKey),
         issuedAt: String(Date.now()),
       })
